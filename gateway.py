@@ -1,0 +1,268 @@
+"""The gateway's work: CNPJ -> GLPI entity -> ticket, with the GLPI-side checks and caches.
+
+`TicketGateway` knows what a ticket request means; `GlpiClient` knows how to ask
+GLPI. Nothing here knows about HTTP requests from the forms.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+from cnpj import cnpj_search_pattern, normalize_cnpj
+from config import Config
+from glpi_client import GlpiClient, GlpiNotFound, GlpiRequestError
+from ticket_format import build_ticket_input
+from validation import TicketRequest
+
+log = logging.getLogger("glpi_gateway")
+
+FIELDS_PLUGIN_TABLE_PREFIX = "glpi_plugin_fields_"
+ENTITY_ID_COLUMN = 2
+ENTITY_NAME_COLUMN = 1
+CACHE_MAX_ENTRIES = 10_000
+T = TypeVar("T")
+
+
+class GatewaySetupError(RuntimeError):
+    """The configuration contradicts what GLPI holds (a missing category, no CNPJ field…)."""
+
+
+class EntityNotFound(LookupError):
+    """No entity carries this CNPJ."""
+
+
+class AmbiguousEntity(LookupError):
+    """Several entities carry this CNPJ."""
+
+    def __init__(self, cnpj: str, names: list[str]):
+        super().__init__(f"{len(names)} entities carry CNPJ {cnpj}")
+        self.names = names
+
+
+class TicketRefused(Exception):
+    """GLPI refused to create the ticket; `message` is GLPI's own words."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class UnknownCategory(LookupError):
+    """The request's `categoria` is not an ITIL category of this GLPI."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: int
+    name: str
+
+
+class TtlCache(Generic[T]):
+    """A small thread-safe dict whose entries expire."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = CACHE_MAX_ENTRIES):
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> T | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: str, value: T, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                now = self._clock()
+                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= self._max_entries:
+                    self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (self._clock() + ttl, value)
+
+
+class SingleFlight:
+    """Concurrent calls for the same key share one execution of the function."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[str, _Flight] = {}
+
+    def do(self, key: str, function: Callable[[], T]) -> T:
+        with self._lock:
+            flight = self._calls.get(key)
+            leader = flight is None
+            if leader:
+                flight = self._calls[key] = _Flight()
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.result
+        try:
+            flight.result = function()
+        except BaseException as error:
+            flight.error = error
+            raise
+        finally:
+            with self._lock:
+                del self._calls[key]
+            flight.done.set()
+        return flight.result
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class TicketGateway:
+    def __init__(self, config: Config, client: GlpiClient, clock: Callable[[], float] = time.monotonic):
+        self._config = config
+        self._client = client
+        self._entities: TtlCache[Entity | bool] = TtlCache(clock)  # False caches a miss
+        self._categories: TtlCache[frozenset[int]] = TtlCache(clock)
+        self._lookups = SingleFlight()
+        self._setup_lock = threading.Lock()
+        self._cnpj_option_id: int | None = None
+
+    @property
+    def is_set_up(self) -> bool:
+        return self._cnpj_option_id is not None
+
+    def check_setup(self) -> None:
+        """Run the checks that need GLPI, once they succeed.
+
+        Raises GatewaySetupError when GLPI definitely contradicts the configuration,
+        or a GlpiError when GLPI cannot be asked right now (try again later).
+        """
+        if self.is_set_up:
+            return
+        with self._setup_lock:
+            if self.is_set_up:
+                return
+            option_id = self._resolve_cnpj_option()
+            self._check_exists("ITILCategory", self._config.glpi_default_category_id, "GLPI_DEFAULT_CATEGORY_ID")
+            self._check_exists("User", self._config.glpi_requester_user_id, "GLPI_REQUESTER_USER_ID")
+            self._check_exists("RequestType", self._config.glpi_request_type_id, "GLPI_REQUEST_TYPE_ID")
+            self._cnpj_option_id = option_id
+            log.info("GLPI checks passed; CNPJ search option %s", option_id)
+
+    def create_ticket(self, request: TicketRequest, extra_lines: tuple[tuple[str, str], ...] = ()) -> int:
+        self.check_setup()
+        if request.categoria is not None:
+            self._check_category(request.categoria)
+        entity = self.find_entity(request.cnpj)
+        ticket = build_ticket_input(
+            request,
+            entity_id=entity.id,
+            category_id=request.categoria or self._config.glpi_default_category_id,
+            requester_user_id=self._config.glpi_requester_user_id,
+            request_type_id=self._config.glpi_request_type_id,
+            extra_lines=extra_lines,
+        )
+        try:
+            ticket_id = self._client.create_item("Ticket", ticket)
+        except GlpiRequestError as error:
+            raise TicketRefused(error.message, error.status or 400) from error
+        log.info("ticket %s created in entity %s", ticket_id, entity.id)
+        return ticket_id
+
+    def find_entity(self, cnpj: str) -> Entity:
+        """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored."""
+        self.check_setup()
+        cached = self._entities.get(cnpj)
+        if cached is None:
+            cached = self._lookups.do(f"entity:{cnpj}", lambda: self._search_entity(cnpj))
+        if isinstance(cached, Entity):
+            return cached
+        raise EntityNotFound(cnpj)
+
+    def _search_entity(self, cnpj: str) -> Entity | bool:
+        option = self._cnpj_option_id
+        rows = self._client.search(
+            "Entity",
+            [{"field": option, "searchtype": "contains", "value": cnpj_search_pattern(cnpj)}],
+            forcedisplay=(ENTITY_ID_COLUMN, ENTITY_NAME_COLUMN, option),
+        )
+        matches = [row for row in rows if _row_cnpj(row, option) == cnpj]
+        if len(matches) > 1:
+            names = sorted(html.unescape(str(row.get(str(ENTITY_NAME_COLUMN), ""))) for row in matches)
+            raise AmbiguousEntity(cnpj, names)
+        if not matches:
+            self._entities.put(cnpj, False, self._config.glpi_entity_negative_cache_ttl)
+            return False
+        row = matches[0]
+        entity = Entity(int(row[str(ENTITY_ID_COLUMN)]), html.unescape(str(row.get(str(ENTITY_NAME_COLUMN), ""))))
+        self._entities.put(cnpj, entity, self._config.glpi_entity_cache_ttl)
+        return entity
+
+    def _check_category(self, category_id: int) -> None:
+        if category_id == self._config.glpi_default_category_id:
+            return
+        known = self._categories.get("all")
+        if known is None:
+            known = self._lookups.do("categories", self._load_categories)
+        if category_id not in known:
+            raise UnknownCategory(category_id)
+
+    def _load_categories(self) -> frozenset[int]:
+        ids = frozenset(int(item["id"]) for item in self._client.list_items("ITILCategory") if "id" in item)
+        self._categories.put("all", ids, self._config.glpi_entity_cache_ttl)
+        return ids
+
+    def _resolve_cnpj_option(self) -> int:
+        options = self._client.list_search_options("Entity")
+        fields_options = {
+            int(key): str(option.get("name", ""))
+            for key, option in options.items()
+            if key.isdigit()
+            and isinstance(option, dict)
+            and str(option.get("table", "")).startswith(FIELDS_PLUGIN_TABLE_PREFIX)
+        }
+        listing = "; ".join(f"{key} = {name!r}" for key, name in sorted(fields_options.items())) or "nenhum"
+        configured = self._config.glpi_cnpj_field_id
+        if configured is not None:
+            if configured not in fields_options:
+                raise GatewaySetupError(
+                    f"GLPI_CNPJ_FIELD_ID={configured} não é um campo do plugin Fields em Entidade. "
+                    f"Campos do plugin Fields encontrados: {listing}"
+                )
+            return configured
+        label = self._config.glpi_cnpj_field_label.casefold()
+        candidates = [key for key, name in fields_options.items() if name.rsplit(" - ", 1)[-1].strip().casefold() == label]
+        if len(candidates) == 1:
+            return candidates[0]
+        problem = "nenhum campo" if not candidates else f"{len(candidates)} campos"
+        raise GatewaySetupError(
+            f"{problem} do plugin Fields em Entidade com o rótulo {self._config.glpi_cnpj_field_label!r} "
+            f"(GLPI_CNPJ_FIELD_LABEL). Campos encontrados: {listing}. "
+            "Defina GLPI_CNPJ_FIELD_ID com o id certo ou ajuste GLPI_CNPJ_FIELD_LABEL."
+        )
+
+    def _check_exists(self, itemtype: str, item_id: int | None, variable: str) -> None:
+        if item_id is None:
+            return
+        try:
+            self._client.get_item(itemtype, item_id)
+        except GlpiNotFound:
+            raise GatewaySetupError(f"{variable}={item_id}: não existe {itemtype} {item_id} no GLPI") from None
+
+
+def _row_cnpj(row: dict[str, Any], option_id: int) -> str | None:
+    value = row.get(str(option_id))
+    return normalize_cnpj(html.unescape(value)) if isinstance(value, str) else None

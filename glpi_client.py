@@ -1,0 +1,350 @@
+"""Thin client for GLPI's legacy REST API (`apirest.php`). It speaks GLPI and nothing else.
+
+Every HTTP exchange goes through `GlpiClient._send`, which applies the timeout,
+the App-Token and Session-Token headers, and turns GLPI's answers into return
+values or a `GlpiError`. Sessions are handled inside: one per thread, opened on
+first use, renewed when GLPI forgets it or when it gets old.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+from urllib3.util.retry import Retry
+
+log = logging.getLogger("glpi_gateway.glpi")
+
+# initSession answers with these codes when the credentials or the API client are wrong.
+AUTH_ERROR_CODES = frozenset(
+    {
+        "ERROR_GLPI_LOGIN_USER_TOKEN",
+        "ERROR_GLPI_LOGIN",
+        "ERROR_WRONG_APP_TOKEN_PARAMETER",
+        "ERROR_APP_TOKEN_PARAMETERS_MISSING",
+        "ERROR_LOGIN_PARAMETERS_MISSING",
+        "ERROR_LOGIN_WITH_CREDENTIALS_DISABLED",
+        "ERROR_NOT_ALLOWED_IP",
+    }
+)
+LIST_PAGE_SIZE = 1000
+_NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+CallObserver = Callable[[str, str, int, float], None]
+
+
+class GlpiError(Exception):
+    """GLPI did not do what was asked. `code` is GLPI's error code (or ours), `status` the HTTP status."""
+
+    def __init__(self, message: str, code: str = "ERROR", status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+class GlpiUnavailable(GlpiError):
+    """GLPI unreachable, too slow, failing (5xx) or answering something that is not its JSON API.
+
+    `request_sent` is True when the request may have reached GLPI and been processed
+    (the answer was lost), so a non-idempotent call must not be re-sent blindly.
+    """
+
+    def __init__(self, message: str, code: str, status: int | None = None, request_sent: bool = False):
+        super().__init__(message, code, status)
+        self.request_sent = request_sent
+
+
+class GlpiAuthError(GlpiError):
+    """GLPI refused the App-Token, the user token or the caller's IP."""
+
+
+class GlpiSessionInvalid(GlpiError):
+    """The session token expired or was killed (handled inside the client by re-opening once)."""
+
+
+class GlpiNotFound(GlpiError):
+    """The requested item does not exist (or is not visible to the API user)."""
+
+
+class GlpiRequestError(GlpiError):
+    """GLPI understood the request and refused it (any other `["ERROR_…", "message"]` answer)."""
+
+
+@dataclass
+class _Session:
+    token: str
+    opened_at: float
+
+
+class GlpiClient:
+    def __init__(
+        self,
+        base_url: str,
+        user_token: str,
+        app_token: str | None = None,
+        timeout: float = 10.0,
+        verify_tls: bool = True,
+        session_max_age: float = 900.0,
+        observer: CallObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._base_url = base_url.rstrip("/")
+        self._user_token = user_token
+        self._app_token = app_token
+        self._timeout = timeout
+        self._verify_tls = verify_tls
+        self._session_max_age = session_max_age
+        self._observer = observer
+        self._clock = clock
+        self._http = _pooled_http_session()
+        self._local = threading.local()
+        self._open_tokens: set[str] = set()
+        self._tokens_lock = threading.Lock()
+
+    # --- GLPI endpoints -------------------------------------------------------
+
+    def list_search_options(self, itemtype: str) -> dict[str, Any]:
+        return self._call("GET", f"listSearchOptions/{itemtype}")
+
+    def search(
+        self,
+        itemtype: str,
+        criteria: list[dict[str, Any]],
+        forcedisplay: tuple[int, ...] = (),
+        rows: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Rows of `search/<itemtype>` keyed by search-option id strings ([] when nothing matches)."""
+        params: list[tuple[str, Any]] = []
+        for index, criterion in enumerate(criteria):
+            params.extend((f"criteria[{index}][{key}]", value) for key, value in criterion.items())
+        params.extend((f"forcedisplay[{index}]", column) for index, column in enumerate(forcedisplay))
+        params.append(("range", f"0-{rows - 1}"))
+        body = self._call("GET", f"search/{itemtype}", params=params)
+        # GLPI omits "data" entirely when nothing matched.
+        return body.get("data", []) if isinstance(body, dict) else []
+
+    def get_item(self, itemtype: str, item_id: int) -> dict[str, Any]:
+        return self._call("GET", f"{itemtype}/{int(item_id)}")
+
+    def list_items(self, itemtype: str) -> list[dict[str, Any]]:
+        """Every item of `itemtype` visible to the API user, page by page."""
+        items: list[dict[str, Any]] = []
+        while True:
+            start = len(items)
+            try:
+                page = self._call(
+                    "GET", itemtype, params={"range": f"{start}-{start + LIST_PAGE_SIZE - 1}"}
+                )
+            except GlpiRequestError as error:
+                if error.code == "ERROR_RANGE_EXCEED_TOTAL":
+                    return items
+                raise
+            items.extend(page)
+            if len(page) < LIST_PAGE_SIZE:
+                return items
+
+    def create_item(self, itemtype: str, item_input: dict[str, Any]) -> int:
+        """POST one item and return its id (read from the body, not the Location header).
+
+        A session's entity rights are fixed when it is opened, so GLPI refuses
+        (ERROR_GLPI_ADD, nothing created) a ticket for an entity created after
+        that: such a refusal is retried once with a fresh session.
+        """
+        body = self._call("POST", itemtype, json={"input": item_input}, renew_on_refusal=True)
+        item_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(item_id, int) or isinstance(item_id, bool):
+            raise GlpiUnavailable(
+                f"POST {itemtype} answered without an id", "UNEXPECTED_ANSWER", request_sent=True
+            )
+        return item_id
+
+    def close(self) -> None:
+        """Kill every session this client opened (worker shutdown)."""
+        with self._tokens_lock:
+            tokens, self._open_tokens = self._open_tokens, set()
+        for token in tokens:
+            self._kill(token)
+
+    # --- sessions -------------------------------------------------------------
+
+    def _live_session(self) -> _Session | None:
+        """This thread's session, or None when it has none or it is too old to trust."""
+        session = getattr(self._local, "session", None)
+        if session is not None and self._clock() - session.opened_at > self._session_max_age:
+            self._discard(session)
+            return None
+        return session
+
+    def _open_session(self) -> _Session:
+        headers = {"Authorization": f"user_token {self._user_token}"}
+        try:
+            body = self._send("GET", "initSession", headers=headers)
+        except (GlpiRequestError, GlpiSessionInvalid) as error:
+            # Wrong tokens are 400/401 with AUTH_ERROR_CODES; "API disabled" is a bare
+            # 400 ERROR. Any refusal of initSession means we cannot log in.
+            raise GlpiAuthError(error.message, error.code, error.status) from None
+        token = body.get("session_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise GlpiUnavailable("initSession answered without a session_token", "UNEXPECTED_ANSWER")
+        session = _Session(token, self._clock())
+        self._local.session = session
+        with self._tokens_lock:
+            self._open_tokens.add(token)
+        return session
+
+    def _discard(self, session: _Session) -> None:
+        """Forget this thread's session and kill it in GLPI (best effort)."""
+        self._local.session = None
+        with self._tokens_lock:
+            if session.token not in self._open_tokens:
+                return
+            self._open_tokens.discard(session.token)
+        self._kill(session.token)
+
+    def _kill(self, token: str) -> None:
+        try:
+            self._send("GET", "killSession", session_token=token)
+        except GlpiError as error:
+            log.info("killSession failed (%s); the session will expire in GLPI", error.code)
+
+    # --- the single HTTP choke point ------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: Any = None,
+        json: Any = None,
+        renew_on_refusal: bool = False,
+    ) -> Any:
+        """One authenticated call, replayed once with a new session when GLPI forgot ours."""
+        session = self._live_session()
+        opened_now = session is None
+        if opened_now:
+            session = self._open_session()
+        try:
+            return self._send(method, path, params=params, json=json, session_token=session.token)
+        except GlpiSessionInvalid:
+            log.info("GLPI session expired; opening a new one")
+            self._forget(session)
+        except GlpiRequestError as error:
+            if opened_now or not (renew_on_refusal and error.code == "ERROR_GLPI_ADD"):
+                raise
+            log.info("GLPI refused %s %s with an old session; retrying with a new one", method, path)
+            self._discard(session)
+        session = self._open_session()
+        return self._send(method, path, params=params, json=json, session_token=session.token)
+
+    def _forget(self, session: _Session) -> None:
+        self._local.session = None
+        with self._tokens_lock:
+            self._open_tokens.discard(session.token)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Any = None,
+        json: Any = None,
+        session_token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        headers = dict(headers or {})
+        if self._app_token:
+            headers["App-Token"] = self._app_token
+        if session_token:
+            headers["Session-Token"] = session_token
+        endpoint = _NUMERIC_SEGMENT.sub("/:id", path)
+        started = time.perf_counter()
+        status = 0
+        try:
+            response = self._http.request(
+                method,
+                f"{self._base_url}/{path}",
+                params=params,
+                json=json,
+                headers=headers,
+                timeout=self._timeout,
+                verify=self._verify_tls,
+                allow_redirects=False,
+            )
+            status = response.status_code
+        except requests.ConnectTimeout:
+            raise GlpiUnavailable(f"{method} {endpoint}: connection timed out", "TIMEOUT") from None
+        except requests.ReadTimeout:
+            raise GlpiUnavailable(
+                f"{method} {endpoint}: no answer within {self._timeout:g}s", "TIMEOUT", request_sent=True
+            ) from None
+        except requests.exceptions.SSLError:
+            raise GlpiUnavailable(f"{method} {endpoint}: TLS verification failed", "TLS_ERROR") from None
+        except requests.ConnectionError as error:
+            raise GlpiUnavailable(
+                f"{method} {endpoint}: connection failed", "CONNECTION_FAILED", request_sent=_maybe_sent(error)
+            ) from None
+        finally:
+            elapsed = time.perf_counter() - started
+            log.debug("GLPI %s %s -> %s in %.1f ms", method, endpoint, status or "no answer", elapsed * 1000)
+            if self._observer:
+                self._observer(method, endpoint, status, elapsed)
+        return _parse_answer(response, f"{method} {endpoint}")
+
+
+def _parse_answer(response: requests.Response, what: str) -> Any:
+    status = response.status_code
+    if status >= 500:
+        raise GlpiUnavailable(f"{what}: HTTP {status}", "SERVER_ERROR", status, request_sent=True)
+    try:
+        body = response.json()
+    except ValueError:
+        content_type = response.headers.get("Content-Type", "?")
+        raise GlpiUnavailable(
+            f"{what}: HTTP {status} with a non-JSON answer ({content_type}); is GLPI_URL the apirest.php URL?",
+            "NOT_JSON",
+            status,
+            request_sent=True,
+        ) from None
+    if status < 300:
+        return body
+    if 300 <= status < 400:
+        raise GlpiUnavailable(f"{what}: redirected (HTTP {status})", "NOT_JSON", status, request_sent=True)
+    code, message = _error_code_and_message(body)
+    if code == "ERROR_SESSION_TOKEN_INVALID":
+        raise GlpiSessionInvalid(message, code, status)
+    if code in AUTH_ERROR_CODES:
+        raise GlpiAuthError(message, code, status)
+    if code == "ERROR_ITEM_NOT_FOUND" or status == 404:
+        raise GlpiNotFound(message, code, status)
+    raise GlpiRequestError(message, code, status)
+
+
+def _error_code_and_message(body: Any) -> tuple[str, str]:
+    """GLPI errors are `["ERROR_CODE", "message"]`; bulk errors carry a list as message."""
+    if isinstance(body, list) and len(body) == 2 and isinstance(body[0], str):
+        message = body[1] if isinstance(body[1], str) else str(body[1])
+        return body[0], message
+    return "ERROR", str(body)[:300]
+
+
+def _maybe_sent(error: requests.ConnectionError) -> bool:
+    """A refused or unresolvable connection never carried the request; a reset one may have."""
+    reason = getattr(error.args[0] if error.args else None, "reason", None)
+    return not isinstance(reason, NewConnectionError)
+
+
+def _pooled_http_session() -> requests.Session:
+    """Keep-alive connection pool. Only a failed connect is retried (nothing was sent):
+    a request whose answer was lost may have been processed."""
+    retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=retry)
+    http = requests.Session()
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    http.headers["User-Agent"] = "glpi-ticket-gateway"
+    return http

@@ -1,0 +1,70 @@
+"""JSON log lines on stderr, with every configured secret masked before it is written."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+LOGGER_NAME = "glpi_gateway"
+MASK = "***"
+# Attributes a log call may pass with `extra=` that belong in the JSON line.
+CONTEXT_FIELDS = (
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "glpi_calls",
+    "ticket_id",
+    "codigo",
+)
+
+
+class SecretMaskingFilter(logging.Filter):
+    """Renders the message and traceback with the secrets replaced by `***`."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self._secrets = [secret for secret in secrets if secret]
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.mask(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update({name: getattr(record, name) for name in CONTEXT_FIELDS if hasattr(record, name)})
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, secrets: list[str]) -> logging.Logger:
+    """(Re)configure the gateway's logger; calling it again replaces the previous handler."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(SecretMaskingFilter(secrets))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger

@@ -1,0 +1,81 @@
+"""What the technician reads: the ticket's title and content, built from a TicketRequest.
+
+GLPI shows `content` as rich text. GLPI 10 stores input HTML-entity-encoded and
+GLPI 11 stores it raw, and in both the renderer treats content that holds a real
+tag as HTML. So the content is HTML we build ourselves, with every customer value
+escaped exactly once and wrapped in real tags: the technician then sees exactly
+what was typed (`<b>` as text, `&` once, line breaks kept). The title is shown as
+plain text, so it is sent unescaped.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from cnpj import format_cnpj
+from validation import TicketRequest
+
+TITLE_MAX_LENGTH = 80
+_ELLIPSIS = "…"
+
+
+def build_ticket_title(request: TicketRequest) -> str:
+    """`<customer name> - <first line of the description>`, cut near 80 characters."""
+    first_line = next(
+        (line.strip() for line in request.descricao_problema.splitlines() if line.strip()), ""
+    )
+    title = f"{request.nome_cliente} - {first_line}"
+    if len(title) <= TITLE_MAX_LENGTH:
+        return title
+    cut = title[: TITLE_MAX_LENGTH - len(_ELLIPSIS)]
+    last_space = cut.rfind(" ")
+    if last_space > TITLE_MAX_LENGTH // 2:
+        cut = cut[:last_space]
+    return cut.rstrip(" -,.;:") + _ELLIPSIS
+
+
+def build_ticket_content(request: TicketRequest, extra_lines: tuple[tuple[str, str], ...] = ()) -> str:
+    """HTML content: one labelled line per customer field, then the description.
+
+    `extra_lines` are further (label, value) pairs added after the customer's
+    fields, e.g. the gateway's protocol id.
+    """
+    lines = [
+        ("Nome", request.nome_cliente),
+        ("Telefone", request.telefone_cliente),
+        ("CNPJ", format_cnpj(request.cnpj)),
+        ("AnyDesk", request.anydesk_cliente),
+    ]
+    if request.email_cliente:
+        lines.append(("E-mail", request.email_cliente))
+    lines.extend(extra_lines)
+    header = "<br>".join(f"<strong>{escape(label)}:</strong> {escape(value)}" for label, value in lines)
+    description = "<br>".join(escape(line) for line in request.descricao_problema.split("\n"))
+    return f"<p>{header}</p><p><strong>Descrição:</strong><br>{description}</p>"
+
+
+def build_ticket_input(
+    request: TicketRequest,
+    entity_id: int,
+    category_id: int | None,
+    requester_user_id: int | None,
+    request_type_id: int | None,
+    extra_lines: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    """The `input` of POST /Ticket. Only fields with a value are sent: GLPI accepts empty
+    or unknown values silently and files the ticket somewhere nobody looks."""
+    ticket: dict[str, Any] = {
+        "entities_id": entity_id,
+        "name": build_ticket_title(request),
+        "content": build_ticket_content(request, extra_lines),
+        "urgency": request.urgencia,
+    }
+    if category_id is not None:
+        ticket["itilcategories_id"] = category_id
+    if request_type_id is not None:
+        ticket["requesttypes_id"] = request_type_id
+    if requester_user_id is not None or request.email_cliente:
+        ticket["_users_id_requester"] = requester_user_id or 0
+    if request.email_cliente:
+        ticket["_users_id_requester_notif"] = {"use_notification": 1, "alternative_email": request.email_cliente}
+    return ticket
