@@ -29,7 +29,8 @@ def _check_digit(characters: str, weights: tuple[int, ...]) -> int:
 def is_valid_cnpj(value: str) -> bool:
     """True when `value`, once normalised, is a CNPJ with correct check digits."""
     cnpj = normalize_cnpj(value)
-    if not _SHAPE.fullmatch(cnpj):
+    # isascii: str.upper() maps some non-ASCII letters (ſ, ı) onto ASCII ones.
+    if not cnpj.isascii() or not _SHAPE.fullmatch(cnpj):
         return False
     first = _check_digit(cnpj[:12], _FIRST_WEIGHTS)
     second = _check_digit(cnpj[:12] + str(first), _SECOND_WEIGHTS)

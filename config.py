@@ -6,6 +6,7 @@ already set in the environment win over it. Every problem names the variable.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
@@ -110,7 +111,7 @@ class _Env:
         value = self.text(name)
         if value is None:
             return default
-        if not value.isdigit() or int(value) <= 0:
+        if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) <= 0:
             raise ConfigError(f"{name} deve ser um número inteiro positivo (recebido: {value!r})")
         return int(value)
 

@@ -29,7 +29,8 @@ def build_ticket_title(request: TicketRequest) -> str:
         return title
     cut = title[: TITLE_MAX_LENGTH - len(_ELLIPSIS)]
     last_space = cut.rfind(" ")
-    if last_space > TITLE_MAX_LENGTH // 2:
+    word_cut_in_half = title[len(cut)] != " "
+    if word_cut_in_half and last_space > TITLE_MAX_LENGTH // 2:
         cut = cut[:last_space]
     return cut.rstrip(" -,.;:") + _ELLIPSIS
 

@@ -27,8 +27,13 @@ MAX_LENGTHS = {
 }
 URGENCY_RANGE = range(1, 6)
 DEFAULT_URGENCY = 3
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# The HTML5 definition of a valid e-mail address, plus a dot in the domain.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+# Control and invisible formatting characters, dropped from every text.
+_INVISIBLE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
 _POSITIVE_INT = re.compile(r"[0-9]{1,10}")
 
@@ -59,27 +64,26 @@ def validate_ticket_request(body: object) -> TicketRequest:
     if not isinstance(body, dict):
         raise ValidationError(invalid={"corpo": "o corpo deve ser um objeto JSON"})
 
-    missing = [name for name in REQUIRED_FIELDS if _is_blank(body.get(name))]
+    text = {
+        name: _clean_text(body[name], multiline=name == "descricao_problema")
+        for name in (*REQUIRED_FIELDS, "email_cliente")
+        if isinstance(body.get(name), str)
+    }
+    missing = [name for name in REQUIRED_FIELDS if body.get(name) is None or text.get(name) == ""]
     if missing:
         raise ValidationError(missing=missing)
 
     invalid: dict[str, str] = {}
-    text = {}
     for name in (*REQUIRED_FIELDS, "email_cliente"):
-        value = body.get(name)
-        if name == "email_cliente" and _is_blank(value):
-            continue
-        if not isinstance(value, str):
-            invalid[name] = "deve ser um texto"
-            continue
-        value = _clean_text(value, multiline=name == "descricao_problema")
-        if len(value) > MAX_LENGTHS[name]:
+        if name not in text:
+            if body.get(name) is not None:
+                invalid[name] = "deve ser um texto"
+        elif len(text[name]) > MAX_LENGTHS[name]:
             invalid[name] = f"deve ter no máximo {MAX_LENGTHS[name]} caracteres"
-        text[name] = value
 
     if "cnpj_cliente" in text and not is_valid_cnpj(text["cnpj_cliente"]):
         invalid.setdefault("cnpj_cliente", "CNPJ inválido (verifique os dígitos)")
-    email = text.get("email_cliente")
+    email = text.get("email_cliente") or None
     if email is not None and not _EMAIL.fullmatch(email):
         invalid.setdefault("email_cliente", "e-mail inválido")
 
@@ -115,11 +119,11 @@ def _is_blank(value: object) -> bool:
 
 
 def _clean_text(value: str, multiline: bool) -> str:
-    """Trim; keep line breaks only where they mean something (the description)."""
+    """Trim and drop invisible characters; keep line breaks only in the description."""
     if multiline:
-        value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-        return _CONTROL_CHARS.sub("", value).strip()
-    return _WHITESPACE_RUN.sub(" ", _CONTROL_CHARS.sub("", value)).strip()
+        lines = (_INVISIBLE_CHARS.sub("", line.replace("\t", " ")) for line in value.splitlines())
+        return "\n".join(lines).strip()
+    return _WHITESPACE_RUN.sub(" ", _INVISIBLE_CHARS.sub("", value)).strip()
 
 
 def _optional_positive_int(value: object) -> int | None:

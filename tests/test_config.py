@@ -1,0 +1,255 @@
+"""Contract of config.py: environment variables (and an optional .env file) become a Config or a ConfigError
+that names the variable."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from config import Config, ConfigError, load_config
+
+MINIMAL = {"GLPI_URL": "https://glpi.example.com/apirest.php", "GLPI_USER_TOKEN": "user-token-secret-123"}
+VARIABLES = (
+    "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
+    "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
+    "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
+    "MAX_BODY_BYTES", "LOG_LEVEL",
+)
+
+
+def config_with(**changes: str) -> Config:
+    return load_config({**MINIMAL, **changes}, env_file=None)
+
+
+def config_error(**changes: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**MINIMAL, **changes}, env_file=None)
+    return str(caught.value)
+
+
+@pytest.fixture
+def clean_environ(monkeypatch):
+    """os.environ without any variable the gateway reads."""
+    for name in list(os.environ):
+        if name.startswith("GLPI_") or name in VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+# --- defaults -------------------------------------------------------------------
+
+def test_minimal_environment_gives_the_defaults():
+    config = load_config(dict(MINIMAL), env_file=None)
+    assert config == Config(
+        glpi_url="https://glpi.example.com/apirest.php",
+        glpi_user_token="user-token-secret-123",
+        glpi_app_token=None,
+        glpi_cnpj_field_id=None,
+        glpi_cnpj_field_label="CNPJ",
+        glpi_default_category_id=None,
+        glpi_requester_user_id=None,
+        glpi_request_type_id=None,
+        glpi_timeout=10.0,
+        glpi_verify_tls=True,
+        glpi_entity_cache_ttl=300.0,
+        glpi_entity_negative_cache_ttl=30.0,
+        glpi_session_max_age=900.0,
+        max_body_bytes=64 * 1024,
+        log_level="INFO",
+    )
+
+
+def test_blank_variables_count_as_unset():
+    config = config_with(GLPI_APP_TOKEN="  ", GLPI_CNPJ_FIELD_ID="", GLPI_TIMEOUT=" ", LOG_LEVEL="", GLPI_CNPJ_FIELD_LABEL=" ")
+    assert config.glpi_app_token is None
+    assert config.glpi_cnpj_field_id is None
+    assert config.glpi_timeout == 10.0
+    assert config.log_level == "INFO"
+    assert config.glpi_cnpj_field_label == "CNPJ"
+
+
+def test_every_variable_is_read_into_its_field():
+    config = config_with(
+        GLPI_APP_TOKEN="app-token-secret-456",
+        GLPI_CNPJ_FIELD_ID="76666",
+        GLPI_CNPJ_FIELD_LABEL="Documento",
+        GLPI_DEFAULT_CATEGORY_ID="4",
+        GLPI_REQUESTER_USER_ID="8",
+        GLPI_REQUEST_TYPE_ID="7",
+        GLPI_TIMEOUT="2.5",
+        GLPI_VERIFY_TLS="false",
+        GLPI_ENTITY_CACHE_TTL="0",
+        GLPI_ENTITY_NEGATIVE_CACHE_TTL="5",
+        GLPI_SESSION_MAX_AGE="60",
+        MAX_BODY_BYTES="1024",
+        LOG_LEVEL="debug",
+    )
+    assert (
+        config.glpi_app_token, config.glpi_cnpj_field_id, config.glpi_cnpj_field_label, config.glpi_default_category_id,
+        config.glpi_requester_user_id, config.glpi_request_type_id, config.glpi_timeout, config.glpi_verify_tls,
+        config.glpi_entity_cache_ttl, config.glpi_entity_negative_cache_ttl, config.glpi_session_max_age,
+        config.max_body_bytes, config.log_level,
+    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 1024, "DEBUG")
+
+
+def test_values_are_trimmed_and_the_url_loses_its_trailing_slash():
+    config = config_with(GLPI_URL="  https://glpi.example.com/apirest.php/  ", GLPI_USER_TOKEN=" tok ")
+    assert config.glpi_url == "https://glpi.example.com/apirest.php"
+    assert config.glpi_user_token == "tok"
+
+
+# --- required variables -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["GLPI_URL", "GLPI_USER_TOKEN"])
+@pytest.mark.parametrize("blank", [None, "", "   "], ids=["absent", "empty", "spaces"])
+def test_a_missing_required_variable_is_a_config_error_naming_it(name, blank):
+    environ = dict(MINIMAL)
+    if blank is None:
+        del environ[name]
+    else:
+        environ[name] = blank
+    with pytest.raises(ConfigError, match=name):
+        load_config(environ, env_file=None)
+
+
+@pytest.mark.parametrize("url", ["glpi.example.com/apirest.php", "ftp://glpi.example.com/", "https://", "http:/glpi", "apirest.php"])
+def test_a_glpi_url_that_is_not_a_full_http_url_is_a_config_error_naming_it(url):
+    assert "GLPI_URL" in config_error(GLPI_URL=url)
+
+
+@pytest.mark.parametrize("url", ["http://localhost/apirest.php", "https://glpi.example.com:8443/glpi/apirest.php"])
+def test_http_and_https_urls_are_accepted(url):
+    assert config_with(GLPI_URL=url).glpi_url == url
+
+
+# --- typed values ---------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "name",
+    ["GLPI_CNPJ_FIELD_ID", "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "MAX_BODY_BYTES"],
+)
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", "7a", "1e3"])
+def test_an_id_that_is_not_a_positive_integer_is_a_config_error_naming_the_variable(name, value):
+    assert name in config_error(**{name: value})
+
+
+def test_a_superscript_digit_id_is_a_config_error_naming_the_variable():
+    assert "GLPI_CNPJ_FIELD_ID" in config_error(GLPI_CNPJ_FIELD_ID="²")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "-inf", "10s"])
+def test_a_bad_glpi_timeout_is_a_config_error_naming_it(value):
+    assert "GLPI_TIMEOUT" in config_error(GLPI_TIMEOUT=value)
+
+
+def test_cache_ttls_accept_zero_but_not_negative_values():
+    assert config_with(GLPI_ENTITY_CACHE_TTL="0", GLPI_ENTITY_NEGATIVE_CACHE_TTL="0").glpi_entity_cache_ttl == 0
+    assert "GLPI_ENTITY_CACHE_TTL" in config_error(GLPI_ENTITY_CACHE_TTL="-1")
+    assert "GLPI_ENTITY_NEGATIVE_CACHE_TTL" in config_error(GLPI_ENTITY_NEGATIVE_CACHE_TTL="-0.5")
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "verdadeiro", "t"])
+def test_a_glpi_verify_tls_that_is_not_a_boolean_is_a_config_error_naming_it(value):
+    assert "GLPI_VERIFY_TLS" in config_error(GLPI_VERIFY_TLS=value)
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "True", "yes", "on", "sim", " Yes "])
+def test_true_words_turn_tls_verification_on(value):
+    assert config_with(GLPI_VERIFY_TLS=value).glpi_verify_tls is True
+
+
+@pytest.mark.parametrize("value", ["0", "false", "FALSE", "False", "no", "off", "nao", "não", "NÃO"])
+def test_false_words_turn_tls_verification_off(value):
+    assert config_with(GLPI_VERIFY_TLS=value).glpi_verify_tls is False
+
+
+@pytest.mark.parametrize("value", ["verbose", "trace", "5", "INFOO"])
+def test_an_unknown_log_level_is_a_config_error_naming_it(value):
+    assert "LOG_LEVEL" in config_error(LOG_LEVEL=value)
+
+
+@pytest.mark.parametrize("value, expected", [("debug", "DEBUG"), ("Warning", "WARNING"), ("ERROR", "ERROR"), ("critical", "CRITICAL")])
+def test_log_level_is_case_insensitive_and_upper_cased(value, expected):
+    assert config_with(LOG_LEVEL=value).log_level == expected
+
+
+# --- .env file ------------------------------------------------------------------
+
+def test_dotenv_file_is_loaded_when_the_environment_does_not_set_the_variables(clean_environ, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "GLPI_URL=https://from-file.example.com/apirest.php\nGLPI_USER_TOKEN=file-token\nGLPI_TIMEOUT=5\n",
+        encoding="utf-8",
+    )
+    config = load_config(environ=None, env_file=str(env_file))
+    assert config.glpi_url == "https://from-file.example.com/apirest.php"
+    assert config.glpi_user_token == "file-token"
+    assert config.glpi_timeout == 5.0
+
+
+def test_os_environ_wins_over_the_dotenv_file(clean_environ, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "GLPI_URL=https://from-file.example.com/apirest.php\nGLPI_USER_TOKEN=file-token\nGLPI_TIMEOUT=5\n",
+        encoding="utf-8",
+    )
+    clean_environ.setenv("GLPI_USER_TOKEN", "environ-token")
+    clean_environ.setenv("GLPI_TIMEOUT", "7")
+    config = load_config(environ=None, env_file=str(env_file))
+    assert config.glpi_user_token == "environ-token"
+    assert config.glpi_timeout == 7.0
+    assert config.glpi_url == "https://from-file.example.com/apirest.php"
+
+
+def test_a_missing_dotenv_file_is_not_an_error(clean_environ, tmp_path):
+    clean_environ.setenv("GLPI_URL", MINIMAL["GLPI_URL"])
+    clean_environ.setenv("GLPI_USER_TOKEN", MINIMAL["GLPI_USER_TOKEN"])
+    config = load_config(environ=None, env_file=str(tmp_path / "nao-existe.env"))
+    assert config.glpi_url == MINIMAL["GLPI_URL"]
+
+
+def test_dotenv_in_the_working_directory_is_loaded_by_default(clean_environ, tmp_path):
+    (tmp_path / ".env").write_text("GLPI_URL=https://cwd.example.com\nGLPI_USER_TOKEN=cwd-token\n", encoding="utf-8")
+    clean_environ.chdir(tmp_path)
+    assert load_config().glpi_url == "https://cwd.example.com"
+
+
+def test_an_explicit_environ_mapping_ignores_the_dotenv_file(clean_environ, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("GLPI_TIMEOUT=5\n", encoding="utf-8")
+    assert load_config(dict(MINIMAL), env_file=str(env_file)).glpi_timeout == 10.0
+
+
+def test_a_missing_variable_is_reported_even_with_a_dotenv_file(clean_environ, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("GLPI_URL=https://from-file.example.com\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="GLPI_USER_TOKEN"):
+        load_config(environ=None, env_file=str(env_file))
+
+
+# --- secrets --------------------------------------------------------------------
+
+def test_repr_never_shows_the_tokens():
+    config = config_with(GLPI_APP_TOKEN="app-token-secret-456")
+    text = repr(config)
+    assert "user-token-secret-123" not in text
+    assert "app-token-secret-456" not in text
+    assert "glpi_user_token='***'" in text
+    assert "glpi_app_token='***'" in text
+    assert "user-token-secret-123" not in str(config)
+    assert "user-token-secret-123" not in f"{config}"
+
+
+def test_repr_shows_the_non_secret_values():
+    text = repr(config_with(GLPI_TIMEOUT="3"))
+    assert "glpi_url='https://glpi.example.com/apirest.php'" in text
+    assert "glpi_timeout=3.0" in text
+    assert "glpi_app_token=None" in text
+
+
+def test_secrets_returns_the_tokens():
+    assert set(config_with(GLPI_APP_TOKEN="app-token-secret-456").secrets()) == {"user-token-secret-123", "app-token-secret-456"}
+
+
+def test_secrets_leaves_out_an_unset_app_token():
+    assert config_with().secrets() == ["user-token-secret-123"]

@@ -1,0 +1,334 @@
+"""TicketGateway: GLPI-side checks, CNPJ -> entity, caches and ticket input, over a fake client."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from config import Config
+from gateway import (
+    AmbiguousEntity,
+    EntityNotFound,
+    GatewaySetupError,
+    TicketGateway,
+    TicketRefused,
+    UnknownCategory,
+)
+from glpi_client import GlpiNotFound, GlpiRequestError, GlpiUnavailable
+from validation import TicketRequest
+
+CNPJ_OPTION = {"name": "Dados Fiscais - CNPJ", "table": "glpi_plugin_fields_entitydadosfiscais", "field": "cnpjfield"}
+ENTITY_OPTIONS = {
+    "common": {"name": "Characteristics"},
+    "1": {"name": "Complete name", "table": "glpi_entities", "field": "completename"},
+    "2": {"name": "ID", "table": "glpi_entities", "field": "id"},
+    "76666": CNPJ_OPTION,
+    "76667": {"name": "Dados Fiscais - Inscrição estadual", "table": "glpi_plugin_fields_entitydadosfiscais"},
+}
+ENTITIES = [  # (id, complete name, stored CNPJ)
+    (1, "Root entity > Cliente Alfa", "11.222.333/0001-81"),
+    (2, "Root entity > Cliente Beta", "11444777000161"),
+    (3, "Root entity > Cliente Gama", "12.ABC.345/01DE-35"),
+    (4, "Root entity > Cliente Alfa Filial", "11.222.333/0002-62"),
+    (6, "Root entity > Cliente Delta", "a1b2c3d4e5f668"),
+]
+
+
+class FakeGlpi:
+    """Answers like GLPI for the calls the gateway makes; records them."""
+
+    def __init__(self, options=None, entities=ENTITIES, existing=None):
+        self.options = ENTITY_OPTIONS if options is None else options
+        self.entities = list(entities)
+        self.existing = existing or {("ITILCategory", 1), ("ITILCategory", 2), ("User", 8), ("RequestType", 7)}
+        self.calls: list[tuple] = []
+        self.created: list[dict] = []
+        self.unavailable = False
+        self.refuse_ticket = None
+        self.search_delay = 0.0
+        self._lock = threading.Lock()
+
+    def _record(self, *call):
+        with self._lock:
+            self.calls.append(call)
+        if self.unavailable:
+            raise GlpiUnavailable("down", "CONNECTION_FAILED")
+
+    def count(self, name):
+        return sum(1 for call in self.calls if call[0] == name)
+
+    def list_search_options(self, itemtype):
+        self._record("listSearchOptions", itemtype)
+        return self.options
+
+    def search(self, itemtype, criteria, forcedisplay=(), rows=50):
+        self._record("search", itemtype, criteria, forcedisplay)
+        time.sleep(self.search_delay)
+        pattern = criteria[0]["value"].strip("^$").split("%")
+        found = []
+        for entity_id, name, stored in self.entities:
+            rest, hit = stored.upper(), True
+            for part in pattern:
+                position = rest.find(part.upper())
+                hit = hit and position >= 0
+                rest = rest[position + len(part):]
+            if hit:
+                found.append({"1": name, "2": entity_id, str(criteria[0]["field"]): stored})
+        return found
+
+    def get_item(self, itemtype, item_id):
+        self._record("get", itemtype, item_id)
+        if (itemtype, item_id) not in self.existing:
+            raise GlpiNotFound("Item not found", "ERROR_ITEM_NOT_FOUND", 404)
+        return {"id": item_id}
+
+    def list_items(self, itemtype):
+        self._record("list", itemtype)
+        return [{"id": item_id} for kind, item_id in sorted(self.existing) if kind == itemtype]
+
+    def create_item(self, itemtype, item_input):
+        self._record("create", itemtype)
+        if self.refuse_ticket:
+            raise self.refuse_ticket
+        self.created.append(item_input)
+        return 100 + len(self.created)
+
+
+def make_config(**overrides) -> Config:
+    values = dict(glpi_url="https://glpi.example.com/apirest.php", glpi_user_token="u" * 40)
+    values.update(overrides)
+    return Config(**values)
+
+
+def ticket_request(cnpj="11222333000181", **overrides) -> TicketRequest:
+    values = dict(
+        nome_cliente="Maria",
+        telefone_cliente="11 99999-0000",
+        cnpj=cnpj,
+        anydesk_cliente="123 456 789",
+        descricao_problema="Impressora parada",
+    )
+    values.update(overrides)
+    return TicketRequest(**values)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_cnpj_field_is_discovered_by_its_label_among_fields_plugin_options():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    gateway.find_entity("11222333000181")
+    assert glpi.calls[1][2][0]["field"] == 76666
+
+
+def test_cnpj_label_match_ignores_case_and_uses_the_last_part_of_the_name():
+    options = {"76670": {"name": "Cadastro - cnpj", "table": "glpi_plugin_fields_entitycadastros"}}
+    gateway = TicketGateway(make_config(), FakeGlpi(options=options))
+    gateway.check_setup()
+    assert gateway.find_entity("11222333000181").id == 1
+
+
+def test_start_up_refuses_when_no_fields_option_has_the_cnpj_label_and_lists_the_candidates():
+    options = {"76667": {"name": "Dados Fiscais - Inscrição", "table": "glpi_plugin_fields_entitydadosfiscais"}}
+    with pytest.raises(GatewaySetupError) as raised:
+        TicketGateway(make_config(), FakeGlpi(options=options)).check_setup()
+    assert "76667" in str(raised.value) and "GLPI_CNPJ_FIELD_LABEL" in str(raised.value)
+
+
+def test_start_up_refuses_when_several_fields_options_have_the_cnpj_label():
+    options = dict(ENTITY_OPTIONS, **{"76674": {"name": "Outros - CNPJ", "table": "glpi_plugin_fields_entityoutros"}})
+    with pytest.raises(GatewaySetupError) as raised:
+        TicketGateway(make_config(), FakeGlpi(options=options)).check_setup()
+    assert "76666" in str(raised.value) and "76674" in str(raised.value)
+    assert "GLPI_CNPJ_FIELD_ID" in str(raised.value)
+
+
+def test_a_core_option_named_cnpj_is_not_mistaken_for_the_fields_option():
+    options = {"5": {"name": "CNPJ", "table": "glpi_entities"}}
+    with pytest.raises(GatewaySetupError):
+        TicketGateway(make_config(), FakeGlpi(options=options)).check_setup()
+
+
+def test_configured_cnpj_field_id_is_used_when_glpi_has_it():
+    options = dict(ENTITY_OPTIONS, **{"76674": {"name": "Outros - CNPJ", "table": "glpi_plugin_fields_entityoutros"}})
+    glpi = FakeGlpi(options=options)
+    TicketGateway(make_config(glpi_cnpj_field_id=76674), glpi).check_setup()
+
+
+def test_configured_cnpj_field_id_unknown_to_glpi_stops_start_up():
+    with pytest.raises(GatewaySetupError) as raised:
+        TicketGateway(make_config(glpi_cnpj_field_id=76999), FakeGlpi()).check_setup()
+    assert "GLPI_CNPJ_FIELD_ID=76999" in str(raised.value) and "76666" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "variable, setting",
+    [
+        ("GLPI_DEFAULT_CATEGORY_ID", "glpi_default_category_id"),
+        ("GLPI_REQUESTER_USER_ID", "glpi_requester_user_id"),
+        ("GLPI_REQUEST_TYPE_ID", "glpi_request_type_id"),
+    ],
+)
+def test_configured_ids_that_do_not_exist_in_glpi_stop_start_up(variable, setting):
+    with pytest.raises(GatewaySetupError) as raised:
+        TicketGateway(make_config(**{setting: 99999}), FakeGlpi()).check_setup()
+    assert variable in str(raised.value)
+
+
+def test_checks_deferred_while_glpi_is_down_run_again_on_next_contact():
+    glpi = FakeGlpi()
+    glpi.unavailable = True
+    gateway = TicketGateway(make_config(), glpi)
+    with pytest.raises(GlpiUnavailable):
+        gateway.check_setup()
+    glpi.unavailable = False
+    assert gateway.create_ticket(ticket_request()) == 101
+    assert glpi.count("listSearchOptions") == 2
+
+
+def test_checks_run_once_when_they_pass():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(glpi_default_category_id=1), glpi)
+    gateway.check_setup()
+    gateway.create_ticket(ticket_request())
+    gateway.create_ticket(ticket_request())
+    assert glpi.count("listSearchOptions") == 1 and glpi.count("get") == 1
+
+
+@pytest.mark.parametrize(
+    "cnpj, entity_id",
+    [
+        ("11222333000181", 1),  # stored formatted
+        ("11444777000161", 2),  # stored bare
+        ("12ABC34501DE35", 3),  # alphanumeric, stored formatted
+        ("A1B2C3D4E5F668", 6),  # alphanumeric, stored bare in lower case
+    ],
+)
+def test_entity_is_found_whichever_way_its_cnpj_is_stored(cnpj, entity_id):
+    assert TicketGateway(make_config(), FakeGlpi()).find_entity(cnpj).id == entity_id
+
+
+def test_search_anchors_the_pattern_and_forces_the_id_column():
+    glpi = FakeGlpi()
+    TicketGateway(make_config(), glpi).find_entity("11222333000181")
+    _, itemtype, criteria, forcedisplay = glpi.calls[1]
+    assert itemtype == "Entity"
+    assert criteria == [{"field": 76666, "searchtype": "contains", "value": "^11%222%333%0001%81$"}]
+    assert 2 in forcedisplay
+
+
+def test_rows_whose_normalised_cnpj_differs_are_discarded():
+    # GLPI's LIKE '%' can match more than the exact CNPJ (e.g. extra text around it).
+    entities = [(9, "Root entity > Outra", "11.222.333/0001-81 (antigo)"), *ENTITIES]
+    assert TicketGateway(make_config(), FakeGlpi(entities=entities)).find_entity("11222333000181").id == 1
+
+
+def test_matriz_cnpj_does_not_find_the_filial():
+    gateway = TicketGateway(make_config(), FakeGlpi(entities=[ENTITIES[3]]))
+    with pytest.raises(EntityNotFound):
+        gateway.find_entity("11222333000181")
+
+
+def test_cnpj_carried_by_two_entities_is_ambiguous_and_names_them():
+    entities = [(7, "Root entity > Dup A", "19.131.100/0001-85"), (8, "Root entity > Dup &#62; B", "19131100000185")]
+    with pytest.raises(AmbiguousEntity) as raised:
+        TicketGateway(make_config(), FakeGlpi(entities=entities)).find_entity("19131100000185")
+    assert sorted(raised.value.names) == sorted(["Root entity > Dup A", "Root entity > Dup > B"])
+
+
+def test_found_entity_is_cached_so_the_next_ticket_costs_one_call():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    gateway.create_ticket(ticket_request())
+    calls_before = len(glpi.calls)
+    gateway.create_ticket(ticket_request())
+    assert glpi.calls[calls_before:] == [("create", "Ticket")]
+
+
+def test_cached_entity_expires_after_the_ttl():
+    glpi, clock = FakeGlpi(), Clock()
+    gateway = TicketGateway(make_config(glpi_entity_cache_ttl=300), glpi, clock=clock)
+    gateway.find_entity("11222333000181")
+    clock.now += 299
+    gateway.find_entity("11222333000181")
+    clock.now += 2
+    gateway.find_entity("11222333000181")
+    assert glpi.count("search") == 2
+
+
+def test_unknown_cnpj_is_cached_negatively_for_a_short_time():
+    glpi, clock = FakeGlpi(), Clock()
+    gateway = TicketGateway(make_config(glpi_entity_negative_cache_ttl=30), glpi, clock=clock)
+    for _ in range(5):
+        with pytest.raises(EntityNotFound):
+            gateway.find_entity("19131100000185")
+    assert glpi.count("search") == 1
+    clock.now += 31
+    with pytest.raises(EntityNotFound):
+        gateway.find_entity("19131100000185")
+    assert glpi.count("search") == 2
+
+
+def test_concurrent_lookups_of_one_uncached_cnpj_share_one_search():
+    glpi = FakeGlpi()
+    glpi.search_delay = 0.2
+    gateway = TicketGateway(make_config(), glpi)
+    gateway.check_setup()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(gateway.find_entity("11444777000161").id)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [2] * 10
+    assert glpi.count("search") == 1
+
+
+def test_unknown_category_is_refused_before_anything_is_created():
+    glpi = FakeGlpi()
+    with pytest.raises(UnknownCategory):
+        TicketGateway(make_config(), glpi).create_ticket(ticket_request(categoria=5))
+    assert glpi.created == []
+
+
+def test_known_categories_are_listed_once_and_cached():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    gateway.create_ticket(ticket_request(categoria=2))
+    gateway.create_ticket(ticket_request(categoria=1))
+    assert glpi.count("list") == 1
+    assert [ticket["itilcategories_id"] for ticket in glpi.created] == [2, 1]
+
+
+def test_default_category_is_used_without_listing_categories():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(glpi_default_category_id=1), glpi)
+    gateway.create_ticket(ticket_request())
+    assert glpi.created[0]["itilcategories_id"] == 1 and glpi.count("list") == 0
+
+
+def test_ticket_goes_to_the_customer_entity_with_configured_requester_and_request_type():
+    glpi = FakeGlpi()
+    config = make_config(glpi_requester_user_id=8, glpi_request_type_id=7)
+    TicketGateway(config, glpi).create_ticket(ticket_request(cnpj="11444777000161", email_cliente="m@example.com"))
+    ticket = glpi.created[0]
+    assert ticket["entities_id"] == 2
+    assert ticket["requesttypes_id"] == 7
+    assert ticket["_users_id_requester"] == 8
+    assert ticket["_users_id_requester_notif"] == {"use_notification": 1, "alternative_email": "m@example.com"}
+    assert "11.444.777/0001-61" in ticket["content"]
+
+
+def test_glpi_refusing_the_ticket_is_reported_with_its_message_and_status():
+    glpi = FakeGlpi()
+    glpi.refuse_ticket = GlpiRequestError("You don't have permission to perform this action.", "ERROR_GLPI_ADD", 400)
+    with pytest.raises(TicketRefused) as raised:
+        TicketGateway(make_config(), glpi).create_ticket(ticket_request())
+    assert raised.value.status == 400 and raised.value.message.startswith("You don't have permission")
