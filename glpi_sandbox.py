@@ -1,0 +1,1341 @@
+"""A stand-in for GLPI's legacy REST API (`apirest.php`), faithful to what a real GLPI answers.
+
+It speaks the part of the API the gateway uses -- sessions, `listSearchOptions`, `search`, reading
+items and creating tickets -- and reproduces the behaviour recorded from a real GLPI 10.0.12 with
+the Fields plugin (`tests/transcripts/`, replayed by `tests/test_sandbox_contract.py`), traps
+included: the CNPJ is a Fields-plugin search option whose `equals` compares the plugin's row id,
+`contains` is a SQL LIKE, an empty search has no `data` key, a session's entity rights are fixed
+when it is opened, GLPI 10 stores text HTML-encoded, bad ticket input is accepted silently...
+
+Standard library only. Use it in-process::
+
+    sandbox = GlpiSandbox(app_token="sandbox-app-token", user_tokens={"sandbox-user-token": 7})
+    url = sandbox.start()          # "http://127.0.0.1:<port>/apirest.php"
+    ...
+    sandbox.stop()
+
+or as a server: ``python glpi_sandbox.py --port 8088`` (``--help`` lists the options). Besides the
+API, a few control endpoints under ``/_sandbox/`` let a separate process inspect and steer it
+(call counters, faults, latency, new entities): see `GlpiSandbox._control`.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import html
+import json
+import logging
+import re
+import secrets
+import signal
+import socket
+import threading
+import time
+import unicodedata
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/apirest.php"
+API_V1_PREFIX = "/api.php/v1"  # GLPI 11 also serves the legacy API here, and links to it
+CONTROL_PREFIX = "/_sandbox/"
+FIELDS_OPTION_ID = 76666  # 76665 + the Fields field's id: 76666 in the lab (LAB#20)
+FIELDS_TABLE = "glpi_plugin_fields_entitydadosfiscais"
+FIELDS_COLUMN = "cnpjfield"
+LIST_LIMIT = 15  # the user's list_limit preference: search pages default to 0-14
+ITEMS_RANGE = (0, 49)  # default page of GET /<itemtype>
+MAX_INPUT_VARS = 1000  # echoed in the Accept-Range header
+FAULTS = ("http500", "html", "stall", "stall_after_create")
+SEARCHTYPES = ("contains", "notcontains", "equals", "notequals")
+NO_PERMISSION = "You don't have permission to perform this action."
+
+# GLPI endpoints that exist but that the sandbox does not implement: 405 instead of a lie.
+UNSUPPORTED_ENDPOINTS = frozenset({
+    "getMyProfiles", "getActiveProfile", "changeActiveProfile", "getMyEntities", "getActiveEntities",
+    "changeActiveEntities", "getFullSession", "getGlpiConfig", "getMultipleItems", "lostPassword",
+})
+
+# GLPI 10 encodes these in every text it stores (Sanitizer); `&` first, so nothing is encoded twice.
+HTML_ENCODING = (("&", "&#38;"), ("<", "&#60;"), (">", "&#62;"))
+# ...and decodes stored text in this order, also understanding the legacy `&lt;`/`&gt;` (LAB#252, #263).
+HTML_DECODING = (("&#62;", ">"), ("&#60;", "<"), ("&gt;", ">"), ("&lt;", "<"), ("&#38;", "&"))
+RAW_SPECIAL_CHAR = re.compile(r"<|>|&(?!#?[a-zA-Z0-9]+;)")
+ENCODED_SPECIAL_CHAR = re.compile(r"&#38;|&#60;|&#62;|&lt;|&gt;")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MYSQL_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# GLPI's default priority matrix: PRIORITY[urgency][impact].
+PRIORITY = {
+    1: {1: 1, 2: 1, 3: 2, 4: 2, 5: 2},
+    2: {1: 1, 2: 2, 3: 2, 4: 3, 5: 3},
+    3: {1: 2, 2: 2, 3: 3, 4: 4, 5: 4},
+    4: {1: 2, 2: 3, 3: 4, 4: 4, 5: 5},
+    5: {1: 2, 2: 3, 3: 4, 4: 5, 5: 5},
+}
+
+# Columns of a new ticket that the API does not let a client set, in GLPI's column order.
+TICKET_FIXED_COLUMNS = {
+    "global_validation": 1, "slas_id_ttr": 0, "slas_id_tto": 0, "slalevels_id_ttr": 0,
+    "time_to_resolve": None, "time_to_own": None, "begin_waiting_date": None, "sla_waiting_duration": 0,
+    "ola_waiting_duration": 0, "olas_id_tto": 0, "olas_id_ttr": 0, "olalevels_id_ttr": 0,
+    "ola_tto_begin_date": None, "ola_ttr_begin_date": None, "internal_time_to_resolve": None,
+    "internal_time_to_own": None, "waiting_duration": 0, "close_delay_stat": 0, "solve_delay_stat": 0,
+    "takeintoaccount_delay_stat": 0, "actiontime": 0, "is_deleted": 0, "locations_id": 0, "validation_percent": 0,
+}
+
+# Foreign keys GLPI turns into {"rel", "href"} links when not 0 (entities_id: always).
+FOREIGN_KEYS = {
+    "entities_id": "Entity", "users_id_lastupdater": "User", "users_id_recipient": "User",
+    "requesttypes_id": "RequestType", "itilcategories_id": "ITILCategory", "locations_id": "Location",
+    "tickets_id": "Ticket", "users_id": "User", "groups_id": "Group", "profiles_id": "Profile",
+    "knowbaseitemcategories_id": "KnowbaseItemCategory",
+}
+
+LOGIN_PAGE = """<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+   <meta charset="utf-8" />
+   <title>GLPI - Authentication</title>
+   <meta name="viewport" content="width=device-width, initial-scale=1" />
+</head>
+<body class="welcome-anonymous">
+   <div class="page-anonymous">
+      <form action="/front/login.php" method="post" autocomplete="off">
+         <h2>Login to your account</h2>
+         <input type="text" name="login_name" id="login_name" placeholder="Login" />
+         <input type="password" name="login_password" id="login_password" placeholder="Password" />
+         <button type="submit" name="submit">Sign in</button>
+      </form>
+   </div>
+</body>
+</html>
+"""
+
+SERVER_ERROR_PAGE = """<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">
+<html><head>
+<title>500 Internal Server Error</title>
+</head><body>
+<h1>Internal Server Error</h1>
+<p>The server encountered an internal error or misconfiguration and was unable to complete your request.</p>
+</body></html>
+"""
+
+
+# --- search options -------------------------------------------------------------------------
+
+TEXT_SEARCH = ["contains", "notcontains"]
+TREE_SEARCH = ["contains", "notcontains", "equals", "notequals", "under", "notunder"]
+DATE_SEARCH = ["equals", "notequals", "lessthan", "morethan", "contains", "notcontains"]
+
+
+def _option(name: str, table: str, column: str, datatype: str, searchtypes: list[str], uid: str) -> dict:
+    """A search option as listSearchOptions shows it (LAB#20)."""
+    return {
+        "name": name, "table": table, "field": column, "datatype": datatype,
+        "nosearch": False, "nodisplay": False, "available_searchtypes": searchtypes, "uid": uid,
+    }
+
+
+# Group headers are {"name": ...} objects keyed by a word (Appendix B of the API notes).
+ENTITY_OPTIONS = {
+    "common": {"name": "Characteristics"},
+    "1": _option("Complete name", "glpi_entities", "completename", "itemlink", TREE_SEARCH, "Entity.completename"),
+    "2": _option("ID", "glpi_entities", "id", "number", TEXT_SEARCH, "Entity.id"),
+    "14": _option("Name", "glpi_entities", "name", "itemlink", TREE_SEARCH, "Entity.name"),
+    "3": _option("Address", "glpi_entities", "address", "text", TEXT_SEARCH, "Entity.address"),
+    "4": _option("Website", "glpi_entities", "website", "string", TEXT_SEARCH, "Entity.website"),
+    "5": _option("Phone", "glpi_entities", "phonenumber", "string", TEXT_SEARCH, "Entity.phonenumber"),
+    "6": _option("Email", "glpi_entities", "email", "email", TEXT_SEARCH, "Entity.email"),
+    "16": _option("Comments", "glpi_entities", "comment", "text", TEXT_SEARCH, "Entity.comment"),
+    "70": _option("Administrative number", "glpi_entities", "registration_number", "string", TEXT_SEARCH,
+                  "Entity.registration_number"),
+    "plugins": {"name": "Plugins"},
+}
+
+TICKET_OPTIONS = {
+    "common": {"name": "Characteristics"},
+    "1": _option("Title", "glpi_tickets", "name", "itemlink", TEXT_SEARCH, "Ticket.name"),
+    "21": _option("Description", "glpi_tickets", "content", "text", TEXT_SEARCH, "Ticket.content"),
+    "2": _option("ID", "glpi_tickets", "id", "number", TEXT_SEARCH, "Ticket.id"),
+    "12": _option("Status", "glpi_tickets", "status", "specific", ["equals"], "Ticket.status"),
+    "10": _option("Urgency", "glpi_tickets", "urgency", "specific", ["equals"], "Ticket.urgency"),
+    "11": _option("Impact", "glpi_tickets", "impact", "specific", ["equals"], "Ticket.impact"),
+    "3": _option("Priority", "glpi_tickets", "priority", "specific", ["equals"], "Ticket.priority"),
+    "15": _option("Opening date", "glpi_tickets", "date", "datetime", DATE_SEARCH, "Ticket.date"),
+    "19": _option("Last update", "glpi_tickets", "date_mod", "datetime", DATE_SEARCH, "Ticket.date_mod"),
+    "7": _option("Category", "glpi_itilcategories", "completename", "dropdown", TREE_SEARCH,
+                 "Ticket.ITILCategory.completename"),
+    "80": _option("Entity", "glpi_entities", "completename", "dropdown", TREE_SEARCH, "Ticket.Entity.completename"),
+}
+
+ITILCATEGORY_OPTIONS = {
+    "common": {"name": "Characteristics"},
+    "1": _option("Complete name", "glpi_itilcategories", "completename", "itemlink", TREE_SEARCH,
+                 "ITILCategory.completename"),
+    "2": _option("ID", "glpi_itilcategories", "id", "number", TEXT_SEARCH, "ITILCategory.id"),
+    "14": _option("Name", "glpi_itilcategories", "name", "itemlink", TREE_SEARCH, "ITILCategory.name"),
+    "80": _option("Entity", "glpi_entities", "completename", "dropdown", TREE_SEARCH,
+                  "ITILCategory.Entity.completename"),
+}
+
+
+@dataclass(frozen=True)
+class Itemtype:
+    """What the sandbox knows of a GLPI itemtype."""
+
+    name: str
+    table: str
+    entity_column: bool = False  # its items belong to an entity: search adds column 80 by default
+    sub_links: tuple[str, ...] = ()  # relations GLPI lists as links of every item
+
+
+ITEMTYPES = {
+    itemtype.name: itemtype
+    for itemtype in (
+        Itemtype("Ticket", "glpi_tickets", entity_column=True, sub_links=(
+            "Document_Item", "TicketTask", "TicketValidation", "TicketCost", "Problem_Ticket", "Change_Ticket",
+            "Item_Ticket", "ITILSolution", "ITILFollowup", "Ticket_User", "Group_Ticket", "Supplier_Ticket")),
+        Itemtype("Entity", "glpi_entities", sub_links=("Document_Item",)),
+        Itemtype("ITILCategory", "glpi_itilcategories", entity_column=True),
+        Itemtype("User", "glpi_users", sub_links=("Document_Item",)),
+        Itemtype("RequestType", "glpi_requesttypes"),
+    )
+}
+TICKET_USER = Itemtype("Ticket_User", "glpi_tickets_users")  # only reachable as Ticket/<id>/Ticket_User
+
+
+# --- PHP, MySQL and GLPI conventions ----------------------------------------------------------
+
+
+def parse_php_query(query: str) -> dict[str, Any]:
+    """Parse a query string as PHP's parse_str does: `a[b][]=1` nests, later keys win.
+
+    Arrays whose keys are exactly 0..n-1 come back as lists and the others as dicts, which is
+    what GLPI sees after its own json_encode/json_decode round trip of form parameters.
+    """
+    result: dict[str, Any] = {}
+    for raw_key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        path = _php_key_path(raw_key)
+        if path:
+            _php_assign(result, path, value)
+    return _php_arrays_to_json(result)
+
+
+def _php_key_path(raw_key: str) -> list[str]:
+    """`criteria[0][field]` -> ["criteria", "0", "field"]; PHP rules for odd keys."""
+    bracket = raw_key.find("[")
+    subkeys = re.match(r"(?:\[[^\]]*\])+", raw_key[bracket:]) if bracket > 0 else None
+    if subkeys is None:
+        return [re.sub(r"[ .\[]", "_", raw_key)] if raw_key and bracket != 0 else []
+    name = re.sub(r"[ .]", "_", raw_key[:bracket])
+    return [name, *re.findall(r"\[([^\]]*)\]", subkeys.group())]
+
+
+def _php_assign(node: dict, path: list[str], value: str) -> None:
+    for depth, key in enumerate(path):
+        if key == "":  # `name[]` appends
+            key = str(max((int(k) + 1 for k in node if is_digits(k)), default=0))
+        if depth == len(path) - 1:
+            node[key] = value
+        else:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+
+
+def _php_arrays_to_json(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    converted = {key: _php_arrays_to_json(item) for key, item in value.items()}
+    if converted and list(converted) == [str(index) for index in range(len(converted))]:
+        return list(converted.values())
+    return converted
+
+
+def is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def php_values(value: Any) -> list:
+    """Iterate a PHP array whether it arrived as a list or as a dict."""
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def php_int(value: Any) -> int:
+    """PHP's intval(): "12abc" is 12, "abc" is 0."""
+    if isinstance(value, (bool, int)):
+        return int(value)
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        match = re.match(r"\s*([+-]?\d+)", value)
+        return int(match.group(1)) if match else 0
+    return 1 if value else 0
+
+
+def mysql_number(value: str) -> float:
+    """What MySQL compares when a number column meets a string: "2abc" is 2, "x" is 0."""
+    match = MYSQL_NUMBER.match(value)
+    return float(match.group()) if match else 0.0
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form, as MySQL's utf8mb4_unicode_ci collation compares."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def is_html_encoded(text: str) -> bool:
+    """GLPI 10 treats a text without raw `<`, `>`, `&` and with an encoded one as already encoded."""
+    return RAW_SPECIAL_CHAR.search(text) is None and ENCODED_SPECIAL_CHAR.search(text) is not None
+
+
+def encode_html(text: str) -> str:
+    """How GLPI 10 stores the text a client sends (an already encoded text is kept as is, LAB#261)."""
+    if is_html_encoded(text):
+        return text
+    for char, entity in HTML_ENCODING:
+        text = text.replace(char, entity)
+    return text
+
+
+def decode_html(text: str) -> str:
+    """What GLPI 10 returns for a stored text when asked with `X-GLPI-Sanitized-Content: false`."""
+    if not is_html_encoded(text):
+        return text
+    for entity, char in HTML_DECODING:
+        text = text.replace(entity, char)
+    return text
+
+
+def like_regex(value: str, encode_ampersand: bool) -> re.Pattern | None:
+    """The LIKE pattern GLPI builds for `contains`, as a regex on folded text; None: no filter.
+
+    The value is trimmed; `^` and `$` anchor, otherwise `%` is added on that side; a `%` typed by
+    the user stays a wildcard while `_` is escaped (LAB#49d, #49e); `^` alone is `LIKE '%'`, any
+    value but NULL (LAB#103); an empty value (also `^$`, `$`) filters nothing (LAB#49b).
+    """
+    text = value.strip()
+    if text in ("", "^$", "$"):
+        return None
+    if encode_ampersand:  # GLPI 10 searches the stored, encoded text
+        text = text.replace("&", "&#38;")
+    if text == "^":
+        pattern = "%"
+    else:
+        pattern = text[1:].lstrip() if text.startswith("^") else "%" + text
+        pattern = pattern[:-1].rstrip() if pattern.endswith("$") else pattern + "%"
+    return re.compile(".*".join(re.escape(fold(part)) for part in pattern.split("%")), re.DOTALL)
+
+
+def plain_text(content: str) -> str:
+    """The text GLPI derives a ticket title from: tags dropped, entities decoded, spaces collapsed."""
+    text = html.unescape(re.sub(r"<[^>]*>", " ", content))
+    return " ".join(text.split())
+
+
+def now_text() -> str:
+    return time.strftime(DATETIME_FORMAT)
+
+
+def new_session_token() -> str:
+    """A PHP session id like GLPI's: 26 characters from [a-v0-9] (LAB#01)."""
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def endpoint_name(segments: list[str]) -> str:
+    """How calls are counted: "initSession", "search/Entity", "Ticket", "Ticket/Ticket_User"..."""
+    if not segments:
+        return ""
+    if segments[0] in ("search", "listSearchOptions") and len(segments) > 1:
+        return f"{segments[0]}/{segments[1]}"
+    if len(segments) >= 3:
+        return f"{segments[0]}/{segments[2]}"
+    return segments[0]
+
+
+def priority_level(value: Any) -> int:
+    """Urgency or impact: 1 to 5, silently 3 when absent or out of range (LAB#109)."""
+    level = php_int(value) if value is not None else 3
+    return level if 1 <= level <= 5 else 3
+
+
+def sort_key(value: Any) -> tuple:
+    """MySQL order: NULL first, numbers by value, text by the case/accent-insensitive collation."""
+    if value is None:
+        return (0, 0, "")
+    if isinstance(value, (int, float)):
+        return (1, value, "")
+    return (1, 0, fold(str(value)))
+
+
+# --- requests and answers ---------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=UTF-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+        return cls(status, json.dumps(payload, ensure_ascii=False).encode(), headers=headers or {})
+
+    @classmethod
+    def page(cls, status: int, text: str) -> Response:
+        return cls(status, text.encode(), "text/html; charset=UTF-8")
+
+
+class ApiError(Exception):
+    """A GLPI error answer: `[code, message]`, with GLPI's documentation link when `doc`."""
+
+    def __init__(self, status: int, code: str, message: str, doc: bool = False):
+        super().__init__(message)
+        self.status, self.code, self.message, self.doc = status, code, message, doc
+
+    def response(self, api_url: str) -> Response:
+        message = self.message
+        if self.doc:
+            message += f"; view documentation in your browser at {api_url}/#{self.code}"
+        return Response.json(self.status, [self.code, message])
+
+
+class AddRefused(Exception):
+    """GLPI's add() refused one item; the message is what the API reports for it."""
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(405, "ERROR_METHOD_NOT_ALLOWED", "Method Not Allowed", doc=True)
+
+
+def parse_range(value: Any, default: tuple[int, int]) -> tuple[int, int]:
+    if value is None:
+        return default
+    match = re.fullmatch(r"(\d+)-(\d+)", value) if isinstance(value, str) else None
+    if match is None:
+        raise ApiError(400, "ERROR", "range must be in format : [start-end] with integers", doc=True)
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass
+class Session:
+    user_id: int
+    active_entity: int
+    entities: frozenset[int]  # the entities the user could reach when the session was opened
+    last_used: float
+
+
+# --- the sandbox ----------------------------------------------------------------------------
+
+
+class GlpiSandbox:
+    """GLPI's state (entities, users, tickets, sessions), its legacy REST API and an HTTP server.
+
+    `seed="demo"` adds demonstration data to the lab's (`seed="lab"`: exactly the entities,
+    category and users of the recorded lab). Entity rights: user 7 (api) and 2 (glpi) reach every
+    entity, user 9 (api_restrito) only entity 1, as in the lab.
+    """
+
+    def __init__(
+        self,
+        app_token: str | None = "sandbox-app-token",
+        user_tokens: dict[str, int] | None = None,
+        version: int = 10,
+        latency_ms: float = 0.0,
+        session_max_idle: float | None = None,
+        seed: str = "demo",
+        fields_option_id: int = FIELDS_OPTION_ID,
+        extra_search_options: dict[int | str, dict] | None = None,
+    ):
+        if version not in (10, 11):
+            raise ValueError("version must be 10 or 11")
+        if seed not in ("demo", "lab"):
+            raise ValueError('seed must be "demo" or "lab"')
+        self.app_token = app_token
+        self.version = version
+        self.latency_ms = latency_ms
+        self.session_max_idle = session_max_idle
+        self.fault_endpoints: set[str] | None = None
+        self.stall_seconds = 30.0
+        self.tickets: dict[int, dict] = {}
+        self._last_ticket_id = 0
+        self.ticket_users: list[dict] = []  # Ticket_User rows (requesters), as GLPI lists them
+        self.url: str | None = None
+        self._fault: str | None = None
+        self._lock = threading.RLock()
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._sessions: dict[str, Session] = {}
+        self._stopping = threading.Event()
+        self._server: SandboxServer | None = None
+        self._thread: threading.Thread | None = None
+        self._created = now_text()
+        self._entities: dict[int, dict] = {}
+        self._fields_rows: dict[int, dict] = {}  # entity id -> {"id": row id, "value": CNPJ}
+        self._users: dict[int, dict] = {}
+        self._reach: dict[int, tuple[int, bool]] = {}  # user id -> (entity, recursive)
+        self._categories: dict[int, dict] = {}
+        self._request_types: dict[int, dict] = {}
+        self._seed(seed)
+        self._user_tokens = dict(user_tokens if user_tokens is not None else {"sandbox-user-token": 7})
+        unknown = sorted(set(self._user_tokens.values()) - set(self._users))
+        if unknown:
+            raise ValueError(f"user_tokens name unknown users {unknown}; known: {sorted(self._users)}")
+        fields_option = _option("Dados Fiscais - CNPJ", FIELDS_TABLE, FIELDS_COLUMN, "string", TEXT_SEARCH,
+                                "Entity.PluginFieldsEntitydadosfiscai.cnpjfield")
+        entity_options = {**ENTITY_OPTIONS, str(fields_option_id): fields_option}
+        for option_id, option in (extra_search_options or {}).items():
+            entity_options[str(option_id)] = {"nosearch": False, "nodisplay": False, **option}
+        self._listed_options = {"Entity": entity_options, "Ticket": TICKET_OPTIONS,
+                                "ITILCategory": ITILCATEGORY_OPTIONS}
+        self._search_options = {
+            itemtype: {key: option for key, option in options.items() if key.isdigit()}
+            for itemtype, options in self._listed_options.items()
+        }
+
+    # --- seed data -------------------------------------------------------------------------
+
+    def _seed(self, seed: str) -> None:
+        self._entities[0] = self._entity_record(0, "Root entity", None)
+        for name, cnpj in (("Cliente Alfa", "11.222.333/0001-81"), ("Cliente Beta", "11444777000161"),
+                           ("Cliente Gama", "12.ABC.345/01DE-35"), ("Cliente Alfa Filial", "11.222.333/0002-62"),
+                           ("Cliente Sem CNPJ", None)):
+            self.add_entity(name, cnpj)
+        for user_id, name, realname, firstname, reach in (
+            (2, "glpi", None, None, (0, True)),
+            (7, "api", "Integração", "Serviço Flask", (0, True)),
+            (8, "joao.solicitante", "Solicitante", "João", (0, True)),
+            (9, "api_restrito", "Restrito", "API", (1, False)),
+        ):
+            self._users[user_id] = self._user_record(user_id, name, realname, firstname)
+            self._reach[user_id] = reach
+        self._categories[1] = self._category_record(1, "Suporte Técnico")
+        self._request_types[1] = self._request_type_record(1, "Helpdesk", helpdesk_default=True)
+        self._request_types[7] = self._request_type_record(7, "Portal Flask")
+        if seed == "demo":
+            self.add_entity("Cliente Delta", "a1b2c3d4e5f668")  # A1.B2C.3D4/E5F6-68, stored bare in lower case
+            self.add_entity("Cliente Duplicado Matriz", "19.131.100/0001-85")  # the same CNPJ on two entities
+            self.add_entity("Cliente Duplicado Cópia", "19131100000185")
+            self._categories[2] = self._category_record(2, "Rede")
+            self._categories[3] = self._category_record(3, "Impressoras")
+
+    def _entity_record(self, entity_id: int, name: str, parent_id: int | None) -> dict:
+        parent = self._entities.get(parent_id) if parent_id is not None else None
+        now = now_text()
+        return {
+            "id": entity_id, "name": name, "entities_id": parent_id,
+            "completename": f"{parent['completename']} > {name}" if parent else name,
+            "comment": None, "level": parent["level"] + 1 if parent else 1, "registration_number": None,
+            "address": None, "postcode": None, "town": None, "state": None, "country": None,
+            "website": None, "phonenumber": None, "fax": None, "email": None,
+            "date_mod": now, "date_creation": now,
+        }
+
+    def _user_record(self, user_id: int, name: str, realname: str | None, firstname: str | None) -> dict:
+        return {
+            "id": user_id, "name": name, "phone": None, "phone2": None, "mobile": None,
+            "realname": realname, "firstname": firstname, "locations_id": 0, "language": None,
+            "is_active": 1, "comment": None, "auths_id": 0, "authtype": 1, "last_login": None,
+            "date_mod": self._created, "is_deleted": 0, "profiles_id": 0, "entities_id": 0,
+            "date_creation": self._created,
+        }
+
+    def _category_record(self, category_id: int, name: str) -> dict:
+        return {
+            "id": category_id, "entities_id": 0, "is_recursive": 1, "itilcategories_id": 0, "name": name,
+            "completename": name, "comment": None, "level": 1, "knowbaseitemcategories_id": 0, "users_id": 0,
+            "groups_id": 0, "code": "", "ancestors_cache": "[]", "sons_cache": None, "is_helpdeskvisible": 1,
+            "tickettemplates_id_incident": 0, "tickettemplates_id_demand": 0, "changetemplates_id": 0,
+            "problemtemplates_id": 0, "is_incident": 1, "is_request": 1, "is_problem": 1, "is_change": 1,
+            "date_mod": self._created, "date_creation": self._created,
+        }
+
+    def _request_type_record(self, type_id: int, name: str, helpdesk_default: bool = False) -> dict:
+        return {
+            "id": type_id, "name": name, "is_helpdesk_default": int(helpdesk_default),
+            "is_followup_default": int(helpdesk_default), "is_mail_default": 0, "is_mailfollowup_default": 0,
+            "is_active": 1, "is_ticketheader": 1, "is_itilfollowup": 1, "comment": None,
+            "date_mod": self._created, "date_creation": self._created,
+        }
+
+    # --- public API for tests and benchmarks ------------------------------------------------
+
+    def add_entity(self, name: str, cnpj: str | None = None, parent_id: int = 0) -> int:
+        """Create an entity (with a Fields row when `cnpj` is given) and return its id.
+
+        Sessions opened before cannot create tickets in it (their rights were fixed at
+        initSession, LAB#306) but do find it by search (LAB#305).
+        """
+        with self._lock:
+            if parent_id not in self._entities:
+                raise ValueError(f"no entity {parent_id}")
+            entity_id = max(self._entities) + 1
+            self._entities[entity_id] = self._entity_record(entity_id, name, parent_id)
+            if cnpj is not None:
+                self.set_entity_cnpj(entity_id, cnpj)
+            return entity_id
+
+    def set_entity_cnpj(self, entity_id: int, cnpj: str) -> None:
+        """What `PUT Entity/<id> {"input": {"cnpjfield": ...}}` does: set or create the Fields row."""
+        with self._lock:
+            if entity_id not in self._entities:
+                raise ValueError(f"no entity {entity_id}")
+            row = self._fields_rows.get(entity_id)
+            if row is None:
+                row_id = max((row["id"] for row in self._fields_rows.values()), default=0) + 1
+                row = self._fields_rows[entity_id] = {"id": row_id}
+            row["value"] = cnpj
+
+    @property
+    def fault(self) -> str | None:
+        """None, or one of FAULTS, applied to `fault_endpoints` (every API endpoint when None).
+
+        "http500": a 500 HTML error page; "html": 200 with GLPI's login page (a proxy or a wrong
+        URL); "stall": wait `stall_seconds`, then answer; "stall_after_create": do the work (create
+        the ticket), then wait `stall_seconds` before answering -- an answer lost after the fact.
+        """
+        return self._fault
+
+    @fault.setter
+    def fault(self, value: str | None) -> None:
+        if value is not None and value not in FAULTS:
+            raise ValueError(f"fault must be None or one of {FAULTS}")
+        self._fault = value
+
+    @property
+    def calls(self) -> Counter[tuple[str, str]]:
+        """API calls so far, keyed by (method, endpoint): ("GET", "search/Entity"), ("POST", "Ticket")..."""
+        with self._lock:
+            return Counter(self._calls)
+
+    def call_count(self, endpoint: str | None = None, method: str | None = None) -> int:
+        with self._lock:
+            return sum(count for (call_method, call_endpoint), count in self._calls.items()
+                       if endpoint in (None, call_endpoint) and method in (None, call_method))
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def expire_sessions(self) -> int:
+        """Forget every session, as PHP's garbage collector does; returns how many there were."""
+        with self._lock:
+            expired = len(self._sessions)
+            self._sessions.clear()
+            return expired
+
+    def session_tokens(self) -> list[str]:
+        """The tokens of the open sessions (a test can check that none leaks)."""
+        with self._lock:
+            return list(self._sessions)
+
+    # --- server lifecycle --------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a background thread; returns the API URL, e.g. http://127.0.0.1:8088/apirest.php."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already started")
+        self._stopping.clear()
+        self._server = SandboxServer((host, port), self)
+        self._thread = threading.Thread(  # stop() waits up to one poll interval for the loop to notice
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="glpi-sandbox", daemon=True
+        )
+        self._thread.start()
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host}:{bound_port}{API_PREFIX}"
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving: stalled answers are cut short and open connections closed."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    # --- HTTP entry points (called by the request handler) -----------------------------------
+
+    def handle(self, method: str, target: str, headers: Message, body: bytes, origin: str) -> Response:
+        path, _, query = target.partition("?")
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(method, path[len(CONTROL_PREFIX):].strip("/"), body)
+        # GLPI 11 also serves the legacy API under /api.php/v1, and its links and docs point there.
+        prefixes = (API_PREFIX, API_V1_PREFIX) if self.version == 11 else (API_PREFIX,)
+        for prefix in prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return self._api(method, path[len(prefix):], query, headers, body, origin + prefixes[-1])
+        return Response(404, b"Not Found", "text/plain; charset=UTF-8")
+
+    def _api(self, method: str, route: str, query: str, headers: Message, body: bytes, api_url: str) -> Response:
+        segments = [segment for segment in route.split("/") if segment]
+        endpoint = endpoint_name(segments)
+        with self._lock:
+            self._calls[(method, endpoint)] += 1
+        self._pause(self.latency_ms / 1000)
+        fault = self._fault if self.fault_endpoints is None or endpoint in self.fault_endpoints else None
+        if fault == "http500":
+            return Response.page(500, SERVER_ERROR_PAGE)
+        if fault == "html":
+            return Response.page(200, LOGIN_PAGE)
+        if fault == "stall":
+            self._pause(self.stall_seconds)
+        try:
+            params = self._parameters(method, query, headers, body)
+            response = self._route(method, segments, params, headers, api_url)
+        except ApiError as error:
+            response = error.response(api_url)
+        if fault == "stall_after_create":
+            self._pause(self.stall_seconds)
+        return response
+
+    def _parameters(self, method: str, query: str, headers: Message, body: bytes) -> dict[str, Any]:
+        """Query string, then body, merged as GLPI does (its first check, LAB#71)."""
+        params = parse_php_query(query)
+        if not body.strip():
+            return params
+        if method == "GET":
+            raise ApiError(400, "ERROR_JSON_PAYLOAD_FORBIDDEN",
+                           "GET Request should not have json payload (http body)", doc=True)
+        content_type = headers.get("Content-Type", "application/json")  # GLPI assumes JSON
+        if "application/x-www-form-urlencoded" in content_type:
+            params.update(parse_php_query(body.decode("utf-8", errors="replace")))
+        elif "application/json" in content_type:
+            try:
+                decoded = json.loads(body.decode("utf-8"))
+            except ValueError:
+                raise ApiError(400, "ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid") from None
+            if isinstance(decoded, dict):
+                params.update(decoded)
+        return params
+
+    def _route(self, method: str, segments: list[str], params: dict, headers: Message, api_url: str) -> Response:
+        self._check_app_token(params, headers)
+        if not segments:
+            raise ApiError(400, "ERROR_RESOURCE_MISSING", "resource is missing", doc=True)
+        name, rest = segments[0], segments[1:]
+        if name == "initSession":
+            return self._init_session(params, headers)
+        token, session = self._session(params, headers)
+        if name == "killSession":
+            with self._lock:
+                self._sessions.pop(token, None)
+            return Response.json(200, True)
+        if name in ("search", "listSearchOptions"):
+            if not rest:
+                raise ApiError(400, "ERROR_RESOURCE_MISSING", "resource is missing", doc=True)
+            itemtype = self._itemtype(rest[0])
+            if itemtype.name not in self._search_options:
+                raise method_not_allowed()
+            if name == "search":
+                return self._search(session, itemtype, params)
+            return Response.json(200, self._listed_options[itemtype.name])
+        if name in UNSUPPORTED_ENDPOINTS:
+            raise method_not_allowed()
+        itemtype = self._itemtype(name)
+        if method == "GET" and not rest:
+            return self._get_items(session, itemtype, params, headers, api_url)
+        if method == "GET" and len(rest) == 1:
+            return Response.json(200, self._render(itemtype, self._readable_item(session, itemtype, rest[0]),
+                                                   headers, api_url))
+        if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Ticket_User"):
+            return self._get_ticket_users(session, rest[0], params, headers, api_url)
+        if method == "POST" and not rest and itemtype.name == "Ticket":
+            return self._create_tickets(session, params, headers, api_url)
+        raise method_not_allowed()
+
+    @staticmethod
+    def _itemtype(name: str) -> Itemtype:
+        itemtype = ITEMTYPES.get(name)
+        if itemtype is None:
+            raise ApiError(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM",
+                           "resource not found or not an instance of CommonDBTM", doc=True)
+        return itemtype
+
+    # --- authentication ----------------------------------------------------------------------
+
+    def _check_app_token(self, params: dict, headers: Message) -> None:
+        """Runs first on every endpoint, before the session check (LAB#19, #19b)."""
+        sent = headers.get("App-Token", params.get("app_token", ""))
+        sent = sent if isinstance(sent, str) else ""
+        if sent == (self.app_token or ""):
+            return
+        if sent:  # also when the API client has no App-Token at all
+            raise ApiError(400, "ERROR_WRONG_APP_TOKEN_PARAMETER", "parameter app_token seems wrong", doc=True)
+        raise ApiError(400, "ERROR_APP_TOKEN_PARAMETERS_MISSING", "missing parameter app_token", doc=True)
+
+    def _init_session(self, params: dict, headers: Message) -> Response:
+        user_token = params.get("user_token")
+        login, password = params.get("login"), params.get("password")
+        authorization = headers.get("Authorization", "")
+        if "user_token" in authorization:
+            words = authorization.split(" ")
+            user_token = words[1] if len(words) > 1 else ""
+        elif authorization.startswith("Basic "):
+            try:
+                login, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                login = password = None
+        user_token = user_token if isinstance(user_token, str) else ""
+        if not user_token and not (login and password):
+            raise ApiError(400, "ERROR_LOGIN_PARAMETERS_MISSING",
+                           "parameter(s) login, password or user_token are missing", doc=True)
+        if not user_token:  # a fresh GLPI disables login with credentials
+            raise ApiError(400, "ERROR_LOGIN_WITH_CREDENTIALS_DISABLED",
+                           "usage of initSession resource with credentials is disabled")
+        user_id = self._user_tokens.get(user_token)
+        if user_id is None:
+            raise ApiError(401, "ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid")
+        token = new_session_token()
+        with self._lock:
+            home, _ = self._reach[user_id]
+            self._sessions[token] = Session(user_id, home, self._reachable(user_id), time.monotonic())
+        return Response.json(200, {"session_token": token})
+
+    def _session(self, params: dict, headers: Message) -> tuple[str, Session]:
+        """The session named by the Session-Token header, else by `session_token` (LAB#240-242)."""
+        token = headers.get("Session-Token", params.get("session_token"))
+        if not (isinstance(token, str) and token):
+            raise ApiError(400, "ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing or empty",
+                           doc=True)
+        now = time.monotonic()
+        with self._lock:
+            session = self._sessions.get(token)
+            if session and self.session_max_idle is not None and now - session.last_used > self.session_max_idle:
+                del self._sessions[token]
+                session = None
+            if session is None:
+                raise ApiError(401, "ERROR_SESSION_TOKEN_INVALID", "session_token seems invalid")
+            session.last_used = now
+            return token, session
+
+    def _reachable(self, user_id: int) -> frozenset[int]:
+        """The entities the user's authorization reaches now: its entity, and the sub-entities if recursive."""
+        home, recursive = self._reach[user_id]
+        reached = {home}
+        if recursive:
+            pending = [home]
+            while pending:
+                parent = pending.pop()
+                children = [eid for eid, entity in self._entities.items() if entity["entities_id"] == parent]
+                reached.update(children)
+                pending.extend(children)
+        return frozenset(reached)
+
+    # --- reading items -----------------------------------------------------------------------
+
+    def _collection(self, itemtype: Itemtype) -> dict[int, dict]:
+        return {
+            "Ticket": self.tickets, "Entity": self._entities, "ITILCategory": self._categories,
+            "User": self._users, "RequestType": self._request_types,
+        }[itemtype.name]
+
+    def _visible(self, itemtype: Itemtype, item: dict, entities: frozenset[int]) -> bool:
+        if itemtype.name == "Entity":
+            return item["id"] in entities
+        if itemtype.name == "Ticket":
+            return item["entities_id"] in entities and not item["is_deleted"]
+        if itemtype.name == "ITILCategory":  # a recursive category is seen from its sub-entities
+            return item["entities_id"] in entities or bool(
+                item["is_recursive"] and any(item["entities_id"] in self._ancestors(eid) for eid in entities))
+        return True
+
+    def _ancestors(self, entity_id: int) -> set[int]:
+        ancestors = set()
+        parent = self._entities[entity_id]["entities_id"] if entity_id in self._entities else None
+        while parent is not None:
+            ancestors.add(parent)
+            parent = self._entities[parent]["entities_id"]
+        return ancestors
+
+    def _readable_item(self, session: Session, itemtype: Itemtype, raw_id: str) -> dict:
+        with self._lock:
+            item = self._collection(itemtype).get(int(raw_id)) if is_digits(raw_id) else None
+            if item is None:
+                raise ApiError(404, "ERROR_ITEM_NOT_FOUND", "Item not found")
+            if not self._visible(itemtype, item, session.entities):
+                raise ApiError(403, "ERROR_RIGHT_MISSING", NO_PERMISSION)
+            return dict(item)
+
+    def _render(self, itemtype: Itemtype, item: dict, headers: Message, api_url: str) -> dict:
+        """An item as GET returns it, with its links; GLPI 10 text stays encoded (LAB#51, #252)."""
+        if self._unsanitized(headers):
+            item = {key: decode_html(value) if isinstance(value, str) else value for key, value in item.items()}
+        links = [
+            {"rel": FOREIGN_KEYS[key], "href": f"{api_url}/{FOREIGN_KEYS[key]}/{value}"}
+            for key, value in item.items()
+            if key in FOREIGN_KEYS and value is not None and (value != 0 or key == "entities_id")
+        ]
+        links += [{"rel": sub, "href": f"{api_url}/{itemtype.name}/{item['id']}/{sub}/"} for sub in itemtype.sub_links]
+        return {**item, "links": links} if links else item
+
+    def _get_items(self, session: Session, itemtype: Itemtype, params: dict, headers: Message,
+                   api_url: str) -> Response:
+        start, end = parse_range(params.get("range"), ITEMS_RANGE)
+        with self._lock:
+            items = [dict(item) for item in self._collection(itemtype).values()
+                     if self._visible(itemtype, item, session.entities)]
+        sort = params.get("sort")
+        sort = sort if isinstance(sort, str) and items and sort in items[0] else "id"
+        items.sort(key=lambda item: sort_key(item[sort]), reverse=params.get("order") == "DESC")
+        page = [self._render(itemtype, item, headers, api_url) for item in items[start:end + 1]]
+        return self._paged(itemtype.name, page, start, len(page), len(items))
+
+    def _get_ticket_users(self, session: Session, raw_id: str, params: dict, headers: Message,
+                          api_url: str) -> Response:
+        ticket = self._readable_item(session, ITEMTYPES["Ticket"], raw_id)
+        start, end = parse_range(params.get("range"), ITEMS_RANGE)
+        with self._lock:
+            rows = [dict(row) for row in self.ticket_users if row["tickets_id"] == ticket["id"]]
+        page = [self._render(TICKET_USER, row, headers, api_url) for row in rows[start:end + 1]]
+        return self._paged(TICKET_USER.name, page, start, len(page), len(rows))
+
+    @staticmethod
+    def _paged(itemtype_name: str, body: Any, start: int, count: int, total: int) -> Response:
+        """A page of `count` items from `start` out of `total`: 206 when partial (LAB#46, #79)."""
+        if start > total:
+            raise ApiError(400, "ERROR_RANGE_EXCEED_TOTAL", f"Provided range exceed total count of data: {total}",
+                           doc=True)
+        headers = {"Accept-Range": f"{itemtype_name} {MAX_INPUT_VARS}"}
+        if total:  # no Content-Range header for an empty result (LAB#31)
+            headers["Content-Range"] = f"{start}-{start + count - 1}/{total}"
+        return Response.json(200 if count >= total else 206, body, headers)
+
+    # --- search ------------------------------------------------------------------------------
+
+    def _search(self, session: Session, itemtype: Itemtype, params: dict) -> Response:
+        """`search/<itemtype>`: GLPI's search engine on the sandbox's data (notes §4)."""
+        options = self._search_options[itemtype.name]
+        criteria = php_values(params.get("criteria", []))
+        self._validate_criteria(criteria, options)
+        start, end = parse_range(params.get("range"), (0, LIST_LIMIT - 1))
+        sort = str(params.get("sort", "1"))
+        sort = sort if sort in options else "1"
+        order = "DESC" if params.get("order") == "DESC" else "ASC"
+        columns = ["1", *(["80"] if itemtype.entity_column else []),
+                   *map(str, php_values(params.get("forcedisplay", []))), *self._criteria_fields(criteria), sort]
+        columns = [column for column in dict.fromkeys(columns) if column in options]
+        with self._lock:
+            # Search sees what the user's authorization reaches now, including entities created
+            # after the session was opened (LAB#305).
+            reachable = self._reachable(session.user_id)
+            found = [item for _, item in sorted(self._collection(itemtype).items())
+                     if self._visible(itemtype, item, reachable) and self._matches(itemtype, item, criteria)]
+            found.sort(key=lambda item: sort_key(self._cell(itemtype, item, options[sort])[0]),
+                       reverse=order == "DESC")
+            # Presence flags: GLPI tests them with isset(), so "withindexes=false" turns it on.
+            keys = {column: options[column]["uid"] if "uid_cols" in params else column for column in columns}
+            rows = [(item["id"], {keys[column]: self._cell(itemtype, item, options[column])[0] for column in columns})
+                    for item in found[start:end + 1]]
+        total = len(found)
+        answer: dict[str, Any] = {"totalcount": total, "count": len(rows), "sort": [sort], "order": [order]}
+        if rows:  # GLPI only sets "data" inside its row loop (LAB#31)
+            answer["data"] = ({str(item_id): row for item_id, row in rows} if "withindexes" in params
+                              else [row for _, row in rows])
+        answer["content-range"] = f"{start}-{start + len(rows) - 1}/{total}"
+        return self._paged(itemtype.name, answer, start, len(rows), total)
+
+    def _validate_criteria(self, criteria: list, options: dict) -> None:
+        for criterion in criteria:
+            if isinstance(criterion, dict) and "criteria" in criterion:
+                self._validate_criteria(php_values(criterion["criteria"]), options)
+                continue
+            if not isinstance(criterion, dict) or not {"field", "searchtype", "value"} <= criterion.keys() or \
+                    isinstance(criterion["value"], (dict, list)):
+                raise ApiError(400, "ERROR", "Malformed search criteria", doc=True)
+            criterion["field"] = str(criterion["field"])
+            criterion["value"] = str(criterion["value"])
+            if criterion["field"] not in options:
+                raise ApiError(400, "ERROR", "Bad field ID in search criteria", doc=True)
+            if options[criterion["field"]]["nosearch"]:
+                raise ApiError(400, "ERROR", "Forbidden field ID in search criteria", doc=True)
+            if criterion["searchtype"] not in SEARCHTYPES:
+                raise ApiError(400, "ERROR", f"searchtype {criterion['searchtype']!r} is not supported by the "
+                                             f"GLPI sandbox (supported: {', '.join(SEARCHTYPES)})", doc=True)
+
+    def _criteria_fields(self, criteria: list) -> list[str]:
+        fields = []
+        for criterion in criteria:
+            if "criteria" in criterion:
+                fields += self._criteria_fields(php_values(criterion["criteria"]))
+            else:
+                fields.append(criterion["field"])
+        return fields
+
+    def _matches(self, itemtype: Itemtype, item: dict, criteria: list) -> bool:
+        """Criteria joined by their links with SQL precedence: NOT, then AND, then OR (LAB#207, #208)."""
+        terms = []  # OR-separated groups of AND-ed results
+        for criterion in criteria:
+            if "criteria" in criterion:
+                result = self._matches(itemtype, item, php_values(criterion["criteria"]))
+            else:
+                result = self._criterion_matches(itemtype, item, criterion)
+            if result is None:  # an empty value adds no condition (LAB#49b)
+                continue
+            link = str(criterion.get("link", "AND")).upper()
+            if link.endswith("NOT"):
+                result = not result
+            if not terms or link.startswith("OR"):
+                terms.append([result])
+            else:
+                terms[-1].append(result)
+        return not terms or any(all(group) for group in terms)
+
+    def _criterion_matches(self, itemtype: Itemtype, item: dict, criterion: dict) -> bool | None:
+        option = self._search_options[itemtype.name][criterion["field"]]
+        searchtype, value = criterion["searchtype"], criterion["value"]
+        if value == "":
+            return None
+        cell, joined_id = self._cell(itemtype, item, option)
+        if searchtype in ("equals", "notequals"):
+            if option["table"] != itemtype.table:
+                # On another table GLPI compares the joined row's id, not the text: for the Fields
+                # option that is the plugin's row id (LAB#35, #101, #102).
+                equal = joined_id is not None and joined_id == mysql_number(value)
+            elif isinstance(cell, int):
+                equal = cell == mysql_number(value)
+            else:
+                equal = cell is not None and fold(str(cell)).rstrip() == fold(value).rstrip()
+            return equal if searchtype == "equals" else not equal
+        negate = searchtype == "notcontains"
+        if option["datatype"] == "number" and re.fullmatch(r"\s*\d+\s*", value):
+            return (cell != int(value)) if negate else (cell == int(value))
+        if value in ("NULL", "null"):  # IS NULL OR = ''  /  IS NOT NULL OR = ''
+            return cell is not None if negate else cell in (None, "")
+        regex = like_regex(value, encode_ampersand=self.version == 10)
+        if regex is None:
+            return None
+        found = cell is not None and regex.fullmatch(fold(str(cell))) is not None
+        return not found if negate else found  # notcontains keeps rows without a value (LAB#206)
+
+    def _cell(self, itemtype: Itemtype, item: dict, option: dict) -> tuple[Any, int | None]:
+        """(value shown in the column, id of the row the value comes from) for a search option."""
+        table, column = option["table"], option["field"]
+        if table == itemtype.table:
+            return item.get(column), item["id"]
+        if table == FIELDS_TABLE and itemtype.name == "Entity":
+            row = self._fields_rows.get(item["id"])
+            return (row["value"], row["id"]) if row else (None, None)
+        joined = {"glpi_entities": (self._entities, "entities_id"),
+                  "glpi_itilcategories": (self._categories, "itilcategories_id")}.get(table)
+        if joined is None:
+            return None, None
+        records, key = joined
+        record = records.get(item.get(key))
+        return (record.get(column), record["id"]) if record else (None, None)
+
+    # --- creating tickets ----------------------------------------------------------------------
+
+    def _create_tickets(self, session: Session, params: dict, headers: Message, api_url: str) -> Response:
+        """POST /Ticket: an `input` object creates one ticket, a list several (notes §5)."""
+        payload = params.get("input")
+        bulk = isinstance(payload, list)
+        inputs = payload if bulk else [payload]
+        if not inputs or not all(isinstance(fields, dict) for fields in inputs):
+            raise ApiError(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects", doc=True)
+        results = []
+        for fields in inputs:
+            try:
+                ticket_id = self._add_ticket(session, fields)
+            except AddRefused as refusal:
+                results.append({"id": False, "message": str(refusal)})
+            else:
+                results.append({"id": ticket_id, "message": self._added_message(ticket_id, headers)})
+        created = [result["id"] for result in results if result["id"] is not False]
+        if not bulk:
+            if not created:
+                return Response.json(400, ["ERROR_GLPI_ADD", results[0]["message"]])
+            return Response.json(201, results[0], {"location": f"{api_url}/Ticket/{created[0]}"})
+        if len(created) == len(results):
+            return Response.json(201, results, {"link": ",".join(f"{api_url}/Ticket/{tid}" for tid in created)})
+        code = "ERROR_GLPI_PARTIAL_ADD" if created else "ERROR_GLPI_ADD"
+        return Response.json(207 if created else 400, [code, results])
+
+    def _add_ticket(self, session: Session, fields: dict) -> int:
+        """GLPI's Ticket::add() for one input, with its silent corrections (notes §6)."""
+        requesters = self._requesters(fields)
+        content = self._text(fields.get("content")).replace("\r\n", "\n")
+        name = self._text(fields.get("name")) or plain_text(content)[:70]
+        urgency, impact = priority_level(fields.get("urgency")), priority_level(fields.get("impact"))
+        with self._lock:
+            entity_id = php_int(fields["entities_id"]) if "entities_id" in fields else session.active_entity
+            # Rights were fixed at initSession: a newer entity is refused like a missing one (LAB#61, #306).
+            if entity_id not in self._entities or entity_id not in session.entities:
+                raise AddRefused(NO_PERMISSION)
+            self._last_ticket_id += 1
+            ticket_id = self._last_ticket_id
+            now = now_text()
+            self.tickets[ticket_id] = {
+                "id": ticket_id, "entities_id": entity_id, "name": self._stored(name), "date": now,
+                "closedate": None, "solvedate": None, "takeintoaccountdate": None, "date_mod": now,
+                "users_id_lastupdater": session.user_id, "status": 1,
+                "users_id_recipient": session.user_id,  # whatever the client sent (LAB#66)
+                "requesttypes_id": php_int(fields.get("requesttypes_id", 1)), "content": self._stored(content),
+                "urgency": urgency, "impact": impact, "priority": PRIORITY[urgency][impact],
+                "itilcategories_id": php_int(fields.get("itilcategories_id", 0)),  # not checked (LAB#60b)
+                "type": php_int(fields.get("type", 1)),  # not checked either (LAB#111)
+                **TICKET_FIXED_COLUMNS, "date_creation": now,
+            }
+            for user_id, use_notification, email in requesters:
+                self.ticket_users.append({
+                    "id": len(self.ticket_users) + 1, "tickets_id": ticket_id, "users_id": user_id, "type": 1,
+                    "use_notification": use_notification, "alternative_email": email,
+                })
+            return ticket_id
+
+    def _requesters(self, fields: dict) -> list[tuple[int, int, str]]:
+        """(user id, use_notification, alternative_email) of each requester GLPI would keep.
+
+        `_users_id_requester` is an id or a list; `_users_id_requester_notif` holds scalars or
+        lists parallel to it (LAB#54-57, #93). Unknown users are dropped (LAB#62b); user 0 with an
+        e-mail is an e-mail-only requester. An invalid e-mail refuses the whole ticket.
+        """
+        if "_users_id_requester" not in fields:
+            return []
+        requested = fields["_users_id_requester"]
+        single = not isinstance(requested, (list, dict))
+        notif = fields.get("_users_id_requester_notif")
+        notif = notif if isinstance(notif, dict) else {}
+
+        def setting(key: str, index: int, default: Any) -> Any:
+            value = notif.get(key, default)
+            if isinstance(value, (list, dict)):
+                values = php_values(value)
+                return values[index] if index < len(values) else default
+            return value if single else default  # scalars only go with a single requester
+
+        for email in php_values(notif.get("alternative_email", [])):
+            if isinstance(email, str) and email and not EMAIL.fullmatch(email):
+                raise AddRefused(f"Invalid email address {email}")
+        requesters = []
+        for index, raw_id in enumerate(php_values(requested)):
+            user_id = php_int(raw_id)
+            email = self._text(setting("alternative_email", index, ""))
+            if (user_id == 0 and email) or user_id in self._users:
+                requesters.append((user_id, php_int(setting("use_notification", index, 1)), email))
+        return requesters
+
+    @staticmethod
+    def _text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "1" if value else ""
+        return str(value) if isinstance(value, (str, int, float)) else ""
+
+    def _unsanitized(self, headers: Message) -> bool:
+        """GLPI 10 decodes the text it returns when the request says `X-GLPI-Sanitized-Content: false`."""
+        return self.version == 10 and headers.get("X-GLPI-Sanitized-Content", "").lower() == "false"
+
+    def _stored(self, text: str) -> str:
+        """GLPI 10 stores text HTML-encoded; GLPI 11 stores it as sent."""
+        return encode_html(text) if self.version == 10 else text
+
+    def _added_message(self, ticket_id: int, headers: Message) -> str:
+        name = self.tickets[ticket_id]["name"]
+        if self._unsanitized(headers):
+            name = decode_html(name)
+        return f"Item successfully added: {name or f'Ticket - ID {ticket_id}'} ({ticket_id})"
+
+    # --- control endpoints -----------------------------------------------------------------------
+
+    def _control(self, method: str, route: str, body: bytes) -> Response:
+        """Endpoints under /_sandbox/ for a benchmark or test running in another process.
+
+        GET stats; POST reset-calls; POST expire-sessions; POST config {"latency_ms", "fault",
+        "fault_endpoints", "stall_seconds"}; POST entities {"name", "cnpj", "parent_id"} -> {"id"};
+        GET tickets/<id>. They are not counted as API calls and have no latency.
+        """
+        try:
+            payload = json.loads(body.decode("utf-8")) if body.strip() else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the body must be a JSON object")
+            if (method, route) == ("GET", "stats"):
+                with self._lock:
+                    calls = {f"{call_method} {endpoint}": count
+                             for (call_method, endpoint), count in sorted(self._calls.items())}
+                    return Response.json(200, {"calls": calls, "total": sum(calls.values()),
+                                               "tickets": len(self.tickets)})
+            if (method, route) == ("POST", "reset-calls"):
+                self.reset_calls()
+                return Response.json(200, {"calls": {}})
+            if (method, route) == ("POST", "expire-sessions"):
+                return Response.json(200, {"expired": self.expire_sessions()})
+            if (method, route) == ("POST", "config"):
+                return Response.json(200, self._configure(payload))
+            if (method, route) == ("POST", "entities"):
+                if not isinstance(payload.get("name"), str):
+                    raise ValueError('"name" is required')
+                entity_id = self.add_entity(payload["name"], payload.get("cnpj"), int(payload.get("parent_id", 0)))
+                return Response.json(201, {"id": entity_id})
+            match = re.fullmatch(r"tickets/(\d+)", route)
+            if method == "GET" and match:
+                with self._lock:
+                    ticket = self.tickets.get(int(match.group(1)))
+                    if ticket is None:
+                        return Response.json(404, {"error": "no such ticket"})
+                    return Response.json(200, ticket)
+        except (ValueError, TypeError) as error:
+            return Response.json(400, {"error": str(error)})
+        return Response.json(404, {"error": f"unknown control endpoint {method} /_sandbox/{route}"})
+
+    def _configure(self, settings: dict) -> dict:
+        """Check every setting, then apply them all."""
+        latency_ms = float(settings.get("latency_ms", self.latency_ms))
+        stall_seconds = float(settings.get("stall_seconds", self.stall_seconds))
+        fault = settings.get("fault", self.fault)
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"fault must be null or one of {FAULTS}")
+        endpoints = settings.get("fault_endpoints", self.fault_endpoints)
+        if endpoints is not None and not all(isinstance(endpoint, str) for endpoint in endpoints):
+            raise ValueError("fault_endpoints must be null or a list of endpoints")
+        self.latency_ms, self.stall_seconds, self.fault = latency_ms, stall_seconds, fault
+        self.fault_endpoints = None if endpoints is None else set(endpoints)
+        return {"latency_ms": self.latency_ms, "stall_seconds": self.stall_seconds, "fault": self.fault,
+                "fault_endpoints": None if self.fault_endpoints is None else sorted(self.fault_endpoints)}
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """One thread per connection; keeps track of open connections so stop() can close them."""
+
+    daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once must not be refused
+
+    def __init__(self, address: tuple[str, int], sandbox: GlpiSandbox):
+        super().__init__(address, RequestHandler)
+        self.sandbox = sandbox
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; every answer carries a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "glpi-sandbox"
+    timeout = 120  # an idle keep-alive connection is closed after this
+    wbufsize = -1  # headers and body leave in one write, flushed after each request
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay
+
+    def do_GET(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.send_error(400, "Bad request framing")
+            return
+        origin = f"http://{self.headers.get('Host') or '%s:%s' % self.server.server_address[:2]}"
+        try:
+            response = self.server.sandbox.handle(self.command, self.path, self.headers, body, origin)
+        except Exception:  # a sandbox bug must still be an answer, never a traceback
+            log.exception("GLPI sandbox failed on %s %s", self.command, self.path)
+            response = Response.json(500, ["ERROR", "internal error of the GLPI sandbox"])
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers
+                pass
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def log_message(self, fmt, *args) -> None:
+        log.debug("%s - %s", self.address_string(), fmt % args)
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A GLPI legacy REST API (apirest.php) stand-in with demo data.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8088)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API call")
+    parser.add_argument("--glpi-version", type=int, choices=(10, 11), default=10)
+    parser.add_argument("--app-token", default="sandbox-app-token")
+    parser.add_argument("--no-app-token", action="store_true", help="an API client without App-Token")
+    parser.add_argument("--user-token", default="sandbox-user-token", help="API token of user 7 (api)")
+    parser.add_argument("--seed", choices=("demo", "lab"), default="demo")
+    parser.add_argument("--session-max-idle", type=float, help="seconds after which an idle session dies")
+    args = parser.parse_args(argv)
+
+    sandbox = GlpiSandbox(
+        app_token=None if args.no_app_token else args.app_token, user_tokens={args.user_token: 7},
+        version=args.glpi_version, latency_ms=args.latency_ms, session_max_idle=args.session_max_idle,
+        seed=args.seed,
+    )
+    url = sandbox.start(args.host, args.port)
+    origin = url[:-len(API_PREFIX)]
+    print(f"GLPI {args.glpi_version} sandbox listening on {url}", flush=True)
+    print(f"  App-Token:  {sandbox.app_token or '(none: the API client has no App-Token)'}", flush=True)
+    print(f"  user_token: {args.user_token} (user 7, api)", flush=True)
+    print(f"  control:    {origin}{CONTROL_PREFIX}stats    (Ctrl-C to stop)", flush=True)
+
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    stop.wait()
+    sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

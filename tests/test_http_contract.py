@@ -1,0 +1,303 @@
+"""The public contract of the gateway, over HTTP: gunicorn in front, the GLPI sandbox behind."""
+from __future__ import annotations
+
+import html
+import json
+
+import pytest
+
+from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings
+
+ALFA = "11.222.333/0001-81"  # stored formatted in the sandbox (entity 1)
+BETA = "11444777000161"  # stored bare (entity 2)
+GAMA = "12.abc.345/01de-35"  # alphanumeric, typed in lower case (entity 3)
+DELTA = "A1.B2C.3D4/E5F6-68"  # alphanumeric, stored bare in lower case (entity 6)
+DUPLICATED = "19.131.100/0001-85"  # carried by entities 7 and 8
+UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
+
+
+def body(**overrides):
+    ticket = {
+        "nome_cliente": "Maria Souza",
+        "telefone_cliente": "(11) 99999-0000",
+        "cnpj_cliente": ALFA,
+        "anydesk_cliente": "123 456 789",
+        "descricao_problema": "A impressora não imprime.\nJá reiniciei.",
+    }
+    ticket.update(overrides)
+    return {key: value for key, value in ticket.items() if value is not None}
+
+
+def stored_ticket(sandbox, ticket_id):
+    """The ticket as a technician reads it (GLPI 10 stores text entity-encoded once)."""
+    ticket = sandbox.tickets[ticket_id]
+    return {**ticket, "name": html.unescape(ticket["name"]), "content": html.unescape(ticket["content"])}
+
+
+def assert_error(response, status, codigo):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    answer = response.json()
+    assert answer["codigo"] == codigo and answer["erro"]
+    assert "Traceback" not in response.text
+    return answer
+
+
+# --- liveness and the error path -------------------------------------------------
+
+
+def test_ping_answers_that_the_app_is_alive(gateway):
+    response = gateway.get("/ping")
+    assert response.status_code == 200
+    assert response.text == "App Flask está ativo!"
+
+
+def test_debug_answers_like_any_unexpected_error_without_traceback_or_exception_text(gateway):
+    response = gateway.get("/debug", headers={"X-Request-ID": "debug-123"})
+    answer = assert_error(response, 500, "erro_interno")
+    assert answer["erro"] == "Erro interno"
+    assert "debug-123" in answer["detalhe"]
+    assert "proposital" not in response.text and "RuntimeError" not in response.text
+
+
+def test_unknown_route_and_wrong_method_are_json_errors(gateway):
+    assert_error(gateway.get("/nao-existe"), 404, "rota_nao_encontrada")
+    wrong_method = gateway.get("/criar-chamado")
+    assert_error(wrong_method, 405, "metodo_nao_permitido")
+    assert "POST" in wrong_method.headers["Allow"]
+
+
+# --- creating tickets ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cnpj, entity_id",
+    [(ALFA, 1), ("11222333000181", 1), (BETA, 2), ("11.444.777/0001-61", 2), (GAMA, 3), (DELTA, 6)],
+)
+def test_ticket_is_created_in_the_entity_carrying_the_cnpj_however_it_is_typed_or_stored(
+    gateway, sandbox, cnpj, entity_id
+):
+    response = gateway.post_ticket(body(cnpj_cliente=cnpj))
+    assert response.status_code == 201, response.text
+    ticket_id = response.json()["ticket_id"]
+    assert response.json() == {"ticket_id": ticket_id}
+    assert sandbox.tickets[ticket_id]["entities_id"] == entity_id
+
+
+def test_ticket_carries_the_customer_fields_and_configured_category_and_request_type(gateway, sandbox):
+    response = gateway.post_ticket(body(email_cliente="maria@example.com"))
+    ticket = stored_ticket(sandbox, response.json()["ticket_id"])
+    assert ticket["name"] == "Maria Souza - A impressora não imprime."
+    assert ticket["itilcategories_id"] == 1 and ticket["requesttypes_id"] == 7 and ticket["urgency"] == 3
+    for shown in ("<strong>Nome:</strong> Maria Souza", "<strong>Telefone:</strong> (11) 99999-0000",
+                  "<strong>CNPJ:</strong> 11.222.333/0001-81", "<strong>AnyDesk:</strong> 123 456 789",
+                  "<strong>E-mail:</strong> maria@example.com", "A impressora não imprime.<br>Já reiniciei."):
+        assert shown in ticket["content"]
+
+
+def test_customer_text_reaches_the_technician_exactly_as_typed(gateway, sandbox):
+    typed = "Erro <b>grave</b> & urgente\n<script>alert(1)</script>"
+    response = gateway.post_ticket(body(nome_cliente="A & B <Ltda>", descricao_problema=typed))
+    ticket = stored_ticket(sandbox, response.json()["ticket_id"])
+    assert ticket["name"] == "A & B <Ltda> - Erro <b>grave</b> & urgente"  # titles are plain text
+    assert "Erro &lt;b&gt;grave&lt;/b&gt; &amp; urgente<br>&lt;script&gt;alert(1)&lt;/script&gt;" in ticket["content"]
+    assert ticket["content"].startswith("<p>") and ticket["content"].endswith("</p>")
+
+
+def test_optional_category_and_urgency_are_used(gateway, sandbox):
+    response = gateway.post_ticket(body(categoria="2", urgencia=5))
+    ticket = sandbox.tickets[response.json()["ticket_id"]]
+    assert ticket["itilcategories_id"] == 2 and ticket["urgency"] == 5
+
+
+def test_email_makes_glpi_notify_that_address_as_requester(gateway, sandbox):
+    response = gateway.post_ticket(body(email_cliente="cliente@example.com"))
+    ticket_id = response.json()["ticket_id"]
+    requesters = [link for link in sandbox.ticket_users if link["tickets_id"] == ticket_id and link["type"] == 1]
+    assert [link["alternative_email"] for link in requesters] == ["cliente@example.com"]
+
+
+# --- bad input: 4xx, never 5xx ---------------------------------------------------
+
+
+def test_missing_or_blank_required_fields_are_all_listed(gateway, sandbox):
+    calls = sandbox.call_count()
+    response = gateway.post_ticket({"nome_cliente": "  ", "cnpj_cliente": ALFA})
+    answer = assert_error(response, 400, "campos_obrigatorios_ausentes")
+    assert answer["erro"] == "Campos obrigatórios ausentes"
+    assert answer["campos"] == ["nome_cliente", "telefone_cliente", "anydesk_cliente", "descricao_problema"]
+    assert sandbox.call_count() == calls
+
+
+@pytest.mark.parametrize(
+    "raw, why",
+    [(b'{"nome_cliente": ', "malformed"), (b"[1, 2]", "a list"), (b'"texto"', "a string"), (b"null", "null"),
+     (b"\xff\xfe", "not UTF-8")],
+)
+def test_a_body_that_is_not_a_json_object_is_invalid_data(gateway, raw, why):
+    response = gateway.session.post(
+        f"{gateway.url}/criar-chamado", data=raw, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    answer = assert_error(response, 400, "dados_invalidos")
+    assert answer["erro"] == "Dados inválidos"
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"nome_cliente": 123}, "nome_cliente"),
+        ({"cnpj_cliente": "11.222.333/0001-82"}, "cnpj_cliente"),
+        ({"cnpj_cliente": "1122233300018"}, "cnpj_cliente"),
+        ({"email_cliente": "maria@"}, "email_cliente"),
+        ({"categoria": "abc"}, "categoria"),
+        ({"urgencia": 9}, "urgencia"),
+        ({"nome_cliente": "x" * 256}, "nome_cliente"),
+        ({"descricao_problema": "x" * 10_001}, "descricao_problema"),
+    ],
+)
+def test_invalid_fields_are_refused_with_the_field_named(gateway, sandbox, overrides, field):
+    calls = sandbox.call_count()
+    answer = assert_error(gateway.post_ticket(body(**overrides)), 400, "dados_invalidos")
+    assert field in answer["campos"]
+    assert sandbox.call_count() == calls
+
+
+def test_unknown_category_is_refused_as_invalid_data(gateway, sandbox):
+    tickets = len(sandbox.tickets)
+    answer = assert_error(gateway.post_ticket(body(categoria=9999)), 400, "categoria_desconhecida")
+    assert answer["erro"] == "Dados inválidos" and "categoria" in answer["campos"]
+    assert len(sandbox.tickets) == tickets
+
+
+def test_body_over_the_size_limit_is_413(gateway):
+    assert_error(gateway.post_ticket(body(descricao_problema="x" * 70_000)), 413, "corpo_muito_grande")
+
+
+def test_non_json_content_type_is_415(gateway):
+    response = gateway.session.post(f"{gateway.url}/criar-chamado", data={"nome_cliente": "x"}, timeout=10)
+    assert_error(response, 415, "tipo_de_conteudo_invalido")
+
+
+# --- what GLPI says -------------------------------------------------------------
+
+
+def test_cnpj_of_no_entity_is_404(gateway):
+    answer = assert_error(gateway.post_ticket(body(cnpj_cliente=UNKNOWN)), 404, "entidade_nao_encontrada")
+    assert answer["erro"] == "Entidade não encontrada para o CNPJ informado"
+
+
+def test_filial_cnpj_does_not_open_a_ticket_for_the_matriz(gateway, sandbox):
+    response = gateway.post_ticket(body(cnpj_cliente="11.222.333/0002-62"))
+    assert sandbox.tickets[response.json()["ticket_id"]]["entities_id"] == 4
+
+
+def test_cnpj_carried_by_two_entities_is_409_naming_them(gateway):
+    answer = assert_error(gateway.post_ticket(body(cnpj_cliente=DUPLICATED)), 409, "entidade_ambigua")
+    assert sorted(answer["entidades"]) == ["Root entity > Cliente Duplicado Cópia", "Root entity > Cliente Duplicado Matriz"]
+
+
+def test_customer_entity_created_after_the_session_was_opened_still_gets_its_ticket(gateway, sandbox):
+    assert gateway.post_ticket(body()).status_code == 201  # the worker's session is now open
+    entity_id = sandbox.add_entity("Cliente Novo", "47.960.950/0001-21")
+    response = gateway.post_ticket(body(cnpj_cliente="47960950000121"))
+    assert response.status_code == 201, response.text
+    assert sandbox.tickets[response.json()["ticket_id"]]["entities_id"] == entity_id
+
+
+def test_expired_glpi_sessions_are_renewed_without_failing_a_request(gateway, sandbox):
+    assert gateway.post_ticket(body()).status_code == 201
+    sandbox.expire_sessions()
+    assert gateway.post_ticket(body()).status_code == 201
+
+
+def test_glpi_refusing_the_tokens_is_401(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, GLPI_USER_TOKEN="wrong-token-0123456789"))
+    assert process.exit_code is None
+    answer = assert_error(process.post_ticket(body()), 401, "falha_sessao_glpi")
+    assert answer["erro"] == "Falha ao iniciar sessão"
+
+
+def test_glpi_unreachable_is_503_with_retry_after(launch):
+    process = launch(sandbox_settings(f"http://127.0.0.1:{free_port()}/apirest.php"))
+    response = process.post_ticket(body())
+    answer = assert_error(response, 503, "glpi_indisponivel")
+    assert answer["erro"] == "GLPI indisponível" and int(response.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("fault", ["http500", "html", "stall"])
+def test_glpi_failing_slow_or_answering_html_is_503(gateway, sandbox, fault):
+    sandbox.stall_seconds = 3  # the gateway's GLPI_TIMEOUT is 2 s
+    sandbox.fault = fault
+    response = gateway.post_ticket(body(cnpj_cliente="11.222.333/0002-62"))
+    assert_error(response, 503, "glpi_indisponivel")
+    assert "Retry-After" in response.headers
+
+
+# --- request ids and secrets ---------------------------------------------------
+
+
+def test_every_answer_carries_a_request_id_taken_from_the_request_when_sane(gateway):
+    assert gateway.get("/ping", headers={"X-Request-ID": "form-42.a"}).headers["X-Request-ID"] == "form-42.a"
+    generated = gateway.get("/ping", headers={"X-Request-ID": "bad id\twith spaces"}).headers["X-Request-ID"]
+    assert generated and " " not in generated
+    assert gateway.post_ticket({}).headers["X-Request-ID"]
+
+
+def test_request_log_is_one_json_line_with_request_id_status_and_ticket(gateway):
+    response = gateway.post_ticket(body(), headers={"X-Request-ID": "log-check-1"})
+    lines = [json.loads(line) for line in gateway.logs().splitlines() if line.startswith("{")]
+    line = next(line for line in lines if line.get("request_id") == "log-check-1")
+    assert line["status"] == 201 and line["ticket_id"] == response.json()["ticket_id"]
+    assert line["glpi_calls"] >= 1
+
+
+def test_no_answer_or_log_line_contains_a_token(gateway, sandbox, launch):
+    answers = [
+        gateway.post_ticket(body()), gateway.post_ticket({}), gateway.get("/debug"),
+        gateway.post_ticket(body(cnpj_cliente=UNKNOWN)),
+    ]
+    refused = launch(sandbox_settings(sandbox.url, GLPI_USER_TOKEN="wrong-token-0123456789"))
+    answers.append(refused.post_ticket(body()))
+    session_tokens = list(sandbox.session_tokens())
+    assert session_tokens
+    texts = [a.text + json.dumps(dict(a.headers)) for a in answers] + [gateway.logs(), refused.logs()]
+    for secret in (SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, "wrong-token-0123456789", *session_tokens):
+        assert all(secret not in text for text in texts)
+
+
+# --- start-up -------------------------------------------------------------------
+
+
+def test_invalid_local_setting_stops_start_up_naming_the_variable(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, GLPI_TIMEOUT="soon"))
+    assert process.exit_code not in (None, 0)
+    assert "GLPI_TIMEOUT" in process.logs()
+
+
+def test_default_category_missing_in_glpi_stops_start_up(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, GLPI_DEFAULT_CATEGORY_ID="999"))
+    assert process.exit_code not in (None, 0)
+    assert "GLPI_DEFAULT_CATEGORY_ID" in process.logs()
+
+
+def test_start_up_survives_glpi_down_and_checks_again_on_first_contact(sandbox, launch):
+    sandbox.fault = "http500"
+    process = launch(sandbox_settings(sandbox.url))
+    assert process.exit_code is None and process.get("/ping").status_code == 200
+    assert process.post_ticket(body()).status_code == 503
+    sandbox.fault = None
+    assert process.post_ticket(body()).status_code == 201
+
+
+# --- cost -------------------------------------------------------------------------
+
+
+def test_a_warm_gateway_spends_one_glpi_call_per_ticket(gateway, sandbox):
+    for _ in range(3):  # warm every thread's session and the entity cache
+        gateway.post_ticket(body(cnpj_cliente=BETA))
+    sandbox.reset_calls()
+    for _ in range(10):
+        assert gateway.post_ticket(body(cnpj_cliente=BETA)).status_code == 201
+    assert sandbox.call_count(endpoint="Ticket") == 10
+    assert sandbox.call_count() - sandbox.call_count(endpoint="initSession") == 10
+    assert sandbox.call_count(endpoint="initSession") <= 4  # a thread not yet warmed opens its session
