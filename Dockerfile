@@ -1,0 +1,27 @@
+# GLPI ticket gateway: gunicorn + Flask, configured only by environment variables.
+FROM python:3.12.8-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HOST=0.0.0.0 \
+    PORT=5000
+
+RUN useradd --system --uid 10001 --create-home --home-dir /app gateway
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY --chown=gateway:gateway *.py ./
+USER gateway
+
+EXPOSE 5000
+# The image has no curl: the health check uses Python's standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ.get('PORT', '5000'), timeout=4)"]
+
+# gunicorn.conf.py reads PORT, WEB_CONCURRENCY, GUNICORN_THREADS and GUNICORN_TIMEOUT.
+CMD ["gunicorn", "app:create_app()"]
