@@ -43,7 +43,7 @@ log = logging.getLogger(LOGGER_NAME)
 
 def create_app(config: Config | None = None, glpi_client: GlpiClient | None = None) -> Flask:
     config = config or load_config()
-    configure_logging(config.log_level, config.secrets())
+    configure_logging(config.log_level, config.secrets(), context=_request_log_context)
     client = glpi_client or GlpiClient(
         config.glpi_url,
         user_token=config.glpi_user_token,
@@ -59,6 +59,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.ensure_ascii = False
+    app.json.sort_keys = False
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
     _register_request_hooks(app)
@@ -76,6 +77,10 @@ def _run_startup_checks(gateway: TicketGateway) -> None:
         log.warning("GLPI recusou as credenciais na partida (%s); verificações adiadas", error.code)
     except GlpiUnavailable as error:
         log.warning("GLPI indisponível na partida (%s); verificações adiadas", error)
+
+
+def _request_log_context() -> dict:
+    return {"request_id": g.get("request_id")} if has_request_context() else {}
 
 
 def _count_glpi_call(method: str, endpoint: str, status: int, elapsed: float) -> None:

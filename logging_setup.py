@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Callable
 
 LOGGER_NAME = "glpi_gateway"
 MASK = "***"
@@ -42,6 +43,20 @@ class SecretMaskingFilter(logging.Filter):
         return True
 
 
+class ContextFilter(logging.Filter):
+    """Adds the current request's context (e.g. its id) to records that lack it."""
+
+    def __init__(self, context: Callable[[], dict]):
+        super().__init__()
+        self._context = context
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in self._context().items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -56,13 +71,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str, secrets: list[str]) -> logging.Logger:
-    """(Re)configure the gateway's logger; calling it again replaces the previous handler."""
+def configure_logging(level: str, secrets: list[str], context: Callable[[], dict] = dict) -> logging.Logger:
+    """(Re)configure the gateway's logger; calling it again replaces the previous handler.
+
+    `context` returns fields to add to every line (e.g. the current request id).
+    """
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter(context))
     handler.addFilter(SecretMaskingFilter(secrets))
     logger.addHandler(handler)
     logger.setLevel(level)
