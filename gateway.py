@@ -261,6 +261,9 @@ class TicketGateway:
             self._client.get_item(itemtype, item_id)
         except GlpiNotFound:
             raise GatewaySetupError(f"{variable}={item_id}: não existe {itemtype} {item_id} no GLPI") from None
+        except GlpiRequestError as error:
+            # e.g. ERROR_RIGHT_MISSING: the API profile may create tickets without reading users.
+            log.warning("%s=%s não pôde ser conferido no GLPI (%s)", variable, item_id, error.code)
 
 
 def _row_cnpj(row: dict[str, Any], option_id: int) -> str | None:

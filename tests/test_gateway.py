@@ -47,6 +47,7 @@ class FakeGlpi:
         self.unavailable = False
         self.refuse_ticket = None
         self.search_delay = 0.0
+        self.unreadable: set[str] = set()
         self._lock = threading.Lock()
 
     def _record(self, *call):
@@ -79,6 +80,8 @@ class FakeGlpi:
 
     def get_item(self, itemtype, item_id):
         self._record("get", itemtype, item_id)
+        if itemtype in self.unreadable:
+            raise GlpiRequestError("You don't have permission", "ERROR_RIGHT_MISSING", 403)
         if (itemtype, item_id) not in self.existing:
             raise GlpiNotFound("Item not found", "ERROR_ITEM_NOT_FOUND", 404)
         return {"id": item_id}
@@ -180,6 +183,14 @@ def test_configured_ids_that_do_not_exist_in_glpi_stop_start_up(variable, settin
     with pytest.raises(GatewaySetupError) as raised:
         TicketGateway(make_config(**{setting: 99999}), FakeGlpi()).check_setup()
     assert variable in str(raised.value)
+
+
+def test_a_configured_id_the_api_profile_may_not_read_does_not_stop_start_up():
+    glpi = FakeGlpi()
+    glpi.unreadable = {"User"}
+    gateway = TicketGateway(make_config(glpi_requester_user_id=8), glpi)
+    gateway.check_setup()
+    assert gateway.is_set_up
 
 
 def test_checks_deferred_while_glpi_is_down_run_again_on_next_contact():
