@@ -1,13 +1,15 @@
 """HTTP face of the gateway: routes, request ids, request logs and every error answer.
 
 Run with `gunicorn "app:create_app()"` (configured by gunicorn.conf.py and env)
-or `python app.py` for a local server.
+or `python app.py` for a local server; `python app.py doctor [--cnpj X]` diagnoses
+the configuration and the GLPI behind it (doctor.py).
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
+import sys
 import time
 import uuid
 
@@ -15,6 +17,7 @@ from flask import Flask, Response, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
 from config import Config, load_config
+from doctor import main as doctor_main
 from gateway import (
     AmbiguousEntity,
     EntityNotFound,
@@ -36,6 +39,7 @@ UNAVAILABLE_DETAILS = {
     "TLS_ERROR": "o certificado TLS do GLPI não foi aceito",
     "SERVER_ERROR": "o GLPI respondeu com erro interno",
     "NOT_JSON": "o GLPI respondeu algo que não é a API REST (verifique GLPI_URL)",
+    "REDIRECTED": "o GLPI redirecionou a chamada (verifique GLPI_URL)",
 }
 
 log = logging.getLogger(LOGGER_NAME)
@@ -226,6 +230,8 @@ def _log_reference() -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["doctor"]:
+        sys.exit(doctor_main(sys.argv[2:]))
     application = create_app()
     try:
         application.run(

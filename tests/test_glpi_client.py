@@ -204,9 +204,11 @@ def test_html_login_page_is_unavailable_not_json(client, glpi):
 
 def test_redirect_to_the_web_ui_is_not_followed(client, glpi):
     glpi.get(f"{BASE}/initSession", status=302, headers={"Location": "https://glpi.example.com/index.php"})
-    with pytest.raises(GlpiUnavailable):
+    with pytest.raises(GlpiUnavailable) as raised:
         client.get_item("User", 8)
     assert len(glpi.calls) == 1
+    assert raised.value.code == "REDIRECTED"
+    assert "https://glpi.example.com/index.php" in raised.value.message
 
 
 def test_new_ticket_id_is_read_from_the_body_not_the_location_header(client, glpi):
