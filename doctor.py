@@ -44,9 +44,9 @@ ENTITIES = "Entidades visíveis para o usuário da API"
 CNPJ_FIELD = "Campo CNPJ (plugin Fields) em Entidade"
 LOOKUP = "Busca de exemplo por CNPJ"
 ITEM_TITLES = {
-    "ITILCategory": "Categoria padrão",
-    "User": "Usuário requerente",
-    "RequestType": "Tipo de requisição (origem)",
+    "ITILCategory": "Categoria padrão (GLPI_DEFAULT_CATEGORY_ID)",
+    "User": "Usuário requerente (GLPI_REQUESTER_USER_ID)",
+    "RequestType": "Tipo de requisição (GLPI_REQUEST_TYPE_ID)",
 }
 ITEM_FIXES = {
     "ITILCategory": "Use o id de uma categoria existente (Configurar > Listas suspensas > Categorias ITIL, "
@@ -56,7 +56,7 @@ ITEM_FIXES = {
                    "coluna ID) ou deixe a variável vazia.",
 }
 TLS = "Certificado TLS"
-GLPI_STEPS = (*LOGIN_STEPS, ENTITIES, CNPJ_FIELD, LOOKUP, *ITEM_TITLES.values())
+GLPI_STEPS = (*LOGIN_STEPS, ENTITIES, CNPJ_FIELD, LOOKUP, *(ITEM_TITLES[item[0]] for item in CONFIGURED_ITEMS))
 
 API_CLIENTS = "Configurar > Geral > API > Clientes da API"
 AUTHORIZATION_FIX = """\
@@ -100,7 +100,8 @@ class Report:
         failures = sum(check.outcome == FAILED for check in self.checks)
         lines.append("")
         if failures:
-            lines.append(f"{failures} verificação(ões) falharam: corrija de cima para baixo e rode de novo.")
+            failed = "1 verificação falhou" if failures == 1 else f"{failures} verificações falharam"
+            lines.append(f"{failed}: corrija de cima para baixo e rode de novo.")
         else:
             lines.append("Tudo certo: o gateway está pronto para criar chamados.")
         text = "\n".join(lines)
@@ -153,6 +154,8 @@ def _glpi_checks(config: Config, client: GlpiClient, cnpj: str | None) -> list[C
 
 def _login_checks(config: Config, client: GlpiClient) -> list[Check]:
     """URL, API, API client and user token: one initSession answers all four, in GLPI's own order."""
+    app_token = "aceito" if config.glpi_app_token else "GLPI_APP_TOKEN vazio, e o cliente de API não pede token"
+    passed = {URL: config.glpi_url, API: "ativa", APP_TOKEN: app_token, USER_TOKEN: "sessão aberta"}
     try:
         client.check_login()
     except GlpiUnavailable as error:
@@ -160,12 +163,10 @@ def _login_checks(config: Config, client: GlpiClient) -> list[Check]:
     except GlpiError as error:
         failed = _refused_login(config, error)
     else:
-        app_token = "aceito" if config.glpi_app_token else "GLPI_APP_TOKEN vazio, e o cliente de API não pede token"
-        details = {URL: config.glpi_url, API: "ativa", APP_TOKEN: app_token, USER_TOKEN: "sessão aberta"}
-        return [Check(title, PASSED, details[title]) for title in LOGIN_STEPS]
+        return [Check(title, PASSED, passed[title]) for title in LOGIN_STEPS]
     position = LOGIN_STEPS.index(failed.title)
-    passed = [Check(title, PASSED, "ok") for title in LOGIN_STEPS[:position]]
-    return passed + [failed] + [_skipped(title, failed.title) for title in LOGIN_STEPS[position + 1:]]
+    return ([Check(title, PASSED, passed[title]) for title in LOGIN_STEPS[:position]] + [failed]
+            + [_skipped(title, failed.title) for title in LOGIN_STEPS[position + 1:]])
 
 
 def _unreachable(config: Config, error: GlpiUnavailable) -> tuple[str, str]:
@@ -293,7 +294,7 @@ def _lookup_check(gateway: TicketGateway, option_id: int | None, cnpj: str | Non
 
 
 def _configured_item_check(gateway: TicketGateway, itemtype: str, item_id: int | None, variable: str) -> Check:
-    title = f"{ITEM_TITLES[itemtype]} ({variable})"
+    title = ITEM_TITLES[itemtype]
     if item_id is None:
         return Check(title, PASSED, "não definido (opcional)")
     try:
