@@ -312,7 +312,9 @@ def _tls_check(config: Config) -> Check:
     if url.scheme != "https":
         return Check(TLS, SKIPPED, "não se aplica: GLPI_URL usa http (os tokens trafegam sem criptografia)")
     host, port = url.hostname or "", url.port or 443
-    context = ssl.create_default_context(cafile=_ca_bundle())
+    bundle = _ca_bundle()
+    context = (ssl.create_default_context(capath=bundle) if os.path.isdir(bundle)
+               else ssl.create_default_context(cafile=bundle))
     try:
         with socket.create_connection((host, port), timeout=config.glpi_timeout) as connection:
             with context.wrap_socket(connection, server_hostname=host) as tls:
@@ -338,7 +340,7 @@ def _tls_check(config: Config) -> Check:
 
 
 def _ca_bundle() -> str:
-    """The CA file requests verifies GLPI against (it honours these variables, and so do we)."""
+    """The CA file (or directory) requests verifies GLPI against: it honours these variables, and so do we."""
     return (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             or requests.utils.DEFAULT_CA_BUNDLE_PATH)
 

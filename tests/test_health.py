@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import time
 
+from app import Readiness
+from config import load_config
 from conftest import free_port, sandbox_settings
+from gateway import TicketGateway
+from glpi_client import GlpiClient
 
 READY = {
     "status": "ok",
@@ -85,3 +89,22 @@ def test_health_reports_startup_checks_that_fail_once_glpi_answers(new_sandbox, 
     assert answer.json()["checks"]["verificacoes_partida"] == {
         "ok": False, "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor"}
     assert "GLPI_DEFAULT_CATEGORY_ID=99: não existe ITILCategory 99 no GLPI" in gateway.logs()
+
+
+def test_the_glpi_probe_is_cached_for_the_configured_seconds_then_repeated(new_sandbox):
+    box = new_sandbox()
+    config = load_config(sandbox_settings(box.start()), env_file=None)
+    client = GlpiClient(config.glpi_url, user_token=config.glpi_user_token, app_token=config.glpi_app_token)
+    now = [1000.0]
+    readiness = Readiness(TicketGateway(config, client), client, cache_ttl=5, clock=lambda: now[0])
+    try:
+        assert readiness.checks()["sessao_glpi"] == {"ok": True}
+        box.fault = "http500"
+        now[0] += 4.9
+        assert readiness.checks()["sessao_glpi"] == {"ok": True}  # still the cached answer
+        assert box.call_count("search/Entity") == 1
+        now[0] += 0.2
+        assert readiness.checks()["sessao_glpi"] == {"ok": False, "detalhe": "o GLPI respondeu com erro interno"}
+        assert box.call_count("search/Entity") == 2
+    finally:
+        client.close()
