@@ -33,6 +33,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _one_connection_per_request() -> requests.Session:
+    """A reused keep-alive connection can be closed by gunicorn (keepalive = 5 s) just as a slow
+    test sends on it, and requests does not resend a POST: tests would fail by chance."""
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    return session
+
+
 @dataclass
 class GatewayProcess:
     """The gateway served by gunicorn exactly as in production, on a free local port."""
@@ -41,7 +49,7 @@ class GatewayProcess:
     url: str
     log_path: Path
     exit_code: int | None = None
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=_one_connection_per_request)
 
     def post_ticket(self, body, **kwargs) -> requests.Response:
         return self.session.post(f"{self.url}/criar-chamado", json=body, timeout=30, **kwargs)

@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -657,21 +658,50 @@ def test_many_concurrent_clients_are_served(demo):
         connection.close()
 
 
-def test_command_line_serves_until_sigterm(tmp_path):
+@contextmanager
+def sandbox_command(*arguments: str):
+    """`python glpi_sandbox.py --port <free> ...arguments` as a process; yields (process, API URL)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     script = Path(__file__).resolve().parent.parent / "glpi_sandbox.py"
     process = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--app-token", "cli-app",
-                                "--user-token", "cli-user"], stdout=subprocess.PIPE, text=True)
+                                "--user-token", "cli-user", *arguments], stdout=subprocess.PIPE, text=True)
     try:
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/apirest.php" in banner
-        answer = requests.get(f"http://127.0.0.1:{port}/apirest.php/initSession", timeout=5,
+        yield process, f"http://127.0.0.1:{port}/apirest.php"
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def test_command_line_serves_until_sigterm():
+    with sandbox_command() as (process, url):
+        answer = requests.get(f"{url}/initSession", timeout=5,
                               headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"})
         assert answer.status_code == 200 and "session_token" in answer.json()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
-    finally:
-        process.kill()
-        process.stdout.close()
+
+
+@pytest.mark.parametrize("arguments, code", [
+    (["--api-disabled"], "ERROR"),
+    (["--allowed-ip", "192.0.2.10", "--allowed-ip", "192.0.2.11"], "ERROR_NOT_ALLOWED_IP"),
+    (["--drop-authorization"], "ERROR_LOGIN_PARAMETERS_MISSING"),
+])
+def test_command_line_switches_reproduce_glpi_set_up_mistakes(arguments, code):
+    with sandbox_command(*arguments) as (_, url):
+        answer = requests.get(f"{url}/initSession", timeout=5,
+                              headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"})
+        assert answer.status_code == 400 and answer.json()[0] == code
+
+
+def test_command_line_without_fields_option():
+    with sandbox_command("--no-fields-option") as (_, url):
+        session = requests.get(f"{url}/initSession", timeout=5,
+                               headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}).json()
+        options = requests.get(f"{url}/listSearchOptions/Entity", timeout=5, headers={
+            "App-Token": "cli-app", "Session-Token": session["session_token"]}).json()
+        assert str(76666) not in options and options["14"]["name"] == "Name"
