@@ -187,7 +187,7 @@ def _unreachable(config: Config, error: GlpiUnavailable) -> tuple[str, str]:
     if error.code == "NOT_JSON":
         fix = ("GLPI_URL deve ser a URL da API, terminando em apirest.php, "
                "por exemplo https://glpi.exemplo.com.br/apirest.php.")
-        if not config.glpi_url.endswith("/apirest.php"):
+        if not config.glpi_url.endswith(("/apirest.php", "/api.php/v1")):  # GLPI 11 serves it at both
             fix += " A URL configurada não termina em /apirest.php."
         else:
             fix += (" Se ela já termina assim, um proxy ou login único (SSO) na frente do GLPI está respondendo"
