@@ -90,9 +90,9 @@ class Report:
     def render(self) -> str:
         lines = ["Diagnóstico do gateway GLPI", ""]
         for check in self.checks:
-            detail_lines = check.detail.splitlines() or [""]
-            lines.append(f"{MARKS[check.outcome]} {check.title}: {detail_lines[0]}".rstrip(": "))
-            lines += [f"    {line}" for line in detail_lines[1:]]
+            first, *more = check.detail.splitlines()
+            lines.append(f"{MARKS[check.outcome]} {check.title}: {first}")
+            lines += [f"    {line}" for line in more]
             if check.fix:
                 fix_lines = check.fix.splitlines()
                 lines.append(f"    Como corrigir: {fix_lines[0]}")
