@@ -1,26 +1,32 @@
 """HTTP face of the gateway: routes, request ids, request logs and every error answer.
 
 Run with `gunicorn "app:create_app()"` (configured by gunicorn.conf.py and env)
-or `python app.py` for a local server.
+or `python app.py` for a local server; `python app.py doctor [--cnpj X]` diagnoses
+the configuration and the GLPI behind it (doctor.py).
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
+import sys
 import time
 import uuid
+from typing import Any, Callable
 
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
 from config import Config, load_config
+from doctor import main as doctor_main
 from gateway import (
     AmbiguousEntity,
     EntityNotFound,
     GatewaySetupError,
+    SingleFlight,
     TicketGateway,
     TicketRefused,
+    TtlCache,
     UnknownCategory,
 )
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
@@ -36,6 +42,7 @@ UNAVAILABLE_DETAILS = {
     "TLS_ERROR": "o certificado TLS do GLPI não foi aceito",
     "SERVER_ERROR": "o GLPI respondeu com erro interno",
     "NOT_JSON": "o GLPI respondeu algo que não é a API REST (verifique GLPI_URL)",
+    "REDIRECTED": "o GLPI redirecionou a chamada (verifique GLPI_URL)",
 }
 
 log = logging.getLogger(LOGGER_NAME)
@@ -55,6 +62,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     )
     gateway = TicketGateway(config, client)
     _run_startup_checks(gateway)
+    readiness = Readiness(gateway, client, config.health_cache_ttl)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -63,7 +71,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
     _register_request_hooks(app)
-    _register_routes(app, gateway)
+    _register_routes(app, gateway, readiness)
     _register_error_answers(app)
     return app
 
@@ -117,10 +125,76 @@ def _register_request_hooks(app: Flask) -> None:
         return response
 
 
-def _register_routes(app: Flask, gateway: TicketGateway) -> None:
+class Readiness:
+    """Is this worker ready to create tickets? The checks behind GET /health.
+
+    The GLPI checks cost a GLPI call, so their result is kept `cache_ttl` seconds and concurrent
+    polls share one probe: a load balancer polling /health does not hammer GLPI. Another check
+    (a queue backlog, say) is one more entry in `checks()`.
+    """
+
+    def __init__(self, gateway: TicketGateway, client: GlpiClient, cache_ttl: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self._gateway = gateway
+        self._client = client
+        self._cache_ttl = cache_ttl
+        self._cache: TtlCache[dict[str, dict[str, Any]]] = TtlCache(clock)
+        self._probes = SingleFlight()
+
+    def checks(self) -> dict[str, dict[str, Any]]:
+        """{name: {"ok": bool, "detalhe": why not}}; the configuration was validated at start-up."""
+        glpi = self._cache.get("glpi")
+        if glpi is None:
+            glpi = self._probes.do("glpi", self._probe_glpi)
+        return {"configuracao": {"ok": True}, **glpi}
+
+    def _probe_glpi(self) -> dict[str, dict[str, Any]]:
+        try:
+            self._client.count("Entity")
+        except GlpiError as error:
+            log.warning("health: GLPI session check failed (%s)", error.code)
+            session = {"ok": False, "detalhe": _describe_glpi_error(error)}
+            setup = {"ok": True} if self._gateway.is_set_up else {
+                "ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"}
+        else:
+            session = {"ok": True}
+            setup = self._probe_setup()
+        result = {"sessao_glpi": session, "verificacoes_partida": setup}
+        self._cache.put("glpi", result, self._cache_ttl)
+        return result
+
+    def _probe_setup(self) -> dict[str, Any]:
+        try:
+            self._gateway.check_setup()
+        except GatewaySetupError as error:
+            log.error("health: configuração incompatível com o GLPI: %s", error)
+            return {"ok": False, "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor"}
+        except GlpiError as error:
+            return {"ok": False, "detalhe": _describe_glpi_error(error)}
+        return {"ok": True}
+
+
+def _describe_glpi_error(error: GlpiError) -> str:
+    if isinstance(error, GlpiUnavailable):
+        return UNAVAILABLE_DETAILS.get(error.code, "resposta inesperada do GLPI")
+    if isinstance(error, GlpiAuthError):
+        return f"o GLPI recusou as credenciais ({error.code})"
+    return f"o GLPI recusou a consulta ({error.code})"
+
+
+def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness) -> None:
     @app.get("/ping")
     def ping() -> Response:
         return Response(PING_TEXT, mimetype="text/plain")
+
+    @app.get("/health")
+    def health() -> Response:
+        checks = readiness.checks()
+        ready = all(check["ok"] for check in checks.values())
+        response = jsonify(status="ok" if ready else "indisponivel", checks=checks)
+        response.status_code = 200 if ready else 503
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/debug")
     def debug() -> Response:
@@ -193,7 +267,7 @@ def _register_error_answers(app: Flask) -> None:
         return error_answer(
             503, "GLPI indisponível", "glpi_indisponivel",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            detalhe=UNAVAILABLE_DETAILS.get(error.code, "resposta inesperada do GLPI"),
+            detalhe=_describe_glpi_error(error),
         )
 
     @app.errorhandler(GlpiError)
@@ -231,6 +305,8 @@ def _log_reference() -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["doctor"]:
+        sys.exit(doctor_main(sys.argv[2:]))
     application = create_app()
     try:
         application.run(

@@ -37,6 +37,7 @@ class Config:
     glpi_entity_cache_ttl: float = 300.0
     glpi_entity_negative_cache_ttl: float = 30.0
     glpi_session_max_age: float = 900.0
+    health_cache_ttl: float = 5.0
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
 
@@ -78,6 +79,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
             "GLPI_ENTITY_NEGATIVE_CACHE_TTL", default=30.0, minimum=0
         ),
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
+        health_cache_ttl=env.number("HEALTH_CACHE_TTL", default=5.0, minimum=0),
         max_body_bytes=env.integer("MAX_BODY_BYTES", default=64 * 1024),
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
     )

@@ -24,6 +24,12 @@ FIELDS_PLUGIN_TABLE_PREFIX = "glpi_plugin_fields_"
 ENTITY_ID_COLUMN = 2
 ENTITY_NAME_COLUMN = 1
 CACHE_MAX_ENTRIES = 10_000
+# The ids the configuration may name, checked against GLPI: (itemtype, Config attribute, variable).
+CONFIGURED_ITEMS = (
+    ("ITILCategory", "glpi_default_category_id", "GLPI_DEFAULT_CATEGORY_ID"),
+    ("User", "glpi_requester_user_id", "GLPI_REQUESTER_USER_ID"),
+    ("RequestType", "glpi_request_type_id", "GLPI_REQUEST_TYPE_ID"),
+)
 T = TypeVar("T")
 
 
@@ -156,9 +162,8 @@ class TicketGateway:
             if self.is_set_up:
                 return
             option_id = self._resolve_cnpj_option()
-            self._check_exists("ITILCategory", self._config.glpi_default_category_id, "GLPI_DEFAULT_CATEGORY_ID")
-            self._check_exists("User", self._config.glpi_requester_user_id, "GLPI_REQUESTER_USER_ID")
-            self._check_exists("RequestType", self._config.glpi_request_type_id, "GLPI_REQUEST_TYPE_ID")
+            for itemtype, setting, variable in CONFIGURED_ITEMS:
+                self.check_configured_item(itemtype, getattr(self._config, setting), variable)
             self._cnpj_option_id = option_id
             log.info("GLPI checks passed; CNPJ search option %s", option_id)
 
@@ -193,23 +198,29 @@ class TicketGateway:
         raise EntityNotFound(cnpj)
 
     def _search_entity(self, cnpj: str) -> Entity | bool:
-        option = self._cnpj_option_id
+        try:
+            entity = self.lookup_entity(cnpj, self._cnpj_option_id)
+        except EntityNotFound:
+            self._entities.put(cnpj, False, self._config.glpi_entity_negative_cache_ttl)
+            return False
+        self._entities.put(cnpj, entity, self._config.glpi_entity_cache_ttl)
+        return entity
+
+    def lookup_entity(self, cnpj: str, option_id: int) -> Entity:
+        """Ask GLPI now (no cache) for the one entity whose CNPJ search option `option_id` holds `cnpj`."""
         rows = self._client.search(
             "Entity",
-            [{"field": option, "searchtype": "contains", "value": cnpj_search_pattern(cnpj)}],
-            forcedisplay=(ENTITY_ID_COLUMN, ENTITY_NAME_COLUMN, option),
+            [{"field": option_id, "searchtype": "contains", "value": cnpj_search_pattern(cnpj)}],
+            forcedisplay=(ENTITY_ID_COLUMN, ENTITY_NAME_COLUMN, option_id),
         )
-        matches = [row for row in rows if _row_cnpj(row, option) == cnpj]
+        matches = [row for row in rows if _row_cnpj(row, option_id) == cnpj]
         if len(matches) > 1:
             names = sorted(html.unescape(str(row.get(str(ENTITY_NAME_COLUMN), ""))) for row in matches)
             raise AmbiguousEntity(cnpj, names)
         if not matches:
-            self._entities.put(cnpj, False, self._config.glpi_entity_negative_cache_ttl)
-            return False
+            raise EntityNotFound(cnpj)
         row = matches[0]
-        entity = Entity(int(row[str(ENTITY_ID_COLUMN)]), html.unescape(str(row.get(str(ENTITY_NAME_COLUMN), ""))))
-        self._entities.put(cnpj, entity, self._config.glpi_entity_cache_ttl)
-        return entity
+        return Entity(int(row[str(ENTITY_ID_COLUMN)]), html.unescape(str(row.get(str(ENTITY_NAME_COLUMN), ""))))
 
     def _check_category(self, category_id: int) -> None:
         if category_id == self._config.glpi_default_category_id:
@@ -226,35 +237,10 @@ class TicketGateway:
         return ids
 
     def _resolve_cnpj_option(self) -> int:
-        options = self._client.list_search_options("Entity")
-        fields_options = {
-            int(key): str(option.get("name", ""))
-            for key, option in options.items()
-            if key.isdigit()
-            and isinstance(option, dict)
-            and str(option.get("table", "")).startswith(FIELDS_PLUGIN_TABLE_PREFIX)
-        }
-        listing = "; ".join(f"{key} = {name!r}" for key, name in sorted(fields_options.items())) or "nenhum"
-        configured = self._config.glpi_cnpj_field_id
-        if configured is not None:
-            if configured not in fields_options:
-                raise GatewaySetupError(
-                    f"GLPI_CNPJ_FIELD_ID={configured} não é um campo do plugin Fields em Entidade. "
-                    f"Campos do plugin Fields encontrados: {listing}"
-                )
-            return configured
-        label = self._config.glpi_cnpj_field_label.casefold()
-        candidates = [key for key, name in fields_options.items() if name.rsplit(" - ", 1)[-1].strip().casefold() == label]
-        if len(candidates) == 1:
-            return candidates[0]
-        problem = "nenhum campo" if not candidates else f"{len(candidates)} campos"
-        raise GatewaySetupError(
-            f"{problem} do plugin Fields em Entidade com o rótulo {self._config.glpi_cnpj_field_label!r} "
-            f"(GLPI_CNPJ_FIELD_LABEL). Campos encontrados: {listing}. "
-            "Defina GLPI_CNPJ_FIELD_ID com o id certo ou ajuste GLPI_CNPJ_FIELD_LABEL."
-        )
+        return pick_cnpj_option(fields_plugin_options(self._client.list_search_options("Entity")), self._config)
 
-    def _check_exists(self, itemtype: str, item_id: int | None, variable: str) -> None:
+    def check_configured_item(self, itemtype: str, item_id: int | None, variable: str) -> None:
+        """GatewaySetupError when `variable` names an `itemtype` that GLPI does not have (None: not set)."""
         if item_id is None:
             return
         try:
@@ -264,6 +250,43 @@ class TicketGateway:
         except GlpiRequestError as error:
             # e.g. ERROR_RIGHT_MISSING: the API profile may create tickets without reading users.
             log.warning("%s=%s não pôde ser conferido no GLPI (%s)", variable, item_id, error.code)
+
+
+def fields_plugin_options(search_options: dict[str, Any]) -> dict[int, str]:
+    """The Fields-plugin search options in a `listSearchOptions` answer: {option id: name}."""
+    return {
+        int(key): str(option.get("name", ""))
+        for key, option in search_options.items()
+        if key.isdigit()
+        and isinstance(option, dict)
+        and str(option.get("table", "")).startswith(FIELDS_PLUGIN_TABLE_PREFIX)
+    }
+
+
+def pick_cnpj_option(fields_options: dict[int, str], config: Config) -> int:
+    """The CNPJ option among `fields_options`: GLPI_CNPJ_FIELD_ID, else the one labelled GLPI_CNPJ_FIELD_LABEL.
+
+    Raises GatewaySetupError listing every option when there is no single answer.
+    """
+    listing = "; ".join(f"{key} = {name!r}" for key, name in sorted(fields_options.items())) or "nenhum"
+    configured = config.glpi_cnpj_field_id
+    if configured is not None:
+        if configured not in fields_options:
+            raise GatewaySetupError(
+                f"GLPI_CNPJ_FIELD_ID={configured} não é um campo do plugin Fields em Entidade. "
+                f"Campos do plugin Fields encontrados: {listing}"
+            )
+        return configured
+    label = config.glpi_cnpj_field_label.casefold()
+    candidates = [key for key, name in fields_options.items() if name.rsplit(" - ", 1)[-1].strip().casefold() == label]
+    if len(candidates) == 1:
+        return candidates[0]
+    problem = "nenhum campo" if not candidates else f"{len(candidates)} campos"
+    raise GatewaySetupError(
+        f"{problem} do plugin Fields em Entidade com o rótulo {config.glpi_cnpj_field_label!r} "
+        f"(GLPI_CNPJ_FIELD_LABEL). Campos encontrados: {listing}. "
+        "Defina GLPI_CNPJ_FIELD_ID com o id certo ou ajuste GLPI_CNPJ_FIELD_LABEL."
+    )
 
 
 def _row_cnpj(row: dict[str, Any], option_id: int) -> str | None:

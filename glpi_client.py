@@ -130,6 +130,14 @@ class GlpiClient:
         # GLPI omits "data" entirely when nothing matched.
         return body.get("data", []) if isinstance(body, dict) else []
 
+    def count(self, itemtype: str) -> int:
+        """How many items of `itemtype` the API user sees (a one-row search: cheap)."""
+        body = self._call("GET", f"search/{itemtype}", params={"range": "0-0"})
+        total = body.get("totalcount") if isinstance(body, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise GlpiUnavailable(f"GET search/{itemtype} answered without a totalcount", "UNEXPECTED_ANSWER")
+        return total
+
     def get_item(self, itemtype: str, item_id: int) -> dict[str, Any]:
         return self._call("GET", f"{itemtype}/{int(item_id)}")
 
@@ -164,6 +172,13 @@ class GlpiClient:
                 f"POST {itemtype} answered without an id", "UNEXPECTED_ANSWER", request_sent=True
             )
         return item_id
+
+    def check_login(self) -> None:
+        """Open a new session for this thread now, so GLPI's verdict on the URL and tokens surfaces here."""
+        session = self._live_session()
+        if session is not None:
+            self._discard(session)
+        self._open_session()
 
     def close(self) -> None:
         """Kill every session this client opened (worker shutdown)."""
@@ -300,6 +315,10 @@ def _parse_answer(response: requests.Response, what: str) -> Any:
     status = response.status_code
     if status >= 500:
         raise GlpiUnavailable(f"{what}: HTTP {status}", "SERVER_ERROR", status, request_sent=True)
+    if 300 <= status < 400:
+        location = response.headers.get("Location", "?")
+        raise GlpiUnavailable(f"{what}: redirected (HTTP {status}) to {location}", "REDIRECTED", status,
+                              request_sent=True)
     try:
         body = response.json()
     except ValueError:
@@ -312,8 +331,6 @@ def _parse_answer(response: requests.Response, what: str) -> Any:
         ) from None
     if status < 300:
         return body
-    if 300 <= status < 400:
-        raise GlpiUnavailable(f"{what}: redirected (HTTP {status})", "NOT_JSON", status, request_sent=True)
     code, message = _error_code_and_message(body)
     if code == "ERROR_SESSION_TOKEN_INVALID":
         raise GlpiSessionInvalid(message, code, status)

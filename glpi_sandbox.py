@@ -30,6 +30,7 @@ import re
 import secrets
 import signal
 import socket
+import ssl
 import threading
 import time
 import unicodedata
@@ -51,9 +52,10 @@ FIELDS_COLUMN = "cnpjfield"
 LIST_LIMIT = 15  # the user's list_limit preference: search pages default to 0-14
 ITEMS_RANGE = (0, 49)  # default page of GET /<itemtype>
 MAX_INPUT_VARS = 1000  # echoed in the Accept-Range header
-FAULTS = ("http500", "html", "stall", "stall_after_create")
+FAULTS = ("http500", "html", "redirect", "stall", "stall_after_create")
 SEARCHTYPES = ("contains", "notcontains", "equals", "notequals")
 NO_PERMISSION = "You don't have permission to perform this action."
+NOT_ALLOWED_IP = "There isn't an active API client matching your IP address in the configuration"
 
 # GLPI endpoints that exist but that the sandbox does not implement: 405 instead of a lie.
 UNSUPPORTED_ENDPOINTS = frozenset({
@@ -459,14 +461,23 @@ class GlpiSandbox:
         latency_ms: float = 0.0,
         session_max_idle: float | None = None,
         seed: str = "demo",
-        fields_option_id: int = FIELDS_OPTION_ID,
+        fields_option_id: int | None = FIELDS_OPTION_ID,
         extra_search_options: dict[int | str, dict] | None = None,
+        api_enabled: bool = True,
+        allowed_ips: set[str] | None = None,
+        drops_authorization: bool = False,
     ):
         if version not in (10, 11):
             raise ValueError("version must be 10 or 11")
         if seed not in ("demo", "lab"):
             raise ValueError('seed must be "demo" or "lab"')
         self.app_token = app_token
+        # GLPI's own switches (Setup > General > API): the API itself, and the IP ranges of its
+        # API clients (None: a client matches every address).
+        self.api_enabled = api_enabled
+        self.allowed_ips = allowed_ips
+        # A web server (Apache with CGI/FastCGI) that does not hand the Authorization header to PHP.
+        self.drops_authorization = drops_authorization
         self.version = version
         self.latency_ms = latency_ms
         self.session_max_idle = session_max_idle
@@ -495,9 +506,11 @@ class GlpiSandbox:
         unknown = sorted(set(self._user_tokens.values()) - set(self._users))
         if unknown:
             raise ValueError(f"user_tokens name unknown users {unknown}; known: {sorted(self._users)}")
-        fields_option = _option("Dados Fiscais - CNPJ", FIELDS_TABLE, FIELDS_COLUMN, "string", TEXT_SEARCH,
-                                "Entity.PluginFieldsEntitydadosfiscai.cnpjfield")
-        entity_options = {**ENTITY_OPTIONS, str(fields_option_id): fields_option}
+        entity_options = dict(ENTITY_OPTIONS)
+        if fields_option_id is not None:  # None: the API profile has no right on the Fields container
+            entity_options[str(fields_option_id)] = _option(
+                "Dados Fiscais - CNPJ", FIELDS_TABLE, FIELDS_COLUMN, "string", TEXT_SEARCH,
+                "Entity.PluginFieldsEntitydadosfiscai.cnpjfield")
         for option_id, option in (extra_search_options or {}).items():
             entity_options[str(option_id)] = {"nosearch": False, "nodisplay": False, **option}
         self._listed_options = {"Entity": entity_options, "Ticket": TICKET_OPTIONS,
@@ -605,7 +618,7 @@ class GlpiSandbox:
         """None, or one of FAULTS, applied to `fault_endpoints` (every API endpoint when None).
 
         "http500": a 500 HTML error page; "html": 200 with GLPI's login page (a proxy or a wrong
-        URL); "stall": wait `stall_seconds`, then answer; "stall_after_create": do the work (create
+        URL); "redirect": 301 to the same path over https (a web server forcing TLS); "stall": wait `stall_seconds`, then answer; "stall_after_create": do the work (create
         the ticket), then wait `stall_seconds` before answering -- an answer lost after the fact.
         """
         return self._fault
@@ -645,18 +658,23 @@ class GlpiSandbox:
 
     # --- server lifecycle --------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a background thread; returns the API URL, e.g. http://127.0.0.1:8088/apirest.php."""
+    def start(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> str:
+        """Serve in a background thread; returns the API URL, e.g. http://127.0.0.1:8088/apirest.php.
+
+        With `tls` (a server-side context holding a certificate) it serves https.
+        """
         if self._server is not None:
             raise RuntimeError("the sandbox is already started")
         self._stopping.clear()
         self._server = SandboxServer((host, port), self)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(  # stop() waits up to one poll interval for the loop to notice
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="glpi-sandbox", daemon=True
         )
         self._thread.start()
         bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}{API_PREFIX}"
+        self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}{API_PREFIX}"
         return self.url
 
     def stop(self) -> None:
@@ -676,7 +694,8 @@ class GlpiSandbox:
 
     # --- HTTP entry points (called by the request handler) -----------------------------------
 
-    def handle(self, method: str, target: str, headers: Message, body: bytes, origin: str) -> Response:
+    def handle(self, method: str, target: str, headers: Message, body: bytes, origin: str,
+               client_ip: str = "127.0.0.1") -> Response:
         path, _, query = target.partition("?")
         if path.startswith(CONTROL_PREFIX):
             return self._control(method, path[len(CONTROL_PREFIX):].strip("/"), body)
@@ -684,10 +703,12 @@ class GlpiSandbox:
         prefixes = (API_PREFIX, API_V1_PREFIX) if self.version == 11 else (API_PREFIX,)
         for prefix in prefixes:
             if path == prefix or path.startswith(prefix + "/"):
-                return self._api(method, path[len(prefix):], query, headers, body, origin + prefixes[-1])
+                return self._api(method, path[len(prefix):], query, headers, body, origin + prefixes[-1],
+                                 client_ip)
         return Response(404, b"Not Found", "text/plain; charset=UTF-8")
 
-    def _api(self, method: str, route: str, query: str, headers: Message, body: bytes, api_url: str) -> Response:
+    def _api(self, method: str, route: str, query: str, headers: Message, body: bytes, api_url: str,
+             client_ip: str) -> Response:
         segments = [segment for segment in route.split("/") if segment]
         endpoint = endpoint_name(segments)
         with self._lock:
@@ -698,10 +719,14 @@ class GlpiSandbox:
             return Response.page(500, SERVER_ERROR_PAGE)
         if fault == "html":
             return Response.page(200, LOGIN_PAGE)
+        if fault == "redirect":
+            target = f"https://{api_url.split('://', 1)[1]}{route}" + (f"?{query}" if query else "")
+            return Response(301, b"", "text/html; charset=UTF-8", {"Location": target})
         if fault == "stall":
             self._pause(self.stall_seconds)
         try:
             params = self._parameters(method, query, headers, body)
+            self._check_api_client(client_ip)
             response = self._route(method, segments, params, headers, api_url)
         except ApiError as error:
             response = error.response(api_url)
@@ -774,6 +799,13 @@ class GlpiSandbox:
 
     # --- authentication ----------------------------------------------------------------------
 
+    def _check_api_client(self, client_ip: str) -> None:
+        """GLPI's checks before the App-Token: the API is on, and an API client matches REMOTE_ADDR."""
+        if not self.api_enabled:
+            raise ApiError(400, "ERROR", "API disabled")
+        if self.allowed_ips is not None and client_ip not in self.allowed_ips:
+            raise ApiError(400, "ERROR_NOT_ALLOWED_IP", f"{NOT_ALLOWED_IP} ({client_ip})")
+
     def _check_app_token(self, params: dict, headers: Message) -> None:
         """Runs first on every endpoint, before the session check (LAB#19, #19b)."""
         sent = headers.get("App-Token", params.get("app_token", ""))
@@ -787,7 +819,7 @@ class GlpiSandbox:
     def _init_session(self, params: dict, headers: Message) -> Response:
         user_token = params.get("user_token")
         login, password = params.get("login"), params.get("password")
-        authorization = headers.get("Authorization", "")
+        authorization = "" if self.drops_authorization else headers.get("Authorization", "")
         if "user_token" in authorization:
             words = authorization.split(" ")
             user_token = words[1] if len(words) > 1 else ""
@@ -1269,9 +1301,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             self.send_error(400, "Bad request framing")
             return
-        origin = f"http://{self.headers.get('Host') or '%s:%s' % self.server.server_address[:2]}"
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        origin = f"{scheme}://{self.headers.get('Host') or '%s:%s' % self.server.server_address[:2]}"
         try:
-            response = self.server.sandbox.handle(self.command, self.path, self.headers, body, origin)
+            response = self.server.sandbox.handle(self.command, self.path, self.headers, body, origin,
+                                                  self.client_address[0])
         except Exception:  # a sandbox bug must still be an answer, never a traceback
             log.exception("GLPI sandbox failed on %s %s", self.command, self.path)
             response = Response.json(500, ["ERROR", "internal error of the GLPI sandbox"])
@@ -1315,12 +1349,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user-token", default="sandbox-user-token", help="API token of user 7 (api)")
     parser.add_argument("--seed", choices=("demo", "lab"), default="demo")
     parser.add_argument("--session-max-idle", type=float, help="seconds after which an idle session dies")
+    parser.add_argument("--api-disabled", action="store_true", help='answer every call ["ERROR", "API disabled"]')
+    parser.add_argument("--allowed-ip", action="append", help="an address an API client accepts (repeatable; "
+                                                              "default: any)")
+    parser.add_argument("--drop-authorization", action="store_true",
+                        help="ignore the Authorization header, as some Apache/FastCGI set-ups do")
+    parser.add_argument("--no-fields-option", action="store_true",
+                        help="no Fields-plugin CNPJ option on Entity (profile without rights on the container)")
     args = parser.parse_args(argv)
 
     sandbox = GlpiSandbox(
         app_token=None if args.no_app_token else args.app_token, user_tokens={args.user_token: 7},
         version=args.glpi_version, latency_ms=args.latency_ms, session_max_idle=args.session_max_idle,
-        seed=args.seed,
+        seed=args.seed, fields_option_id=None if args.no_fields_option else FIELDS_OPTION_ID,
+        api_enabled=not args.api_disabled, allowed_ips=set(args.allowed_ip) if args.allowed_ip else None,
+        drops_authorization=args.drop_authorization,
     )
     url = sandbox.start(args.host, args.port)
     origin = url[:-len(API_PREFIX)]

@@ -23,7 +23,7 @@ GATEWAY_VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "MAX_BODY_BYTES", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS",
+    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS",
 )
 
 
@@ -31,6 +31,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _one_connection_per_request() -> requests.Session:
+    """A reused keep-alive connection can be closed by gunicorn (keepalive = 5 s) just as a slow
+    test sends on it, and requests does not resend a POST: tests would fail by chance."""
+    session = requests.Session()
+    session.headers["Connection"] = "close"
+    return session
 
 
 @dataclass
@@ -41,7 +49,7 @@ class GatewayProcess:
     url: str
     log_path: Path
     exit_code: int | None = None
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=_one_connection_per_request)
 
     def post_ticket(self, body, **kwargs) -> requests.Response:
         return self.session.post(f"{self.url}/criar-chamado", json=body, timeout=30, **kwargs)
@@ -63,16 +71,23 @@ class GatewayProcess:
         self.session.close()
 
 
+def gateway_environment(settings: dict[str, str]) -> dict[str, str]:
+    """This process's environment with every gateway variable blank except `settings`."""
+    env = {name: value for name, value in os.environ.items() if name not in GATEWAY_VARIABLES}
+    env.update({name: "" for name in GATEWAY_VARIABLES})
+    env.update(settings)
+    return env
+
+
 def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -> GatewayProcess:
     """Start `gunicorn "app:create_app()"` from the repository root with only `settings` configured.
 
     Returns once /ping answers, or once gunicorn exited (then `exit_code` is set).
     """
     port = free_port()
-    env = {name: value for name, value in os.environ.items() if name not in GATEWAY_VARIABLES}
-    env.update({name: "" for name in GATEWAY_VARIABLES})
-    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4"})
-    env.update(settings)
+    env = gateway_environment(
+        {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4", **settings}
+    )
     log_path = tmp_dir / f"gateway-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
@@ -88,8 +103,8 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         try:
             if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
                 return gateway
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or a worker still booting
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
+            pass
         time.sleep(0.05)
     gateway.stop()
     raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")
@@ -114,6 +129,21 @@ def sandbox():
     box.url = box.start(host="127.0.0.1", port=0)
     yield box
     box.stop()
+
+
+@pytest.fixture
+def new_sandbox():
+    """Sandboxes with a test's own switches, not started yet; all stopped after the test."""
+    created: list[GlpiSandbox] = []
+
+    def _new(**options) -> GlpiSandbox:
+        box = GlpiSandbox(**{"app_token": SANDBOX_APP_TOKEN, "user_tokens": {SANDBOX_USER_TOKEN: 7}, **options})
+        created.append(box)
+        return box
+
+    yield _new
+    for box in created:
+        box.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "MAX_BODY_BYTES", "LOG_LEVEL",
+    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL",
 )
 
 
@@ -81,6 +81,7 @@ def test_every_variable_is_read_into_its_field():
         GLPI_ENTITY_CACHE_TTL="0",
         GLPI_ENTITY_NEGATIVE_CACHE_TTL="5",
         GLPI_SESSION_MAX_AGE="60",
+        HEALTH_CACHE_TTL="2",
         MAX_BODY_BYTES="1024",
         LOG_LEVEL="debug",
     )
@@ -88,8 +89,8 @@ def test_every_variable_is_read_into_its_field():
         config.glpi_app_token, config.glpi_cnpj_field_id, config.glpi_cnpj_field_label, config.glpi_default_category_id,
         config.glpi_requester_user_id, config.glpi_request_type_id, config.glpi_timeout, config.glpi_verify_tls,
         config.glpi_entity_cache_ttl, config.glpi_entity_negative_cache_ttl, config.glpi_session_max_age,
-        config.max_body_bytes, config.log_level,
-    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 1024, "DEBUG")
+        config.health_cache_ttl, config.max_body_bytes, config.log_level,
+    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 2.0, 1024, "DEBUG")
 
 
 def test_values_are_trimmed_and_the_url_loses_its_trailing_slash():
@@ -146,6 +147,8 @@ def test_cache_ttls_accept_zero_but_not_negative_values():
     assert config_with(GLPI_ENTITY_CACHE_TTL="0", GLPI_ENTITY_NEGATIVE_CACHE_TTL="0").glpi_entity_cache_ttl == 0
     assert "GLPI_ENTITY_CACHE_TTL" in config_error(GLPI_ENTITY_CACHE_TTL="-1")
     assert "GLPI_ENTITY_NEGATIVE_CACHE_TTL" in config_error(GLPI_ENTITY_NEGATIVE_CACHE_TTL="-0.5")
+    assert config_with(HEALTH_CACHE_TTL="0").health_cache_ttl == 0
+    assert "HEALTH_CACHE_TTL" in config_error(HEALTH_CACHE_TTL="-1")
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "verdadeiro", "t"])

@@ -204,9 +204,11 @@ def test_html_login_page_is_unavailable_not_json(client, glpi):
 
 def test_redirect_to_the_web_ui_is_not_followed(client, glpi):
     glpi.get(f"{BASE}/initSession", status=302, headers={"Location": "https://glpi.example.com/index.php"})
-    with pytest.raises(GlpiUnavailable):
+    with pytest.raises(GlpiUnavailable) as raised:
         client.get_item("User", 8)
     assert len(glpi.calls) == 1
+    assert raised.value.code == "REDIRECTED"
+    assert "https://glpi.example.com/index.php" in raised.value.message
 
 
 def test_new_ticket_id_is_read_from_the_body_not_the_location_header(client, glpi):
@@ -311,3 +313,37 @@ def test_every_call_is_reported_to_the_observer(clock, glpi):
     glpi.get(f"{BASE}/ITILCategory/5", json={"id": 5})
     client.get_item("ITILCategory", 5)
     assert seen == [("GET", "initSession", 200), ("GET", "ITILCategory/:id", 200)]
+
+
+def test_count_is_a_one_row_search_reading_totalcount(client, glpi):
+    sessions(glpi, "s1")
+    glpi.get(f"{BASE}/search/Entity", json={**EMPTY_SEARCH, "totalcount": 42, "count": 1, "data": [{"1": "Root"}]})
+    assert client.count("Entity") == 42
+    assert dict(parse_qsl(urlsplit(calls_to(glpi, "search/Entity")[0].request.url).query)) == {"range": "0-0"}
+
+
+def test_count_without_totalcount_is_an_unexpected_answer(client, glpi):
+    sessions(glpi, "s1")
+    glpi.get(f"{BASE}/search/Entity", json={"count": 0})
+    with pytest.raises(GlpiUnavailable) as raised:
+        client.count("Entity")
+    assert raised.value.code == "UNEXPECTED_ANSWER"
+
+
+def test_check_login_replaces_this_threads_session_and_kills_the_old_one(client, glpi):
+    sessions(glpi, "s1", "s2")
+    glpi.get(f"{BASE}/killSession", json=True)
+    glpi.get(f"{BASE}/User/8", json={"id": 8})
+    client.get_item("User", 8)
+    client.check_login()
+    client.get_item("User", 8)
+    assert [c.request.headers["Session-Token"] for c in calls_to(glpi, "killSession")] == ["s1"]
+    assert calls_to(glpi, "User/8")[-1].request.headers["Session-Token"] == "s2"
+
+
+def test_check_login_surfaces_glpis_refusal_of_the_caller_ip(client, glpi):
+    message = "There isn't an active API client matching your IP address in the configuration (10.0.0.5)"
+    glpi.get(f"{BASE}/initSession", status=400, json=["ERROR_NOT_ALLOWED_IP", message])
+    with pytest.raises(GlpiAuthError) as raised:
+        client.check_login()
+    assert (raised.value.code, raised.value.message) == ("ERROR_NOT_ALLOWED_IP", message)

@@ -39,16 +39,19 @@ import json
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+import trustme
 
 from glpi_sandbox import GlpiSandbox
 
@@ -446,6 +449,75 @@ def test_extra_search_options_make_the_cnpj_option_ambiguous():
         sandbox.stop()
 
 
+def test_api_switches_answer_like_glpi_in_glpi_order(demo):
+    """Appendix A: API disabled, then the API client's IP, then the App-Token; no doc suffix on the first two."""
+    sandbox, url = demo
+    sandbox.api_enabled, sandbox.allowed_ips = False, {"192.0.2.10"}
+    credentials = {"App-Token": "wrong", "Authorization": f"user_token {USER_TOKEN}"}
+    disabled = requests.get(f"{url}/initSession", headers=credentials, timeout=5)
+    assert disabled.status_code == 400 and disabled.json() == ["ERROR", "API disabled"]
+    sandbox.api_enabled = True
+    not_allowed = requests.get(f"{url}/search/Entity", headers=credentials, timeout=5)
+    assert not_allowed.status_code == 400 and not_allowed.json() == [
+        "ERROR_NOT_ALLOWED_IP",
+        "There isn't an active API client matching your IP address in the configuration (127.0.0.1)"]
+    sandbox.allowed_ips = {"127.0.0.1"}
+    assert requests.get(f"{url}/initSession", headers=credentials, timeout=5).json()[0] == \
+        "ERROR_WRONG_APP_TOKEN_PARAMETER"
+    login(url)
+
+
+def test_a_web_server_dropping_authorization_leaves_glpi_without_credentials(demo):
+    sandbox, url = demo
+    sandbox.drops_authorization = True
+    answer = requests.get(f"{url}/initSession", timeout=5,
+                          headers={"App-Token": APP_TOKEN, "Authorization": f"user_token {USER_TOKEN}"})
+    assert answer.status_code == 400 and answer.json() == [
+        "ERROR_LOGIN_PARAMETERS_MISSING",
+        f"parameter(s) login, password or user_token are missing; view documentation in your browser at "
+        f"{url}/#ERROR_LOGIN_PARAMETERS_MISSING"]
+
+
+def test_redirect_fault_sends_to_the_same_path_over_https(demo):
+    sandbox, url = demo
+    sandbox.fault = "redirect"
+    answer = requests.get(f"{url}/initSession", params={"x": "1"}, allow_redirects=False, timeout=5)
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == url.replace("http://", "https://") + "/initSession?x=1"
+
+
+def test_without_rights_on_the_fields_container_entity_has_no_fields_option():
+    sandbox = GlpiSandbox(user_tokens={USER_TOKEN: 7}, fields_option_id=None)
+    url = sandbox.start()
+    try:
+        headers = login(url)
+        options = requests.get(f"{url}/listSearchOptions/Entity", headers=headers, timeout=5).json()
+        assert not [key for key, option in options.items() if "plugin_fields" in str(option.get("table"))]
+        assert cnpj_search(url, headers, "^11%222%333%0001%81$").json() == [
+            "ERROR", f"Bad field ID in search criteria; view documentation in your browser at {url}/#ERROR"]
+    finally:
+        sandbox.stop()
+
+
+def test_sandbox_serves_https_with_the_given_certificate(tmp_path):
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    sandbox = GlpiSandbox(app_token=APP_TOKEN, user_tokens={USER_TOKEN: 7})
+    url = sandbox.start(tls=server_context)
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        answer = requests.get(f"{url}/initSession", verify=str(ca_file), timeout=5,
+                              headers={"App-Token": APP_TOKEN, "Authorization": f"user_token {USER_TOKEN}"})
+        assert answer.status_code == 200 and "session_token" in answer.json()
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{url}/initSession", timeout=5)  # not signed by a CA requests trusts
+    finally:
+        sandbox.stop()
+
+
 def test_an_invalid_requester_email_refuses_the_ticket(demo):
     sandbox, url = demo
     answer = post_ticket(url, login(url), name="x", entities_id=1, _users_id_requester=0,
@@ -586,21 +658,50 @@ def test_many_concurrent_clients_are_served(demo):
         connection.close()
 
 
-def test_command_line_serves_until_sigterm(tmp_path):
+@contextmanager
+def sandbox_command(*arguments: str):
+    """`python glpi_sandbox.py --port <free> ...arguments` as a process; yields (process, API URL)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     script = Path(__file__).resolve().parent.parent / "glpi_sandbox.py"
     process = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--app-token", "cli-app",
-                                "--user-token", "cli-user"], stdout=subprocess.PIPE, text=True)
+                                "--user-token", "cli-user", *arguments], stdout=subprocess.PIPE, text=True)
     try:
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/apirest.php" in banner
-        answer = requests.get(f"http://127.0.0.1:{port}/apirest.php/initSession", timeout=5,
+        yield process, f"http://127.0.0.1:{port}/apirest.php"
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def test_command_line_serves_until_sigterm():
+    with sandbox_command() as (process, url):
+        answer = requests.get(f"{url}/initSession", timeout=5,
                               headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"})
         assert answer.status_code == 200 and "session_token" in answer.json()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
-    finally:
-        process.kill()
-        process.stdout.close()
+
+
+@pytest.mark.parametrize("arguments, code", [
+    (["--api-disabled"], "ERROR"),
+    (["--allowed-ip", "192.0.2.10", "--allowed-ip", "192.0.2.11"], "ERROR_NOT_ALLOWED_IP"),
+    (["--drop-authorization"], "ERROR_LOGIN_PARAMETERS_MISSING"),
+])
+def test_command_line_switches_reproduce_glpi_set_up_mistakes(arguments, code):
+    with sandbox_command(*arguments) as (_, url):
+        answer = requests.get(f"{url}/initSession", timeout=5,
+                              headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"})
+        assert answer.status_code == 400 and answer.json()[0] == code
+
+
+def test_command_line_without_fields_option():
+    with sandbox_command("--no-fields-option") as (_, url):
+        session = requests.get(f"{url}/initSession", timeout=5,
+                               headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}).json()
+        options = requests.get(f"{url}/listSearchOptions/Entity", timeout=5, headers={
+            "App-Token": "cli-app", "Session-Token": session["session_token"]}).json()
+        assert str(76666) not in options and options["14"]["name"] == "Name"

@@ -1,0 +1,110 @@
+"""Readiness (`GET /health`) over HTTP: the gateway under gunicorn, a sandbox of its own behind it."""
+from __future__ import annotations
+
+import time
+
+from app import Readiness
+from config import load_config
+from conftest import free_port, sandbox_settings
+from gateway import TicketGateway
+from glpi_client import GlpiClient
+
+READY = {
+    "status": "ok",
+    "checks": {"configuracao": {"ok": True}, "sessao_glpi": {"ok": True}, "verificacoes_partida": {"ok": True}},
+}
+
+
+def wait_for_health(gateway, status: int, attempts: int = 50):
+    """/health until it answers `status` (the gateway may still be finishing a GLPI call)."""
+    for _ in range(attempts):
+        response = gateway.get("/health")
+        if response.status_code == status:
+            return response
+        time.sleep(0.1)
+    return response
+
+
+def test_health_follows_glpi_going_down_and_coming_back_while_ping_stays_alive(new_sandbox, launch):
+    box = new_sandbox()
+    port = free_port()
+    url = box.start(port=port)
+    gateway = launch(sandbox_settings(url, HEALTH_CACHE_TTL="0"))
+
+    ready = gateway.get("/health")
+    assert ready.status_code == 200 and ready.json() == READY
+    assert ready.headers["Cache-Control"] == "no-store"
+
+    box.stop()
+    down = gateway.get("/health")
+    assert down.status_code == 503
+    assert down.json() == {"status": "indisponivel", "checks": {
+        "configuracao": {"ok": True},
+        "sessao_glpi": {"ok": False, "detalhe": "não foi possível conectar ao GLPI"},
+        "verificacoes_partida": {"ok": True},  # they passed at start-up
+    }}
+    assert gateway.get("/ping").status_code == 200
+
+    box.start(port=port)
+    back = wait_for_health(gateway, 200)
+    assert back.status_code == 200 and back.json() == READY
+
+
+def test_health_polls_share_one_cached_glpi_call(new_sandbox, launch):
+    box = new_sandbox()
+    gateway = launch(sandbox_settings(box.start(), HEALTH_CACHE_TTL="60"))
+    box.reset_calls()
+    answers = [gateway.get("/health").status_code for _ in range(5)]
+    assert answers == [200] * 5
+    assert box.call_count("search/Entity") == 1
+    assert box.call_count() - box.call_count("initSession") == 1  # and a session for the serving thread
+
+
+def test_health_is_unavailable_when_glpi_refuses_the_tokens(new_sandbox, launch):
+    box = new_sandbox()
+    gateway = launch(sandbox_settings(box.start(), GLPI_USER_TOKEN="not-the-user-token-0123", HEALTH_CACHE_TTL="0"))
+    assert gateway.exit_code is None, gateway.logs()
+    answer = gateway.get("/health")
+    assert answer.status_code == 503
+    assert answer.json()["checks"] == {
+        "configuracao": {"ok": True},
+        "sessao_glpi": {"ok": False, "detalhe": "o GLPI recusou as credenciais (ERROR_GLPI_LOGIN_USER_TOKEN)"},
+        "verificacoes_partida": {"ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"},
+    }
+    assert "not-the-user-token-0123" not in answer.text + gateway.logs()
+
+
+def test_health_reports_startup_checks_that_fail_once_glpi_answers(new_sandbox, launch):
+    port = free_port()  # GLPI is down while the gateway starts: its checks are postponed
+    gateway = launch(sandbox_settings(f"http://127.0.0.1:{port}/apirest.php", GLPI_DEFAULT_CATEGORY_ID="99",
+                                      HEALTH_CACHE_TTL="0"))
+    assert gateway.exit_code is None, gateway.logs()
+    assert gateway.get("/health").json()["checks"]["verificacoes_partida"] == {
+        "ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"}
+
+    new_sandbox().start(port=port)
+    answer = gateway.get("/health")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["sessao_glpi"] == {"ok": True}
+    assert answer.json()["checks"]["verificacoes_partida"] == {
+        "ok": False, "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor"}
+    assert "GLPI_DEFAULT_CATEGORY_ID=99: não existe ITILCategory 99 no GLPI" in gateway.logs()
+
+
+def test_the_glpi_probe_is_cached_for_the_configured_seconds_then_repeated(new_sandbox):
+    box = new_sandbox()
+    config = load_config(sandbox_settings(box.start()), env_file=None)
+    client = GlpiClient(config.glpi_url, user_token=config.glpi_user_token, app_token=config.glpi_app_token)
+    now = [1000.0]
+    readiness = Readiness(TicketGateway(config, client), client, cache_ttl=5, clock=lambda: now[0])
+    try:
+        assert readiness.checks()["sessao_glpi"] == {"ok": True}
+        box.fault = "http500"
+        now[0] += 4.9
+        assert readiness.checks()["sessao_glpi"] == {"ok": True}  # still the cached answer
+        assert box.call_count("search/Entity") == 1
+        now[0] += 0.2
+        assert readiness.checks()["sessao_glpi"] == {"ok": False, "detalhe": "o GLPI respondeu com erro interno"}
+        assert box.call_count("search/Entity") == 2
+    finally:
+        client.close()
