@@ -587,17 +587,25 @@ def test_faults_answer_html_on_the_chosen_endpoints(demo, fault, status, content
 def test_stalls_delay_the_answer_and_a_stall_after_create_loses_it(demo):
     sandbox, url = demo
     headers = login(url)
-    sandbox.stall_seconds = 0.3
+    sandbox.stall_seconds = 1.0
     sandbox.fault = "stall"
     with pytest.raises(requests.Timeout):
-        requests.post(f"{url}/Ticket", headers=headers, json={"input": {"name": "a"}}, timeout=0.1)
+        requests.post(f"{url}/Ticket", headers=headers, json={"input": {"name": "a"}}, timeout=0.2)
     assert sandbox.tickets == {}  # the stall comes first...
-    time.sleep(0.4)
-    assert [ticket["name"] for ticket in sandbox.tickets.values()] == ["a"]  # ...then the work is done
+    assert wait_until(lambda: [t["name"] for t in sandbox.tickets.values()] == ["a"])  # ...then the work
     sandbox.fault = "stall_after_create"
     with pytest.raises(requests.Timeout):
-        requests.post(f"{url}/Ticket", headers=headers, json={"input": {"name": "b"}}, timeout=0.1)
-    assert [ticket["name"] for ticket in sandbox.tickets.values()] == ["a", "b"]  # created, answer lost
+        requests.post(f"{url}/Ticket", headers=headers, json={"input": {"name": "b"}}, timeout=0.5)
+    assert wait_until(lambda: [t["name"] for t in sandbox.tickets.values()] == ["a", "b"])  # answer lost
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_latency_is_added_to_every_api_call(demo):
