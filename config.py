@@ -39,6 +39,7 @@ class Config:
     glpi_session_max_age: float = 900.0
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    metrics_enabled: bool = True
 
     def __repr__(self) -> str:
         shown = []
@@ -80,6 +81,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
         max_body_bytes=env.integer("MAX_BODY_BYTES", default=64 * 1024),
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
+        metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
     )
 
 
