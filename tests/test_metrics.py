@@ -162,6 +162,7 @@ def test_glpi_latency_histogram_counts_every_post_ticket(two_workers):
 
 
 def test_glpi_endpoint_labels_never_carry_ids(two_workers):
+    assert post_ticket(two_workers, ticket()).status_code == 201
     endpoints = {
         dict(labels)["endpoint"] for name, labels in scrape(two_workers) if name == f"{GLPI_SECONDS}_count"
     }
