@@ -222,6 +222,14 @@ def test_a_configured_metrics_directory_is_created_wiped_at_start_and_kept(launc
     assert (directory / "LEIA-ME.txt").exists()
 
 
+def test_an_unusable_metrics_directory_stops_the_start_naming_the_variable(launch, sandbox, tmp_path):
+    not_a_directory = tmp_path / "arquivo"
+    not_a_directory.write_text("")
+    gateway = launch(sandbox_settings(sandbox.url, PROMETHEUS_MULTIPROC_DIR=str(not_a_directory)))
+    assert gateway.exit_code not in (None, 0)
+    assert "PROMETHEUS_MULTIPROC_DIR" in gateway.logs()
+
+
 def test_preloading_the_app_is_refused_at_start(launch, sandbox, tmp_path):
     # A preloaded app is built in the master before on_starting runs; the directory
     # only keeps that doomed master's files out of the working directory.
