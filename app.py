@@ -12,6 +12,7 @@ import re
 import sys
 import time
 import uuid
+from functools import partial
 from typing import Any, Callable
 
 from flask import Flask, Response, g, has_request_context, jsonify, request
@@ -31,6 +32,8 @@ from gateway import (
 )
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
 from logging_setup import LOGGER_NAME, configure_logging
+from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from metrics import GatewayMetrics
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
@@ -51,6 +54,7 @@ log = logging.getLogger(LOGGER_NAME)
 def create_app(config: Config | None = None, glpi_client: GlpiClient | None = None) -> Flask:
     config = config or load_config()
     configure_logging(config.log_level, config.secrets(), context=_request_log_context)
+    metrics = GatewayMetrics()
     client = glpi_client or GlpiClient(
         config.glpi_url,
         user_token=config.glpi_user_token,
@@ -58,9 +62,9 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         timeout=config.glpi_timeout,
         verify_tls=config.glpi_verify_tls,
         session_max_age=config.glpi_session_max_age,
-        observer=_count_glpi_call,
+        observer=partial(_count_glpi_call, metrics),
     )
-    gateway = TicketGateway(config, client)
+    gateway = TicketGateway(config, client, entity_cache_observer=metrics.entity_cache_lookup)
     _run_startup_checks(gateway)
     readiness = Readiness(gateway, client, config.health_cache_ttl)
 
@@ -72,6 +76,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["ticket_gateway"] = gateway
     _register_request_hooks(app)
     _register_routes(app, gateway, readiness)
+    _register_metrics(app, metrics, config.metrics_enabled)
     _register_error_answers(app)
     return app
 
@@ -91,7 +96,8 @@ def _request_log_context() -> dict:
     return {"request_id": g.get("request_id")} if has_request_context() else {}
 
 
-def _count_glpi_call(method: str, endpoint: str, status: int, elapsed: float) -> None:
+def _count_glpi_call(metrics: GatewayMetrics, method: str, endpoint: str, status: int, elapsed: float) -> None:
+    metrics.glpi_call(method, endpoint, elapsed)
     if has_request_context():
         g.glpi_calls = g.get("glpi_calls", 0) + 1
 
@@ -205,6 +211,23 @@ def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness) -
         ticket_request = validate_ticket_request(_json_body())
         g.ticket_id = gateway.create_ticket(ticket_request)
         return jsonify(ticket_id=g.ticket_id), 201
+
+
+def _register_metrics(app: Flask, metrics: GatewayMetrics, expose: bool) -> None:
+    @app.after_request
+    def count_ticket_outcome(response: Response) -> Response:
+        # request.endpoint is None when routing failed (404/405): not a ticket attempt.
+        if request.endpoint == "criar_chamado":
+            if g.get("ticket_id") is not None:
+                metrics.ticket_created()
+            elif g.get("codigo"):
+                metrics.ticket_failed(g.codigo)
+        return response
+
+    if expose:
+        @app.get("/metrics")
+        def prometheus_metrics() -> Response:
+            return Response(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
 
 
 def _json_body() -> object:

@@ -40,6 +40,7 @@ class Config:
     health_cache_ttl: float = 5.0
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    metrics_enabled: bool = True
 
     def __repr__(self) -> str:
         shown = []
@@ -82,6 +83,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         health_cache_ttl=env.number("HEALTH_CACHE_TTL", default=5.0, minimum=0),
         max_body_bytes=env.integer("MAX_BODY_BYTES", default=64 * 1024),
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
+        metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
     )
 
 

@@ -137,9 +137,17 @@ class _Flight:
 
 
 class TicketGateway:
-    def __init__(self, config: Config, client: GlpiClient, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        config: Config,
+        client: GlpiClient,
+        clock: Callable[[], float] = time.monotonic,
+        entity_cache_observer: Callable[[bool], None] | None = None,
+    ):
+        """`entity_cache_observer(hit)` is told whether each CNPJ lookup was answered by the cache."""
         self._config = config
         self._client = client
+        self._entity_cache_observer = entity_cache_observer
         self._entities: TtlCache[Entity | bool] = TtlCache(clock)  # False caches a miss
         self._categories: TtlCache[frozenset[int]] = TtlCache(clock)
         self._lookups = SingleFlight()
@@ -191,6 +199,8 @@ class TicketGateway:
         """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored."""
         self.check_setup()
         cached = self._entities.get(cnpj)
+        if self._entity_cache_observer:
+            self._entity_cache_observer(cached is not None)
         if cached is None:
             cached = self._lookups.do(f"entity:{cnpj}", lambda: self._search_entity(cnpj))
         if isinstance(cached, Entity):

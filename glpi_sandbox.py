@@ -1358,6 +1358,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="no Fields-plugin CNPJ option on Entity (profile without rights on the container)")
     args = parser.parse_args(argv)
 
+    # Handlers first: whoever sees the banner or a served request may send SIGTERM at once.
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
     sandbox = GlpiSandbox(
         app_token=None if args.no_app_token else args.app_token, user_tokens={args.user_token: 7},
         version=args.glpi_version, latency_ms=args.latency_ms, session_max_idle=args.session_max_idle,
@@ -1372,9 +1376,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  user_token: {args.user_token} (user 7, api)", flush=True)
     print(f"  control:    {origin}{CONTROL_PREFIX}stats    (Ctrl-C to stop)", flush=True)
 
-    stop = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda *_: stop.set())
     stop.wait()
     sandbox.stop()
     return 0

@@ -4,7 +4,11 @@ Defaults come from `make bench` measurements (README, "Desempenho"): the work is
 waiting on GLPI, so threads are cheap concurrency and each thread keeps its own
 GLPI session.
 """
+import glob
 import os
+import shutil
+import sys
+import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -16,6 +20,41 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request
 
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(server):
+    """Give the workers' metrics (prometheus_client multiprocess mode) an empty directory.
+
+    It must be set before any worker imports prometheus_client, which is why the app
+    cannot be preloaded. Files left by a previous run are wiped: their counts are not ours.
+    """
+    if server.cfg.preload_app:
+        sys.exit("preload_app (--preload) não é suportado: as métricas precisam que cada worker carregue o app")
+    directory = os.environ.get(METRICS_DIR_VARIABLE, "").strip()
+    if directory:
+        try:
+            os.makedirs(directory, exist_ok=True)
+            for stale in glob.glob(os.path.join(directory, "*.db")):
+                os.remove(stale)
+        except OSError as error:
+            sys.exit(f"{METRICS_DIR_VARIABLE}={directory!r} não pode ser usado: {error}")
+    else:
+        directory = tempfile.mkdtemp(prefix="glpi-gateway-metrics-")
+        server.metrics_dir_created = directory
+    os.environ[METRICS_DIR_VARIABLE] = directory
+    server.log.info("metrics of every worker kept in %s", directory)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges; its counters stay, so totals never go down."""
+    # Imported only now: prometheus_client picks its storage when first imported, and
+    # workers forked from a master that imported it before on_starting would keep theirs
+    # in memory, invisible to the scrape.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
 
 def worker_exit(server, worker):
     """Kill the worker's GLPI sessions so they do not linger until PHP's garbage collection."""
@@ -23,3 +62,9 @@ def worker_exit(server, worker):
     client = app.extensions.get("glpi_client") if app is not None and hasattr(app, "extensions") else None
     if client is not None:
         client.close()
+
+
+def on_exit(server):
+    created = getattr(server, "metrics_dir_created", None)
+    if created:
+        shutil.rmtree(created, ignore_errors=True)

@@ -13,7 +13,7 @@ VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL",
+    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED",
 )
 
 
@@ -56,6 +56,7 @@ def test_minimal_environment_gives_the_defaults():
         glpi_session_max_age=900.0,
         max_body_bytes=64 * 1024,
         log_level="INFO",
+        metrics_enabled=True,
     )
 
 
@@ -84,13 +85,14 @@ def test_every_variable_is_read_into_its_field():
         HEALTH_CACHE_TTL="2",
         MAX_BODY_BYTES="1024",
         LOG_LEVEL="debug",
+        METRICS_ENABLED="false",
     )
     assert (
         config.glpi_app_token, config.glpi_cnpj_field_id, config.glpi_cnpj_field_label, config.glpi_default_category_id,
         config.glpi_requester_user_id, config.glpi_request_type_id, config.glpi_timeout, config.glpi_verify_tls,
         config.glpi_entity_cache_ttl, config.glpi_entity_negative_cache_ttl, config.glpi_session_max_age,
-        config.health_cache_ttl, config.max_body_bytes, config.log_level,
-    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 2.0, 1024, "DEBUG")
+        config.health_cache_ttl, config.max_body_bytes, config.log_level, config.metrics_enabled,
+    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 2.0, 1024, "DEBUG", False)
 
 
 def test_values_are_trimmed_and_the_url_loses_its_trailing_slash():
@@ -164,6 +166,10 @@ def test_true_words_turn_tls_verification_on(value):
 @pytest.mark.parametrize("value", ["0", "false", "FALSE", "False", "no", "off", "nao", "não", "NÃO"])
 def test_false_words_turn_tls_verification_off(value):
     assert config_with(GLPI_VERIFY_TLS=value).glpi_verify_tls is False
+
+
+def test_a_metrics_enabled_that_is_not_a_boolean_is_a_config_error_naming_it():
+    assert "METRICS_ENABLED" in config_error(METRICS_ENABLED="talvez")
 
 
 @pytest.mark.parametrize("value", ["verbose", "trace", "5", "INFOO"])

@@ -287,6 +287,22 @@ def test_unknown_cnpj_is_cached_negatively_for_a_short_time():
     assert glpi.count("search") == 2
 
 
+def test_entity_cache_observer_hears_a_miss_then_hits_until_the_entry_expires():
+    clock, heard = Clock(), []
+    gateway = TicketGateway(
+        make_config(glpi_entity_cache_ttl=300, glpi_entity_negative_cache_ttl=30), FakeGlpi(),
+        clock=clock, entity_cache_observer=heard.append,
+    )
+    gateway.find_entity("11222333000181")
+    gateway.find_entity("11222333000181")
+    for _ in range(2):
+        with pytest.raises(EntityNotFound):
+            gateway.find_entity("45723174000110")
+    clock.now += 301
+    gateway.find_entity("11222333000181")
+    assert heard == [False, True, False, True, False]
+
+
 def test_concurrent_lookups_of_one_uncached_cnpj_share_one_search():
     glpi = FakeGlpi()
     glpi.search_delay = 0.2
