@@ -88,8 +88,8 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         try:
             if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
                 return gateway
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # gunicorn's socket accepts before the worker is ready to answer
         time.sleep(0.05)
     gateway.stop()
     raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")
