@@ -24,13 +24,13 @@
     {name: "nome", server: "nome_cliente", label: "Nome", required: true,
       attrs: 'type="text" autocomplete="name" maxlength="255"'},
     {name: "telefone", server: "telefone_cliente", label: "Telefone com DDD", required: true,
-      hint: "Ex.: (11) 99999-0000. Para número de fora do Brasil, comece com +.",
+      hint: "Para número de fora do Brasil, comece com +. Ex.:", examples: ["(11) 99999-0000"],
       attrs: 'type="tel" inputmode="tel" autocomplete="tel" maxlength="40"'},
     {name: "cnpj", server: "cnpj_cliente", label: "CNPJ da empresa", required: true,
-      hint: "Só números ou com letras, ex.: 11.222.333/0001-81 ou 12.ABC.345/01DE-35.",
+      hint: "Só números ou com letras, ex.:", examples: ["11.222.333/0001-81", "12.ABC.345/01DE-35"],
       attrs: 'type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="18"'},
     {name: "anydesk", server: "anydesk_cliente", label: "ID do AnyDesk", required: true,
-      hint: "O número em “Este local de trabalho” no AnyDesk, ex.: 123 456 789.",
+      hint: "O número em “Este local de trabalho” no AnyDesk, ex.:", examples: ["123 456 789"],
       attrs: 'type="text" autocomplete="off" spellcheck="false" maxlength="64"'},
     {name: "email", server: "email_cliente", label: "E-mail (opcional)", required: false,
       hint: "Para receber as atualizações do chamado.",
@@ -125,6 +125,14 @@
     return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
   }
 
+  /* Examples never break across lines (a CNPJ split at its hyphen reads as two values). */
+  function hintMarkup(field) {
+    var examples = (field.examples || []).map(function (example) {
+      return '<span class="gf-exemplo">' + escapeHtml(example) + "</span>";
+    });
+    return escapeHtml(field.hint) + (examples.length ? " " + examples.join(" ou ") + "." : "");
+  }
+
   function fieldMarkup(prefix, field) {
     var id = prefix + "-" + field.name;
     var describedBy = (field.hint ? id + "-dica " : "") + id + "-erro";
@@ -133,7 +141,7 @@
     return '<div class="gf-campo">' +
       '<label for="' + id + '">' + escapeHtml(field.label) +
       (field.required ? ' <span class="gf-obrigatorio" aria-hidden="true">*</span>' : "") + "</label>" +
-      (field.hint ? '<p class="gf-dica" id="' + id + '-dica">' + escapeHtml(field.hint) + "</p>" : "") +
+      (field.hint ? '<p class="gf-dica" id="' + id + '-dica">' + hintMarkup(field) + "</p>" : "") +
       "<" + control + ' id="' + id + '" name="' + field.server + '" ' + field.attrs + required +
       ' aria-describedby="' + describedBy + '">' + (field.multiline ? "</textarea>" : "") +
       '<p class="gf-erro" id="' + id + '-erro"></p>' +
@@ -349,12 +357,17 @@
     return false;
   }
 
-  /* Inside an iframe, tell the embedding page the height the form needs (README). */
+  /* Inside an iframe, tell the embedding page the height the form needs (README): now, and
+     on every change (Chromium runs the observer only once an off-screen frame is rendered). */
   function reportHeight() {
-    if (window.parent === window || typeof ResizeObserver === "undefined") { return; }
-    new ResizeObserver(function () {
-      window.parent.postMessage({tipo: "glpi-formulario-altura", altura: document.documentElement.scrollHeight}, "*");
-    }).observe(document.body);
+    if (window.parent === window) { return; }
+    function send() {
+      // The body's own height, not the document's: that one never drops below the iframe's.
+      var height = Math.ceil(document.body.getBoundingClientRect().height);
+      window.parent.postMessage({tipo: "glpi-formulario-altura", altura: height}, "*");
+    }
+    send();
+    if (typeof ResizeObserver !== "undefined") { new ResizeObserver(send).observe(document.body); }
   }
 
   function start() {
