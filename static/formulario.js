@@ -28,7 +28,7 @@
       attrs: 'type="tel" inputmode="tel" autocomplete="tel" maxlength="40"'},
     {name: "cnpj", server: "cnpj_cliente", label: "CNPJ da empresa", required: true,
       hint: "Só números ou com letras, ex.:", examples: ["11.222.333/0001-81", "12.ABC.345/01DE-35"],
-      attrs: 'type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="18"'},
+      attrs: 'type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32"'},
     {name: "anydesk", server: "anydesk_cliente", label: "ID do AnyDesk", required: true,
       hint: "O número em “Este local de trabalho” no AnyDesk, ex.:", examples: ["123 456 789"],
       attrs: 'type="text" autocomplete="off" spellcheck="false" maxlength="64"'},
@@ -308,7 +308,8 @@
           try { answer = JSON.parse(text); } catch (notJson) { answer = null; }
           showAnswer(response.status, answer);
         });
-      }, function () {
+      }).catch(function () {
+        // Offline, blocked by CORS, or the connection dropped mid-answer.
         showResult("erro", NETWORK_ERROR);
       }).then(function () {
         sending = false;

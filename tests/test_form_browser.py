@@ -317,14 +317,15 @@ def test_iframe_is_refused_outside_form_frame_ancestors(browser, sandbox, launch
     gateway = launch(sandbox_settings(sandbox.url, FORM_FRAME_ANCESTORS="https://www.exemplo.com.br"))
     foreign_site.pages["/"] = f"<!doctype html><iframe id='f' src='{gateway.url}/formulario'></iframe>"
     browser.get(foreign_site.url + "/")
-    wait_for(browser, lambda d: "GET /formulario ->" in gateway.logs())
     browser.switch_to.frame(browser.find_element(By.ID, "f"))
     try:
-        wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        frame_url = wait_for(browser, lambda d: d.execute_script(
+            "return location.href !== 'about:blank' && document.readyState === 'complete' && location.href"))
+        assert frame_url.startswith("chrome-error://")  # what Chromium shows for a refused frame
         assert not browser.find_elements(By.CSS_SELECTOR, "form.gf")
     finally:
         browser.switch_to.default_content()
-    assert "formulario.js" not in gateway.logs()
+    assert "GET /formulario -> 200" in gateway.logs() and "formulario.js" not in gateway.logs()
 
 
 def test_script_snippet_injects_the_form_that_targets_the_gateway(browser, gateway, foreign_site):
