@@ -32,7 +32,7 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
 )
 WAIT_SECONDS = 20  # a safety net against hanging, not a speed expectation
-FORM_ONLY = {"nome", "telefone", "cnpj", "anydesk", "email", "descricao"}
+FORM_CONTROLS = {"nome", "telefone", "cnpj", "anydesk", "email", "descricao"}
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_happy_path_by_keyboard_shows_the_ticket_number_and_glpi_has_what_was_ty
 
 
 def test_invalid_cnpj_is_caught_in_the_browser_before_any_request(page, gateway, sandbox):
-    posts, tickets = post_lines(gateway), len(sandbox.tickets)
+    posts, glpi_posts, tickets = post_lines(gateway), sandbox.call_count(method="POST"), len(sandbox.tickets)
     fill(page, CNPJ="11.222.333/0001-82")
     submit(page)
 
@@ -183,6 +183,7 @@ def test_invalid_cnpj_is_caught_in_the_browser_before_any_request(page, gateway,
     submit(page)
     assert "Chamado nº" in result(page)
     assert post_lines(gateway) == posts + 1
+    assert sandbox.call_count(method="POST") == glpi_posts + 1  # the one POST /Ticket
     assert len(sandbox.tickets) == tickets + 1
 
 
@@ -259,7 +260,7 @@ def test_a_queued_answer_shows_the_protocol(page):
 
 def test_every_control_has_a_label_and_an_error_slot(page):
     controls = page.find_elements(By.CSS_SELECTOR, "form.gf input, form.gf textarea")
-    assert {element.get_attribute("id").split("-", 1)[1] for element in controls} == FORM_ONLY
+    assert {element.get_attribute("id").split("-", 1)[1] for element in controls} == FORM_CONTROLS
     for element in controls:
         assert page.find_elements(By.CSS_SELECTOR, f"label[for='{element.get_attribute('id')}']")
         for described in element.get_attribute("aria-describedby").split():
