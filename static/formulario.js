@@ -137,7 +137,7 @@
     var id = prefix + "-" + field.name;
     var describedBy = (field.hint ? id + "-dica " : "") + id + "-erro";
     var control = field.multiline ? "textarea" : "input";
-    var required = field.required ? ' required aria-required="true"' : "";
+    var required = field.required ? " required" : "";
     return '<div class="gf-campo">' +
       '<label for="' + id + '">' + escapeHtml(field.label) +
       (field.required ? ' <span class="gf-obrigatorio" aria-hidden="true">*</span>' : "") + "</label>" +
@@ -150,7 +150,7 @@
 
   function formMarkup(prefix) {
     return '<form class="gf" method="post" novalidate>' +
-      '<p class="gf-nota">Campos com <span aria-hidden="true">*</span> são obrigatórios.</p>' +
+      '<p class="gf-nota">Campos marcados com * são obrigatórios.</p>' +
       FIELDS.map(function (field) { return fieldMarkup(prefix, field); }).join("") +
       '<button type="submit" class="gf-enviar">Abrir chamado</button>' +
       '<div class="gf-resultado" role="status" aria-live="polite"></div>' +
