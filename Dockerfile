@@ -16,6 +16,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY --chown=gateway:gateway *.py ./
+COPY --chown=gateway:gateway static/ ./static/
 USER gateway
 
 EXPOSE 5000

@@ -13,9 +13,10 @@ import sys
 import time
 import uuid
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask, Response, g, has_request_context, jsonify, request
+from flask import Flask, Response, g, has_request_context, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
 from config import Config, load_config
@@ -48,6 +49,13 @@ UNAVAILABLE_DETAILS = {
     "REDIRECTED": "o GLPI redirecionou a chamada (verifique GLPI_URL)",
 }
 
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The form page loads only its own script and stylesheet and talks only to this gateway.
+FORM_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors {frame_ancestors}"
+)
+
 log = logging.getLogger(LOGGER_NAME)
 
 
@@ -68,7 +76,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     _run_startup_checks(gateway)
     readiness = Readiness(gateway, client, config.health_cache_ttl)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -77,6 +85,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     _register_request_hooks(app)
     _register_routes(app, gateway, readiness)
     _register_metrics(app, metrics, config.metrics_enabled)
+    _register_form_routes(app, config)
     _register_error_answers(app)
     return app
 
@@ -228,6 +237,30 @@ def _register_metrics(app: Flask, metrics: GatewayMetrics, expose: bool) -> None
         @app.get("/metrics")
         def prometheus_metrics() -> Response:
             return Response(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
+def _register_form_routes(app: Flask, config: Config) -> None:
+    """The contact form: a page for direct links and iframes, and its script and stylesheet,
+    which another site can also load to inject the form (README, "Formulário de contato")."""
+    page_csp = FORM_PAGE_CSP.format(frame_ancestors=config.form_frame_ancestors)
+
+    def asset(name: str) -> Response:
+        response = send_from_directory(STATIC_DIR, name, max_age=300)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.get("/formulario")
+    def formulario() -> Response:
+        response = asset("formulario.html")
+        response.headers["Content-Security-Policy"] = page_csp
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.get("/formulario.js")
+    def formulario_js() -> Response:
+        return asset("formulario.js")
+
+    @app.get("/formulario.css")
+    def formulario_css() -> Response:
+        return asset("formulario.css")
 
 
 def _json_body() -> object:

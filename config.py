@@ -16,6 +16,9 @@ SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "sim"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", "nao", "não"})
+# One CSP source that may embed the form: a keyword, `*`, or an http(s) origin (a `*.` subdomain
+# wildcard and a port allowed). Nothing else, so the value cannot break out of the header.
+_FRAME_ANCESTOR = re.compile(r"\*|'self'|'none'|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class ConfigError(ValueError):
@@ -41,6 +44,7 @@ class Config:
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
     metrics_enabled: bool = True
+    form_frame_ancestors: str = "*"
 
     def __repr__(self) -> str:
         shown = []
@@ -84,6 +88,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         max_body_bytes=env.integer("MAX_BODY_BYTES", default=64 * 1024),
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
+        form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),
     )
 
 
@@ -140,6 +145,22 @@ class _Env:
         if value.lower() in FALSE_WORDS:
             return False
         raise ConfigError(f"{name} deve ser true ou false (recebido: {value!r})")
+
+    def frame_ancestors(self, name: str, default: str) -> str:
+        """Sources separated by spaces or commas, returned space-separated for the CSP header."""
+        value = self.text(name)
+        if value is None:
+            return default
+        sources = value.replace(",", " ").split()
+        for source in sources:
+            if not _FRAME_ANCESTOR.fullmatch(source):
+                raise ConfigError(
+                    f"{name} deve listar origens como https://www.exemplo.com.br, 'self', 'none' ou * "
+                    f"(recebido: {source!r})"
+                )
+        if "'none'" in sources and len(sources) > 1:
+            raise ConfigError(f"{name}: 'none' não pode ser combinado com outras origens (recebido: {value!r})")
+        return " ".join(sources)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(name)

@@ -24,7 +24,7 @@ GATEWAY_VARIABLES = (
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR",
-    "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS",
+    "FORM_FRAME_ANCESTORS", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS",
 )
 
 
@@ -104,8 +104,8 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         try:
             if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
                 return gateway
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # gunicorn's socket accepts before the worker is ready to answer
         time.sleep(0.05)
     gateway.stop()
     raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")

@@ -13,7 +13,7 @@ VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED",
+    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
 )
 
 
@@ -57,6 +57,7 @@ def test_minimal_environment_gives_the_defaults():
         max_body_bytes=64 * 1024,
         log_level="INFO",
         metrics_enabled=True,
+        form_frame_ancestors="*",
     )
 
 
@@ -180,6 +181,31 @@ def test_an_unknown_log_level_is_a_config_error_naming_it(value):
 @pytest.mark.parametrize("value, expected", [("debug", "DEBUG"), ("Warning", "WARNING"), ("ERROR", "ERROR"), ("critical", "CRITICAL")])
 def test_log_level_is_case_insensitive_and_upper_cased(value, expected):
     assert config_with(LOG_LEVEL=value).log_level == expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("'self'", "'self'"),
+        ("'none'", "'none'"),
+        ("https://www.exemplo.com.br", "https://www.exemplo.com.br"),
+        (" https://a.exemplo.com.br,  http://localhost:8080 ", "https://a.exemplo.com.br http://localhost:8080"),
+        ("'self' https://*.exemplo.com.br", "'self' https://*.exemplo.com.br"),
+    ],
+)
+def test_form_frame_ancestors_lists_origins_for_the_csp_header(value, expected):
+    assert config_with(FORM_FRAME_ANCESTORS=value).form_frame_ancestors == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "self", "https://a.com; script-src *", "'unsafe-inline'", "javascript:alert(1)",
+        "https://a.com/caminho", "www.exemplo.com.br", "'none' https://a.com", "https://a.com\r\nX-Evil: 1",
+    ],
+)
+def test_a_form_frame_ancestor_that_is_not_an_origin_is_a_config_error_naming_it(value):
+    assert "FORM_FRAME_ANCESTORS" in config_error(FORM_FRAME_ANCESTORS=value)
 
 
 # --- .env file ------------------------------------------------------------------

@@ -237,6 +237,35 @@ def test_glpi_failing_slow_or_answering_html_is_503(gateway, sandbox, fault):
     assert "Retry-After" in response.headers
 
 
+# --- the contact form (its behaviour in a browser: test_form_browser.py) ---------
+
+
+def test_form_page_is_pt_br_html_whose_csp_allows_only_the_gateway_and_any_frame_parent(gateway):
+    response = gateway.get("/formulario")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<html lang="pt-BR">' in response.text
+    csp = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    for directive in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
+                      "form-action 'none'", "frame-ancestors *"):
+        assert directive in csp
+
+
+def test_form_script_and_stylesheet_are_served_and_nothing_is_loaded_from_elsewhere(gateway):
+    types = {"/formulario.js": "text/javascript", "/formulario.css": "text/css", "/formulario": "text/html"}
+    for path, content_type in types.items():
+        response = gateway.get(path)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(content_type)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "http:" not in response.text and "https:" not in response.text and "@import" not in response.text
+
+
+def test_form_frame_ancestors_come_from_the_configuration(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, FORM_FRAME_ANCESTORS="'self', https://www.exemplo.com.br"))
+    csp = process.get("/formulario").headers["Content-Security-Policy"]
+    assert csp.endswith("frame-ancestors 'self' https://www.exemplo.com.br")
+
+
 # --- request ids and secrets ---------------------------------------------------
 
 

@@ -1,0 +1,397 @@
+/* Contact form of the GLPI ticket gateway.
+ *
+ * Builds the form inside the element chosen by the script tag's data-alvo attribute
+ * (default #formulario-chamado), checks the fields with the same rules as the server
+ * and posts JSON to criar-chamado, resolved against this script's own URL: the
+ * gateway's page and a snippet on another site both reach the gateway that served it.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  var scriptUrl = script ? script.src : location.href;
+  var endpoint = new URL("criar-chamado", scriptUrl).href;
+  var stylesheet = new URL("formulario.css", scriptUrl).href;
+  var target = (script && script.getAttribute("data-alvo")) || "#formulario-chamado";
+  var instances = 0;
+
+  var FIRST_WEIGHTS = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
+  var SECOND_WEIGHTS = [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
+  // The server's e-mail rule (validation.py): HTML5's definition plus a dot in the domain.
+  var EMAIL = /^[A-Za-z0-9.!#$%&'*+\/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+
+  var FIELDS = [
+    {name: "nome", server: "nome_cliente", label: "Nome", required: true,
+      attrs: 'type="text" autocomplete="name" maxlength="255"'},
+    {name: "telefone", server: "telefone_cliente", label: "Telefone com DDD", required: true,
+      hint: "Para número de fora do Brasil, comece com +. Ex.:", examples: ["(11) 99999-0000"],
+      attrs: 'type="tel" inputmode="tel" autocomplete="tel" maxlength="40"'},
+    {name: "cnpj", server: "cnpj_cliente", label: "CNPJ da empresa", required: true,
+      hint: "Só números ou com letras, ex.:", examples: ["11.222.333/0001-81", "12.ABC.345/01DE-35"],
+      attrs: 'type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32"'},
+    {name: "anydesk", server: "anydesk_cliente", label: "ID do AnyDesk", required: true,
+      hint: "O número em “Este local de trabalho” no AnyDesk, ex.:", examples: ["123 456 789"],
+      attrs: 'type="text" autocomplete="off" spellcheck="false" maxlength="64"'},
+    {name: "email", server: "email_cliente", label: "E-mail (opcional)", required: false,
+      hint: "Para receber as atualizações do chamado.",
+      attrs: 'type="email" autocomplete="email" spellcheck="false" maxlength="254"'},
+    {name: "descricao", server: "descricao_problema", label: "Descrição do problema", required: true,
+      hint: "O que aconteceu, desde quando e o que já foi tentado.", multiline: true,
+      attrs: 'rows="6" maxlength="10000"'}
+  ];
+
+  var ADVICE = {
+    401: "O serviço de chamados está com a configuração incorreta. Avise o suporte por telefone.",
+    404: "Confira o CNPJ. Se ele estiver correto, fale com o suporte por telefone.",
+    409: "Fale com o suporte por telefone para abrir o chamado.",
+    413: "Encurte a descrição e tente de novo.",
+    429: "Muitos envios seguidos. Aguarde um pouco e tente de novo.",
+    503: "O sistema de chamados está fora do ar. Tente de novo em alguns minutos."
+  };
+  var DEFAULT_ADVICE = "Tente de novo em alguns minutos. Se o problema continuar, fale com o suporte por telefone.";
+  var NETWORK_ERROR = "Não foi possível falar com o servidor de chamados. Verifique a conexão e tente de novo.";
+
+  // --- CNPJ rule, identical to cnpj.py ---------------------------------------------
+
+  function normalizeCnpj(value) {
+    return String(value).replace(/[\s.\/-]/g, "").toUpperCase();
+  }
+
+  function checkDigit(characters, weights) {
+    var total = 0;
+    for (var i = 0; i < weights.length; i++) {
+      total += (characters.charCodeAt(i) - 48) * weights[i];
+    }
+    var remainder = total % 11;
+    return remainder < 2 ? 0 : 11 - remainder;
+  }
+
+  function isValidCnpj(value) {
+    var cnpj = normalizeCnpj(value);
+    if (!/^[0-9A-Z]{12}[0-9]{2}$/.test(cnpj)) {
+      return false;
+    }
+    var first = checkDigit(cnpj.slice(0, 12), FIRST_WEIGHTS);
+    var second = checkDigit(cnpj.slice(0, 12) + first, SECOND_WEIGHTS);
+    return cnpj.slice(12) === String(first) + String(second);
+  }
+
+  // --- masks ------------------------------------------------------------------------
+
+  var cnpjMask = {
+    significant: /[0-9A-Za-z]/,
+    clean: function (value) { return value.toUpperCase().replace(/[^0-9A-Z]/g, "").slice(0, 14); },
+    format: function (c) {
+      var parts = [c.slice(0, 2), c.slice(2, 5), c.slice(5, 8), c.slice(8, 12), c.slice(12, 14)];
+      var separators = [".", ".", "/", "-"];
+      var text = parts[0];
+      for (var i = 1; i < parts.length && parts[i]; i++) {
+        text += separators[i - 1] + parts[i];
+      }
+      return text;
+    }
+  };
+
+  var phoneMask = {
+    significant: /[0-9]/,
+    clean: function (value) { return value.replace(/[^0-9]/g, "").slice(0, 11); },
+    format: function (d) {
+      if (!d) { return ""; }
+      if (d.length <= 2) { return "(" + d; }
+      var local = d.slice(2);
+      var split = d.length === 11 ? 5 : 4;
+      if (local.length <= split) { return "(" + d.slice(0, 2) + ") " + local; }
+      return "(" + d.slice(0, 2) + ") " + local.slice(0, split) + "-" + local.slice(split);
+    }
+  };
+
+  /* Reformat the field and keep the caret after the same number of significant characters. */
+  function applyMask(field, mask) {
+    var value = field.value;
+    var before = mask.clean(value.slice(0, field.selectionStart || 0)).length;
+    var formatted = mask.format(mask.clean(value));
+    if (formatted === value) { return; }
+    field.value = formatted;
+    var caret = 0;
+    for (var seen = 0; caret < formatted.length && seen < before; caret++) {
+      if (mask.significant.test(formatted.charAt(caret))) { seen++; }
+    }
+    if (document.activeElement === field) { field.setSelectionRange(caret, caret); }
+  }
+
+  // --- markup -----------------------------------------------------------------------
+
+  function escapeHtml(text) {
+    return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  }
+
+  /* Examples never break across lines (a CNPJ split at its hyphen reads as two values). */
+  function hintMarkup(field) {
+    var examples = (field.examples || []).map(function (example) {
+      return '<span class="gf-exemplo">' + escapeHtml(example) + "</span>";
+    });
+    return escapeHtml(field.hint) + (examples.length ? " " + examples.join(" ou ") + "." : "");
+  }
+
+  function fieldMarkup(prefix, field) {
+    var id = prefix + "-" + field.name;
+    var describedBy = (field.hint ? id + "-dica " : "") + id + "-erro";
+    var control = field.multiline ? "textarea" : "input";
+    var required = field.required ? " required" : "";
+    return '<div class="gf-campo">' +
+      '<label for="' + id + '">' + escapeHtml(field.label) +
+      (field.required ? ' <span class="gf-obrigatorio" aria-hidden="true">*</span>' : "") + "</label>" +
+      (field.hint ? '<p class="gf-dica" id="' + id + '-dica">' + hintMarkup(field) + "</p>" : "") +
+      "<" + control + ' id="' + id + '" name="' + field.server + '" ' + field.attrs + required +
+      ' aria-describedby="' + describedBy + '">' + (field.multiline ? "</textarea>" : "") +
+      '<p class="gf-erro" id="' + id + '-erro"></p>' +
+      "</div>";
+  }
+
+  function formMarkup(prefix) {
+    return '<form class="gf" method="post" novalidate>' +
+      '<p class="gf-nota">Campos marcados com * são obrigatórios.</p>' +
+      FIELDS.map(function (field) { return fieldMarkup(prefix, field); }).join("") +
+      '<button type="submit" class="gf-enviar">Abrir chamado</button>' +
+      '<div class="gf-resultado" role="status" aria-live="polite"></div>' +
+      "</form>";
+  }
+
+  // --- one form ---------------------------------------------------------------------
+
+  function mount(container) {
+    instances += 1;
+    var prefix = "gf" + instances;
+    container.innerHTML = formMarkup(prefix);
+    var form = container.querySelector("form");
+    var button = form.querySelector(".gf-enviar");
+    var result = form.querySelector(".gf-resultado");
+    var controls = {};
+    FIELDS.forEach(function (field) { controls[field.name] = form.querySelector("#" + prefix + "-" + field.name); });
+    var sending = false;
+
+    function fieldWhere(key, value) {
+      for (var i = 0; i < FIELDS.length; i++) {
+        if (FIELDS[i][key] === value) { return FIELDS[i]; }
+      }
+      return null;
+    }
+
+    function setFieldError(field, message) {
+      var control = controls[field.name];
+      var slot = form.querySelector("#" + prefix + "-" + field.name + "-erro");
+      slot.textContent = message;
+      if (message) {
+        control.setAttribute("aria-invalid", "true");
+      } else {
+        control.removeAttribute("aria-invalid");
+      }
+    }
+
+    function showResult(kind, message) {
+      result.className = "gf-resultado" + (kind ? " gf-resultado-" + kind : "");
+      result.textContent = message;
+    }
+
+    function clearErrors() {
+      FIELDS.forEach(function (field) { setFieldError(field, ""); });
+      showResult("", "");
+    }
+
+    /* Field errors in form order; focus goes to the first one. */
+    function showFieldErrors(errors) {
+      var first = null;
+      FIELDS.forEach(function (field) {
+        if (errors[field.name]) {
+          setFieldError(field, errors[field.name]);
+          first = first || controls[field.name];
+        }
+      });
+      if (first) { first.focus(); }
+    }
+
+    function values() {
+      var data = {};
+      FIELDS.forEach(function (field) { data[field.name] = controls[field.name].value.trim(); });
+      return data;
+    }
+
+    function fieldError(field, value) {
+      if (!value) {
+        return field.required ? "Preencha este campo." : "";
+      }
+      if (field.name === "telefone" && value.charAt(0) !== "+" && !/^[0-9]{10,11}$/.test(phoneMask.clean(value))) {
+        return "Informe o telefone com DDD, ex.: (11) 99999-0000.";
+      }
+      if (field.name === "cnpj") {
+        if (normalizeCnpj(value).length !== 14) { return "O CNPJ tem 14 caracteres: confira se falta algum."; }
+        if (!isValidCnpj(value)) { return "CNPJ inválido: confira os dígitos."; }
+      }
+      if (field.name === "email" && !EMAIL.test(value)) {
+        return "E-mail inválido: confira o endereço, ex.: nome@empresa.com.br.";
+      }
+      return "";
+    }
+
+    function validate(data) {
+      var errors = {};
+      FIELDS.forEach(function (field) {
+        var message = fieldError(field, data[field.name]);
+        if (message) { errors[field.name] = message; }
+      });
+      return errors;
+    }
+
+    function body(data) {
+      var payload = {};
+      FIELDS.forEach(function (field) {
+        if (data[field.name]) { payload[field.server] = data[field.name]; }
+      });
+      return payload;
+    }
+
+    function sentence(text) {
+      text = String(text);
+      return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
+    }
+
+    /* A 400 names fields as a list (missing) or a map (field -> reason). */
+    function showServerFieldErrors(answer) {
+      var errors = {};
+      var others = [];
+      var campos = answer.campos || {};
+      var names = Array.isArray(campos) ? campos : Object.keys(campos);
+      names.forEach(function (serverName) {
+        var field = fieldWhere("server", serverName);
+        var reason = Array.isArray(campos) ? "Preencha este campo." : sentence(campos[serverName]);
+        if (field) {
+          errors[field.name] = reason;
+        } else {
+          others.push(serverName + ": " + reason);
+        }
+      });
+      var general = sentence(answer.erro || "Dados inválidos");
+      showResult("erro", general + " " + (others.length ? others.join(" ") : "Corrija os campos indicados."));
+      showFieldErrors(errors);
+    }
+
+    function showAnswer(status, answer) {
+      if (status === 201 && answer && answer.ticket_id !== undefined) {
+        form.reset();
+        showResult("sucesso", "Chamado nº " + answer.ticket_id + " aberto. Guarde este número para acompanhar o atendimento.");
+      } else if (status === 202 && answer && answer.protocolo !== undefined) {
+        form.reset();
+        showResult("sucesso", "Pedido recebido com o protocolo " + answer.protocolo + ". O sistema de chamados " +
+          "está indisponível agora; o chamado será aberto assim que ele voltar. Guarde o protocolo.");
+      } else if (status === 400 && answer && answer.campos) {
+        showServerFieldErrors(answer);
+      } else {
+        var erro = answer && answer.erro ? sentence(answer.erro) : "Erro inesperado (HTTP " + status + ").";
+        showResult("erro", erro + " " + (ADVICE[status] || DEFAULT_ADVICE));
+        if (status === 404 || status === 409) { setFieldError(fieldWhere("name", "cnpj"), erro); }
+      }
+    }
+
+    function send(data) {
+      sending = true;
+      button.setAttribute("aria-disabled", "true");
+      button.textContent = "Enviando…";
+      form.setAttribute("aria-busy", "true");
+      fetch(endpoint, {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "Accept": "application/json"},
+        body: JSON.stringify(body(data)),
+        credentials: "omit"
+      }).then(function (response) {
+        return response.text().then(function (text) {
+          var answer = null;
+          try { answer = JSON.parse(text); } catch (notJson) { answer = null; }
+          showAnswer(response.status, answer);
+        });
+      }).catch(function () {
+        // Offline, blocked by CORS, or the connection dropped mid-answer.
+        showResult("erro", NETWORK_ERROR);
+      }).then(function () {
+        sending = false;
+        button.removeAttribute("aria-disabled");
+        button.textContent = "Abrir chamado";
+        form.removeAttribute("aria-busy");
+      });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (sending) { return; }
+      clearErrors();
+      var data = values();
+      var errors = validate(data);
+      if (Object.keys(errors).length) {
+        showResult("erro", "Corrija os campos indicados.");
+        showFieldErrors(errors);
+        return;
+      }
+      send(data);
+    });
+
+    controls.cnpj.addEventListener("input", function () { applyMask(controls.cnpj, cnpjMask); });
+    controls.telefone.addEventListener("input", function () {
+      if (controls.telefone.value.trim().charAt(0) !== "+") { applyMask(controls.telefone, phoneMask); }
+    });
+    // A corrected field loses its error as soon as the user leaves it.
+    FIELDS.forEach(function (field) {
+      controls[field.name].addEventListener("blur", function () {
+        if (controls[field.name].getAttribute("aria-invalid") === "true") {
+          setFieldError(field, fieldError(field, controls[field.name].value.trim()));
+        }
+      });
+    });
+    return form;
+  }
+
+  // --- start ------------------------------------------------------------------------
+
+  function hasStylesheet() {
+    var links = document.querySelectorAll('link[rel="stylesheet"]');
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].href === stylesheet) { return true; }
+    }
+    return false;
+  }
+
+  /* Inside an iframe, tell the embedding page the height the form needs (README): now, and
+     on every change (Chromium runs the observer only once an off-screen frame is rendered). */
+  function reportHeight() {
+    if (window.parent === window) { return; }
+    function send() {
+      // The body's own height, not the document's: that one never drops below the iframe's.
+      var height = Math.ceil(document.body.getBoundingClientRect().height);
+      window.parent.postMessage({tipo: "glpi-formulario-altura", altura: height}, "*");
+    }
+    send();
+    if (typeof ResizeObserver !== "undefined") { new ResizeObserver(send).observe(document.body); }
+  }
+
+  function start() {
+    var container = document.querySelector(target);
+    if (!container) {
+      if (window.console) { console.error("formulario.js: nenhum elemento " + target + " na página"); }
+      return;
+    }
+    if (!hasStylesheet()) {
+      var link = document.createElement("link");
+      link.rel = "stylesheet";
+      link.href = stylesheet;
+      document.head.appendChild(link);
+    }
+    mount(container);
+    reportHeight();
+  }
+
+  window.GlpiFormulario = {cnpjValido: isValidCnpj, endpoint: endpoint};
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
