@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 
 CNPJ_LENGTH = 14
-_SEPARATORS = re.compile(r"[\s./-]")
+_SEPARATORS = re.compile(r"[\s./\-\u2010-\u2015]")  # also Unicode dashes and spaces pasted from documents
 _SHAPE = re.compile(r"[0-9A-Z]{12}[0-9]{2}")
 _FIRST_WEIGHTS = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
 _SECOND_WEIGHTS = (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
 def normalize_cnpj(value: str) -> str:
-    """Drop the usual separators (. / - and spaces) and upper-case the rest."""
+    """Drop the usual separators (. / - and spaces, Unicode ones too) and upper-case the rest."""
     return _SEPARATORS.sub("", value).upper()
 
 
@@ -28,9 +28,11 @@ def _check_digit(characters: str, weights: tuple[int, ...]) -> int:
 
 def is_valid_cnpj(value: str) -> bool:
     """True when `value`, once normalised, is a CNPJ with correct check digits."""
+    # Checked before upper-casing, which maps ſ and ı onto S and I.
+    if not _SEPARATORS.sub("", value).isascii():
+        return False
     cnpj = normalize_cnpj(value)
-    # isascii: str.upper() maps some non-ASCII letters (ſ, ı) onto ASCII ones.
-    if not cnpj.isascii() or not _SHAPE.fullmatch(cnpj):
+    if not _SHAPE.fullmatch(cnpj):
         return False
     first = _check_digit(cnpj[:12], _FIRST_WEIGHTS)
     second = _check_digit(cnpj[:12] + str(first), _SECOND_WEIGHTS)

@@ -224,3 +224,13 @@ def test_search_pattern_does_not_match_another_branch_of_the_same_company(base, 
     regex = pattern_to_regex(cnpj_search_pattern(cnpj))
     assert not regex.match(format_cnpj(other))
     assert not regex.match(other)
+
+
+@pytest.mark.parametrize("value", ["12ſBC34501DE48", "12ıBC34501DE48", "１1222333000181"])
+def test_non_ascii_characters_never_pass_as_cnpj_characters(value):
+    assert not is_valid_cnpj(value)
+
+
+def test_unicode_dashes_and_spaces_pasted_from_documents_are_separators():
+    assert is_valid_cnpj("11.222.333/0001\u201181")
+    assert is_valid_cnpj("11\u00a0222\u00a0333 0001\u201381")
