@@ -1003,9 +1003,10 @@ class GlpiSandbox:
         """Document/<id>?alt=media: the file itself (LAB#224)."""
         with self._lock:
             content = self.document_files[document["id"]]
-        quoted = urllib.parse.quote(document["filename"])
+        name = document["filename"]
+        raw_name = name.encode("utf-8").decode("latin-1")  # PHP writes the UTF-8 bytes as they are
         return Response(200, content, document["mime"], {
-            "Content-Disposition": f'filename="{document["filename"]}"; filename*=utf-8\'\'{quoted}',
+            "Content-Disposition": f'filename="{raw_name}"; filename*=utf-8\'\'{urllib.parse.quote(name)}',
             "Cache-Control": "private",
         })
 

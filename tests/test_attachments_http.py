@@ -119,6 +119,17 @@ def test_a_file_in_another_field_is_400_naming_that_field(gateway):
     assert answer["campos"] == {"anexo": "arquivos só são aceitos no campo anexos"}
 
 
+@pytest.mark.parametrize("content_type, data", [
+    ("multipart/form-data", b"no boundary"),
+    ("multipart/form-data; boundary=XX", b'--XX\r\nContent-Disposition: form-data; name="nome_cliente"\r\n\r\ncut'),
+    ("multipart/form-data; boundary=XX", b"\xff\xfe--XX--"),
+], ids=["no-boundary", "truncated", "garbage"])
+def test_a_malformed_multipart_body_is_a_clear_400(gateway, content_type, data):
+    response = gateway.session.post(f"{gateway.url}/criar-chamado", data=data, headers={"Content-Type": content_type},
+                                     timeout=10)
+    assert_error(response, 400, "campos_obrigatorios_ausentes")
+
+
 def test_a_url_encoded_form_is_still_415(gateway):
     response = gateway.session.post(f"{gateway.url}/criar-chamado", data=body(), timeout=10)
     answer = assert_error(response, 415, "tipo_de_conteudo_invalido")

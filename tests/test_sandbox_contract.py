@@ -653,15 +653,16 @@ def test_documents_keep_their_bytes_and_name_and_need_a_known_extension(demo):
     ticket_id = post_ticket(url, headers, name="Impressora <HP>", entities_id=2).json()["id"]
     every_byte = bytes(range(256)) * 4 + b"\r\n--\r\n"
     link = {"itemtype": "Ticket", "items_id": ticket_id, "entities_id": 2}
-    created = post_document(url, headers, {"input": {"name": "x", **link}}, ("relatório final.pdf", every_byte))
+    created = post_document(url, headers, {"input": {"name": "x", **link}}, ("relatório 日本.pdf", every_byte))
     assert created.status_code == 201 and created.json()["message"] == \
         "Item successfully added: Document: Ticket - Impressora &#60;HP&#62;"
     document = requests.get(f"{url}/Document/{created.json()['id']}", headers=headers, timeout=5).json()
     assert (document["filename"], document["mime"], document["entities_id"]) == (
-        "relatório final.pdf", "application/pdf", 2)
+        "relatório 日本.pdf", "application/pdf", 2)
     download = requests.get(f"{url}/Document/{created.json()['id']}", params={"alt": "media"}, headers=headers,
                             timeout=5)
     assert download.content == every_byte and download.headers["Content-Type"] == "application/pdf"
+    assert download.headers["Content-Disposition"].endswith("filename*=utf-8''relat%C3%B3rio%20%E6%97%A5%E6%9C%AC.pdf")
     # GLPI's default document types have neither .log nor .webp; an administrator may add them.
     refused = post_document(url, headers, {"input": link}, ("erro.log", b"linha 1\n"))
     assert refused.status_code == 400 and refused.json() == ["ERROR_GLPI_ADD", "File erro.log not found."]
