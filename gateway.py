@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
+from attachments import Attachment
 from cnpj import cnpj_search_pattern, normalize_cnpj
 from config import Config
-from attachments import Attachment
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, GlpiRequestError, GlpiUnavailable
 from ticket_format import build_ticket_input
 from validation import TicketRequest

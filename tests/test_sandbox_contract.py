@@ -35,7 +35,7 @@ replay sends a file of the recorded size and type (a PNG really starts like one)
 the sandbox's sha1 with that of the bytes it sent.
 
 The last section tests sandbox behaviour no recording shows (faults, latency, control endpoints,
-GLPI 11, demo data, the command line).
+GLPI 11, demo data, the command line, documents).
 """
 from __future__ import annotations
 
