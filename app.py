@@ -19,6 +19,7 @@ from typing import Any, Callable
 from flask import Flask, Response, g, has_request_context, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
+from attachments import read_attachments
 from config import Config, load_config
 from doctor import main as doctor_main
 from gateway import (
@@ -83,7 +84,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
     _register_request_hooks(app)
-    _register_routes(app, gateway, readiness)
+    _register_routes(app, gateway, readiness, config)
     _register_metrics(app, metrics, config.metrics_enabled)
     _register_form_routes(app, config)
     _register_error_answers(app)
@@ -197,7 +198,7 @@ def _describe_glpi_error(error: GlpiError) -> str:
     return f"o GLPI recusou a consulta ({error.code})"
 
 
-def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness) -> None:
+def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, config: Config) -> None:
     @app.get("/ping")
     def ping() -> Response:
         return Response(PING_TEXT, mimetype="text/plain")
@@ -217,6 +218,8 @@ def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness) -
 
     @app.post("/criar-chamado")
     def criar_chamado() -> tuple[Response, int]:
+        if request.mimetype == "multipart/form-data":
+            return _criar_chamado_com_anexos(gateway, config)
         ticket_request = validate_ticket_request(_json_body())
         g.ticket_id = gateway.create_ticket(ticket_request)
         return jsonify(ticket_id=g.ticket_id), 201
@@ -237,6 +240,8 @@ def _register_metrics(app: Flask, metrics: GatewayMetrics, expose: bool) -> None
         @app.get("/metrics")
         def prometheus_metrics() -> Response:
             return Response(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
+
+
 def _register_form_routes(app: Flask, config: Config) -> None:
     """The contact form: a page for direct links and iframes, and its script and stylesheet,
     which another site can also load to inject the form (README, "Formulário de contato")."""
@@ -261,6 +266,28 @@ def _register_form_routes(app: Flask, config: Config) -> None:
     @app.get("/formulario.css")
     def formulario_css() -> Response:
         return asset("formulario.css")
+
+
+def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
+    """The multipart variant: the same fields as form fields, plus files in `anexos`.
+
+    Every file is checked before the ticket is created; the ticket then exists whatever
+    GLPI does with each file, and the answer says which ones it took.
+    """
+    request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
+    ticket_request = validate_ticket_request(request.form.to_dict())
+    attachments = read_attachments(
+        ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
+        config.attachments_max_count,
+        config.attachments_max_bytes,
+    )
+    g.ticket_id = gateway.create_ticket(ticket_request)
+    report = gateway.attach_files(g.ticket_id, attachments)
+    anexos = {
+        "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
+        "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
+    }
+    return jsonify(ticket_id=g.ticket_id, anexos=anexos), 201
 
 
 def _json_body() -> object:
@@ -342,7 +369,8 @@ def _register_error_answers(app: Flask) -> None:
             404: ("Rota não encontrada", "rota_nao_encontrada"),
             405: ("Método não permitido", "metodo_nao_permitido"),
             413: ("Requisição muito grande", "corpo_muito_grande"),
-            415: ("Envie o corpo como JSON (Content-Type: application/json)", "tipo_de_conteudo_invalido"),
+            415: ("Envie o corpo como JSON (Content-Type: application/json) ou multipart/form-data",
+                  "tipo_de_conteudo_invalido"),
         }
         erro, codigo = answers.get(error.code, ("Requisição inválida", "requisicao_invalida"))
         response = error_answer(error.code or 400, erro, codigo)

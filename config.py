@@ -42,6 +42,11 @@ class Config:
     glpi_session_max_age: float = 900.0
     health_cache_ttl: float = 5.0
     max_body_bytes: int = 64 * 1024
+    attachments_max_count: int = 5
+    attachments_max_bytes: int = 5 * 1024 * 1024
+    # A multipart body carries the files besides the fields: room for every file at its largest,
+    # plus a JSON body's worth for the fields and the multipart framing.
+    max_multipart_body_bytes: int = 5 * 5 * 1024 * 1024 + 64 * 1024
     log_level: str = "INFO"
     metrics_enabled: bool = True
     form_frame_ancestors: str = "*"
@@ -68,6 +73,16 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
             environ.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
         environ.update(os.environ)
     env = _Env(environ)
+    max_body_bytes = env.integer("MAX_BODY_BYTES", default=64 * 1024)
+    attachments_max_count = env.integer("ATTACHMENTS_MAX_COUNT", default=5)
+    attachments_max_bytes = env.integer("ATTACHMENTS_MAX_BYTES", default=5 * 1024 * 1024)
+    all_attachments = attachments_max_count * attachments_max_bytes
+    max_multipart_body_bytes = env.integer("MAX_MULTIPART_BODY_BYTES", default=all_attachments + max_body_bytes)
+    if max_multipart_body_bytes < all_attachments:
+        raise ConfigError(
+            f"MAX_MULTIPART_BODY_BYTES={max_multipart_body_bytes} não comporta ATTACHMENTS_MAX_COUNT × "
+            f"ATTACHMENTS_MAX_BYTES = {all_attachments} bytes de anexos; aumente-a ou deixe-a vazia"
+        )
     return Config(
         glpi_url=env.url("GLPI_URL"),
         glpi_user_token=env.text("GLPI_USER_TOKEN", required=True),
@@ -85,7 +100,10 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         ),
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
         health_cache_ttl=env.number("HEALTH_CACHE_TTL", default=5.0, minimum=0),
-        max_body_bytes=env.integer("MAX_BODY_BYTES", default=64 * 1024),
+        max_body_bytes=max_body_bytes,
+        attachments_max_count=attachments_max_count,
+        attachments_max_bytes=attachments_max_bytes,
+        max_multipart_body_bytes=max_multipart_body_bytes,
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),

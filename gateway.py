@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
+from attachments import Attachment
 from cnpj import cnpj_search_pattern, normalize_cnpj
 from config import Config
-from glpi_client import GlpiClient, GlpiNotFound, GlpiRequestError
+from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, GlpiRequestError, GlpiUnavailable
 from ticket_format import build_ticket_input
 from validation import TicketRequest
 
@@ -66,6 +67,12 @@ class UnknownCategory(LookupError):
 class Entity:
     id: int
     name: str
+
+
+@dataclass(frozen=True)
+class AttachmentReport:
+    sent: list[tuple[str, int]]  # (file name, GLPI document id)
+    failed: list[tuple[str, str]]  # (file name, why, in Portuguese)
 
 
 class TtlCache(Generic[T]):
@@ -195,6 +202,42 @@ class TicketGateway:
         log.info("ticket %s created in entity %s", ticket_id, entity.id)
         return ticket_id
 
+    def attach_files(self, ticket_id: int, attachments: list[Attachment]) -> AttachmentReport:
+        """Upload each file as a GLPI document of the ticket, in the ticket's entity.
+
+        The entity is read from the ticket (GLPI's business rules may have moved it). A file
+        GLPI refuses is reported and the others still go; once GLPI is unreachable the rest
+        are reported without trying, so the customer does not wait a timeout per file.
+        """
+        if not attachments:
+            return AttachmentReport([], [])
+        sent: list[tuple[str, int]] = []
+        failed: list[tuple[str, str]] = []
+        skip_reason = None
+        try:
+            entity_id = int(self._client.get_item("Ticket", ticket_id)["entities_id"])
+        except GlpiError as error:
+            log.warning("ticket %s unreadable, its attachments are not sent: %s", ticket_id, error.code)
+            skip_reason = _upload_failure(error)
+        for attachment in attachments:
+            if skip_reason:
+                failed.append((attachment.filename, skip_reason))
+                continue
+            try:
+                document_id = self._client.upload_document(
+                    attachment.filename, attachment.content, attachment.file_type.mime, "Ticket", ticket_id, entity_id
+                )
+            except GlpiError as error:
+                log.warning("attachment %r of ticket %s failed: %s %s", attachment.filename, ticket_id,
+                            error.code, error.message)
+                failed.append((attachment.filename, _upload_failure(error)))
+                if isinstance(error, GlpiUnavailable):
+                    skip_reason = failed[-1][1]
+            else:
+                sent.append((attachment.filename, document_id))
+        log.info("ticket %s: %d attachment(s) sent, %d failed", ticket_id, len(sent), len(failed))
+        return AttachmentReport(sent, failed)
+
     def find_entity(self, cnpj: str) -> Entity:
         """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored."""
         self.check_setup()
@@ -297,6 +340,17 @@ def pick_cnpj_option(fields_options: dict[int, str], config: Config) -> int:
         f"(GLPI_CNPJ_FIELD_LABEL). Campos encontrados: {listing}. "
         "Defina GLPI_CNPJ_FIELD_ID com o id certo ou ajuste GLPI_CNPJ_FIELD_LABEL."
     )
+
+
+def _upload_failure(error: GlpiError) -> str:
+    """Why GLPI did not take an attachment, for the customer."""
+    if isinstance(error, GlpiUnavailable):
+        return "GLPI indisponível"
+    if isinstance(error, GlpiAuthError):
+        return "o GLPI recusou as credenciais do gateway"
+    if isinstance(error, GlpiRequestError):
+        return f"o GLPI recusou o arquivo: {error.message}"
+    return f"erro do GLPI ({error.code})"
 
 
 def _row_cnpj(row: dict[str, Any], option_id: int) -> str | None:

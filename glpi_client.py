@@ -7,6 +7,7 @@ first use, renewed when GLPI forgets it or when it gets old.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -166,12 +167,25 @@ class GlpiClient:
         that: such a refusal is retried once with a fresh session.
         """
         body = self._call("POST", itemtype, json={"input": item_input}, renew_on_refusal=True)
-        item_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(item_id, int) or isinstance(item_id, bool):
-            raise GlpiUnavailable(
-                f"POST {itemtype} answered without an id", "UNEXPECTED_ANSWER", request_sent=True
-            )
-        return item_id
+        return _created_id(body, itemtype)
+
+    def upload_document(
+        self, filename: str, content: bytes, mime: str, itemtype: str, item_id: int, entity_id: int
+    ) -> int:
+        """POST one file as a Document attached to the item, and return the document's id.
+
+        Without `entities_id` GLPI files the document in the session's entity (the root),
+        where the technicians of the item's entity cannot manage it. Some GLPI versions pass the
+        manifest through PHP's stripcslashes() before decoding it, so it must hold no backslash:
+        no \\u escapes here, and no quote or backslash in file names (attachments.clean_filename).
+        """
+        manifest = {"input": {"name": filename, "_filename": [filename], "itemtype": itemtype,
+                              "items_id": item_id, "entities_id": entity_id}}
+        files = [
+            ("uploadManifest", (None, json.dumps(manifest, ensure_ascii=False), "application/json")),
+            ("filename[0]", (filename, content, mime)),
+        ]
+        return _created_id(self._call("POST", "Document", files=files), "Document")
 
     def check_login(self) -> None:
         """Open a new session for this thread now, so GLPI's verdict on the URL and tokens surfaces here."""
@@ -238,6 +252,7 @@ class GlpiClient:
         params: Any = None,
         json: Any = None,
         renew_on_refusal: bool = False,
+        files: Any = None,
     ) -> Any:
         """One authenticated call, replayed once with a new session when GLPI forgot ours."""
         session = self._live_session()
@@ -245,7 +260,7 @@ class GlpiClient:
         if opened_now:
             session = self._open_session()
         try:
-            return self._send(method, path, params=params, json=json, session_token=session.token)
+            return self._send(method, path, params=params, json=json, files=files, session_token=session.token)
         except GlpiSessionInvalid:
             log.info("GLPI session expired; opening a new one")
             self._forget(session)
@@ -255,7 +270,7 @@ class GlpiClient:
             log.info("GLPI refused %s %s with an old session; retrying with a new one", method, path)
             self._discard(session)
         session = self._open_session()
-        return self._send(method, path, params=params, json=json, session_token=session.token)
+        return self._send(method, path, params=params, json=json, files=files, session_token=session.token)
 
     def _forget(self, session: _Session) -> None:
         self._local.session = None
@@ -270,7 +285,9 @@ class GlpiClient:
         json: Any = None,
         session_token: str | None = None,
         headers: dict[str, str] | None = None,
+        files: Any = None,
     ) -> Any:
+        """`json` or `files` (multipart parts, as requests takes them) is the body."""
         headers = dict(headers or {})
         if self._app_token:
             headers["App-Token"] = self._app_token
@@ -285,6 +302,7 @@ class GlpiClient:
                 f"{self._base_url}/{path}",
                 params=params,
                 json=json,
+                files=files,
                 headers=headers,
                 timeout=self._timeout,
                 verify=self._verify_tls,
@@ -309,6 +327,14 @@ class GlpiClient:
             if self._observer:
                 self._observer(method, endpoint, status, elapsed)
         return _parse_answer(response, f"{method} {endpoint}")
+
+
+def _created_id(body: Any, itemtype: str) -> int:
+    """The id in a 201 answer to POST <itemtype>."""
+    item_id = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(item_id, int) or isinstance(item_id, bool):
+        raise GlpiUnavailable(f"POST {itemtype} answered without an id", "UNEXPECTED_ANSWER", request_sent=True)
+    return item_id
 
 
 def _parse_answer(response: requests.Response, what: str) -> Any:

@@ -1,11 +1,12 @@
 """A stand-in for GLPI's legacy REST API (`apirest.php`), faithful to what a real GLPI answers.
 
 It speaks the part of the API the gateway uses -- sessions, `listSearchOptions`, `search`, reading
-items and creating tickets -- and reproduces the behaviour recorded from a real GLPI 10.0.12 with
+items, creating tickets and attaching documents to them -- and reproduces the behaviour recorded from a real GLPI 10.0.12 with
 the Fields plugin (`tests/transcripts/`, replayed by `tests/test_sandbox_contract.py`), traps
 included: the CNPJ is a Fields-plugin search option whose `equals` compares the plugin's row id,
 `contains` is a SQL LIKE, an empty search has no `data` key, a session's entity rights are fixed
-when it is opened, GLPI 10 stores text HTML-encoded, bad ticket input is accepted silently...
+when it is opened, GLPI 10 stores text HTML-encoded, bad ticket input is accepted silently, a
+document without `entities_id` lands in the root entity...
 
 Standard library only. Use it in-process::
 
@@ -23,9 +24,11 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import hashlib
 import html
 import json
 import logging
+import mimetypes
 import re
 import secrets
 import signal
@@ -38,6 +41,8 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP as HTTP_POLICY
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -62,6 +67,17 @@ UNSUPPORTED_ENDPOINTS = frozenset({
     "getMyProfiles", "getActiveProfile", "changeActiveProfile", "getMyEntities", "getActiveEntities",
     "changeActiveEntities", "getFullSession", "getGlpiConfig", "getMultipleItems", "lostPassword",
 })
+
+# The extensions of GLPI 10's default document types (install/empty_data.php, glpi_documenttypes, all
+# uploadable). Any other extension is dropped by the upload handler: "File x not found." (LAB#229).
+DOCUMENT_EXTENSIONS = frozenset({
+    "jpg", "jpeg", "png", "gif", "bmp", "psd", "tif", "aiff", "asf", "avi", "c", "rm", "mid", "mov", "mp3", "mpg",
+    "ogg", "qt", "bz2", "ra", "ram", "doc", "djvu", "mng", "eps", "gz", "wav", "html", "swf", "pdf", "ppt", "ps",
+    "wmv", "rtf", "sdd", "sdw", "sit", "ai", "sxi", "sxw", "dvi", "tgz", "txt", "rpm", "xls", "xml", "zip", "deb",
+    "h", "pas", "sxc", "tex", "xcf", "odt", "ods", "odp", "otp", "ott", "ots", "odf", "odg", "otg", "odb", "oth",
+    "odm", "odc", "odi", "docx", "xlsx", "pptx", "csv", "svg",
+})
+FILE_SIZE_UNITS = ("o", "Kio", "Mio", "Gio", "Tio")
 
 # GLPI 10 encodes these in every text it stores (Sanitizer); `&` first, so nothing is encoded twice.
 HTML_ENCODING = (("&", "&#38;"), ("<", "&#60;"), (">", "&#62;"))
@@ -97,7 +113,7 @@ FOREIGN_KEYS = {
     "entities_id": "Entity", "users_id_lastupdater": "User", "users_id_recipient": "User",
     "requesttypes_id": "RequestType", "itilcategories_id": "ITILCategory", "locations_id": "Location",
     "tickets_id": "Ticket", "users_id": "User", "groups_id": "Group", "profiles_id": "Profile",
-    "knowbaseitemcategories_id": "KnowbaseItemCategory",
+    "knowbaseitemcategories_id": "KnowbaseItemCategory", "documents_id": "Document",
 }
 
 LOGIN_PAGE = """<!DOCTYPE html>
@@ -208,9 +224,11 @@ ITEMTYPES = {
         Itemtype("ITILCategory", "glpi_itilcategories", entity_column=True),
         Itemtype("User", "glpi_users", sub_links=("Document_Item",)),
         Itemtype("RequestType", "glpi_requesttypes"),
+        Itemtype("Document", "glpi_documents", sub_links=("Document_Item",)),
     )
 }
 TICKET_USER = Itemtype("Ticket_User", "glpi_tickets_users")  # only reachable as Ticket/<id>/Ticket_User
+DOCUMENT_ITEM = Itemtype("Document_Item", "glpi_documents_items")  # only reachable as Ticket/<id>/Document_Item
 
 
 # --- PHP, MySQL and GLPI conventions ----------------------------------------------------------
@@ -358,6 +376,21 @@ def new_session_token() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(26))
 
 
+def php_uniqid() -> str:
+    """PHP's uniqid('', true), the prefix GLPI gives an uploaded file: "6b0b5b7e2c4f24.09751649" (LAB#221)."""
+    now = time.time()
+    return f"{int(now):08x}{int(now * 1_000_000) % 0x100000:05x}{secrets.randbelow(10**9) / 10**8:.8f}"
+
+
+def file_size_text(size: float) -> str:
+    """GLPI's Toolbox::getSize(): "206 o", "1.03 Kio" (LAB#221)."""
+    for unit in FILE_SIZE_UNITS:
+        if size <= 1024:
+            break
+        size /= 1024
+    return f"{round(size, 2):g} {unit}"
+
+
 def endpoint_name(segments: list[str]) -> str:
     """How calls are counted: "initSession", "search/Entity", "Ticket", "Ticket/Ticket_User"..."""
     if not segments:
@@ -450,7 +483,9 @@ class GlpiSandbox:
 
     `seed="demo"` adds demonstration data to the lab's (`seed="lab"`: exactly the entities,
     category and users of the recorded lab). Entity rights: user 7 (api) and 2 (glpi) reach every
-    entity, user 9 (api_restrito) only entity 1, as in the lab.
+    entity, user 9 (api_restrito) only entity 1, as in the lab. Uploaded documents are in `documents`,
+    their bytes in `document_files` and their links to tickets in `document_items`; GLPI's uploadable
+    extensions are `document_extensions` (its defaults: no .log, no .webp), which a test may change.
     """
 
     def __init__(
@@ -486,6 +521,10 @@ class GlpiSandbox:
         self.tickets: dict[int, dict] = {}
         self._last_ticket_id = 0
         self.ticket_users: list[dict] = []  # Ticket_User rows (requesters), as GLPI lists them
+        self.documents: dict[int, dict] = {}
+        self.document_items: list[dict] = []  # Document_Item rows: which document is attached to what
+        self.document_files: dict[int, bytes] = {}  # document id -> the bytes uploaded
+        self.document_extensions = set(DOCUMENT_EXTENSIONS)  # GLPI's uploadable document types
         self.url: str | None = None
         self._fault: str | None = None
         self._lock = threading.RLock()
@@ -743,7 +782,9 @@ class GlpiSandbox:
             raise ApiError(400, "ERROR_JSON_PAYLOAD_FORBIDDEN",
                            "GET Request should not have json payload (http body)", doc=True)
         content_type = headers.get("Content-Type", "application/json")  # GLPI assumes JSON
-        if "application/x-www-form-urlencoded" in content_type:
+        if "multipart/form-data" in content_type:
+            params.update(self._multipart_parameters(content_type, body))
+        elif "application/x-www-form-urlencoded" in content_type:
             params.update(parse_php_query(body.decode("utf-8", errors="replace")))
         elif "application/json" in content_type:
             try:
@@ -752,6 +793,32 @@ class GlpiSandbox:
                 raise ApiError(400, "ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid") from None
             if isinstance(decoded, dict):
                 params.update(decoded)
+        return params
+
+    @staticmethod
+    def _multipart_parameters(content_type: str, body: bytes) -> dict[str, Any]:
+        """A multipart body as GLPI reads it: the `uploadManifest` JSON's keys become parameters and the
+        files of the `filename` field go to `_uploads` as (name, content type, bytes) (notes §8)."""
+        message = BytesParser(policy=HTTP_POLICY).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+        parts = list(message.iter_parts()) if message.is_multipart() else []
+        files = [part for part in parts if part.get_filename() is not None]
+        if not files:  # what PHP leaves when the body was over post_max_size
+            raise ApiError(400, "ERROR_UPLOAD_FILE_TOO_BIG_POST_MAX_SIZE", "The file seems too big")
+        manifest = next((part.get_payload(decode=True) for part in parts
+                         if part.get_param("name", header="content-disposition") == "uploadManifest"
+                         and part.get_filename() is None), b"")
+        try:
+            params = json.loads(manifest.decode("utf-8"))
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            raise ApiError(400, "ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid")
+        params["_uploads"] = [
+            (part.get_filename(), part.get_content_type(), part.get_payload(decode=True) or b"")
+            for part in files
+            if _php_key_path(str(part.get_param("name", header="content-disposition") or ""))[:1] == ["filename"]
+        ]
         return params
 
     def _route(self, method: str, segments: list[str], params: dict, headers: Message, api_url: str) -> Response:
@@ -781,12 +848,18 @@ class GlpiSandbox:
         if method == "GET" and not rest:
             return self._get_items(session, itemtype, params, headers, api_url)
         if method == "GET" and len(rest) == 1:
-            return Response.json(200, self._render(itemtype, self._readable_item(session, itemtype, rest[0]),
-                                                   headers, api_url))
+            item = self._readable_item(session, itemtype, rest[0])
+            if itemtype.name == "Document" and params.get("alt") == "media":
+                return self._download(item)
+            return Response.json(200, self._render(itemtype, item, headers, api_url))
         if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Ticket_User"):
             return self._get_ticket_users(session, rest[0], params, headers, api_url)
+        if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Document_Item"):
+            return self._get_ticket_documents(session, rest[0], params, headers, api_url)
         if method == "POST" and not rest and itemtype.name == "Ticket":
             return self._create_tickets(session, params, headers, api_url)
+        if method == "POST" and not rest and itemtype.name == "Document" and "_uploads" in params:
+            return self._create_document(session, params, headers, api_url)
         raise method_not_allowed()
 
     @staticmethod
@@ -879,7 +952,7 @@ class GlpiSandbox:
     def _collection(self, itemtype: Itemtype) -> dict[int, dict]:
         return {
             "Ticket": self.tickets, "Entity": self._entities, "ITILCategory": self._categories,
-            "User": self._users, "RequestType": self._request_types,
+            "User": self._users, "RequestType": self._request_types, "Document": self.documents,
         }[itemtype.name]
 
     def _visible(self, itemtype: Itemtype, item: dict, entities: frozenset[int]) -> bool:
@@ -887,6 +960,8 @@ class GlpiSandbox:
             return item["id"] in entities
         if itemtype.name == "Ticket":
             return item["entities_id"] in entities and not item["is_deleted"]
+        if itemtype.name in ("Document", "Document_Item"):  # never recursive here: only their own entity
+            return item["entities_id"] in entities
         if itemtype.name == "ITILCategory":  # a recursive category is seen from its sub-entities
             return item["entities_id"] in entities or bool(
                 item["is_recursive"] and any(item["entities_id"] in self._ancestors(eid) for eid in entities))
@@ -918,6 +993,8 @@ class GlpiSandbox:
             for key, value in item.items()
             if key in FOREIGN_KEYS and value is not None and (value != 0 or key == "entities_id")
         ]
+        if "itemtype" in item and "items_id" in item:  # a relation links to its item second (LAB#222)
+            links.insert(1, {"rel": item["itemtype"], "href": f"{api_url}/{item['itemtype']}/{item['items_id']}"})
         links += [{"rel": sub, "href": f"{api_url}/{itemtype.name}/{item['id']}/{sub}/"} for sub in itemtype.sub_links]
         return {**item, "links": links} if links else item
 
@@ -941,6 +1018,29 @@ class GlpiSandbox:
             rows = [dict(row) for row in self.ticket_users if row["tickets_id"] == ticket["id"]]
         page = [self._render(TICKET_USER, row, headers, api_url) for row in rows[start:end + 1]]
         return self._paged(TICKET_USER.name, page, start, len(page), len(rows))
+
+    def _get_ticket_documents(self, session: Session, raw_id: str, params: dict, headers: Message,
+                              api_url: str) -> Response:
+        """Ticket/<id>/Document_Item: only the links in the session's entities (LAB#267, #271)."""
+        ticket = self._readable_item(session, ITEMTYPES["Ticket"], raw_id)
+        start, end = parse_range(params.get("range"), ITEMS_RANGE)
+        with self._lock:
+            rows = [dict(row) for row in self.document_items
+                    if (row["itemtype"], row["items_id"]) == ("Ticket", ticket["id"])
+                    and self._visible(DOCUMENT_ITEM, row, session.entities)]
+        page = [self._render(DOCUMENT_ITEM, row, headers, api_url) for row in rows[start:end + 1]]
+        return self._paged(DOCUMENT_ITEM.name, page, start, len(page), len(rows))
+
+    def _download(self, document: dict) -> Response:
+        """Document/<id>?alt=media: the file itself (LAB#224)."""
+        with self._lock:
+            content = self.document_files[document["id"]]
+        name = document["filename"]
+        raw_name = name.encode("utf-8").decode("latin-1")  # PHP writes the UTF-8 bytes as they are
+        return Response(200, content, document["mime"], {
+            "Content-Disposition": f'filename="{raw_name}"; filename*=utf-8\'\'{urllib.parse.quote(name)}',
+            "Cache-Control": "private",
+        })
 
     @staticmethod
     def _paged(itemtype_name: str, body: Any, start: int, count: int, total: int) -> Response:
@@ -1166,6 +1266,77 @@ class GlpiSandbox:
             if (user_id == 0 and email) or user_id in self._users:
                 requesters.append((user_id, php_int(setting("use_notification", index, 1)), email))
         return requesters
+
+    # --- documents ----------------------------------------------------------------------------
+
+    def _create_document(self, session: Session, params: dict, headers: Message, api_url: str) -> Response:
+        """POST /Document as multipart: one document from the first uploaded file, linked to the item
+        the manifest names, in the manifest's `entities_id` or else the session's entity (notes §8)."""
+        fields = params.get("input")
+        if not isinstance(fields, dict):
+            raise ApiError(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects", doc=True)
+        uploads = [(f"{php_uniqid()}{name}", name, content_type, content)
+                   for name, content_type, content in params["_uploads"]]
+        if not uploads:
+            raise ApiError(400, "ERROR", "the GLPI sandbox only takes files sent in the filename[] field")
+        try:
+            document_id = self._add_document(session, fields, uploads[0])
+        except AddRefused as refusal:
+            return Response.json(400, ["ERROR_GLPI_ADD", str(refusal)])
+        origin = re.sub(r"/(apirest\.php|api\.php/v1)$", "", api_url)
+        upload_result = [{
+            "name": stored, "size": len(content), "type": content_type, "url": f"{origin}/files/{stored}",
+            "deleteUrl": f"{api_url}?filenam={stored}", "deleteType": "DELETE", "prefix": stored[:-len(name)],
+            "display": name, "filesize": file_size_text(len(content)),
+            "id": f"docfilename{secrets.randbelow(2**31)}",
+        } for stored, name, content_type, content in uploads if self._uploadable(name)]
+        name = self.documents[document_id]["name"]
+        if self._unsanitized(headers):
+            name = decode_html(name)
+        answer = {"id": document_id, "message": f"Item successfully added: {name}",  # no "(id)" here (LAB#221)
+                  "upload_result": {"filename": upload_result}}
+        return Response.json(201, answer, {"location": f"{api_url}/Document/{document_id}"})
+
+    def _uploadable(self, filename: str) -> bool:
+        return "." in filename and filename.rsplit(".", 1)[1].lower() in self.document_extensions
+
+    def _add_document(self, session: Session, fields: dict, upload: tuple[str, str, str, bytes]) -> int:
+        _, filename, _, content = upload
+        with self._lock:
+            entity_id = php_int(fields["entities_id"]) if "entities_id" in fields else session.active_entity
+            if entity_id not in self._entities or entity_id not in session.entities:
+                raise AddRefused(NO_PERMISSION)
+            name = self._text(fields.get("name"))
+            item = None
+            if "itemtype" in fields or "items_id" in fields:
+                item = self.tickets.get(php_int(fields.get("items_id")))
+                # Not recorded: a link to an item the user cannot see is refused like an unseen entity.
+                if fields.get("itemtype") != "Ticket" or item is None or \
+                        not self._visible(ITEMTYPES["Ticket"], item, session.entities):
+                    raise AddRefused(NO_PERMISSION)
+                name = f"Document: Ticket - {decode_html(item['name'])}"  # GLPI names it after the item (LAB#221)
+            if not self._uploadable(filename):  # the upload handler dropped the file (LAB#229)
+                raise AddRefused(f"File {filename} not found.")
+            document_id = max(self.documents, default=0) + 1
+            sha1 = hashlib.sha1(content).hexdigest()
+            extension = filename.rpartition(".")[2].upper()
+            now = now_text()
+            self.documents[document_id] = {
+                "id": document_id, "entities_id": entity_id, "is_recursive": 0, "name": self._stored(name),
+                "filename": filename, "filepath": f"{extension}/{sha1[:2]}/{sha1[2:]}.{extension}",
+                "documentcategories_id": 0, "mime": mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                "date_mod": now, "comment": None, "is_deleted": 0, "link": None, "users_id": session.user_id,
+                "tickets_id": 0, "sha1sum": sha1, "is_blacklisted": 0,
+                "tag": f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{php_uniqid()}", "date_creation": now,
+            }
+            self.document_files[document_id] = content
+            if item is not None:  # the link takes the document's entity, not the ticket's (LAB#222, #267)
+                self.document_items.append({
+                    "id": len(self.document_items) + 1, "documents_id": document_id, "items_id": item["id"],
+                    "itemtype": "Ticket", "entities_id": entity_id, "is_recursive": 0, "date_mod": now,
+                    "users_id": session.user_id, "timeline_position": 1, "date_creation": now, "date": None,
+                })
+            return document_id
 
     @staticmethod
     def _text(value: Any) -> str:

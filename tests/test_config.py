@@ -14,6 +14,7 @@ VARIABLES = (
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
+    "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES",
 )
 
 
@@ -55,6 +56,9 @@ def test_minimal_environment_gives_the_defaults():
         glpi_entity_negative_cache_ttl=30.0,
         glpi_session_max_age=900.0,
         max_body_bytes=64 * 1024,
+        attachments_max_count=5,
+        attachments_max_bytes=5 * 1024 * 1024,
+        max_multipart_body_bytes=5 * 5 * 1024 * 1024 + 64 * 1024,
         log_level="INFO",
         metrics_enabled=True,
         form_frame_ancestors="*",
@@ -85,6 +89,9 @@ def test_every_variable_is_read_into_its_field():
         GLPI_SESSION_MAX_AGE="60",
         HEALTH_CACHE_TTL="2",
         MAX_BODY_BYTES="1024",
+        ATTACHMENTS_MAX_COUNT="2",
+        ATTACHMENTS_MAX_BYTES="1000",
+        MAX_MULTIPART_BODY_BYTES="5000",
         LOG_LEVEL="debug",
         METRICS_ENABLED="false",
     )
@@ -92,8 +99,10 @@ def test_every_variable_is_read_into_its_field():
         config.glpi_app_token, config.glpi_cnpj_field_id, config.glpi_cnpj_field_label, config.glpi_default_category_id,
         config.glpi_requester_user_id, config.glpi_request_type_id, config.glpi_timeout, config.glpi_verify_tls,
         config.glpi_entity_cache_ttl, config.glpi_entity_negative_cache_ttl, config.glpi_session_max_age,
-        config.health_cache_ttl, config.max_body_bytes, config.log_level, config.metrics_enabled,
-    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 2.0, 1024, "DEBUG", False)
+        config.health_cache_ttl, config.max_body_bytes, config.attachments_max_count, config.attachments_max_bytes,
+        config.max_multipart_body_bytes, config.log_level, config.metrics_enabled,
+    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 2.0, 1024, 2, 1000, 5000,
+          "DEBUG", False)
 
 
 def test_values_are_trimmed_and_the_url_loses_its_trailing_slash():
@@ -130,11 +139,22 @@ def test_http_and_https_urls_are_accepted(url):
 
 @pytest.mark.parametrize(
     "name",
-    ["GLPI_CNPJ_FIELD_ID", "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "MAX_BODY_BYTES"],
+    ["GLPI_CNPJ_FIELD_ID", "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "MAX_BODY_BYTES",
+     "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES"],
 )
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", "7a", "1e3"])
 def test_an_id_that_is_not_a_positive_integer_is_a_config_error_naming_the_variable(name, value):
     assert name in config_error(**{name: value})
+
+
+def test_the_multipart_body_limit_follows_the_attachment_limits_unless_set():
+    config = config_with(ATTACHMENTS_MAX_COUNT="3", ATTACHMENTS_MAX_BYTES="1000", MAX_BODY_BYTES="2000")
+    assert config.max_multipart_body_bytes == 3 * 1000 + 2000
+
+
+def test_a_multipart_body_limit_too_small_for_the_attachments_is_a_config_error_naming_it():
+    message = config_error(ATTACHMENTS_MAX_COUNT="3", ATTACHMENTS_MAX_BYTES="1000", MAX_MULTIPART_BODY_BYTES="2999")
+    assert "MAX_MULTIPART_BODY_BYTES" in message and "3000" in message
 
 
 def test_a_superscript_digit_id_is_a_config_error_naming_the_variable():

@@ -6,9 +6,11 @@ import time
 
 import pytest
 
+from attachments import PNG, Attachment
 from config import Config
 from gateway import (
     AmbiguousEntity,
+    AttachmentReport,
     EntityNotFound,
     GatewaySetupError,
     TicketGateway,
@@ -82,6 +84,8 @@ class FakeGlpi:
         self._record("get", itemtype, item_id)
         if itemtype in self.unreadable:
             raise GlpiRequestError("You don't have permission", "ERROR_RIGHT_MISSING", 403)
+        if itemtype == "Ticket" and 0 <= item_id - 101 < len(self.created):
+            return {"id": item_id, "entities_id": self.created[item_id - 101]["entities_id"]}
         if (itemtype, item_id) not in self.existing:
             raise GlpiNotFound("Item not found", "ERROR_ITEM_NOT_FOUND", 404)
         return {"id": item_id}
@@ -96,6 +100,10 @@ class FakeGlpi:
             raise self.refuse_ticket
         self.created.append(item_input)
         return 100 + len(self.created)
+
+    def upload_document(self, filename, content, mime, itemtype, item_id, entity_id):
+        self._record("upload", filename, itemtype, item_id, entity_id)
+        return 500 + self.count("upload")
 
 
 def make_config(**overrides) -> Config:
@@ -359,3 +367,31 @@ def test_glpi_refusing_the_ticket_is_reported_with_its_message_and_status():
     with pytest.raises(TicketRefused) as raised:
         TicketGateway(make_config(), glpi).create_ticket(ticket_request())
     assert raised.value.status == 400 and raised.value.message.startswith("You don't have permission")
+
+
+# --- attachments ---------------------------------------------------------------------
+
+
+def test_attachments_go_to_the_entity_glpi_holds_the_ticket_in():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    ticket_id = gateway.create_ticket(ticket_request(cnpj="11444777000161"))
+    glpi.created[0]["entities_id"] = 4  # a GLPI business rule moved the new ticket
+    files = [Attachment("a.png", b"\x89PNG", PNG), Attachment("b.png", b"\x89PNG", PNG)]
+    report = gateway.attach_files(ticket_id, files)
+    assert report == AttachmentReport([("a.png", 501), ("b.png", 502)], [])
+    assert [call[1:] for call in glpi.calls if call[0] == "upload"] == [
+        ("a.png", "Ticket", ticket_id, 4), ("b.png", "Ticket", ticket_id, 4)]
+
+
+def test_attachments_of_a_ticket_glpi_cannot_show_all_fail_without_uploading():
+    glpi = FakeGlpi()
+    report = TicketGateway(make_config(), glpi).attach_files(999, [Attachment("a.png", b"\x89PNG", PNG)])
+    assert report.sent == [] and report.failed == [("a.png", "erro do GLPI (ERROR_ITEM_NOT_FOUND)")]
+    assert glpi.count("upload") == 0
+
+
+def test_no_attachments_cost_no_glpi_call():
+    glpi = FakeGlpi()
+    assert TicketGateway(make_config(), glpi).attach_files(101, []) == AttachmentReport([], [])
+    assert glpi.calls == []

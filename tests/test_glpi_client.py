@@ -1,7 +1,10 @@
 """GlpiClient against recorded GLPI answers (responses mocks; shapes from tests/transcripts)."""
 from __future__ import annotations
 
+import json
 import threading
+from email.parser import BytesParser
+from email.policy import HTTP
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -220,6 +223,33 @@ def test_new_ticket_id_is_read_from_the_body_not_the_location_header(client, glp
         headers={"location": "http://wrong-host/apirest.php/Ticket/999"},
     )
     assert client.create_item("Ticket", {"name": "x"}) == 42
+
+
+def multipart_parts(request) -> dict[str, tuple[str | None, bytes]]:
+    """name -> (file name, bytes) of a multipart request body, read with the stdlib email parser."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode() + request.body)
+    return {part.get_param("name", header="content-disposition"): (part.get_filename(), part.get_payload(decode=True))
+            for part in message.iter_parts()}
+
+
+def test_document_upload_is_multipart_with_a_manifest_linking_the_item_in_its_entity(client, glpi):
+    sessions(glpi, "s1", "s2")
+    glpi.post(f"{BASE}/Document", json=SESSION_INVALID, status=401)
+    glpi.post(f"{BASE}/Document", json={"id": 9, "message": "Item successfully added: Document: Ticket - x"},
+              status=201)
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    assert client.upload_document("relatório.png", content, "image/png", "Ticket", 42, 3) == 9
+    sent = calls_to(glpi, "/Document")
+    assert len(sent) == 2  # replayed whole with the new session
+    for call in sent:
+        parts = multipart_parts(call.request)
+        manifest_name, manifest = parts["uploadManifest"]
+        assert manifest_name is None and b"\\" not in manifest  # GLPI may stripcslashes() it
+        assert json.loads(manifest) == {"input": {
+            "name": "relatório.png", "_filename": ["relatório.png"], "itemtype": "Ticket", "items_id": 42,
+            "entities_id": 3}}
+        assert parts["filename[0]"] == ("relatório.png", content)
 
 
 def test_ticket_refused_with_an_old_session_is_retried_once_with_a_new_session(client, glpi, clock):

@@ -25,16 +25,21 @@ Not replayed, and why:
 - 81, 82, 83: the full Entity object (some 90 configuration columns, trimmed in the sandbox) and
   the PluginFields item endpoints.
 - 96, 97, 301-304, setup/*: writing entities (PUT/POST Entity, PluginFields*); emulated as above.
-- 220-229b, 266-275: documents (multipart upload, Document_Item, rights on documents).
+- 274: Ticket/<id>/Document (the sandbox answers 405; only Document_Item is implemented).
 - 230-235: follow-ups. 243, 245: getGlpiConfig.
-- 13, 85, 100, 106, 200, 260, 300, 307 (initSession, like 01) and 00b, 67, 84, 99, 105, 112, 246, 259,
+- 13, 85, 100, 106, 200, 260, 270, 300, 307 (initSession, like 01) and 00b, 67, 84, 99, 105, 112, 246, 259,
   268, 275, 309-312 (killSession, like 14) are used as steps of other replays, not tested again.
 
+Document uploads (220-273) were recorded as summaries (manifest, file name, size and sha1): the
+replay sends a file of the recorded size and type (a PNG really starts like one), and compares
+the sandbox's sha1 with that of the bytes it sent.
+
 The last section tests sandbox behaviour no recording shows (faults, latency, control endpoints,
-GLPI 11, demo data, the command line).
+GLPI 11, demo data, the command line, documents).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -53,14 +58,15 @@ import pytest
 import requests
 import trustme
 
-from glpi_sandbox import GlpiSandbox
+from glpi_sandbox import NO_PERMISSION, GlpiSandbox
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
-LAB_API_URL = "http://127.0.0.1:8088/apirest.php"
+LAB_ORIGIN = "http://127.0.0.1:8088"
 LAB_APP_TOKEN = "labAPPtoken0123456789abcdefghijklmnopqrs"
 LAB_USER_TOKEN = "labUSERtoken0123456789abcdefghijklmnopqr"  # user 7, api
 LAB_RESTRICTED_TOKEN = "labRESTRICTEDtoken0123456789abcdefghijkl"  # user 9, entity 1 only
 DATETIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+PNG_START = bytes.fromhex("89504e470d0a1a0a0000000d49484452")  # LAB#224: how the uploaded PNG starts
 SENT_HEADERS = {"App-Token", "Authorization", "Session-Token", "Content-Type", "X-GLPI-Sanitized-Content"}
 
 
@@ -105,7 +111,8 @@ class Replay:
     http: requests.Session
     api_url: str
     tokens: dict[str, str] = field(default_factory=dict)  # lab session token -> sandbox token
-    ids: dict[str, dict[int, int]] = field(default_factory=lambda: {"Ticket": {}, "Entity": {}})
+    ids: dict[str, dict[int, int]] = field(default_factory=lambda: {"Ticket": {}, "Entity": {}, "Document": {}})
+    sha1s: dict[str, str] = field(default_factory=dict)  # sha1 of a recorded upload -> of the bytes sent
 
     def live_token(self, lab_token: str) -> str:
         if lab_token not in self.tokens and lab_token in LAB_SESSIONS:
@@ -119,8 +126,8 @@ class Replay:
 
     def live_text(self, text: str) -> str:
         """A lab string (URL, message) as the sandbox should write it."""
-        text = text.replace(LAB_API_URL, self.api_url)
-        return re.sub(r"/(Ticket|Entity)/(\d+)", lambda m: f"/{m[1]}/{self.live_id(m[1], int(m[2]))}", text)
+        text = text.replace(LAB_ORIGIN, self.api_url.removesuffix("/apirest.php"))
+        return re.sub(r"/(Ticket|Entity|Document)/(\d+)", lambda m: f"/{m[1]}/{self.live_id(m[1], int(m[2]))}", text)
 
     def send(self, record: dict) -> requests.Response:
         request = record["request"]
@@ -133,11 +140,28 @@ class Replay:
         headers = {name: value for name, value in request["headers"].items() if name in SENT_HEADERS}
         if "Session-Token" in headers:
             headers["Session-Token"] = self.live_token(headers["Session-Token"])
+        if request.get("body_note", "").startswith("multipart/form-data"):
+            del headers["Content-Type"]  # requests writes it, with its own boundary
+            return self.http.request(request["method"], target, headers=headers, timeout=10,
+                                     files=[self.live_part(part) for part in request["body"]["parts"]])
         data = request["body_raw"]
         if data is None and request["body"] is not None:
             data = json.dumps(self.live_body(request["body"]))
         return self.http.request(request["method"], target, headers=headers,
                                  data=data.encode() if data else None, timeout=10)
+
+    def live_part(self, part: dict) -> tuple[str, tuple]:
+        """A recorded multipart part, as sent again: the manifest with live ids, or a stand-in file."""
+        if "value" in part:
+            fields = part["value"]["input"]
+            if fields.get("itemtype") == "Ticket":
+                fields["items_id"] = self.live_id("Ticket", fields["items_id"])
+            return part["name"], (None, json.dumps(self.live_body(part["value"])))
+        start = PNG_START if part["content_type"] == "image/png" else b"MZ"
+        filler = bytes.fromhex(part["sha1"]) * (part["size"] // 20 + 1)
+        content = (start + filler)[:part["size"]]
+        self.sha1s[part["sha1"]] = hashlib.sha1(content).hexdigest()
+        return part["name"], (part["filename"], content, part["content_type"])
 
     def live_body(self, body: dict) -> dict:
         inputs = body.get("input")
@@ -155,6 +179,8 @@ class Replay:
             self.tokens[recorded["body"]["session_token"]] = response.json()["session_token"]
         if record["request"]["path"].endswith("/Ticket") and response.status_code in (201, 207):
             self.learn_ticket_ids(recorded["body"], response.json())
+        if record["request"]["path"].endswith("/Document") and response.status_code == 201:
+            self.ids["Document"][recorded["body"]["id"]] = response.json()["id"]
         return response
 
     def learn_ticket_ids(self, lab_body, live_body) -> None:
@@ -206,6 +232,12 @@ CASES: dict[str, list[Step]] = {
     **{number: [lab_after_96_and_97, creation] for number, creation in (
         ("251", "250"), ("252", "250"), ("254", "253"), ("255", "253"),
         ("262", "261"), ("263", "261"), ("265", "264"))},
+    "220": [lab_after_96_and_97], "225": [lab_after_96_and_97],
+    **{number: [lab_after_96_and_97, "220"] for number in ("221", "229", "266")},
+    **{number: [lab_after_96_and_97, "220", "221"] for number in ("222", "223", "224", "272")},
+    **{number: [lab_after_96_and_97, "225", "226"] for number in ("227", "228")},
+    "226": [lab_after_96_and_97, "225"], "229b": [lab_after_96_and_97, "220", "221", "229"],
+    **{number: [lab_after_96_and_97, "220", "221", "266"] for number in ("267", "271", "273")},
     "305": [lab_after_96_and_97, "300", late_customer],
     "306": [lab_after_96_and_97, "300", late_customer],
     "308": [lab_after_96_and_97, "300", late_customer, "307"],
@@ -242,6 +274,9 @@ def test_sandbox_answers_like_the_recorded_glpi(lab_sandbox, number):
 def assert_same_answer(replay: Replay, record: dict, response: requests.Response) -> None:
     request, recorded = record["request"], record["response"]
     expected, headers = recorded["body"], recorded["headers"]
+    if recorded.get("body_note", "").startswith("binary"):
+        assert_same_download(replay, recorded, response)
+        return
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     answer = response.json()
     segments = urlsplit(request["url"]).path.split("/")[2:]
@@ -258,7 +293,7 @@ def assert_same_answer(replay: Replay, record: dict, response: requests.Response
     elif segments[0] == "listSearchOptions":
         assert_same_search_options(segments[1], expected, answer)
     elif request["method"] == "POST":
-        assert_same_creation(replay, expected, answer)
+        assert_same_creation(replay, expected, answer, itemtype=segments[0])
         for name in ("location", "link"):
             assert response.headers.get(name) == (replay.live_text(headers[name]) if name in headers else None)
     else:
@@ -285,18 +320,42 @@ def assert_same_error(replay: Replay, expected: list, answer) -> None:
         assert_same_creation(replay, expected[1], answer[1])
 
 
-def assert_same_creation(replay: Replay, expected, answer) -> None:
+def assert_same_creation(replay: Replay, expected, answer, itemtype: str = "Ticket") -> None:
     """201 bodies: {"id", "message"} or a list of them; ids as the sandbox numbered them."""
     expected_list, answer_list = (expected, answer) if isinstance(expected, list) else ([expected], [answer])
     assert len(answer_list) == len(expected_list)
     for lab, live in zip(expected_list, answer_list):
-        assert list(live) == ["id", "message"]
+        assert list(live) == list(lab)
         if lab["id"] is False:
             assert live == lab
         else:
-            live_id = replay.live_id("Ticket", lab["id"])
+            live_id = replay.live_id(itemtype, lab["id"])
             assert live["id"] == live_id
             assert live["message"] == re.sub(rf"(?<!\d){lab['id']}(?!\d)", str(live_id), lab["message"])
+        if "upload_result" in lab:
+            assert [uploaded(replay, entry) for entry in live["upload_result"]["filename"]] == [
+                uploaded(replay, entry, lab=True) for entry in lab["upload_result"]["filename"]]
+
+
+def uploaded(replay: Replay, entry: dict, lab: bool = False) -> dict:
+    """An upload_result entry without its random parts (the file's prefix, the widget id)."""
+    prefix = entry["prefix"]
+    assert re.fullmatch(r"[0-9a-f]{14}\.\d{8}", prefix) and entry["name"] == prefix + entry["display"]
+    assert re.fullmatch(r"docfilename\d+", entry["id"])
+    entry = {key: value.replace(prefix, "<prefix>") if isinstance(value, str) else value
+             for key, value in entry.items()}
+    entry["id"] = "<id>"
+    return {key: replay.live_text(value) if lab and isinstance(value, str) else value for key, value in entry.items()}
+
+
+def assert_same_download(replay: Replay, recorded: dict, response: requests.Response) -> None:
+    """Document/<id>?alt=media: the bytes uploaded, as the recorded file, with its type and name."""
+    summary, headers = recorded["body"], recorded["headers"]
+    assert response.headers["Content-Type"] == headers["Content-type"]
+    assert response.headers["Content-Disposition"] == headers["Content-disposition"]
+    assert len(response.content) == summary["size"]
+    assert hashlib.sha1(response.content).hexdigest() == replay.sha1s[summary["sha1"]]
+    assert response.content[:16].hex() == summary["first_bytes_hex"]
 
 
 def assert_same_search(replay: Replay, itemtype: str, expected: dict, answer: dict) -> None:
@@ -349,8 +408,18 @@ def comparable(replay: Replay, itemtype: str, item: dict, lab: bool = False) -> 
             item["id"] = replay.live_id("Ticket", item["id"])
         if itemtype == "Ticket_User":
             item["tickets_id"] = replay.live_id("Ticket", item["tickets_id"])
-    if itemtype == "Ticket_User":
-        item["id"] = "<row id>"  # GLPI numbers every actor of every ticket
+        if itemtype == "Document":
+            item["id"] = replay.live_id("Document", item["id"])
+            sha1 = item["sha1sum"] = replay.sha1s[item["sha1sum"]]
+            extension = item["filepath"].split("/")[0]
+            item["filepath"] = f"{extension}/{sha1[:2]}/{sha1[2:]}.{extension}"
+        if itemtype == "Document_Item":
+            item["documents_id"] = replay.live_id("Document", item["documents_id"])
+            item["items_id"] = replay.live_id("Ticket", item["items_id"])
+    if itemtype in ("Ticket_User", "Document_Item"):
+        item["id"] = "<row id>"  # GLPI numbers every actor of every ticket, every link of every document
+    if itemtype == "Document":
+        item["tag"] = "<tag>"  # random
     return {key: "<datetime>" if isinstance(value, str) and DATETIME.fullmatch(value) else value
             for key, value in item.items()}
 
@@ -644,12 +713,62 @@ def test_unsupported_requests_get_glpi_errors_not_tracebacks(demo):
     for method, path, code in [("PUT", "/Ticket/1", "ERROR_METHOD_NOT_ALLOWED"),
                                ("DELETE", "/Entity/1", "ERROR_METHOD_NOT_ALLOWED"),
                                ("GET", "/getMyEntities", "ERROR_METHOD_NOT_ALLOWED"),
-                               ("GET", "/Ticket/1/Document_Item", "ERROR_METHOD_NOT_ALLOWED"),
-                               ("POST", "/Document", "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM"),
+                               ("GET", "/Ticket/1/Document", "ERROR_METHOD_NOT_ALLOWED"),
+                               ("POST", "/Document", "ERROR_METHOD_NOT_ALLOWED"),  # JSON: a document without file
                                ("GET", "/search/Entity?criteria[0][field]=1&criteria[0][searchtype]=under"
                                        "&criteria[0][value]=0", "ERROR")]:
         answer = requests.request(method, f"{url}{path}", headers=headers, timeout=5)
         assert answer.status_code in (400, 405) and answer.json()[0] == code, (method, path)
+
+
+def post_document(url: str, headers: dict, manifest, *files: tuple[str, bytes]) -> requests.Response:
+    parts = [("uploadManifest", (None, manifest if isinstance(manifest, str) else json.dumps(manifest)))]
+    parts += [(f"filename[{index}]", (name, content)) for index, (name, content) in enumerate(files)]
+    return requests.post(f"{url}/Document", headers=headers, files=parts, timeout=5)
+
+
+def test_documents_keep_their_bytes_and_name_and_need_a_known_extension(demo):
+    sandbox, url = demo
+    headers = login(url)
+    ticket_id = post_ticket(url, headers, name="Impressora <HP>", entities_id=2).json()["id"]
+    every_byte = bytes(range(256)) * 4 + b"\r\n--\r\n"
+    link = {"itemtype": "Ticket", "items_id": ticket_id, "entities_id": 2}
+    created = post_document(url, headers, {"input": {"name": "x", **link}}, ("relatório 日本.pdf", every_byte))
+    assert created.status_code == 201 and created.json()["message"] == \
+        "Item successfully added: Document: Ticket - Impressora &#60;HP&#62;"
+    document = requests.get(f"{url}/Document/{created.json()['id']}", headers=headers, timeout=5).json()
+    assert (document["filename"], document["mime"], document["entities_id"]) == (
+        "relatório 日本.pdf", "application/pdf", 2)
+    download = requests.get(f"{url}/Document/{created.json()['id']}", params={"alt": "media"}, headers=headers,
+                            timeout=5)
+    assert download.content == every_byte and download.headers["Content-Type"] == "application/pdf"
+    assert download.headers["Content-Disposition"].endswith("filename*=utf-8''relat%C3%B3rio%20%E6%97%A5%E6%9C%AC.pdf")
+    # GLPI's default document types have neither .log nor .webp; an administrator may add them.
+    refused = post_document(url, headers, {"input": link}, ("erro.log", b"linha 1\n"))
+    assert refused.status_code == 400 and refused.json() == ["ERROR_GLPI_ADD", "File erro.log not found."]
+    sandbox.document_extensions.add("log")
+    assert post_document(url, headers, {"input": link}, ("erro.log", b"linha 1\n")).status_code == 201
+    links = requests.get(f"{url}/Ticket/{ticket_id}/Document_Item", headers=headers, timeout=5).json()
+    assert [row["documents_id"] for row in links] == [1, 2] and sandbox.document_files[2] == b"linha 1\n"
+    assert sandbox.calls[("POST", "Document")] == 3 and sandbox.calls[("GET", "Ticket/Document_Item")] == 1
+
+
+def test_document_uploads_refused_like_glpi(demo):
+    _, url = demo
+    headers = login(url)
+    ticket_id = post_ticket(url, headers, name="x", entities_id=1).json()["id"]
+    link = {"itemtype": "Ticket", "items_id": ticket_id}
+    for answer, expected in [
+        (post_document(url, headers, "{not json", ("a.png", b"x")), ["ERROR_JSON_PAYLOAD_INVALID",
+                                                                    "JSON payload seems not valid"]),
+        (post_document(url, headers, {"input": link}), ["ERROR_UPLOAD_FILE_TOO_BIG_POST_MAX_SIZE",
+                                                        "The file seems too big"]),
+        (post_document(url, headers, {"input": {**link, "entities_id": 99}}, ("a.png", b"x")),
+         ["ERROR_GLPI_ADD", NO_PERMISSION]),
+        (post_document(url, headers, {"input": {**link, "items_id": 999}}, ("a.png", b"x")),
+         ["ERROR_GLPI_ADD", NO_PERMISSION]),
+    ]:
+        assert answer.status_code == 400 and answer.json() == expected
 
 
 def test_many_concurrent_clients_are_served(demo):
