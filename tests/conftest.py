@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from glpi_sandbox import GlpiSandbox
@@ -23,7 +24,8 @@ GATEWAY_VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "MAX_BODY_BYTES", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS",
+    "MAX_BODY_BYTES", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS", "API_KEYS", "CORS_ORIGINS",
+    "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL",
 )
 
 
@@ -88,7 +90,7 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         try:
             if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
                 return gateway
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting, or a worker restarting
             pass
         time.sleep(0.05)
     gateway.stop()
@@ -106,6 +108,26 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
     }
     settings.update(overrides)
     return settings
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """REDIS_URL of a reachable Redis. Skipped locally when REDIS_URL is unset; in CI
+    (CI=true, where .ci/run starts Redis) a missing or unreachable Redis fails."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if not url:
+        if in_ci:
+            pytest.fail("CI=true but REDIS_URL is not set: .ci/run must start Redis and export REDIS_URL")
+        pytest.skip("REDIS_URL not set (install redis-server and export REDIS_URL to run these tests)")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.fail(f"REDIS_URL is set but Redis does not answer: {error}")
+    finally:
+        client.close()
+    return url
 
 
 @pytest.fixture(scope="module")
