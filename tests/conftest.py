@@ -55,6 +55,7 @@ class GatewayProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
+        self.session.close()  # an idle keep-alive connection would hold up the graceful shutdown
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -62,7 +63,6 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.session.close()
 
 
 def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -> GatewayProcess:
