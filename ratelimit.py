@@ -21,8 +21,9 @@ from typing import Protocol
 import redis
 
 from config import Config, ConfigError, RateLimit
+from logging_setup import LOGGER_NAME
 
-log = logging.getLogger("glpi_gateway")
+log = logging.getLogger(LOGGER_NAME)
 
 SQLITE_FILE = "rate-limits.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 5000

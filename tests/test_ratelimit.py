@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from config import RateLimit
+from conftest import free_port
 from ratelimit import (
     CounterUnavailable,
     RateLimited,
@@ -108,16 +109,9 @@ def test_redis_counters_are_shared_by_every_client(redis_url):
     assert [first.hit(key, 60)[0], second.hit(key, 60)[0], first.hit(key, 60)[0]] == [1, 2, 3]
 
 
-def test_an_unreachable_redis_is_reported_as_counter_unavailable(unused_port_url):
+def test_an_unreachable_redis_is_reported_as_counter_unavailable():
     with pytest.raises(CounterUnavailable):
-        RedisCounters(unused_port_url).hit("k", 60)
-
-
-@pytest.fixture
-def unused_port_url():
-    from conftest import free_port
-
-    return f"redis://127.0.0.1:{free_port()}/0"
+        RedisCounters(f"redis://127.0.0.1:{free_port()}/0").hit("k", 60)
 
 
 # --- the limiter --------------------------------------------------------------------
