@@ -20,7 +20,9 @@ from flask import Flask, Response, g, has_request_context, jsonify, request, sen
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
 from attachments import read_attachments
+from auth import ApiKeyRejected, ApiKeys, presented_key
 from config import Config, load_config
+from cors import CorsPolicy, is_preflight
 from doctor import main as doctor_main
 from gateway import (
     AmbiguousEntity,
@@ -36,10 +38,14 @@ from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
+from ratelimit import RateLimited, RateLimiter, client_ip, open_counters
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
 RETRY_AFTER_SECONDS = 30
+# Answered without a key and never limited: liveness/readiness probes and the form's own files
+# (the form itself posts to /criar-chamado like any client).
+OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css"})
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNAVAILABLE_DETAILS = {
     "TIMEOUT": "o GLPI não respondeu a tempo",
@@ -76,6 +82,15 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     gateway = TicketGateway(config, client, entity_cache_observer=metrics.entity_cache_lookup)
     _run_startup_checks(gateway)
     readiness = Readiness(gateway, client, config.health_cache_ttl)
+    api_keys = ApiKeys(config.api_keys)
+    if not api_keys.enabled:
+        log.warning(
+            "ATENÇÃO: API_KEYS vazio: qualquer um que alcance este gateway pode abrir chamados no GLPI. "
+            "Defina API_KEYS (nome:chave,...) antes de expor o gateway."
+        )
+    limiter = None
+    if config.rate_limit_per_ip or config.rate_limit_per_key:
+        limiter = RateLimiter(open_counters(config), config.rate_limit_per_ip, config.rate_limit_per_key)
 
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -83,7 +98,8 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.json.sort_keys = False
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
-    _register_request_hooks(app)
+    _register_request_hooks(app, config.trusted_proxies)
+    _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter)
     _register_routes(app, gateway, readiness, config)
     _register_metrics(app, metrics, config.metrics_enabled)
     _register_form_routes(app, config)
@@ -112,12 +128,15 @@ def _count_glpi_call(metrics: GatewayMetrics, method: str, endpoint: str, status
         g.glpi_calls = g.get("glpi_calls", 0) + 1
 
 
-def _register_request_hooks(app: Flask) -> None:
+def _register_request_hooks(app: Flask, trusted_proxies: tuple) -> None:
     @app.before_request
     def start_request() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
+        g.client_ip = client_ip(
+            request.remote_addr, ",".join(request.headers.getlist("X-Forwarded-For")), trusted_proxies
+        )
 
     @app.after_request
     def finish_request(response: Response) -> Response:
@@ -129,6 +148,8 @@ def _register_request_hooks(app: Flask) -> None:
             response.status_code,
             extra={
                 "request_id": g.get("request_id"),
+                "api_key": g.get("api_key"),
+                "client_ip": g.get("client_ip"),
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
@@ -138,6 +159,39 @@ def _register_request_hooks(app: Flask) -> None:
                 "codigo": g.get("codigo"),
             },
         )
+        return response
+
+
+def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None) -> None:
+    """Who may call, from which browser origin and how often; `/ping` stays open.
+
+    Order matters: an allowed preflight is answered before anything else (browsers
+    send no key with it), and the per-IP limit counts before the key check so that
+    guessing keys is limited too.
+    """
+
+    @app.before_request
+    def answer_preflight() -> Response | None:
+        if is_preflight(request.method, request.headers) and cors.allows(request.headers.get("Origin")):
+            return Response(status=204, headers=cors.preflight_headers(request.headers.get("Origin")))
+        return None
+
+    @app.before_request
+    def check_access() -> None:
+        if request.path in OPEN_PATHS:
+            return
+        if limiter is not None:
+            limiter.check_ip(g.client_ip)
+        if api_keys.enabled:
+            g.api_key = api_keys.identify(presented_key(request.headers))
+            if limiter is not None:
+                limiter.check_key(g.api_key)
+
+    @app.after_request
+    def add_cors_headers(response: Response) -> Response:
+        if cors.enabled:
+            response.headers.update(cors.response_headers(request.headers.get("Origin")))
+            response.vary.add("Origin")
         return response
 
 
@@ -221,7 +275,7 @@ def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, c
         if request.mimetype == "multipart/form-data":
             return _criar_chamado_com_anexos(gateway, config)
         ticket_request = validate_ticket_request(_json_body())
-        g.ticket_id = gateway.create_ticket(ticket_request)
+        g.ticket_id = gateway.create_ticket(ticket_request, extra_lines=_origin_line())
         return jsonify(ticket_id=g.ticket_id), 201
 
 
@@ -281,13 +335,18 @@ def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[R
         config.attachments_max_count,
         config.attachments_max_bytes,
     )
-    g.ticket_id = gateway.create_ticket(ticket_request)
+    g.ticket_id = gateway.create_ticket(ticket_request, extra_lines=_origin_line())
     report = gateway.attach_files(g.ticket_id, attachments)
     anexos = {
         "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
         "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
     }
     return jsonify(ticket_id=g.ticket_id, anexos=anexos), 201
+
+
+def _origin_line() -> tuple[tuple[str, str], ...]:
+    """The ticket says which API key's owner sent it (the key's name, never the key)."""
+    return (("Origem", g.api_key),) if g.get("api_key") else ()
 
 
 def _json_body() -> object:
@@ -315,6 +374,24 @@ def _register_error_answers(app: Flask) -> None:
         if error.missing:
             return error_answer(400, "Campos obrigatórios ausentes", "campos_obrigatorios_ausentes", campos=error.missing)
         return error_answer(400, "Dados inválidos", "dados_invalidos", campos=error.invalid)
+
+    @app.errorhandler(ApiKeyRejected)
+    def api_key_rejected(error: ApiKeyRejected) -> Response:
+        challenge = 'Bearer realm="glpi-gateway"' + (', error="invalid_token"' if error.presented else "")
+        return error_answer(
+            401, "Chave de API ausente ou inválida", "chave_api_invalida",
+            headers={"WWW-Authenticate": challenge},
+            detalhe="Envie a chave no cabeçalho Authorization: Bearer <chave> ou X-API-Key",
+        )
+
+    @app.errorhandler(RateLimited)
+    def rate_limited(error: RateLimited) -> Response:
+        scope = "este IP" if error.scope == "ip" else "esta chave de API"
+        return error_answer(
+            429, "Muitas requisições", "limite_de_requisicoes",
+            headers={"Retry-After": str(error.retry_after)},
+            detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
+        )
 
     @app.errorhandler(UnknownCategory)
     def unknown_category(error: UnknownCategory) -> Response:

@@ -5,6 +5,7 @@ already set in the environment win over it. Every problem names the variable.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, fields
@@ -12,17 +13,35 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token"})
+SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token", "redis_url"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "sim"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", "nao", "não"})
 # One CSP source that may embed the form: a keyword, `*`, or an http(s) origin (a `*.` subdomain
 # wildcard and a port allowed). Nothing else, so the value cannot break out of the header.
 _FRAME_ANCESTOR = re.compile(r"\*|'self'|'none'|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+API_KEY_MIN_LENGTH = 32
+_API_KEY_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+# Printable ASCII without spaces or commas: a key must survive an HTTP header and the list syntax.
+_API_KEY_CHARS = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+RATE_WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"([0-9]{1,9})\s*/\s*([a-z]+)")
 
 
 class ConfigError(ValueError):
     """The environment does not describe a usable gateway; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `limit` requests per `window_seconds`, e.g. `20/hour`."""
+
+    limit: int
+    window_seconds: int
+
+    def __str__(self) -> str:
+        unit = next(name for name, seconds in RATE_WINDOWS.items() if seconds == self.window_seconds)
+        return f"{self.limit}/{unit}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,13 @@ class Config:
     log_level: str = "INFO"
     metrics_enabled: bool = True
     form_frame_ancestors: str = "*"
+    api_keys: tuple[tuple[str, str], ...] = ()  # (name, key) pairs
+    cors_origins: tuple[str, ...] = ()
+    rate_limit_per_ip: RateLimit | None = None
+    rate_limit_per_key: RateLimit | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    data_dir: str = "./data"
+    redis_url: str | None = None
 
     def __repr__(self) -> str:
         shown = []
@@ -57,12 +83,17 @@ class Config:
             value = getattr(self, field.name)
             if field.name in SECRET_FIELDS and value:
                 value = "***"
+            elif field.name == "api_keys":
+                value = tuple((name, "***") for name, _ in value)
             shown.append(f"{field.name}={value!r}")
         return f"Config({', '.join(shown)})"
 
     def secrets(self) -> list[str]:
         """The secret values, for log and response scrubbing."""
-        return [getattr(self, name) for name in SECRET_FIELDS if getattr(self, name)]
+        values = [self.glpi_app_token, self.glpi_user_token, *(key for _, key in self.api_keys)]
+        if self.redis_url:
+            values.append(urlparse(self.redis_url).password)
+        return [value for value in values if value]
 
 
 def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".env") -> Config:
@@ -83,6 +114,10 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
             f"MAX_MULTIPART_BODY_BYTES={max_multipart_body_bytes} não comporta ATTACHMENTS_MAX_COUNT × "
             f"ATTACHMENTS_MAX_BYTES = {all_attachments} bytes de anexos; aumente-a ou deixe-a vazia"
         )
+    api_keys = env.api_keys("API_KEYS")
+    rate_limit_per_key = env.rate("RATE_LIMIT_PER_KEY")
+    if rate_limit_per_key and not api_keys:
+        raise ConfigError("RATE_LIMIT_PER_KEY só vale com chaves de API: defina API_KEYS")
     return Config(
         glpi_url=env.url("GLPI_URL"),
         glpi_user_token=env.text("GLPI_USER_TOKEN", required=True),
@@ -107,6 +142,13 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),
+        api_keys=api_keys,
+        cors_origins=env.origins("CORS_ORIGINS"),
+        rate_limit_per_ip=env.rate("RATE_LIMIT_PER_IP"),
+        rate_limit_per_key=rate_limit_per_key,
+        trusted_proxies=env.networks("TRUSTED_PROXIES"),
+        data_dir=env.text("DATA_DIR") or "./data",
+        redis_url=env.redis_url("REDIS_URL"),
     )
 
 
@@ -187,3 +229,82 @@ class _Env:
         if value.upper() not in choices:
             raise ConfigError(f"{name} deve ser um de {', '.join(choices)} (recebido: {value!r})")
         return value.upper()
+
+    def items(self, name: str) -> list[str]:
+        """A comma-separated list, blank items dropped."""
+        return [item.strip() for item in (self.text(name) or "").split(",") if item.strip()]
+
+    def api_keys(self, name: str) -> tuple[tuple[str, str], ...]:
+        """`name:key` pairs. The messages never repeat a key, nor an item that may be one."""
+        pairs: list[tuple[str, str]] = []
+        for position, item in enumerate(self.items(name), start=1):
+            key_name, separator, key = item.partition(":")
+            key_name, key = key_name.strip(), key.strip()
+            if not separator or not _API_KEY_NAME.fullmatch(key_name):
+                raise ConfigError(
+                    f"{name}: o item {position} deve ser nome:chave, com nome de letras minúsculas, "
+                    "dígitos, _ ou - (até 64)"
+                )
+            if len(key) < API_KEY_MIN_LENGTH or not _API_KEY_CHARS.fullmatch(key):
+                raise ConfigError(
+                    f"{name}: a chave {key_name!r} deve ter ao menos {API_KEY_MIN_LENGTH} caracteres ASCII "
+                    "visíveis, sem espaço nem vírgula (tem "
+                    f"{len(key)}); gere uma com: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            if any(key_name == known for known, _ in pairs):
+                raise ConfigError(f"{name}: o nome {key_name!r} aparece mais de uma vez")
+            if any(key == known for _, known in pairs):
+                raise ConfigError(f"{name}: a chave {key_name!r} repete a chave de outro nome")
+            pairs.append((key_name, key))
+        return tuple(pairs)
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        origins = []
+        for item in self.items(name):
+            parsed = urlparse(item)
+            if (
+                parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path
+                or parsed.params or parsed.query or parsed.fragment or "@" in parsed.netloc or "*" in parsed.netloc
+            ):
+                raise ConfigError(
+                    f"{name} deve listar origens exatas separadas por vírgula, como "
+                    f"https://www.exemplo.com.br (sem caminho nem barra final; '*' não é aceito) (recebido: {item!r})"
+                )
+            origins.append(f"{parsed.scheme}://{parsed.netloc}".lower())
+        return tuple(origins)
+
+    def rate(self, name: str) -> RateLimit | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        match = _RATE.fullmatch(value.lower())
+        if not match or int(match.group(1)) == 0 or match.group(2) not in RATE_WINDOWS:
+            raise ConfigError(
+                f"{name} deve ser número/período, com período {', '.join(RATE_WINDOWS)}; "
+                f"por exemplo 20/hour ou 600/minute (recebido: {value!r})"
+            )
+        return RateLimit(int(match.group(1)), RATE_WINDOWS[match.group(2)])
+
+    def networks(self, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for item in self.items(name):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"{name} deve listar IPs ou redes CIDR separados por vírgula, como 10.0.0.1,172.16.0.0/12 "
+                    f"(recebido: {item!r})"
+                ) from None
+        return tuple(networks)
+
+    def redis_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+            # Not echoed: the URL may carry a password.
+            raise ConfigError(
+                f"{name} deve ser uma URL redis://, rediss:// ou unix://, por exemplo redis://127.0.0.1:6379/0"
+            )
+        return value

@@ -12,6 +12,8 @@ MASK = "***"
 # Attributes a log call may pass with `extra=` that belong in the JSON line.
 CONTEXT_FIELDS = (
     "request_id",
+    "api_key",
+    "client_ip",
     "method",
     "path",
     "status",
@@ -37,6 +39,10 @@ class SecretMaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.mask(record.getMessage())
         record.args = None
+        for name in CONTEXT_FIELDS:  # a client may put a secret in a path or a request id
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, self.mask(value))
         if record.exc_info:
             record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
@@ -63,6 +69,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # which gunicorn worker
             "msg": record.getMessage(),
         }
         line.update({name: getattr(record, name) for name in CONTEXT_FIELDS if hasattr(record, name)})

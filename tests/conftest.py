@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from glpi_sandbox import GlpiSandbox
@@ -25,7 +26,8 @@ GATEWAY_VARIABLES = (
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES",
     "LOG_LEVEL", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "FORM_FRAME_ANCESTORS", "WEB_CONCURRENCY",
-    "GUNICORN_THREADS", "GUNICORN_CMD_ARGS",
+    "GUNICORN_THREADS", "GUNICORN_CMD_ARGS", "API_KEYS", "CORS_ORIGINS", "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY",
+    "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL",
 )
 
 
@@ -63,6 +65,7 @@ class GatewayProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
+        self.session.close()  # an idle keep-alive connection would hold up the graceful shutdown
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -70,7 +73,6 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.session.close()
 
 
 def gateway_environment(settings: dict[str, str]) -> dict[str, str]:
@@ -123,6 +125,26 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
     }
     settings.update(overrides)
     return settings
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """REDIS_URL of a reachable Redis. Skipped locally when REDIS_URL is unset; in CI
+    (CI=true, where .ci/run starts Redis) a missing or unreachable Redis fails."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if not url:
+        if in_ci:
+            pytest.fail("CI=true but REDIS_URL is not set: .ci/run must start Redis and export REDIS_URL")
+        pytest.skip("REDIS_URL not set (install redis-server and export REDIS_URL to run these tests)")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.fail(f"REDIS_URL is set but Redis does not answer: {error}")
+    finally:
+        client.close()
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from config import Config, ConfigError, load_config
+import ipaddress
+
+from config import Config, ConfigError, RateLimit, load_config
 
 MINIMAL = {"GLPI_URL": "https://glpi.example.com/apirest.php", "GLPI_USER_TOKEN": "user-token-secret-123"}
 VARIABLES = (
@@ -14,7 +16,8 @@ VARIABLES = (
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
-    "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES",
+    "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES", "API_KEYS", "CORS_ORIGINS",
+    "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL",
 )
 
 
@@ -62,6 +65,13 @@ def test_minimal_environment_gives_the_defaults():
         log_level="INFO",
         metrics_enabled=True,
         form_frame_ancestors="*",
+        api_keys=(),
+        cors_origins=(),
+        rate_limit_per_ip=None,
+        rate_limit_per_key=None,
+        trusted_proxies=(),
+        data_dir="./data",
+        redis_url=None,
     )
 
 
@@ -308,3 +318,93 @@ def test_secrets_returns_the_tokens():
 
 def test_secrets_leaves_out_an_unset_app_token():
     assert config_with().secrets() == ["user-token-secret-123"]
+
+
+# --- access: API keys, CORS, limits -------------------------------------------------
+
+SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
+ZABBIX_KEY = "zabbix:key:with:colons-0123456789abcdefgh"
+
+
+def test_api_keys_are_name_key_pairs():
+    config = config_with(API_KEYS=f" site-principal:{SITE_KEY} , zabbix_2:{ZABBIX_KEY},")
+    assert config.api_keys == (("site-principal", SITE_KEY), ("zabbix_2", ZABBIX_KEY))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        SITE_KEY,  # no name
+        f"Site:{SITE_KEY}",  # upper case name
+        f"site principal:{SITE_KEY}",
+        f":{SITE_KEY}",
+        f"site:{SITE_KEY[:31]}",  # 31 characters
+        f"site:{SITE_KEY[:20]} {SITE_KEY[20:]}",  # a space inside
+        f"site:{SITE_KEY}é",
+        f"site:{SITE_KEY},zabbix:{SITE_KEY}",  # the same key twice
+        f"site:{SITE_KEY},site:{ZABBIX_KEY}",  # the same name twice
+    ],
+)
+def test_a_bad_api_keys_entry_is_a_config_error_naming_the_variable_but_never_a_key(value):
+    message = config_error(API_KEYS=value)
+    assert "API_KEYS" in message
+    assert SITE_KEY[:20] not in message and ZABBIX_KEY not in message
+
+
+def test_api_keys_are_masked_in_repr_and_listed_as_secrets():
+    config = config_with(API_KEYS=f"site:{SITE_KEY}", REDIS_URL="redis://:redis-password-1@127.0.0.1:6379/0")
+    assert SITE_KEY not in repr(config) and "redis-password-1" not in repr(config)
+    assert "'site'" in repr(config)
+    assert SITE_KEY in config.secrets() and "redis-password-1" in config.secrets()
+
+
+def test_cors_origins_are_exact_lower_cased_origins():
+    config = config_with(CORS_ORIGINS="https://WWW.Exemplo.com.br, http://localhost:8080")
+    assert config.cors_origins == ("https://www.exemplo.com.br", "http://localhost:8080")
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "https://*.exemplo.com.br", "www.exemplo.com.br", "https://exemplo.com.br/", "https://a.br/form",
+              "ftp://exemplo.com.br", "https://user@exemplo.com.br", "null"],
+)
+def test_a_cors_origin_that_is_not_an_exact_origin_is_a_config_error_naming_it(value):
+    assert "CORS_ORIGINS" in config_error(CORS_ORIGINS=value)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("20/hour", RateLimit(20, 3600)), ("600/minute", RateLimit(600, 60)), ("10/second", RateLimit(10, 1)),
+     (" 5 / Day ", RateLimit(5, 86400))],
+)
+def test_rate_limits_read_count_per_period(value, expected):
+    config = config_with(RATE_LIMIT_PER_IP=value, RATE_LIMIT_PER_KEY=value, API_KEYS=f"site:{SITE_KEY}")
+    assert config.rate_limit_per_ip == config.rate_limit_per_key == expected
+    assert str(expected) == value.replace(" ", "").lower()
+
+
+@pytest.mark.parametrize("value", ["20", "20/hours", "0/hour", "-1/minute", "1.5/second", "hour", "20/h"])
+def test_a_bad_rate_limit_is_a_config_error_naming_it(value):
+    assert "RATE_LIMIT_PER_IP" in config_error(RATE_LIMIT_PER_IP=value)
+
+
+def test_a_per_key_limit_without_keys_is_a_config_error():
+    assert "RATE_LIMIT_PER_KEY" in config_error(RATE_LIMIT_PER_KEY="10/minute")
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    config = config_with(TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8,::1")
+    assert config.trusted_proxies == (
+        ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"),
+    )
+    assert "TRUSTED_PROXIES" in config_error(TRUSTED_PROXIES="proxy.local")
+
+
+def test_data_dir_and_redis_url_are_read():
+    config = config_with(DATA_DIR="/var/lib/gateway", REDIS_URL="redis://127.0.0.1:6379/2")
+    assert (config.data_dir, config.redis_url) == ("/var/lib/gateway", "redis://127.0.0.1:6379/2")
+
+
+@pytest.mark.parametrize("value", ["cache.interno:6380", "http://cache.interno:6380", "redis://"])
+def test_a_redis_url_that_is_not_redis_is_a_config_error_without_echoing_it(value):
+    message = config_error(REDIS_URL=value)
+    assert "REDIS_URL" in message and "cache.interno" not in message

@@ -171,9 +171,9 @@ def test_unknown_category_is_refused_as_invalid_data(gateway, sandbox):
 
 
 def test_body_over_the_size_limit_is_413(gateway):
-    # On its own connection: gunicorn drops a connection whose unread body exceeds 64 KiB
-    # (though the answer says keep-alive), which would break the shared session's next request.
-    response = requests.post(f"{gateway.url}/criar-chamado", json=body(descricao_problema="x" * 70_000), timeout=10)
+    # gunicorn drains at most 64 KiB of an unread body, then closes the connection after the
+    # answer; "Connection: close" keeps the shared test session from reusing that dead connection.
+    response = gateway.post_ticket(body(descricao_problema="x" * 70_000), headers={"Connection": "close"})
     assert_error(response, 413, "corpo_muito_grande")
 
 

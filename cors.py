@@ -1,0 +1,46 @@
+"""CORS for browser forms: an allowlist of exact origins, nothing else.
+
+Only an allowed origin ever gets CORS headers, and it gets itself back, never
+`*`. No `Access-Control-Allow-Credentials` is sent: the API takes no cookies, and
+a key a form sets in `Authorization` or `X-API-Key` is an ordinary request header
+that the preflight allows.
+"""
+from __future__ import annotations
+
+ALLOWED_METHODS = "GET, POST"
+ALLOWED_HEADERS = "Content-Type, Authorization, X-API-Key, Idempotency-Key, X-Request-ID"
+EXPOSED_HEADERS = "X-Request-ID, Retry-After, Location, Idempotent-Replayed"
+PREFLIGHT_MAX_AGE_SECONDS = 600
+
+
+class CorsPolicy:
+    def __init__(self, origins: tuple[str, ...]):
+        self._origins = frozenset(origins)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._origins)
+
+    def allows(self, origin: str | None) -> bool:
+        return origin is not None and origin in self._origins
+
+    def response_headers(self, origin: str | None) -> dict[str, str]:
+        """Headers for any answer to `origin` (empty when it is not allowed)."""
+        if not self.allows(origin):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+
+    def preflight_headers(self, origin: str | None) -> dict[str, str]:
+        """Headers for the answer to a preflight (OPTIONS) from `origin` (empty when it is not allowed)."""
+        if not self.allows(origin):
+            return {}
+        return {
+            **self.response_headers(origin),
+            "Access-Control-Allow-Methods": ALLOWED_METHODS,
+            "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+            "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
+        }
+
+
+def is_preflight(method: str, headers) -> bool:
+    return method == "OPTIONS" and "Origin" in headers and "Access-Control-Request-Method" in headers
