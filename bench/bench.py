@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,6 @@ class Sandbox:
     process: subprocess.Popen
     api_url: str
     port: int
-    sessions: list[str] = field(default_factory=list)
 
     def _request(self, method: str, path: str, headers: dict[str, str] | None = None) -> dict:
         connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
@@ -421,7 +420,7 @@ def model_name(settings: dict) -> str:
 
 def format_row(columns: list[str], widths: list[int]) -> str:
     return "  ".join(text.ljust(width) if index == 0 else text.rjust(width)
-                     for index, (text, width) in enumerate(zip(columns, widths)))
+                     for index, (text, width) in enumerate(zip(columns, widths))).rstrip()
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -555,13 +554,13 @@ def main(argv: list[str] | None = None) -> int:
             naive, naive_startup = start_measured("bench.naive_app:create_app()", sandbox, Path(log_dir),
                                                   {"GLPI_CNPJ_FIELD_ID": str(FIELDS_OPTION_ID)}, args.starts)
             servers.append(naive)
-            sandbox.sessions = [sandbox.open_session() for _ in range(max(levels))]
+            floor_sessions = [sandbox.open_session() for _ in range(max(levels))]  # one per client, like the gateway
             json_headers = {"Content-Type": "application/json"}
             targets = [
                 Target(GATEWAY, gateway.port, "/criar-chamado", ticket_bodies(), [json_headers]),
                 Target(NAIVE, naive.port, "/criar-chamado", ticket_bodies(), [json_headers]),
                 Target(FLOOR, sandbox.port, "/apirest.php/Ticket", floor_bodies(),
-                       [{**json_headers, "App-Token": APP_TOKEN, "Session-Token": s} for s in sandbox.sessions]),
+                       [{**json_headers, "App-Token": APP_TOKEN, "Session-Token": s} for s in floor_sessions]),
             ]
             print(f"medindo {', '.join(t.name for t in targets)} com {args.clients} clientes...",
                   file=sys.stderr, flush=True)
