@@ -204,8 +204,8 @@ def serve(app_spec: str, sandbox: Sandbox, log_dir: Path, server_env: dict[str, 
     while time.perf_counter() - started < 30:
         if process.poll() is not None:
             raise SystemExit(f"gunicorn {app_spec} exited:\n{log_path.read_text()}")
+        connection = http.client.HTTPConnection(HOST, port, timeout=1)
         try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=1)
             connection.request("GET", "/ping")
             if connection.getresponse().status == 200:
                 server = Server(process, port, time.perf_counter() - started, log_path)
