@@ -1,8 +1,9 @@
 """gunicorn settings, read from the environment (gunicorn loads this file from the working directory).
 
-Defaults come from `make bench` measurements (README, "Desempenho"): the work is
-waiting on GLPI, so threads are cheap concurrency and each thread keeps its own
-GLPI session.
+Defaults come from `bench/bench.py --worker-models` (README, "Desempenho"): a request
+spends almost all its time waiting on GLPI, so threads are cheap concurrency (and each
+keeps its own GLPI session); one process per core runs the Python parts in parallel;
+16 threads per process let one process serve 16 clients on keep-alive connections.
 """
 import glob
 import os
@@ -11,11 +12,11 @@ import sys
 import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or "16")
 # A request waits at most a few GLPI timeouts; past this gunicorn restarts the worker.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT") or "60")
 graceful_timeout = 30
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request

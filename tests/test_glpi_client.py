@@ -377,3 +377,30 @@ def test_check_login_surfaces_glpis_refusal_of_the_caller_ip(client, glpi):
     with pytest.raises(GlpiAuthError) as raised:
         client.check_login()
     assert (raised.value.code, raised.value.message) == ("ERROR_NOT_ALLOWED_IP", message)
+
+
+def test_proxy_and_ca_bundle_variables_of_the_environment_apply_to_every_call(clock, glpi, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/empresa.pem")
+    client = GlpiClient(BASE, user_token=USER_TOKEN, clock=clock)
+    monkeypatch.delenv("HTTPS_PROXY")  # read at start-up, like every other setting
+    sessions(glpi, "s1")
+    glpi.get(f"{BASE}/User/8", json={"id": 8})
+    client.get_item("User", 8)
+    for call in glpi.calls:
+        assert call.request.req_kwargs["proxies"].get("https") == "http://proxy.example.com:3128"
+        assert call.request.req_kwargs["verify"] == "/etc/ssl/empresa.pem"
+
+
+def test_no_proxy_and_glpi_verify_tls_false_are_honoured(clock, glpi, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("NO_PROXY", "glpi.example.com")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/empresa.pem")
+    client = GlpiClient(BASE, user_token=USER_TOKEN, verify_tls=False, clock=clock)
+    sessions(glpi, "s1")
+    glpi.get(f"{BASE}/User/8", json={"id": 8})
+    client.get_item("User", 8)
+    assert all("https" not in call.request.req_kwargs["proxies"] for call in glpi.calls)
+    assert all(call.request.req_kwargs["verify"] is False for call in glpi.calls)

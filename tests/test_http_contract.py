@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -336,3 +337,51 @@ def test_a_warm_gateway_spends_one_glpi_call_per_ticket(gateway, sandbox):
     assert sandbox.call_count(endpoint="Ticket") == 10
     assert sandbox.call_count() - sandbox.call_count(endpoint="initSession") == 10
     assert sandbox.call_count(endpoint="initSession") <= 4  # a thread not yet warmed opens its session
+
+
+def test_a_fresh_gateway_spends_at_most_three_glpi_calls_on_its_first_ticket(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url))  # /ping answers once the start-up checks are done
+    sandbox.reset_calls()
+    assert process.post_ticket(body(cnpj_cliente=GAMA)).status_code == 201
+    assert sandbox.call_count(endpoint="Ticket") == 1
+    assert sandbox.call_count() <= 3  # this thread's session, the CNPJ search, the ticket
+
+
+def burst(process, cnpj: str, size: int) -> list[int]:
+    """`size` tickets for `cnpj` sent at once, each on its own connection; their status codes."""
+    def send(_) -> int:
+        return requests.post(f"{process.url}/criar-chamado", json=body(cnpj_cliente=cnpj), timeout=30).status_code
+
+    with ThreadPoolExecutor(size) as pool:
+        return list(pool.map(send, range(size)))
+
+
+def stall_cnpj_searches(sandbox) -> None:
+    """Hold every CNPJ search for a second, so the whole burst arrives while the first one is in flight."""
+    sandbox.stall_seconds = 1  # the gateway's GLPI_TIMEOUT is 2 s
+    sandbox.fault_endpoints = {"search/Entity"}
+    sandbox.fault = "stall"
+
+
+def test_a_burst_of_tickets_for_one_uncached_cnpj_searches_glpi_once(sandbox, launch):
+    cnpj = "33.445.566/0001-86"
+    entity_id = sandbox.add_entity("Cliente Rajada", cnpj)
+    process = launch(sandbox_settings(sandbox.url))  # four threads: the burst is served at once
+    stall_cnpj_searches(sandbox)
+    sandbox.reset_calls()
+    assert burst(process, cnpj, 4) == [201] * 4
+    assert sandbox.call_count(endpoint="search/Entity") == 1
+    assert sandbox.call_count(endpoint="Ticket") == 4
+    assert sandbox.call_count(endpoint="initSession") <= 4  # one per thread, never one per request
+    assert [t["entities_id"] for t in sandbox.tickets.values()].count(entity_id) == 4
+
+
+def test_a_burst_with_one_bogus_cnpj_costs_one_search(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url))
+    stall_cnpj_searches(sandbox)
+    sandbox.reset_calls()
+    assert burst(process, "77.889.911/0001-46", 4) == [404] * 4
+    sandbox.fault = None
+    assert burst(process, "77889911000146", 4) == [404] * 4  # later requests hit the negative cache
+    assert sandbox.call_count(endpoint="search/Entity") == 1
+    assert sandbox.call_count(endpoint="Ticket") == 0
