@@ -14,7 +14,6 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
 
 from flask import Flask, Response, g, has_request_context, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
@@ -28,13 +27,12 @@ from gateway import (
     AmbiguousEntity,
     EntityNotFound,
     GatewaySetupError,
-    SingleFlight,
     TicketGateway,
     TicketRefused,
-    TtlCache,
     UnknownCategory,
 )
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
+from health import Readiness, describe_glpi_error
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
@@ -47,14 +45,6 @@ RETRY_AFTER_SECONDS = 30
 # (the form itself posts to /criar-chamado like any client).
 OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css"})
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-UNAVAILABLE_DETAILS = {
-    "TIMEOUT": "o GLPI não respondeu a tempo",
-    "CONNECTION_FAILED": "não foi possível conectar ao GLPI",
-    "TLS_ERROR": "o certificado TLS do GLPI não foi aceito",
-    "SERVER_ERROR": "o GLPI respondeu com erro interno",
-    "NOT_JSON": "o GLPI respondeu algo que não é a API REST (verifique GLPI_URL)",
-    "REDIRECTED": "o GLPI redirecionou a chamada (verifique GLPI_URL)",
-}
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The form page loads only its own script and stylesheet and talks only to this gateway.
@@ -193,63 +183,6 @@ def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limi
             response.headers.update(cors.response_headers(request.headers.get("Origin")))
             response.vary.add("Origin")
         return response
-
-
-class Readiness:
-    """Is this worker ready to create tickets? The checks behind GET /health.
-
-    The GLPI checks cost a GLPI call, so their result is kept `cache_ttl` seconds and concurrent
-    polls share one probe: a load balancer polling /health does not hammer GLPI. Another check
-    (a queue backlog, say) is one more entry in `checks()`.
-    """
-
-    def __init__(self, gateway: TicketGateway, client: GlpiClient, cache_ttl: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self._gateway = gateway
-        self._client = client
-        self._cache_ttl = cache_ttl
-        self._cache: TtlCache[dict[str, dict[str, Any]]] = TtlCache(clock)
-        self._probes = SingleFlight()
-
-    def checks(self) -> dict[str, dict[str, Any]]:
-        """{name: {"ok": bool, "detalhe": why not}}; the configuration was validated at start-up."""
-        glpi = self._cache.get("glpi")
-        if glpi is None:
-            glpi = self._probes.do("glpi", self._probe_glpi)
-        return {"configuracao": {"ok": True}, **glpi}
-
-    def _probe_glpi(self) -> dict[str, dict[str, Any]]:
-        try:
-            self._client.count("Entity")
-        except GlpiError as error:
-            log.warning("health: GLPI session check failed (%s)", error.code)
-            session = {"ok": False, "detalhe": _describe_glpi_error(error)}
-            setup = {"ok": True} if self._gateway.is_set_up else {
-                "ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"}
-        else:
-            session = {"ok": True}
-            setup = self._probe_setup()
-        result = {"sessao_glpi": session, "verificacoes_partida": setup}
-        self._cache.put("glpi", result, self._cache_ttl)
-        return result
-
-    def _probe_setup(self) -> dict[str, Any]:
-        try:
-            self._gateway.check_setup()
-        except GatewaySetupError as error:
-            log.error("health: configuração incompatível com o GLPI: %s", error)
-            return {"ok": False, "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor"}
-        except GlpiError as error:
-            return {"ok": False, "detalhe": _describe_glpi_error(error)}
-        return {"ok": True}
-
-
-def _describe_glpi_error(error: GlpiError) -> str:
-    if isinstance(error, GlpiUnavailable):
-        return UNAVAILABLE_DETAILS.get(error.code, "resposta inesperada do GLPI")
-    if isinstance(error, GlpiAuthError):
-        return f"o GLPI recusou as credenciais ({error.code})"
-    return f"o GLPI recusou a consulta ({error.code})"
 
 
 def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, config: Config) -> None:
@@ -427,7 +360,7 @@ def _register_error_answers(app: Flask) -> None:
         return error_answer(
             503, "GLPI indisponível", "glpi_indisponivel",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            detalhe=_describe_glpi_error(error),
+            detalhe=describe_glpi_error(error),
         )
 
     @app.errorhandler(GlpiError)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from app import Readiness
+from health import Readiness
 from config import load_config
 from conftest import free_port, sandbox_settings
 from gateway import TicketGateway
