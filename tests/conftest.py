@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from glpi_sandbox import GlpiSandbox
@@ -23,7 +26,8 @@ GATEWAY_VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "MAX_BODY_BYTES", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS",
+    "MAX_BODY_BYTES", "LOG_LEVEL", "WEB_CONCURRENCY", "GUNICORN_THREADS", "DATA_DIR", "REDIS_URL",
+    "IDEMPOTENCY_TTL", "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS", "REDIS_KEY_PREFIX",
 )
 
 
@@ -52,13 +56,19 @@ class GatewayProcess:
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL to gunicorn and its workers at once: no shutdown code runs anywhere."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.session.close()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.session.close()
 
@@ -71,13 +81,15 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
     port = free_port()
     env = {name: value for name, value in os.environ.items() if name not in GATEWAY_VARIABLES}
     env.update({name: "" for name in GATEWAY_VARIABLES})
-    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4"})
+    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4",
+                "DATA_DIR": str(tmp_dir / f"data-{port}")})
     env.update(settings)
     log_path = tmp_dir / f"gateway-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:create_app()"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the workers too
         )
     gateway = GatewayProcess(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + wait
@@ -88,7 +100,7 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         try:
             if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
                 return gateway
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a slow boot
             pass
         time.sleep(0.05)
     gateway.stop()
@@ -103,9 +115,31 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "GLPI_DEFAULT_CATEGORY_ID": "1",
         "GLPI_REQUEST_TYPE_ID": "7",
         "GLPI_TIMEOUT": "2",
+        "QUEUE_RETRY_MAX_SECONDS": "1",
     }
     settings.update(overrides)
     return settings
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The Redis named by REDIS_URL (.ci/run starts one). Unset: skipped locally, an error in CI."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but REDIS_URL is not set: .ci/run must start redis-server")
+        pytest.skip("REDIS_URL not set (start redis-server and export REDIS_URL to run these)")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.fail(f"REDIS_URL={url} is set but Redis does not answer: {error}")
+    return url
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own: parallel test runs may share the Redis server."""
+    return f"test-{uuid.uuid4().hex}:"
 
 
 @pytest.fixture(scope="module")
