@@ -311,3 +311,13 @@ def test_every_call_is_reported_to_the_observer(clock, glpi):
     glpi.get(f"{BASE}/ITILCategory/5", json={"id": 5})
     client.get_item("ITILCategory", 5)
     assert seen == [("GET", "initSession", 200), ("GET", "ITILCategory/:id", 200)]
+
+
+@pytest.mark.parametrize("header, seconds", [("120", 120.0), ("999999", 3600.0), ("soon", None), (None, None)])
+def test_a_5xx_carries_the_retry_after_glpi_or_its_proxy_asked_for(client, glpi, header, seconds):
+    headers = {"Retry-After": header} if header else {}
+    glpi.get(f"{BASE}/initSession", body="<h1>Maintenance</h1>", status=503, content_type="text/html",
+             headers=headers)
+    with pytest.raises(GlpiUnavailable) as raised:
+        client.get_item("ITILCategory", 1)
+    assert raised.value.retry_after == seconds
