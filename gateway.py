@@ -15,7 +15,7 @@ from typing import Any, Callable, Generic, TypeVar
 from cnpj import cnpj_search_pattern, normalize_cnpj
 from config import Config
 from glpi_client import GlpiClient, GlpiNotFound, GlpiRequestError
-from ticket_format import build_ticket_input
+from ticket_format import build_ticket_input, content_has_line
 from validation import TicketRequest
 
 log = logging.getLogger("glpi_gateway")
@@ -23,6 +23,8 @@ log = logging.getLogger("glpi_gateway")
 FIELDS_PLUGIN_TABLE_PREFIX = "glpi_plugin_fields_"
 ENTITY_ID_COLUMN = 2
 ENTITY_NAME_COLUMN = 1
+TICKET_ID_COLUMN = 2
+TICKET_CONTENT_COLUMN = 21
 CACHE_MAX_ENTRIES = 10_000
 T = TypeVar("T")
 
@@ -181,6 +183,23 @@ class TicketGateway:
             raise TicketRefused(error.message, error.status or 400) from error
         log.info("ticket %s created in entity %s", ticket_id, entity.id)
         return ticket_id
+
+    def find_ticket_with_line(self, label: str, value: str) -> int | None:
+        """The ticket whose content carries the line `label: value` written through `extra_lines`
+        (the oldest if several), or None. `value` must be plain letters and digits: it is searched
+        with GLPI's `contains`, where `%`, `^` and `$` mean something."""
+        rows = self._client.search(
+            "Ticket",
+            [{"field": TICKET_CONTENT_COLUMN, "searchtype": "contains", "value": value}],
+            forcedisplay=(TICKET_ID_COLUMN, TICKET_CONTENT_COLUMN),
+        )
+        ids = [
+            int(row[str(TICKET_ID_COLUMN)])
+            for row in rows
+            if isinstance(row.get(str(TICKET_CONTENT_COLUMN)), str)
+            and content_has_line(row[str(TICKET_CONTENT_COLUMN)], label, value)
+        ]
+        return min(ids) if ids else None
 
     def find_entity(self, cnpj: str) -> Entity:
         """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored."""
