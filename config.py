@@ -12,7 +12,9 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token"})
+# REDIS_URL may carry the Redis password.
+SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token", "redis_url"})
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "sim"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", "nao", "não"})
@@ -39,6 +41,12 @@ class Config:
     glpi_session_max_age: float = 900.0
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"
+    data_dir: str = "./data"
+    redis_url: str | None = None
+    redis_key_prefix: str = "glpi-gateway:"
+    idempotency_ttl: float = 86400.0
+    queue_when_unavailable: bool = True
+    queue_retry_max_seconds: float = 300.0
 
     def __repr__(self) -> str:
         shown = []
@@ -80,6 +88,12 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
         max_body_bytes=env.integer("MAX_BODY_BYTES", default=64 * 1024),
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
+        data_dir=env.text("DATA_DIR") or "./data",
+        redis_url=env.redis_url("REDIS_URL"),
+        redis_key_prefix=env.text("REDIS_KEY_PREFIX") or "glpi-gateway:",
+        idempotency_ttl=env.number("IDEMPOTENCY_TTL", default=86400.0, minimum=1),
+        queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
+        queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
     )
 
 
@@ -106,6 +120,15 @@ class _Env:
                 f"https://glpi.exemplo.com.br/apirest.php (recebido: {value!r})"
             )
         return value.rstrip("/")
+
+    def redis_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        if urlparse(value).scheme not in REDIS_SCHEMES:
+            # The value may hold a password: name the variable, not the value.
+            raise ConfigError(f"{name} deve ser uma URL redis://, rediss:// ou unix:// (ex. redis://localhost:6379/0)")
+        return value
 
     def integer(self, name: str, default: int | None = None) -> int | None:
         value = self.text(name)

@@ -253,3 +253,39 @@ def test_secrets_returns_the_tokens():
 
 def test_secrets_leaves_out_an_unset_app_token():
     assert config_with().secrets() == ["user-token-secret-123"]
+
+
+# --- reliability settings ---------------------------------------------------------
+
+
+def test_reliability_settings_have_safe_defaults():
+    config = config_with()
+    assert (config.data_dir, config.redis_url, config.redis_key_prefix) == ("./data", None, "glpi-gateway:")
+    assert (config.idempotency_ttl, config.queue_when_unavailable, config.queue_retry_max_seconds) == (
+        86400.0, True, 300.0)
+
+
+def test_reliability_settings_are_read():
+    config = config_with(DATA_DIR="/var/lib/gw", REDIS_URL="redis://:senha-redis@cache:6379/2",
+                         REDIS_KEY_PREFIX="gw2:", IDEMPOTENCY_TTL="3600", QUEUE_WHEN_UNAVAILABLE="false",
+                         QUEUE_RETRY_MAX_SECONDS="60")
+    assert (config.data_dir, config.redis_url, config.redis_key_prefix, config.idempotency_ttl,
+            config.queue_when_unavailable, config.queue_retry_max_seconds) == (
+        "/var/lib/gw", "redis://:senha-redis@cache:6379/2", "gw2:", 3600.0, False, 60.0)
+
+
+def test_redis_url_is_a_secret_it_may_carry_a_password():
+    config = config_with(REDIS_URL="redis://:senha-redis@cache:6379/2")
+    assert "senha-redis" not in repr(config)
+    assert "redis://:senha-redis@cache:6379/2" in config.secrets()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("REDIS_URL", "http://cache:6379"), ("REDIS_URL", "cache:6379"), ("IDEMPOTENCY_TTL", "0"),
+    ("QUEUE_WHEN_UNAVAILABLE", "talvez"), ("QUEUE_RETRY_MAX_SECONDS", "-1"),
+])
+def test_invalid_reliability_settings_name_the_variable(name, value):
+    message = config_error(**{name: value})
+    assert name in message
+    if name == "REDIS_URL":
+        assert value not in message  # it could hold a password
