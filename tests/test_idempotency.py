@@ -4,7 +4,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from app import create_app
+from config import load_config
+from conftest import sandbox_settings
 from delivery import encode_request
 from idempotency import (
     IdempotencyKeyInFlight,
@@ -18,6 +23,7 @@ from idempotency import (
 )
 from store import ClaimOutcome, SqliteStore, StoredAnswer
 from test_gateway import ticket_request
+from test_http_contract import UNKNOWN, body
 
 
 @pytest.mark.parametrize("key", [str(uuid.uuid4()), "a", "form-42.submit:7", "YWJj+/=~_", "x" * 255])
@@ -65,3 +71,29 @@ def test_claim_raises_for_another_body_and_for_a_request_in_flight(tmp_path):
     store.finish_key("k", StoredAnswer(201, "{}", {}), 3600)
     assert claim(store, "k", body, "p3", 60, 3600).outcome is ClaimOutcome.REPLAY
     store.close()
+
+
+# --- any header, any body: never a 5xx (the app in-process, GLPI = the sandbox over HTTP) ---------
+
+
+@pytest.fixture(scope="module")
+def app_client(sandbox, tmp_path_factory):
+    settings_ = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path_factory.mktemp("fuzz-data"))}
+    app = create_app(load_config(settings_, env_file=None))
+    yield app.test_client()
+    app.extensions["glpi_client"].close()
+    app.extensions["store"].close()
+
+
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=300)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.one_of(header_values, st.sampled_from(["k-fixa-1", "k-fixa-2"])),
+       payload=st.sampled_from([body(), body(urgencia=5), body(cnpj_cliente=UNKNOWN), {}, [], body(urgencia=9)]))
+def test_any_idempotency_key_with_any_body_never_gets_a_5xx(app_client, key, payload):
+    response = app_client.post("/criar-chamado", json=payload, headers={"Idempotency-Key": key})
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert response.is_json and "Traceback" not in response.get_data(as_text=True)
+    if response.status_code == 409:
+        assert response.get_json()["codigo"] in ("pedido_em_andamento", "entidade_ambigua")
