@@ -1332,6 +1332,10 @@ def main(argv: list[str] | None = None) -> int:
         version=args.glpi_version, latency_ms=args.latency_ms, session_max_idle=args.session_max_idle,
         seed=args.seed,
     )
+    # Handlers first: a SIGTERM sent as soon as the banner shows must still stop it cleanly.
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
     url = sandbox.start(args.host, args.port)
     origin = url[:-len(API_PREFIX)]
     print(f"GLPI {args.glpi_version} sandbox listening on {url}", flush=True)
@@ -1339,9 +1343,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  user_token: {args.user_token} (user 7, api)", flush=True)
     print(f"  control:    {origin}{CONTROL_PREFIX}stats    (Ctrl-C to stop)", flush=True)
 
-    stop = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda *_: stop.set())
     stop.wait()
     sandbox.stop()
     return 0
