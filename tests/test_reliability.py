@@ -6,6 +6,9 @@ temporary DATA_DIR or, where a test takes the `backend` parameter, Redis too.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -13,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
+import redis
 
-from conftest import sandbox_settings
+from conftest import free_port, sandbox_settings
 from test_http_contract import UNKNOWN, assert_error, body
 
 DELIVERY_DEADLINE = 60.0  # generous: a step that never happens fails the test, a slow one does not
@@ -120,6 +124,46 @@ def test_invalid_requests_are_refused_not_queued_while_glpi_is_down(gateway, san
 def test_unknown_or_malformed_protocol_is_404_json(gateway):
     assert_error(gateway.get(f"/chamados/{uuid.uuid4().hex}"), 404, "protocolo_nao_encontrado")
     assert_error(gateway.get("/chamados/nao-e-um-protocolo"), 404, "protocolo_nao_encontrado")
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own, which the test may stop."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but redis-server is not installed")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield process, url
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_a_request_is_never_answered_202_when_the_store_cannot_keep_it(sandbox, launch, own_redis):
+    server, url = own_redis
+    process = launch(sandbox_settings(sandbox.url, REDIS_URL=url))
+    assert process.post_ticket(body()).status_code == 201
+    server.kill()
+    server.wait()
+    sandbox.fault = "http500"
+    lost = process.post_ticket(body())
+    assert_error(lost, 503, "armazenamento_indisponivel")
+    assert int(lost.headers["Retry-After"]) > 0
+    keyed = process.post_ticket(body(), headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert_error(keyed, 503, "armazenamento_indisponivel")
 
 
 def test_sigkill_with_five_requests_queued_loses_none_and_duplicates_none(sandbox, launch, tmp_path, backend):
@@ -269,3 +313,20 @@ def test_glpi_sessions_wiped_mid_load_fail_no_request(gateway, sandbox):
         assert sandbox.expire_sessions() > 0  # PHP's garbage collector, in the middle of the load
         answers = [future.result() for future in futures]
     assert [answer.status_code for answer in answers] == [201] * 30
+
+
+# --- start-up ------------------------------------------------------------------------------------
+
+
+def test_unusable_data_dir_stops_start_up_naming_it(sandbox, launch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    process = launch(sandbox_settings(sandbox.url, DATA_DIR=str(blocker / "data")))
+    assert process.exit_code not in (None, 0)
+    assert "DATA_DIR" in process.logs()
+
+
+def test_unreachable_redis_stops_start_up_naming_it_without_its_password(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, REDIS_URL="redis://:senha-do-redis-123@127.0.0.1:1/0"))
+    assert process.exit_code not in (None, 0)
+    assert "REDIS_URL" in process.logs() and "senha-do-redis-123" not in process.logs()
