@@ -53,8 +53,10 @@ def lock_seconds(glpi_timeout: float) -> float:
 
 
 def claim(store: Store, key: str, canonical_body: str, protocol: str, lock: float, ttl: float) -> Claim:
-    """NEW, TAKEN_OVER or REPLAY; raises when the request must not go ahead."""
-    claimed = store.claim_key(key, fingerprint(canonical_body), protocol, lock, ttl)
+    """NEW, TAKEN_OVER or REPLAY; raises when the request must not go ahead. The key lives at
+    least as long as its lock, however short IDEMPOTENCY_TTL is: a key that vanished while its
+    request runs would let a repeat through with a new protocol."""
+    claimed = store.claim_key(key, fingerprint(canonical_body), protocol, lock, max(ttl, lock))
     if claimed.outcome is ClaimOutcome.MISMATCH:
         raise IdempotencyKeyReused(key)
     if claimed.outcome is ClaimOutcome.IN_FLIGHT:

@@ -23,6 +23,7 @@ from idempotency import (
 )
 from store import ClaimOutcome, SqliteStore, StoredAnswer
 from test_gateway import ticket_request
+from test_store import Clock
 from test_http_contract import UNKNOWN, body
 
 
@@ -97,3 +98,14 @@ def test_any_idempotency_key_with_any_body_never_gets_a_5xx(app_client, key, pay
     assert response.is_json and "Traceback" not in response.get_data(as_text=True)
     if response.status_code == 409:
         assert response.get_json()["codigo"] in ("pedido_em_andamento", "entidade_ambigua")
+
+
+def test_a_key_outlives_its_lock_even_with_a_tiny_ttl(tmp_path):
+    clock = Clock()
+    store = SqliteStore(str(tmp_path), clock=clock)
+    body_ = encode_request(ticket_request())
+    claim(store, "k", body_, "p1", lock=60, ttl=1)
+    clock.now += 30
+    with pytest.raises(IdempotencyKeyInFlight):
+        claim(store, "k", body_, "p2", lock=60, ttl=1)
+    store.close()
