@@ -185,7 +185,8 @@ def _register_routes(app: Flask, gateway: TicketGateway, store: Store, config: C
             g.idempotency_key = key
             maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
         g.ticket_id = create_or_enqueue(
-            gateway, store, ticket_request, g.protocolo, maybe_sent, config.queue_when_unavailable
+            gateway, store, ticket_request, g.protocolo, maybe_sent, config.queue_when_unavailable,
+            resend_delay=config.glpi_timeout,
         )
         if g.ticket_id is None:
             return jsonify(status="enfileirado", protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}

@@ -70,15 +70,20 @@ def create_or_enqueue(
     protocol: str,
     maybe_sent: bool,
     queue_when_unavailable: bool,
+    resend_delay: float,
 ) -> int | None:
     """The ticket id, or None when GLPI is unavailable and the request was queued (committed
-    before this returns). Without queueing, GlpiUnavailable propagates."""
+    before this returns). Without queueing, GlpiUnavailable propagates.
+
+    A request whose answer was lost waits `resend_delay` seconds (GLPI_TIMEOUT) before the
+    delivery worker looks for its ticket: GLPI may still be writing it."""
     try:
         return deliver(gateway, request, protocol, maybe_sent)
     except GlpiUnavailable as error:
         if not queue_when_unavailable:
             raise
-        store.enqueue(protocol, encode_request(request), maybe_sent or error.request_sent)
+        sent = maybe_sent or error.request_sent
+        store.enqueue(protocol, encode_request(request), sent, delay=resend_delay if sent else 0.0)
         log.warning("GLPI indisponível (%s); pedido enfileirado com o protocolo %s", error.code, protocol)
         return None
 

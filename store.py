@@ -79,9 +79,9 @@ class Store(Protocol):
     def release_key(self, key: str) -> None:
         """End the request without a final answer: the next request with the key takes over."""
 
-    def enqueue(self, protocol: str, payload: str, maybe_sent: bool) -> None:
-        """Durably add a ticket to deliver (committed when this returns); a protocol already
-        in the store is left as it is."""
+    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
+        """Durably add a ticket to deliver, first tried `delay` seconds from now (committed when
+        this returns); a protocol already in the store is left as it is."""
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
         """The queued ticket with this protocol, whatever its state, or None."""
@@ -237,13 +237,13 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("UPDATE idempotency_keys SET locked_until = 0 WHERE key = ?", (key,))
 
-    def enqueue(self, protocol: str, payload: str, maybe_sent: bool) -> None:
+    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
         now = self._clock()
         with self._transaction() as db:
             db.execute(
                 # OR IGNORE: a request that takes over a key may queue its protocol a second time.
                 "INSERT OR IGNORE INTO queue (protocol, payload, state, maybe_sent, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (protocol, payload, QUEUED, int(maybe_sent), now, now),
+                "VALUES (?, ?, ?, ?, ?, ?)", (protocol, payload, QUEUED, int(maybe_sent), now + delay, now),
             )
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
@@ -414,7 +414,7 @@ class RedisStore:
 
         self._guarded(self._redis.transaction, attempt, name)
 
-    def enqueue(self, protocol: str, payload: str, maybe_sent: bool) -> None:
+    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
         now = self._clock()
         if self._guarded(self._redis.exists, self._key("ticket", protocol)):
             return  # a request that takes over a key may queue its protocol a second time
@@ -422,7 +422,7 @@ class RedisStore:
         pipe = self._redis.pipeline()  # MULTI/EXEC: the record and its place in line together
         pipe.hset(self._key("ticket", protocol), mapping={
             "payload": payload, "state": QUEUED, "attempts": 0, "maybe_sent": int(maybe_sent),
-            "next_attempt_at": now, "created_at": now, "seq": seq,
+            "next_attempt_at": now + delay, "created_at": now, "seq": seq,
         })
         pipe.zadd(self._key("queue"), {protocol: seq})
         self._guarded(pipe.execute)

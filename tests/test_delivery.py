@@ -104,9 +104,10 @@ def test_deliver_creates_after_searching_when_the_earlier_attempt_created_nothin
 def test_unavailable_glpi_queues_the_request_durably(store):
     gateway = FakeGateway()
     gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
-    assert create_or_enqueue(gateway, store, ticket_request(), "p1", False, queue_when_unavailable=True) is None
+    assert create_or_enqueue(gateway, store, ticket_request(), "p1", False, True, resend_delay=10) is None
     queued = store.ticket("p1")
     assert queued.state == QUEUED and queued.maybe_sent is False
+    assert queued.next_attempt_at == queued.created_at  # nothing was sent: try again at once
     assert decode_request(queued.payload) == ticket_request()
 
 
@@ -114,15 +115,17 @@ def test_lost_answer_is_queued_as_maybe_sent(store):
     gateway = FakeGateway()
     gateway.fail_with = GlpiUnavailable("slow", "TIMEOUT", request_sent=True)
     gateway.create_then_fail = True
-    assert create_or_enqueue(gateway, store, ticket_request(), "p1", False, queue_when_unavailable=True) is None
-    assert store.ticket("p1").maybe_sent is True
+    assert create_or_enqueue(gateway, store, ticket_request(), "p1", False, True, resend_delay=10) is None
+    queued = store.ticket("p1")
+    assert queued.maybe_sent is True
+    assert queued.next_attempt_at == queued.created_at + 10  # GLPI may still be writing it
 
 
 def test_without_queueing_unavailable_glpi_propagates(store):
     gateway = FakeGateway()
     gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
     with pytest.raises(GlpiUnavailable):
-        create_or_enqueue(gateway, store, ticket_request(), "p1", False, queue_when_unavailable=False)
+        create_or_enqueue(gateway, store, ticket_request(), "p1", False, False, resend_delay=10)
     assert store.ticket("p1") is None
 
 

@@ -178,6 +178,11 @@ def test_queued_ticket_reports_its_state_through_its_life(store, clock):
     assert (created.state, created.ticket_id) == (CREATED, 42)
 
 
+def test_a_queued_ticket_can_wait_before_its_first_attempt(store, clock):
+    store.enqueue("a1", "{}", maybe_sent=True, delay=7)
+    assert store.next_queued().next_attempt_at == pytest.approx(clock.now + 7)
+
+
 def test_unknown_protocol_is_none(store):
     assert store.ticket("nope") is None
 
