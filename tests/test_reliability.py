@@ -303,6 +303,23 @@ def test_a_503_is_not_stored_so_the_same_key_can_retry(sandbox, launch):
     assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
 
 
+def test_retry_with_the_key_after_a_lost_answer_adopts_the_ticket_without_queueing(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, QUEUE_WHEN_UNAVAILABLE="false"))
+    assert process.post_ticket(body()).status_code == 201  # warm
+    posts_before = sandbox.call_count(endpoint="Ticket", method="POST")
+    tickets_before = len(sandbox.tickets)
+    sandbox.stall_seconds = 4  # past the gateway's GLPI_TIMEOUT of 2 s
+    sandbox.fault_endpoints = {"Ticket"}
+    sandbox.fault = "stall_after_create"
+    key = uuid.uuid4().hex
+    assert_error(process.post_ticket(body(), headers={"Idempotency-Key": key}), 503, "glpi_indisponivel")
+    retry = process.post_ticket(body(), headers={"Idempotency-Key": key})
+    assert retry.status_code == 201, retry.text
+    assert len(sandbox.tickets) == tickets_before + 1
+    assert retry.json()["ticket_id"] == max(sandbox.tickets)
+    assert sandbox.call_count(endpoint="Ticket", method="POST") == posts_before + 1
+
+
 def test_glpi_sessions_wiped_mid_load_fail_no_request(gateway, sandbox):
     sandbox.latency_ms = 20
     posts_before = sandbox.call_count(endpoint="Ticket", method="POST")
