@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
-    PORT=5000
+    PORT=5000 \
+    DATA_DIR=/app/data
 
 RUN useradd --system --uid 10001 --create-home --home-dir /app gateway
 WORKDIR /app
@@ -17,7 +18,10 @@ RUN pip install -r requirements.txt
 
 COPY --chown=gateway:gateway *.py ./
 COPY --chown=gateway:gateway static/ ./static/
+RUN mkdir -p /app/data && chown gateway:gateway /app/data
 USER gateway
+# The queue and the idempotency keys (SQLite): mount a volume so they survive the container.
+VOLUME ["/app/data"]
 
 EXPOSE 5000
 # The image has no curl: the health check uses Python's standard library.

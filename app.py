@@ -12,16 +12,27 @@ import re
 import sys
 import time
 import uuid
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from flask import Flask, Response, g, has_request_context, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
+import idempotency
 from attachments import read_attachments
 from auth import ApiKeyRejected, ApiKeys, presented_key
-from config import Config, load_config
+from config import Config, ConfigError, load_config
 from cors import CorsPolicy, is_preflight
+from delivery import (
+    PROTOCOL_LABEL,
+    PROTOCOL_PATTERN,
+    DeliveryWorker,
+    create_or_enqueue,
+    encode_request,
+    new_protocol,
+    status_answer,
+)
 from doctor import main as doctor_main
 from gateway import (
     AmbiguousEntity,
@@ -33,10 +44,12 @@ from gateway import (
 )
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
 from health import Readiness, describe_glpi_error
+from idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIdempotencyKey
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
 from ratelimit import RateLimited, RateLimiter, client_ip, open_counters
+from store import ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
@@ -44,6 +57,7 @@ RETRY_AFTER_SECONDS = 30
 # Answered without a key and never limited: liveness/readiness probes and the form's own files
 # (the form itself posts to /criar-chamado like any client).
 OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css"})
+STORED_HEADERS = ("Location",)
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -54,6 +68,10 @@ FORM_PAGE_CSP = (
 )
 
 log = logging.getLogger(LOGGER_NAME)
+
+
+class ProtocolNotFound(LookupError):
+    """No queued request has this protocol (or it was finished longer than IDEMPOTENCY_TTL ago)."""
 
 
 def create_app(config: Config | None = None, glpi_client: GlpiClient | None = None) -> Flask:
@@ -81,6 +99,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     limiter = None
     if config.rate_limit_per_ip or config.rate_limit_per_key:
         limiter = RateLimiter(open_counters(config), config.rate_limit_per_ip, config.rate_limit_per_key)
+    store = _open_store(config)
 
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -88,13 +107,27 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.json.sort_keys = False
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
+    app.extensions["store"] = store
+    # Started per worker process by gunicorn.conf.py (post_worker_init), stopped on its exit.
+    app.extensions["delivery_worker"] = DeliveryWorker(
+        store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl
+    )
     _register_request_hooks(app, config.trusted_proxies)
     _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter)
-    _register_routes(app, gateway, readiness, config)
+    _register_idempotency_hook(app, store, config)
+    _register_routes(app, gateway, readiness, store, config)
     _register_metrics(app, metrics, config.metrics_enabled)
     _register_form_routes(app, config)
     _register_error_answers(app)
     return app
+
+
+def _open_store(config: Config) -> Store:
+    try:
+        return open_store(config.data_dir, config.redis_url, config.redis_key_prefix)
+    except (StoreUnavailable, OSError) as error:
+        variable = "REDIS_URL" if config.redis_url else "DATA_DIR"
+        raise ConfigError(f"{variable}: não foi possível abrir o armazenamento da fila ({error})") from error
 
 
 def _run_startup_checks(gateway: TicketGateway) -> None:
@@ -146,6 +179,7 @@ def _register_request_hooks(app: Flask, trusted_proxies: tuple) -> None:
                 "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
                 "glpi_calls": g.get("glpi_calls", 0),
                 "ticket_id": g.get("ticket_id"),
+                "protocolo": g.get("protocolo"),
                 "codigo": g.get("codigo"),
             },
         )
@@ -185,7 +219,30 @@ def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limi
         return response
 
 
-def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, config: Config) -> None:
+def _register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
+    @app.after_request
+    def settle_idempotency_key(response: Response) -> Response:
+        """Store a final answer for the request's Idempotency-Key, or free the key for a retry."""
+        key = g.pop("idempotency_key", None)
+        if key is None:
+            return response
+        try:
+            if idempotency.is_final(response.status_code):
+                headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+                answer = StoredAnswer(response.status_code, response.get_data(as_text=True), headers)
+                store.finish_key(key, answer, config.idempotency_ttl)
+            else:
+                store.release_key(key)
+        except StoreUnavailable as error:
+            # The answer stands. The key stays locked until its lock expires; then a repeat
+            # takes over and finds this request's ticket by its protocol before sending.
+            log.error("could not settle the Idempotency-Key: %s", error)
+        return response
+
+
+def _register_routes(
+    app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config
+) -> None:
     @app.get("/ping")
     def ping() -> Response:
         return Response(PING_TEXT, mimetype="text/plain")
@@ -204,12 +261,44 @@ def _register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, c
         raise RuntimeError("/debug: erro proposital para testar o tratamento de erros")
 
     @app.post("/criar-chamado")
-    def criar_chamado() -> tuple[Response, int]:
+    def criar_chamado() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
             return _criar_chamado_com_anexos(gateway, config)
-        ticket_request = validate_ticket_request(_json_body())
-        g.ticket_id = gateway.create_ticket(ticket_request, extra_lines=_origin_line())
+        ticket_request = replace(validate_ticket_request(_json_body()), origem=g.get("api_key"))
+        key = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
+        g.protocolo = new_protocol()
+        maybe_sent = False
+        if key is not None:
+            claim = idempotency.claim(
+                store, _scoped_key(key), encode_request(ticket_request), g.protocolo,
+                idempotency.lock_seconds(config.glpi_timeout), config.idempotency_ttl,
+            )
+            g.protocolo = claim.record.protocol
+            if claim.outcome is ClaimOutcome.REPLAY:
+                return _replay(claim.record.answer)
+            g.idempotency_key = _scoped_key(key)
+            maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
+        g.ticket_id = create_or_enqueue(
+            gateway, store, ticket_request, g.protocolo, maybe_sent, config.queue_when_unavailable,
+            resend_delay=config.glpi_timeout,
+        )
+        if g.ticket_id is None:
+            return jsonify(status="enfileirado", protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}
         return jsonify(ticket_id=g.ticket_id), 201
+
+    @app.get("/chamados/<protocolo>")
+    def chamado(protocolo: str) -> Response:
+        queued = store.ticket(protocolo) if PROTOCOL_PATTERN.fullmatch(protocolo) else None
+        if queued is None:
+            raise ProtocolNotFound(protocolo)
+        g.protocolo = protocolo
+        return jsonify(status_answer(queued))
+
+
+def _replay(answer: StoredAnswer) -> Response:
+    response = Response(answer.body, status=answer.status, mimetype="application/json", headers=answer.headers)
+    response.headers[idempotency.REPLAYED_HEADER] = "true"
+    return response
 
 
 def _register_metrics(app: Flask, metrics: GatewayMetrics, expose: bool) -> None:
@@ -262,13 +351,14 @@ def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[R
     GLPI does with each file, and the answer says which ones it took.
     """
     request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
-    ticket_request = validate_ticket_request(request.form.to_dict())
+    ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=g.get("api_key"))
     attachments = read_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
         config.attachments_max_count,
         config.attachments_max_bytes,
     )
-    g.ticket_id = gateway.create_ticket(ticket_request, extra_lines=_origin_line())
+    g.protocolo = new_protocol()
+    g.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, g.protocolo),))
     report = gateway.attach_files(g.ticket_id, attachments)
     anexos = {
         "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
@@ -277,9 +367,9 @@ def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[R
     return jsonify(ticket_id=g.ticket_id, anexos=anexos), 201
 
 
-def _origin_line() -> tuple[tuple[str, str], ...]:
-    """The ticket says which API key's owner sent it (the key's name, never the key)."""
-    return (("Origem", g.api_key),) if g.get("api_key") else ()
+def _scoped_key(idempotency_key: str) -> str:
+    """Idempotency-Keys belong to the API key that sent them: two clients cannot collide."""
+    return f"{g.get('api_key') or ''}/{idempotency_key}"
 
 
 def _json_body() -> object:
@@ -324,6 +414,39 @@ def _register_error_answers(app: Flask) -> None:
             429, "Muitas requisições", "limite_de_requisicoes",
             headers={"Retry-After": str(error.retry_after)},
             detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
+        )
+
+    @app.errorhandler(InvalidIdempotencyKey)
+    def invalid_idempotency_key(error: InvalidIdempotencyKey) -> Response:
+        return error_answer(
+            400, "Idempotency-Key inválida", "idempotency_key_invalida",
+            detalhe="use de 1 a 255 caracteres entre letras, dígitos e ._:+/=~- (ex. um UUID)",
+        )
+
+    @app.errorhandler(IdempotencyKeyReused)
+    def idempotency_key_reused(error: IdempotencyKeyReused) -> Response:
+        return error_answer(
+            422, "Idempotency-Key já usada com outro corpo", "idempotency_key_reutilizada",
+            detalhe="use uma chave nova para cada chamado diferente",
+        )
+
+    @app.errorhandler(IdempotencyKeyInFlight)
+    def idempotency_key_in_flight(error: IdempotencyKeyInFlight) -> Response:
+        return error_answer(
+            409, "Um pedido com a mesma Idempotency-Key ainda está em andamento", "pedido_em_andamento",
+            headers={"Retry-After": str(idempotency.IN_FLIGHT_RETRY_AFTER)},
+        )
+
+    @app.errorhandler(ProtocolNotFound)
+    def protocol_not_found(error: ProtocolNotFound) -> Response:
+        return error_answer(404, "Protocolo não encontrado", "protocolo_nao_encontrado")
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(error: StoreUnavailable) -> Response:
+        log.error("armazenamento indisponível: %s", error)
+        return error_answer(
+            503, "Armazenamento indisponível", "armazenamento_indisponivel",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.errorhandler(UnknownCategory)
@@ -402,9 +525,11 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["doctor"]:
         sys.exit(doctor_main(sys.argv[2:]))
     application = create_app()
+    application.extensions["delivery_worker"].start()
     try:
         application.run(
             host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")), threaded=True
         )
     finally:
+        application.extensions["delivery_worker"].stop(timeout=30)
         application.extensions["glpi_client"].close()

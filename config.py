@@ -13,7 +13,9 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+# REDIS_URL may carry the Redis password.
 SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token", "redis_url"})
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "sim"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", "nao", "não"})
@@ -76,6 +78,10 @@ class Config:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     data_dir: str = "./data"
     redis_url: str | None = None
+    redis_key_prefix: str = "glpi-gateway:"
+    idempotency_ttl: float = 86400.0
+    queue_when_unavailable: bool = True
+    queue_retry_max_seconds: float = 300.0
 
     def __repr__(self) -> str:
         shown = []
@@ -91,8 +97,8 @@ class Config:
     def secrets(self) -> list[str]:
         """The secret values, for log and response scrubbing."""
         values = [self.glpi_app_token, self.glpi_user_token, *(key for _, key in self.api_keys)]
-        if self.redis_url:
-            values.append(urlparse(self.redis_url).password)
+        if self.redis_url:  # the whole URL, and its password wherever else it may show up
+            values += [self.redis_url, urlparse(self.redis_url).password]
         return [value for value in values if value]
 
 
@@ -149,6 +155,10 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         trusted_proxies=env.networks("TRUSTED_PROXIES"),
         data_dir=env.text("DATA_DIR") or "./data",
         redis_url=env.redis_url("REDIS_URL"),
+        redis_key_prefix=env.text("REDIS_KEY_PREFIX") or "glpi-gateway:",
+        idempotency_ttl=env.number("IDEMPOTENCY_TTL", default=86400.0, minimum=1),
+        queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
+        queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
     )
 
 
@@ -302,7 +312,7 @@ class _Env:
         if value is None:
             return None
         parsed = urlparse(value)
-        if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+        if parsed.scheme not in REDIS_SCHEMES or not (parsed.hostname or parsed.path):
             # Not echoed: the URL may carry a password.
             raise ConfigError(
                 f"{name} deve ser uma URL redis://, rediss:// ou unix://, por exemplo redis://127.0.0.1:6379/0"

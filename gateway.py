@@ -16,7 +16,7 @@ from attachments import Attachment
 from cnpj import cnpj_search_pattern, normalize_cnpj
 from config import Config
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, GlpiRequestError, GlpiUnavailable
-from ticket_format import build_ticket_input
+from ticket_format import build_ticket_input, content_has_line
 from validation import TicketRequest
 
 log = logging.getLogger("glpi_gateway")
@@ -24,6 +24,8 @@ log = logging.getLogger("glpi_gateway")
 FIELDS_PLUGIN_TABLE_PREFIX = "glpi_plugin_fields_"
 ENTITY_ID_COLUMN = 2
 ENTITY_NAME_COLUMN = 1
+TICKET_ID_COLUMN = 2
+TICKET_CONTENT_COLUMN = 21
 CACHE_MAX_ENTRIES = 10_000
 # The ids the configuration may name, checked against GLPI: (itemtype, Config attribute, variable).
 CONFIGURED_ITEMS = (
@@ -237,6 +239,23 @@ class TicketGateway:
                 sent.append((attachment.filename, document_id))
         log.info("ticket %s: %d attachment(s) sent, %d failed", ticket_id, len(sent), len(failed))
         return AttachmentReport(sent, failed)
+
+    def find_ticket_with_line(self, label: str, value: str) -> int | None:
+        """The ticket whose content carries the line `label: value` written through `extra_lines`
+        (the oldest if several), or None. `value` must be plain letters and digits: it is searched
+        with GLPI's `contains`, where `%`, `^` and `$` mean something."""
+        rows = self._client.search(
+            "Ticket",
+            [{"field": TICKET_CONTENT_COLUMN, "searchtype": "contains", "value": value}],
+            forcedisplay=(TICKET_ID_COLUMN, TICKET_CONTENT_COLUMN),
+        )
+        ids = [
+            int(row[str(TICKET_ID_COLUMN)])
+            for row in rows
+            if isinstance(row.get(str(TICKET_CONTENT_COLUMN)), str)
+            and content_has_line(row[str(TICKET_CONTENT_COLUMN)], label, value)
+        ]
+        return min(ids) if ids else None
 
     def find_entity(self, cnpj: str) -> Entity:
         """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored."""

@@ -36,6 +36,7 @@ AUTH_ERROR_CODES = frozenset(
     }
 )
 LIST_PAGE_SIZE = 1000
+MAX_RETRY_AFTER = 3600
 _NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
 CallObserver = Callable[[str, str, int, float], None]
@@ -56,11 +57,20 @@ class GlpiUnavailable(GlpiError):
 
     `request_sent` is True when the request may have reached GLPI and been processed
     (the answer was lost), so a non-idempotent call must not be re-sent blindly.
+    `retry_after` is the delay in seconds GLPI (or its proxy) asked for, if any.
     """
 
-    def __init__(self, message: str, code: str, status: int | None = None, request_sent: bool = False):
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        status: int | None = None,
+        request_sent: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(message, code, status)
         self.request_sent = request_sent
+        self.retry_after = retry_after
 
 
 class GlpiAuthError(GlpiError):
@@ -339,7 +349,10 @@ def _created_id(body: Any, itemtype: str) -> int:
 def _parse_answer(response: requests.Response, what: str) -> Any:
     status = response.status_code
     if status >= 500:
-        raise GlpiUnavailable(f"{what}: HTTP {status}", "SERVER_ERROR", status, request_sent=True)
+        raise GlpiUnavailable(
+            f"{what}: HTTP {status}", "SERVER_ERROR", status, request_sent=True,
+            retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+        )
     if 300 <= status < 400:
         location = response.headers.get("Location", "?")
         raise GlpiUnavailable(f"{what}: redirected (HTTP {status}) to {location}", "REDIRECTED", status,
@@ -374,6 +387,13 @@ def _error_code_and_message(body: Any) -> tuple[str, str]:
     return "ERROR", str(body)[:300]
 
 
+def _retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After given in seconds, capped at MAX_RETRY_AFTER; dates and nonsense are ignored."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(min(int(value.strip()), MAX_RETRY_AFTER))
+
+
 def _maybe_sent(error: requests.ConnectionError) -> bool:
     """A refused or unresolvable connection never carried the request; a reset one may have."""
     reason = getattr(error.args[0] if error.args else None, "reason", None)
@@ -388,7 +408,11 @@ def _pooled_http_session(base_url: str, verify_tls: bool) -> requests.Session:
     are read once, here: with trust_env requests scans the whole environment on every
     call, a quarter of the CPU of each call to GLPI (`make bench`, README "Desempenho").
     """
-    retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0)
+    # respect_retry_after_header off: a 503 with Retry-After is GlpiUnavailable with its
+    # retry_after, not a RetryError (urllib3 would otherwise raise it, or sleep, by itself).
+    retry = Retry(
+        total=1, connect=1, read=0, status=0, other=0, backoff_factor=0, respect_retry_after_header=False
+    )
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=retry)
     http = requests.Session()
     http.mount("http://", adapter)

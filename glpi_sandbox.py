@@ -57,7 +57,7 @@ FIELDS_COLUMN = "cnpjfield"
 LIST_LIMIT = 15  # the user's list_limit preference: search pages default to 0-14
 ITEMS_RANGE = (0, 49)  # default page of GET /<itemtype>
 MAX_INPUT_VARS = 1000  # echoed in the Accept-Range header
-FAULTS = ("http500", "html", "redirect", "stall", "stall_after_create")
+FAULTS = ("http500", "http503", "html", "redirect", "stall", "stall_after_create")
 SEARCHTYPES = ("contains", "notcontains", "equals", "notequals")
 NO_PERMISSION = "You don't have permission to perform this action."
 NOT_ALLOWED_IP = "There isn't an active API client matching your IP address in the configuration"
@@ -136,6 +136,7 @@ LOGIN_PAGE = """<!DOCTYPE html>
 </html>
 """
 
+MAINTENANCE_PAGE = "<html><head><title>503 Service Unavailable</title></head><body>Em manutenção</body></html>"
 SERVER_ERROR_PAGE = """<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">
 <html><head>
 <title>500 Internal Server Error</title>
@@ -518,6 +519,7 @@ class GlpiSandbox:
         self.session_max_idle = session_max_idle
         self.fault_endpoints: set[str] | None = None
         self.stall_seconds = 30.0
+        self.retry_after_seconds = 120
         self.tickets: dict[int, dict] = {}
         self._last_ticket_id = 0
         self.ticket_users: list[dict] = []  # Ticket_User rows (requesters), as GLPI lists them
@@ -656,8 +658,10 @@ class GlpiSandbox:
     def fault(self) -> str | None:
         """None, or one of FAULTS, applied to `fault_endpoints` (every API endpoint when None).
 
-        "http500": a 500 HTML error page; "html": 200 with GLPI's login page (a proxy or a wrong
-        URL); "redirect": 301 to the same path over https (a web server forcing TLS); "stall": wait `stall_seconds`, then answer; "stall_after_create": do the work (create
+        "http500": a 500 HTML error page; "http503": a proxy's 503 maintenance page with
+        `Retry-After: retry_after_seconds`; "html": 200 with GLPI's login page (a proxy or a wrong
+        URL); "redirect": 301 to the same path over https (a web server forcing TLS); "stall": wait
+        `stall_seconds`, then answer; "stall_after_create": do the work (create
         the ticket), then wait `stall_seconds` before answering -- an answer lost after the fact.
         """
         return self._fault
@@ -756,6 +760,10 @@ class GlpiSandbox:
         fault = self._fault if self.fault_endpoints is None or endpoint in self.fault_endpoints else None
         if fault == "http500":
             return Response.page(500, SERVER_ERROR_PAGE)
+        if fault == "http503":
+            unavailable = Response.page(503, MAINTENANCE_PAGE)
+            unavailable.headers["Retry-After"] = str(self.retry_after_seconds)
+            return unavailable
         if fault == "html":
             return Response.page(200, LOGIN_PAGE)
         if fault == "redirect":
@@ -1364,7 +1372,7 @@ class GlpiSandbox:
         """Endpoints under /_sandbox/ for a benchmark or test running in another process.
 
         GET stats; POST reset-calls; POST expire-sessions; POST config {"latency_ms", "fault",
-        "fault_endpoints", "stall_seconds"}; POST entities {"name", "cnpj", "parent_id"} -> {"id"};
+        "fault_endpoints", "stall_seconds", "retry_after_seconds"}; POST entities {"name", "cnpj", "parent_id"} -> {"id"};
         GET tickets/<id>. They are not counted as API calls and have no latency.
         """
         try:
@@ -1404,6 +1412,7 @@ class GlpiSandbox:
         """Check every setting, then apply them all."""
         latency_ms = float(settings.get("latency_ms", self.latency_ms))
         stall_seconds = float(settings.get("stall_seconds", self.stall_seconds))
+        retry_after_seconds = int(settings.get("retry_after_seconds", self.retry_after_seconds))
         fault = settings.get("fault", self.fault)
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"fault must be null or one of {FAULTS}")
@@ -1411,8 +1420,10 @@ class GlpiSandbox:
         if endpoints is not None and not all(isinstance(endpoint, str) for endpoint in endpoints):
             raise ValueError("fault_endpoints must be null or a list of endpoints")
         self.latency_ms, self.stall_seconds, self.fault = latency_ms, stall_seconds, fault
+        self.retry_after_seconds = retry_after_seconds
         self.fault_endpoints = None if endpoints is None else set(endpoints)
         return {"latency_ms": self.latency_ms, "stall_seconds": self.stall_seconds, "fault": self.fault,
+                "retry_after_seconds": self.retry_after_seconds,
                 "fault_endpoints": None if self.fault_endpoints is None else sorted(self.fault_endpoints)}
 
 
@@ -1540,6 +1551,10 @@ def main(argv: list[str] | None = None) -> int:
         api_enabled=not args.api_disabled, allowed_ips=set(args.allowed_ip) if args.allowed_ip else None,
         drops_authorization=args.drop_authorization,
     )
+    # Handlers first: a SIGTERM sent as soon as the banner shows must still stop it cleanly.
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
     url = sandbox.start(args.host, args.port)
     origin = url[:-len(API_PREFIX)]
     print(f"GLPI {args.glpi_version} sandbox listening on {url}", flush=True)

@@ -57,10 +57,29 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
-def worker_exit(server, worker):
-    """Kill the worker's GLPI sessions so they do not linger until PHP's garbage collection."""
+# The delivery worker finishes the delivery under way within this, before the arbiter's kill.
+DELIVERY_STOP_SECONDS = graceful_timeout - 5
+
+
+def _extension(worker, name):
     app = getattr(worker, "wsgi", None)
-    client = app.extensions.get("glpi_client") if app is not None and hasattr(app, "extensions") else None
+    return app.extensions.get(name) if app is not None and hasattr(app, "extensions") else None
+
+
+def post_worker_init(worker):
+    """Each worker process (after the fork) runs a delivery worker; the store's lease lets one drain."""
+    delivery = _extension(worker, "delivery_worker")
+    if delivery is not None:
+        delivery.start()
+
+
+def worker_exit(server, worker):
+    """After the last request: stop the delivery worker, then kill the worker's GLPI sessions so
+    they do not linger until PHP's garbage collection."""
+    delivery = _extension(worker, "delivery_worker")
+    if delivery is not None:
+        delivery.stop(timeout=DELIVERY_STOP_SECONDS)
+    client = _extension(worker, "glpi_client")
     if client is not None:
         client.close()
 

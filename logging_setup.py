@@ -20,6 +20,7 @@ CONTEXT_FIELDS = (
     "duration_ms",
     "glpi_calls",
     "ticket_id",
+    "protocolo",
     "codigo",
 )
 

@@ -49,10 +49,25 @@ def build_ticket_content(request: TicketRequest, extra_lines: tuple[tuple[str, s
     ]
     if request.email_cliente:
         lines.append(("E-mail", request.email_cliente))
+    if request.origem:
+        lines.append(("Origem", request.origem))
     lines.extend(extra_lines)
-    header = "<br>".join(f"<strong>{escape(label)}:</strong> {escape(value)}" for label, value in lines)
+    header = "<br>".join(_labelled_line(label, value) for label, value in lines)
     description = "<br>".join(escape(line) for line in request.descricao_problema.split("\n"))
     return f"<p>{header}</p><p><strong>Descrição:</strong><br>{description}</p>"
+
+
+def content_has_line(stored_content: str, label: str, value: str) -> bool:
+    """Whether a ticket's content, as GLPI returns it, carries the line `label: value` that
+    `build_ticket_content` wrote. GLPI 10 returns it entity-encoded, GLPI 11 as sent; the same
+    words typed by the customer are escaped once more and never match."""
+    line = _labelled_line(label, value) + "<"  # the next tag ends the value: no prefix matches
+    glpi10_line = line.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")
+    return line in stored_content or glpi10_line in stored_content
+
+
+def _labelled_line(label: str, value: str) -> str:
+    return f"<strong>{escape(label)}:</strong> {escape(value)}"
 
 
 def build_ticket_input(

@@ -57,6 +57,7 @@ class TicketRequest:
     email_cliente: str | None = None
     categoria: int | None = None
     urgencia: int = DEFAULT_URGENCY
+    origem: str | None = None  # name of the API key that sent it (set by the app, not the body)
 
 
 def validate_ticket_request(body: object) -> TicketRequest:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +29,8 @@ GATEWAY_VARIABLES = (
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES",
     "LOG_LEVEL", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "FORM_FRAME_ANCESTORS", "WEB_CONCURRENCY",
     "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS", "GUNICORN_CMD_ARGS", "API_KEYS", "CORS_ORIGINS", "RATE_LIMIT_PER_IP",
-    "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL",
+    "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX", "IDEMPOTENCY_TTL",
+    "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS",
 )
 
 
@@ -64,6 +67,12 @@ class GatewayProcess:
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL to gunicorn and its workers at once: no shutdown code runs anywhere."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.session.close()
+
     def stop(self) -> None:
         self.session.close()  # an idle keep-alive connection would hold up the graceful shutdown
         if self.process.poll() is None:
@@ -71,7 +80,7 @@ class GatewayProcess:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
 
@@ -89,14 +98,16 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
     Returns once /ping answers, or once gunicorn exited (then `exit_code` is set).
     """
     port = free_port()
-    env = gateway_environment(
-        {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4", **settings}
-    )
+    env = gateway_environment({
+        "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4",
+        "DATA_DIR": str(tmp_dir / f"data-{port}"), **settings,
+    })
     log_path = tmp_dir / f"gateway-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:create_app()"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the workers too
         )
     gateway = GatewayProcess(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + wait
@@ -122,6 +133,7 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "GLPI_DEFAULT_CATEGORY_ID": "1",
         "GLPI_REQUEST_TYPE_ID": "7",
         "GLPI_TIMEOUT": "2",
+        "QUEUE_RETRY_MAX_SECONDS": "1",
     }
     settings.update(overrides)
     return settings
@@ -145,6 +157,12 @@ def redis_url():
     finally:
         client.close()
     return url
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own: parallel test runs may share the Redis server."""
+    return f"test-{uuid.uuid4().hex}:"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ VARIABLES = (
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
     "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES", "API_KEYS", "CORS_ORIGINS",
-    "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL",
+    "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX",
+    "IDEMPOTENCY_TTL", "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS",
 )
 
 
@@ -408,3 +409,39 @@ def test_data_dir_and_redis_url_are_read():
 def test_a_redis_url_that_is_not_redis_is_a_config_error_without_echoing_it(value):
     message = config_error(REDIS_URL=value)
     assert "REDIS_URL" in message and "cache.interno" not in message
+
+
+# --- reliability settings ---------------------------------------------------------
+
+
+def test_reliability_settings_have_safe_defaults():
+    config = config_with()
+    assert (config.data_dir, config.redis_url, config.redis_key_prefix) == ("./data", None, "glpi-gateway:")
+    assert (config.idempotency_ttl, config.queue_when_unavailable, config.queue_retry_max_seconds) == (
+        86400.0, True, 300.0)
+
+
+def test_reliability_settings_are_read():
+    config = config_with(DATA_DIR="/var/lib/gw", REDIS_URL="redis://:senha-redis@cache:6379/2",
+                         REDIS_KEY_PREFIX="gw2:", IDEMPOTENCY_TTL="3600", QUEUE_WHEN_UNAVAILABLE="false",
+                         QUEUE_RETRY_MAX_SECONDS="60")
+    assert (config.data_dir, config.redis_url, config.redis_key_prefix, config.idempotency_ttl,
+            config.queue_when_unavailable, config.queue_retry_max_seconds) == (
+        "/var/lib/gw", "redis://:senha-redis@cache:6379/2", "gw2:", 3600.0, False, 60.0)
+
+
+def test_redis_url_is_a_secret_it_may_carry_a_password():
+    config = config_with(REDIS_URL="redis://:senha-redis@cache:6379/2")
+    assert "senha-redis" not in repr(config)
+    assert "redis://:senha-redis@cache:6379/2" in config.secrets()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("REDIS_URL", "http://cache:6379"), ("REDIS_URL", "cache:6379"), ("IDEMPOTENCY_TTL", "0"),
+    ("QUEUE_WHEN_UNAVAILABLE", "talvez"), ("QUEUE_RETRY_MAX_SECONDS", "-1"),
+])
+def test_invalid_reliability_settings_name_the_variable(name, value):
+    message = config_error(**{name: value})
+    assert name in message
+    if name == "REDIS_URL":
+        assert value not in message  # it could hold a password

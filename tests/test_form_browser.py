@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -218,11 +219,15 @@ def test_cnpj_of_no_entity_shows_the_gateway_error_in_the_result_and_at_the_cnpj
     assert "Entidade não encontrada" in error_of(page, control(page, "CNPJ"))
 
 
-def test_glpi_down_shows_the_gateway_message(page, sandbox):
+def test_glpi_down_shows_the_queued_protocol(page, sandbox, gateway):
     sandbox.fault = "http500"
     fill(page)
     submit(page)
-    assert "GLPI indisponível" in result(page)
+    shown = result(page)
+    protocol = re.search(r"protocolo ([0-9a-f]{32})", shown)
+    assert protocol, shown
+    sandbox.fault = None
+    assert gateway.get(f"/chamados/{protocol.group(1)}").json()["protocolo"] == protocol.group(1)
 
 
 def test_field_errors_from_the_server_are_shown_next_to_the_field(page, gateway):
@@ -242,19 +247,6 @@ def test_field_errors_from_the_server_are_shown_next_to_the_field(page, gateway)
     assert "Dados inválidos" in result(page)
     assert error_of(page, control(page, "Nome")) == "Deve ter no máximo 255 caracteres."
     assert page.switch_to.active_element == control(page, "Nome")
-
-
-def test_a_queued_answer_shows_the_protocol(page):
-    """The queue (another branch) answers 202 with a protocol; the answer is played here
-    inside the page, in the shape that branch documents."""
-    page.execute_script(
-        "window.fetch = function () { return Promise.resolve(new Response("
-        "JSON.stringify({status: 'enfileirado', protocolo: 'a1b2c3'}),"
-        "{status: 202, headers: {'Content-Type': 'application/json'}})); };"
-    )
-    fill(page)
-    submit(page)
-    assert "protocolo a1b2c3" in result(page)
 
 
 def accessible_textboxes(driver) -> dict[str, dict]:

@@ -1,6 +1,7 @@
 """TicketGateway: GLPI-side checks, CNPJ -> entity, caches and ticket input, over a fake client."""
 from __future__ import annotations
 
+import html
 import threading
 import time
 
@@ -395,3 +396,35 @@ def test_no_attachments_cost_no_glpi_call():
     glpi = FakeGlpi()
     assert TicketGateway(make_config(), glpi).attach_files(101, []) == AttachmentReport([], [])
     assert glpi.calls == []
+
+
+class TicketSearchGlpi:
+    """Answers search/Ticket on the content like GLPI 10 does: content entity-encoded."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.criteria = None
+
+    def search(self, itemtype, criteria, forcedisplay=(), rows=50):
+        assert itemtype == "Ticket" and set(forcedisplay) == {2, 21}
+        self.criteria = criteria
+        return self.rows
+
+
+def glpi10(content: str) -> str:
+    return content.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")
+
+
+def test_ticket_is_found_by_the_line_the_gateway_wrote_in_its_content():
+    protocol = "0123456789abcdef0123456789abcdef"
+    mine = glpi10(f"<p><strong>Nome:</strong> Maria<br><strong>Protocolo:</strong> {protocol}</p>")
+    quoted_by_a_customer = glpi10(f"<p>{html.escape('<strong>Protocolo:</strong> ' + protocol)}</p>")
+    glpi = TicketSearchGlpi([{"2": 9, "21": quoted_by_a_customer}, {"2": 12, "21": mine}, {"2": 15, "21": mine}])
+    gateway = TicketGateway(make_config(), glpi)
+    assert gateway.find_ticket_with_line("Protocolo", protocol) == 12
+    assert glpi.criteria == [{"field": 21, "searchtype": "contains", "value": protocol}]
+
+
+def test_no_ticket_carries_the_line():
+    gateway = TicketGateway(make_config(), TicketSearchGlpi([]))
+    assert gateway.find_ticket_with_line("Protocolo", "0123456789abcdef0123456789abcdef") is None

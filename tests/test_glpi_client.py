@@ -404,3 +404,13 @@ def test_no_proxy_and_glpi_verify_tls_false_are_honoured(clock, glpi, monkeypatc
     client.get_item("User", 8)
     assert all("https" not in call.request.req_kwargs["proxies"] for call in glpi.calls)
     assert all(call.request.req_kwargs["verify"] is False for call in glpi.calls)
+
+
+@pytest.mark.parametrize("header, seconds", [("120", 120.0), ("999999", 3600.0), ("soon", None), (None, None)])
+def test_a_5xx_carries_the_retry_after_glpi_or_its_proxy_asked_for(client, glpi, header, seconds):
+    headers = {"Retry-After": header} if header else {}
+    glpi.get(f"{BASE}/initSession", body="<h1>Maintenance</h1>", status=503, content_type="text/html",
+             headers=headers)
+    with pytest.raises(GlpiUnavailable) as raised:
+        client.get_item("ITILCategory", 1)
+    assert raised.value.retry_after == seconds

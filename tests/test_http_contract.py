@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings
+from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
 
 ALFA = "11.222.333/0001-81"  # stored formatted in the sandbox (entity 1)
 BETA = "11444777000161"  # stored bare (entity 2)
@@ -222,18 +222,31 @@ def test_glpi_refusing_the_tokens_is_401(sandbox, launch):
     assert answer["erro"] == "Falha ao iniciar sessão"
 
 
-def test_glpi_unreachable_is_503_with_retry_after(launch):
-    process = launch(sandbox_settings(f"http://127.0.0.1:{free_port()}/apirest.php"))
+@pytest.fixture(scope="module")
+def gateway_without_queue(sandbox, tmp_path_factory):
+    """The gateway with QUEUE_WHEN_UNAVAILABLE=false: GLPI unavailable is a 503."""
+    process = start_gateway(
+        tmp_path_factory.mktemp("no-queue"), sandbox_settings(sandbox.url, QUEUE_WHEN_UNAVAILABLE="false")
+    )
+    assert process.exit_code is None, process.logs()
+    yield process
+    process.stop()
+
+
+def test_glpi_unreachable_is_503_with_retry_after_when_queueing_is_off(launch):
+    process = launch(
+        sandbox_settings(f"http://127.0.0.1:{free_port()}/apirest.php", QUEUE_WHEN_UNAVAILABLE="false")
+    )
     response = process.post_ticket(body())
     answer = assert_error(response, 503, "glpi_indisponivel")
     assert answer["erro"] == "GLPI indisponível" and int(response.headers["Retry-After"]) > 0
 
 
 @pytest.mark.parametrize("fault", ["http500", "html", "stall"])
-def test_glpi_failing_slow_or_answering_html_is_503(gateway, sandbox, fault):
+def test_glpi_failing_slow_or_answering_html_is_503_when_queueing_is_off(gateway_without_queue, sandbox, fault):
     sandbox.stall_seconds = 3  # the gateway's GLPI_TIMEOUT is 2 s
     sandbox.fault = fault
-    response = gateway.post_ticket(body(cnpj_cliente="11.222.333/0002-62"))
+    response = gateway_without_queue.post_ticket(body(cnpj_cliente="11.222.333/0002-62"))
     assert_error(response, 503, "glpi_indisponivel")
     assert "Retry-After" in response.headers
 
@@ -318,7 +331,7 @@ def test_default_category_missing_in_glpi_stops_start_up(sandbox, launch):
 
 def test_start_up_survives_glpi_down_and_checks_again_on_first_contact(sandbox, launch):
     sandbox.fault = "http500"
-    process = launch(sandbox_settings(sandbox.url))
+    process = launch(sandbox_settings(sandbox.url, QUEUE_WHEN_UNAVAILABLE="false"))
     assert process.exit_code is None and process.get("/ping").status_code == 200
     assert process.post_ticket(body()).status_code == 503
     sandbox.fault = None

@@ -700,11 +700,24 @@ def test_control_endpoints(demo):
     assert created.status_code == 201 and found_ids(cnpj_search(url, headers, "47.960.950")) == [created.json()["id"]]
     config = requests.post(f"{control}/config", timeout=5,
                            json={"latency_ms": 5, "fault": "http500", "fault_endpoints": ["Ticket"]}).json()
-    assert config == {"latency_ms": 5.0, "stall_seconds": 30.0, "fault": "http500", "fault_endpoints": ["Ticket"]}
+    assert config == {"latency_ms": 5.0, "stall_seconds": 30.0, "fault": "http500", "fault_endpoints": ["Ticket"],
+                      "retry_after_seconds": 120}
     assert post_ticket(url, headers, name="y").status_code == 500
     assert requests.post(f"{control}/config", json={"fault": "boom"}, timeout=5).status_code == 400
     assert requests.post(f"{control}/reset-calls", timeout=5).status_code == 200 and sandbox.call_count() == 0
     assert requests.post(f"{control}/expire-sessions", timeout=5).json() == {"expired": 1}
+
+
+def test_http503_fault_is_a_maintenance_page_with_retry_after(demo):
+    sandbox, url = demo
+    sandbox.retry_after_seconds = 45
+    sandbox.fault = "http503"
+    try:
+        answer = requests.get(f"{url}/initSession", timeout=5)
+    finally:
+        sandbox.fault = None
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "45"
+    assert answer.headers["Content-Type"].startswith("text/html")
 
 
 def test_unsupported_requests_get_glpi_errors_not_tracebacks(demo):

@@ -25,6 +25,7 @@ def test_no_answer_or_log_line_of_any_kind_contains_a_secret(sandbox, launch, tm
     limited = launch(sandbox_settings(sandbox.url, API_KEYS=keys, RATE_LIMIT_PER_KEY="1/hour",
                                       DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="DEBUG"))
     refused = launch(sandbox_settings(sandbox.url, API_KEYS=keys, GLPI_USER_TOKEN=WRONG_GLPI_TOKEN))
+    unqueued = launch(sandbox_settings(sandbox.url, API_KEYS=keys, QUEUE_WHEN_UNAVAILABLE="false"))
     key = {"Authorization": f"Bearer {SITE_KEY}", "Origin": SITE}
     url = f"{main.url}/criar-chamado"
 
@@ -50,10 +51,15 @@ def test_no_answer_or_log_line_of_any_kind_contains_a_secret(sandbox, launch, tm
         "500 debug": main.get("/debug", headers=key),
         "201 limited": limited.post_ticket(body(), headers=key),
         "429": limited.post_ticket(body(), headers=key),
+        "201 idempotent": main.post_ticket(body(), headers={**key, "Idempotency-Key": "chave-1"}),
+        "201 replayed": main.post_ticket(body(), headers={**key, "Idempotency-Key": "chave-1"}),
+        "422": main.post_ticket(body(descricao_problema="outro"), headers={**key, "Idempotency-Key": "chave-1"}),
     }
     sandbox.fault = "http500"
-    answers["503"] = main.post_ticket(body(cnpj_cliente="11.222.333/0002-62"), headers=key)
+    answers["503"] = unqueued.post_ticket(body(cnpj_cliente="11.222.333/0002-62"), headers=key)
+    answers["202"] = main.post_ticket(body(cnpj_cliente="11.222.333/0002-62"), headers=key)
     sandbox.fault = None
+    answers["200 status"] = main.get(answers["202"].headers["Location"], headers=key)
     sandbox.expire_sessions()  # a renewed session: its old and new tokens are both known secrets
     answers["201 renewed session"] = main.post_ticket(body(), headers=key)
 

@@ -14,8 +14,14 @@ from ticket_format import (
     build_ticket_content,
     build_ticket_input,
     build_ticket_title,
+    content_has_line,
 )
 from validation import TicketRequest
+
+REQUEST_FOR_PROTOCOL = TicketRequest(
+    nome_cliente="Maria", telefone_cliente="11 99999-0000", cnpj="11222333000181",
+    anydesk_cliente="123", descricao_problema="Impressora parada",
+)
 
 
 def make_request(**changes) -> TicketRequest:
@@ -309,3 +315,25 @@ def test_title_in_ticket_input_is_not_escaped_but_content_is():
     ticket = build_ticket_input(request, 1, None, None, None)
     assert ticket["name"] == "A & B <Ltda> - <b>x</b>"
     assert "A &amp; B &lt;Ltda&gt;" in ticket["content"]
+
+
+# --- finding the protocol line again --------------------------------------------------------------
+
+
+def test_protocol_line_is_found_as_glpi_10_and_11_return_the_content():
+    content = build_ticket_content(REQUEST_FOR_PROTOCOL, extra_lines=(("Protocolo", "abc123"),))
+    glpi10 = content.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")
+    assert content_has_line(content, "Protocolo", "abc123")
+    assert content_has_line(glpi10, "Protocolo", "abc123")
+    assert not content_has_line(content, "Protocolo", "abc12")  # a prefix is another protocol
+    assert not content_has_line(glpi10, "Protocolo", "abc12")
+    assert not content_has_line(content, "Protocolo", "zzz")
+
+
+def test_protocol_typed_by_the_customer_is_not_taken_for_the_gateways_line():
+    forged = TicketRequest(**{**REQUEST_FOR_PROTOCOL.__dict__,
+                              "descricao_problema": "<strong>Protocolo:</strong> abc123"})
+    content = build_ticket_content(forged)
+    glpi10 = content.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")
+    assert not content_has_line(content, "Protocolo", "abc123")
+    assert not content_has_line(glpi10, "Protocolo", "abc123")

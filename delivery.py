@@ -1,0 +1,264 @@
+"""Getting each ticket into GLPI exactly once, now or later.
+
+Every request gets a protocol id, written in the ticket as a "Protocolo: <id>" line. When an
+earlier attempt may have reached GLPI (its answer was lost), the ticket carrying the protocol is
+looked up and adopted instead of sending it again. When GLPI is unavailable, the validated
+request is queued durably in the store, and one `DeliveryWorker` across all processes (the
+holder of the store's lease) delivers the queue in order, with exponential backoff and jitter.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from typing import Any, Callable
+
+from gateway import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketGateway, TicketRefused, UnknownCategory
+from glpi_client import GlpiError, GlpiUnavailable
+from store import CREATED, FAILED, QUEUED, QueuedTicket, Store, StoreUnavailable
+from validation import TicketRequest
+
+log = logging.getLogger("glpi_gateway.delivery")
+
+PROTOCOL_LABEL = "Protocolo"
+PROTOCOL_PATTERN = re.compile(r"[0-9a-f]{32}")
+LEASE_NAME = "delivery"
+LEASE_SECONDS = 10.0
+POLL_SECONDS = 1.0
+PURGE_EVERY_SECONDS = 600.0
+FIRST_RETRY_SECONDS = 1.0
+# Answers about the request itself: retrying cannot change them.
+FINAL_REFUSALS = (EntityNotFound, AmbiguousEntity, UnknownCategory, TicketRefused)
+
+
+def new_protocol() -> str:
+    """A fresh protocol id. Not the request id: that one comes from the client and may repeat,
+    and a repeated protocol would adopt somebody else's ticket."""
+    return uuid.uuid4().hex
+
+
+def encode_request(request: TicketRequest) -> str:
+    """The canonical JSON of a validated request: the queue payload and the idempotency fingerprint."""
+    return json.dumps(asdict(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_request(payload: str) -> TicketRequest:
+    return TicketRequest(**json.loads(payload))
+
+
+def deliver(gateway: TicketGateway, request: TicketRequest, protocol: str, maybe_sent: bool) -> int:
+    """The ticket for `protocol`: adopted when an earlier attempt may have created it, else created."""
+    if maybe_sent:
+        found = gateway.find_ticket_with_line(PROTOCOL_LABEL, protocol)
+        if found is not None:
+            log.info("ticket %s adopted for protocol %s (its creation answer had been lost)", found, protocol)
+            return found
+    return gateway.create_ticket(request, extra_lines=((PROTOCOL_LABEL, protocol),))
+
+
+def create_or_enqueue(
+    gateway: TicketGateway,
+    store: Store,
+    request: TicketRequest,
+    protocol: str,
+    maybe_sent: bool,
+    queue_when_unavailable: bool,
+    resend_delay: float,
+) -> int | None:
+    """The ticket id, or None when GLPI is unavailable and the request was queued (committed
+    before this returns). Without queueing, GlpiUnavailable propagates.
+
+    A request whose answer was lost waits `resend_delay` seconds (GLPI_TIMEOUT) before the
+    delivery worker looks for its ticket: GLPI may still be writing it."""
+    try:
+        return deliver(gateway, request, protocol, maybe_sent)
+    except GlpiUnavailable as error:
+        if not queue_when_unavailable:
+            raise
+        sent = maybe_sent or error.request_sent
+        store.enqueue(protocol, encode_request(request), sent, delay=resend_delay if sent else 0.0)
+        log.warning("GLPI indisponível (%s); pedido enfileirado com o protocolo %s", error.code, protocol)
+        return None
+
+
+def backoff_delay(
+    attempts: int, max_seconds: float, retry_after: float | None = None, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds before attempt `attempts + 1`: exponential from FIRST_RETRY_SECONDS up to
+    `max_seconds`, jittered over its upper half so that retries spread out; never sooner
+    than a Retry-After GLPI gave."""
+    ceiling = min(max_seconds, FIRST_RETRY_SECONDS * 2 ** min(attempts - 1, 30))
+    delay = ceiling / 2 + rand() * ceiling / 2
+    return max(delay, retry_after or 0.0)
+
+
+def refusal_reason(error: Exception) -> dict[str, str]:
+    """`codigo` and `motivo` shown by GET /chamados/<protocolo> for a ticket GLPI will never accept."""
+    if isinstance(error, EntityNotFound):
+        return {"codigo": "entidade_nao_encontrada", "motivo": "Entidade não encontrada para o CNPJ informado"}
+    if isinstance(error, AmbiguousEntity):
+        return {"codigo": "entidade_ambigua", "motivo": "Mais de uma entidade tem o CNPJ informado"}
+    if isinstance(error, UnknownCategory):
+        return {"codigo": "categoria_desconhecida", "motivo": f"a categoria {error.args[0]} não existe no GLPI"}
+    if isinstance(error, TicketRefused):
+        return {"codigo": "chamado_recusado", "motivo": f"o GLPI recusou o chamado: {error.message}"}
+    return {"codigo": "registro_invalido", "motivo": "o pedido guardado na fila não pôde ser lido"}
+
+
+def status_answer(ticket: QueuedTicket) -> dict[str, Any]:
+    """The body of GET /chamados/<protocolo>."""
+    answer: dict[str, Any] = {
+        "protocolo": ticket.protocol,
+        "status": ticket.state,
+        "recebido_em": _iso(ticket.created_at),
+    }
+    if ticket.state == QUEUED:
+        answer["tentativas"] = ticket.attempts
+        if ticket.attempts:
+            answer["ultimo_erro"] = ticket.reason
+            answer["proxima_tentativa_em"] = _iso(ticket.next_attempt_at)
+    elif ticket.state == CREATED:
+        answer["ticket_id"] = ticket.ticket_id
+    else:
+        answer.update(json.loads(ticket.reason or "{}"))
+    return answer
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+class DeliveryWorker:
+    """Drains the store's queue in a background thread while it holds the store's lease.
+
+    Every gunicorn worker process runs one; the lease makes exactly one of them (across
+    instances too, with Redis) deliver at a time, and a heartbeat renews it while a delivery
+    is under way. The lease expires LEASE_SECONDS after its holder died, and another takes over.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: TicketGateway,
+        retry_max_seconds: float,
+        final_ttl: float,
+        lease_seconds: float = LEASE_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._store = store
+        self._gateway = gateway
+        self._retry_max_seconds = retry_max_seconds
+        self._final_ttl = final_ttl
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._delivering = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_purge = 0.0
+        self._holding = False
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._threads = [
+            threading.Thread(target=self._drain, name="delivery-drainer", daemon=True),
+            threading.Thread(target=self._heartbeat, name="delivery-heartbeat", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Let the delivery under way finish (up to `timeout` seconds), then give the lease back."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        try:
+            self._store.release_lease(LEASE_NAME, self.owner)
+        except StoreUnavailable as error:
+            log.warning("could not release the delivery lease (%s); it expires by itself", error)
+
+    def run_once(self) -> bool:
+        """One step: deliver the head of the queue if it is due and the lease is ours.
+        Returns True when it attempted a delivery."""
+        holding = self._store.acquire_lease(LEASE_NAME, self.owner, self._lease_seconds)
+        if holding != self._holding:
+            log.info("delivery lease %s by %s", "taken" if holding else "lost", self.owner)
+            self._holding = holding
+        if not holding:
+            return False
+        now = self._clock()
+        if now >= self._next_purge:
+            self._store.purge_expired()
+            self._next_purge = now + PURGE_EVERY_SECONDS
+        ticket = self._store.next_queued()
+        if ticket is None or ticket.next_attempt_at > now:
+            return False
+        self._delivering.set()
+        try:
+            self._attempt(ticket)
+        finally:
+            self._delivering.clear()
+        return True
+
+    def _attempt(self, ticket: QueuedTicket) -> None:
+        try:
+            request = decode_request(ticket.payload)
+        except (ValueError, TypeError) as error:
+            log.error("queued protocol %s is unreadable (%s); marked as failed", ticket.protocol, error)
+            self._finish(ticket, FAILED, None, refusal_reason(error))
+            return
+        # From here on the ticket may reach GLPI: after a crash, look for it before sending again.
+        self._store.mark_attempt(ticket.protocol)
+        try:
+            ticket_id = deliver(self._gateway, request, ticket.protocol, ticket.maybe_sent)
+        except FINAL_REFUSALS as error:
+            log.warning("queued protocol %s refused for good: %s", ticket.protocol, error)
+            self._finish(ticket, FAILED, None, refusal_reason(error))
+        except (GlpiError, GatewaySetupError) as error:
+            # Not about the request: GLPI down, our tokens or our settings. Keep it and retry.
+            attempts = ticket.attempts + 1
+            reason = getattr(error, "code", type(error).__name__)
+            delay = backoff_delay(attempts, self._retry_max_seconds, getattr(error, "retry_after", None))
+            log.info("delivery of protocol %s failed (%s); attempt %s in %.1f s",
+                     ticket.protocol, reason, attempts + 1, delay)
+            self._store.reschedule(ticket.protocol, attempts, self._clock() + delay, reason)
+        else:
+            log.info("queued protocol %s delivered as ticket %s by %s", ticket.protocol, ticket_id, self.owner,
+                     extra={"protocolo": ticket.protocol, "ticket_id": ticket_id})
+            self._finish(ticket, CREATED, ticket_id, None)
+
+    def _finish(self, ticket: QueuedTicket, state: str, ticket_id: int | None, reason: dict | None) -> None:
+        self._store.finish_ticket(
+            ticket.protocol, state, ticket_id, json.dumps(reason, ensure_ascii=False) if reason else None,
+            self._final_ttl,
+        )
+
+    def _drain(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = self.run_once()
+            except StoreUnavailable as error:
+                log.error("delivery queue unreachable: %s", error)
+                busy = False
+            if not busy:
+                self._stopping.wait(self._poll_seconds)
+
+    def _heartbeat(self) -> None:
+        while not self._stopping.wait(self._lease_seconds / 3):
+            if not self._delivering.is_set():
+                continue
+            try:
+                if not self._store.acquire_lease(LEASE_NAME, self.owner, self._lease_seconds):
+                    log.error("delivery lease lost during a delivery (was this process paused?)")
+            except StoreUnavailable as error:
+                log.error("could not renew the delivery lease: %s", error)

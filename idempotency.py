@@ -1,0 +1,69 @@
+"""The `Idempotency-Key` header of POST /criar-chamado, as Stripe and Zendesk do it.
+
+The first request with a key binds it to a fingerprint of its validated body and, once it has
+a final answer, stores that answer; a repeat with the same body gets the stored answer again.
+Which answers are final (stored): 2xx (201 created, 202 queued) and the 4xx that GLPI's data
+decided (unknown CNPJ, ambiguous CNPJ, unknown category, ticket refused). Not stored, so the
+client can retry with the same key: 5xx/503 (GLPI or the store failing) and 401 (the gateway's
+own GLPI credentials). Validation errors never reach the key: the body is validated first.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from store import Claim, ClaimOutcome, Store
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IN_FLIGHT_RETRY_AFTER = 2
+_SANE_KEY = re.compile(r"[A-Za-z0-9._:+/=~-]{1,255}")
+MIN_LOCK_SECONDS = 60.0
+GLPI_CALLS_PER_REQUEST = 8  # a cold request: setup checks, category, entity, ticket search, POST
+
+
+class InvalidIdempotencyKey(ValueError):
+    """The header is present but is not 1-255 characters of letters, digits and ._:+/=~-."""
+
+
+class IdempotencyKeyInFlight(Exception):
+    """Another request with the same key is still running."""
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used before with a different body."""
+
+
+def idempotency_key(header: str | None) -> str | None:
+    if header is None:
+        return None
+    if not _SANE_KEY.fullmatch(header):
+        raise InvalidIdempotencyKey(header)
+    return header
+
+
+def fingerprint(canonical_body: str) -> str:
+    return hashlib.sha256(canonical_body.encode("utf-8")).hexdigest()
+
+
+def lock_seconds(glpi_timeout: float) -> float:
+    """How long a request holds its key: past this it is presumed dead (its worker was killed)
+    and a repeat takes over, looking for the ticket it may have created before sending again."""
+    return max(MIN_LOCK_SECONDS, GLPI_CALLS_PER_REQUEST * glpi_timeout)
+
+
+def claim(store: Store, key: str, canonical_body: str, protocol: str, lock: float, ttl: float) -> Claim:
+    """NEW, TAKEN_OVER or REPLAY; raises when the request must not go ahead. The key lives at
+    least as long as its lock, however short IDEMPOTENCY_TTL is: a key that vanished while its
+    request runs would let a repeat through with a new protocol."""
+    claimed = store.claim_key(key, fingerprint(canonical_body), protocol, lock, max(ttl, lock))
+    if claimed.outcome is ClaimOutcome.MISMATCH:
+        raise IdempotencyKeyReused(key)
+    if claimed.outcome is ClaimOutcome.IN_FLIGHT:
+        raise IdempotencyKeyInFlight(key)
+    return claimed
+
+
+def is_final(status: int) -> bool:
+    """Whether an answer is stored for replay (see the module docstring)."""
+    return status < 500 and status != 401

@@ -1,0 +1,238 @@
+"""delivery.py: adopt-before-resend, queueing when GLPI is unavailable, backoff, and one worker step
+at a time over a real SQLite store and a fake gateway."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from delivery import (
+    LEASE_NAME,
+    DeliveryWorker,
+    backoff_delay,
+    create_or_enqueue,
+    decode_request,
+    deliver,
+    encode_request,
+    new_protocol,
+    status_answer,
+)
+from gateway import EntityNotFound, TicketRefused
+from glpi_client import GlpiAuthError, GlpiUnavailable
+from store import CREATED, FAILED, QUEUED, SqliteStore
+from test_gateway import ticket_request
+from test_store import Clock
+
+TTL = 3600.0
+
+
+class FakeGateway:
+    """Creates tickets in a list; can be told to fail; finds tickets by their protocol line."""
+
+    def __init__(self):
+        self.tickets: dict[int, str] = {}  # id -> protocol
+        self.fail_with: Exception | None = None
+        self.create_then_fail = False
+        self.searches = 0
+
+    def find_ticket_with_line(self, label, value):
+        assert label == "Protocolo"
+        self.searches += 1
+        if self.fail_with is not None and not self.create_then_fail:
+            raise self.fail_with
+        return min((tid for tid, protocol in self.tickets.items() if protocol == value), default=None)
+
+    def create_ticket(self, request, extra_lines=()):
+        (label, protocol), = extra_lines
+        assert label == "Protocolo"
+        if self.fail_with is not None and not self.create_then_fail:
+            raise self.fail_with
+        ticket_id = len(self.tickets) + 1
+        self.tickets[ticket_id] = protocol
+        if self.fail_with is not None:
+            raise self.fail_with
+        return ticket_id
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    opened = SqliteStore(str(tmp_path), clock=clock)
+    yield opened
+    opened.close()
+
+
+def make_worker(store, gateway, clock, owner_suffix=""):
+    worker = DeliveryWorker(store, gateway, retry_max_seconds=60, final_ttl=TTL, clock=clock)
+    worker.owner += owner_suffix
+    return worker
+
+
+def test_protocols_are_fresh_hex_ids():
+    first, second = new_protocol(), new_protocol()
+    assert first != second and len(first) == 32 and int(first, 16) >= 0
+
+
+def test_request_survives_the_queue_payload_round_trip():
+    request = ticket_request(email_cliente="a@b.com.br", categoria=4, urgencia=5)
+    assert decode_request(encode_request(request)) == request
+
+
+def test_deliver_creates_with_the_protocol_line_when_nothing_was_sent():
+    gateway = FakeGateway()
+    assert deliver(gateway, ticket_request(), "p1", maybe_sent=False) == 1
+    assert gateway.tickets == {1: "p1"} and gateway.searches == 0
+
+
+def test_deliver_adopts_the_ticket_an_earlier_attempt_created():
+    gateway = FakeGateway()
+    gateway.tickets[7] = "p1"
+    assert deliver(gateway, ticket_request(), "p1", maybe_sent=True) == 7
+    assert gateway.tickets == {7: "p1"}
+
+
+def test_deliver_creates_after_searching_when_the_earlier_attempt_created_nothing():
+    gateway = FakeGateway()
+    assert deliver(gateway, ticket_request(), "p1", maybe_sent=True) == 1
+    assert gateway.searches == 1
+
+
+def test_unavailable_glpi_queues_the_request_durably(store):
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    assert create_or_enqueue(gateway, store, ticket_request(), "p1", False, True, resend_delay=10) is None
+    queued = store.ticket("p1")
+    assert queued.state == QUEUED and queued.maybe_sent is False
+    assert queued.next_attempt_at == queued.created_at  # nothing was sent: try again at once
+    assert decode_request(queued.payload) == ticket_request()
+
+
+def test_lost_answer_is_queued_as_maybe_sent(store):
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiUnavailable("slow", "TIMEOUT", request_sent=True)
+    gateway.create_then_fail = True
+    assert create_or_enqueue(gateway, store, ticket_request(), "p1", False, True, resend_delay=10) is None
+    queued = store.ticket("p1")
+    assert queued.maybe_sent is True
+    assert queued.next_attempt_at == queued.created_at + 10  # GLPI may still be writing it
+
+
+def test_without_queueing_unavailable_glpi_propagates(store):
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    with pytest.raises(GlpiUnavailable):
+        create_or_enqueue(gateway, store, ticket_request(), "p1", False, False, resend_delay=10)
+    assert store.ticket("p1") is None
+
+
+@pytest.mark.parametrize("attempts, low, high", [(1, 0.5, 1), (2, 1, 2), (3, 2, 4), (10, 30, 60), (50, 30, 60)])
+def test_backoff_grows_exponentially_with_jitter_up_to_the_maximum(attempts, low, high):
+    assert backoff_delay(attempts, 60, rand=lambda: 0.0) == low
+    assert backoff_delay(attempts, 60, rand=lambda: 1.0) == high
+
+
+def test_backoff_never_comes_before_retry_after():
+    assert backoff_delay(1, 60, retry_after=120, rand=lambda: 1.0) == 120
+    assert backoff_delay(8, 60, retry_after=5, rand=lambda: 0.5) == 45
+
+
+def test_worker_delivers_the_queue_in_order(store, clock):
+    gateway = FakeGateway()
+    for protocol in ("p1", "p2", "p3"):
+        store.enqueue(protocol, encode_request(ticket_request()), maybe_sent=False)
+    worker = make_worker(store, gateway, clock)
+    while worker.run_once():
+        pass
+    assert gateway.tickets == {1: "p1", 2: "p2", 3: "p3"}
+    assert [store.ticket(p).ticket_id for p in ("p1", "p2", "p3")] == [1, 2, 3]
+    assert status_answer(store.ticket("p2"))["status"] == CREATED
+
+
+def test_worker_backs_off_while_glpi_is_down_and_resumes(store, clock):
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiUnavailable("down", "SERVER_ERROR", 500, request_sent=True, retry_after=30)
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    worker = make_worker(store, gateway, clock)
+    assert worker.run_once()
+    queued = store.ticket("p1")
+    assert queued.attempts == 1 and queued.next_attempt_at >= clock.now + 30
+    answer = status_answer(queued)
+    assert answer["status"] == QUEUED and answer["ultimo_erro"] == "SERVER_ERROR"
+    assert not worker.run_once()  # not due yet
+    gateway.fail_with = None
+    clock.now += 31
+    assert worker.run_once()
+    assert store.ticket("p1").state == CREATED
+
+
+def test_worker_looks_for_the_ticket_before_resending_after_a_lost_answer(store, clock):
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiUnavailable("slow", "TIMEOUT", request_sent=True)
+    gateway.create_then_fail = True
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    worker = make_worker(store, gateway, clock)
+    assert worker.run_once()  # creates the ticket, the answer is lost
+    gateway.fail_with = None
+    clock.now += 10
+    assert worker.run_once()
+    assert gateway.tickets == {1: "p1"}
+    assert store.ticket("p1").ticket_id == 1
+
+
+def test_a_crash_during_delivery_is_followed_by_a_search(store, clock):
+    """mark_attempt is written before sending: a worker killed mid-send leaves maybe_sent behind."""
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    store.mark_attempt("p1")
+    gateway = FakeGateway()
+    gateway.tickets[5] = "p1"  # what the killed worker had created
+    assert make_worker(store, gateway, clock).run_once()
+    assert store.ticket("p1").ticket_id == 5 and gateway.tickets == {5: "p1"}
+
+
+@pytest.mark.parametrize("refusal, codigo", [
+    (EntityNotFound("45723174000110"), "entidade_nao_encontrada"),
+    (TicketRefused("You don't have permission", 400), "chamado_recusado"),
+])
+def test_worker_marks_requests_glpi_will_never_accept_as_failed(store, clock, refusal, codigo):
+    gateway = FakeGateway()
+    gateway.fail_with = refusal
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    worker = make_worker(store, gateway, clock)
+    assert worker.run_once()
+    answer = status_answer(store.ticket("p1"))
+    assert answer["status"] == FAILED and answer["codigo"] == codigo and answer["motivo"]
+    assert store.next_queued() is None
+
+
+def test_worker_keeps_retrying_when_the_problem_is_the_gateways_credentials(store, clock):
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiAuthError("bad token", "ERROR_GLPI_LOGIN_USER_TOKEN", 401)
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    make_worker(store, gateway, clock).run_once()
+    assert store.ticket("p1").state == QUEUED
+
+
+def test_unreadable_queue_record_fails_instead_of_blocking_the_queue(store, clock):
+    store.enqueue("p1", json.dumps({"unknown_field": 1}), maybe_sent=False)
+    store.enqueue("p2", encode_request(ticket_request()), maybe_sent=False)
+    gateway = FakeGateway()
+    worker = make_worker(store, gateway, clock)
+    while worker.run_once():
+        pass
+    assert status_answer(store.ticket("p1"))["codigo"] == "registro_invalido"
+    assert store.ticket("p2").state == CREATED
+
+
+def test_only_the_lease_holder_delivers(store, clock):
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    gateway = FakeGateway()
+    first, second = make_worker(store, gateway, clock, "-a"), make_worker(store, gateway, clock, "-b")
+    assert store.acquire_lease(LEASE_NAME, first.owner, 10)
+    assert not second.run_once()
+    assert gateway.tickets == {}
+    first.stop(timeout=1)  # never started: stopping just gives the lease back
+    assert second.run_once() and gateway.tickets == {1: "p1"}

@@ -1,0 +1,111 @@
+"""idempotency.py: which keys are sane, what a fingerprint covers, which answers are stored."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import create_app
+from config import load_config
+from conftest import sandbox_settings
+from delivery import encode_request
+from idempotency import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    claim,
+    fingerprint,
+    idempotency_key,
+    is_final,
+    lock_seconds,
+)
+from store import ClaimOutcome, SqliteStore, StoredAnswer
+from test_gateway import ticket_request
+from test_store import Clock
+from test_http_contract import UNKNOWN, body
+
+
+@pytest.mark.parametrize("key", [str(uuid.uuid4()), "a", "form-42.submit:7", "YWJj+/=~_", "x" * 255])
+def test_sane_keys_are_accepted(key):
+    assert idempotency_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["", " ", "x" * 256, "tem espaço", "ção", "a\nb", "a;b"])
+def test_insane_keys_are_refused(key):
+    with pytest.raises(InvalidIdempotencyKey):
+        idempotency_key(key)
+
+
+def test_no_header_means_no_key():
+    assert idempotency_key(None) is None
+
+
+def test_fingerprint_covers_the_validated_body():
+    base = encode_request(ticket_request())
+    assert fingerprint(base) == fingerprint(encode_request(ticket_request()))
+    assert fingerprint(base) != fingerprint(encode_request(ticket_request(urgencia=5)))
+
+
+@pytest.mark.parametrize("status, stored", [
+    (201, True), (202, True), (400, True), (404, True), (409, True),
+    (401, False), (500, False), (502, False), (503, False),
+])
+def test_final_answers_are_stored_and_server_side_failures_are_not(status, stored):
+    assert is_final(status) is stored
+
+
+def test_key_lock_outlives_a_request_even_with_a_long_glpi_timeout():
+    assert lock_seconds(2) == 60
+    assert lock_seconds(30) == 240
+
+
+def test_claim_raises_for_another_body_and_for_a_request_in_flight(tmp_path):
+    store = SqliteStore(str(tmp_path))
+    body = encode_request(ticket_request())
+    assert claim(store, "k", body, "p1", 60, 3600).outcome is ClaimOutcome.NEW
+    with pytest.raises(IdempotencyKeyInFlight):
+        claim(store, "k", body, "p2", 60, 3600)
+    with pytest.raises(IdempotencyKeyReused):
+        claim(store, "k", encode_request(ticket_request(urgencia=1)), "p2", 60, 3600)
+    store.finish_key("k", StoredAnswer(201, "{}", {}), 3600)
+    assert claim(store, "k", body, "p3", 60, 3600).outcome is ClaimOutcome.REPLAY
+    store.close()
+
+
+# --- any header, any body: never a 5xx (the app in-process, GLPI = the sandbox over HTTP) ---------
+
+
+@pytest.fixture(scope="module")
+def app_client(sandbox, tmp_path_factory):
+    settings_ = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path_factory.mktemp("fuzz-data"))}
+    app = create_app(load_config(settings_, env_file=None))
+    yield app.test_client()
+    app.extensions["glpi_client"].close()
+    app.extensions["store"].close()
+
+
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=300)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.one_of(header_values, st.sampled_from(["k-fixa-1", "k-fixa-2"])),
+       payload=st.sampled_from([body(), body(urgencia=5), body(cnpj_cliente=UNKNOWN), {}, [], body(urgencia=9)]))
+def test_any_idempotency_key_with_any_body_never_gets_a_5xx(app_client, key, payload):
+    response = app_client.post("/criar-chamado", json=payload, headers={"Idempotency-Key": key})
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert response.is_json and "Traceback" not in response.get_data(as_text=True)
+    if response.status_code == 409:
+        assert response.get_json()["codigo"] in ("pedido_em_andamento", "entidade_ambigua")
+
+
+def test_a_key_outlives_its_lock_even_with_a_tiny_ttl(tmp_path):
+    clock = Clock()
+    store = SqliteStore(str(tmp_path), clock=clock)
+    body_ = encode_request(ticket_request())
+    claim(store, "k", body_, "p1", lock=60, ttl=1)
+    clock.now += 30
+    with pytest.raises(IdempotencyKeyInFlight):
+        claim(store, "k", body_, "p2", lock=60, ttl=1)
+    store.close()

@@ -1,0 +1,266 @@
+"""The store's contract, run against both backends: SQLite (a file in a temporary DATA_DIR) and Redis."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from store import (
+    CREATED,
+    FAILED,
+    QUEUED,
+    ClaimOutcome,
+    RedisStore,
+    SqliteStore,
+    StoredAnswer,
+    StoreUnavailable,
+    open_store,
+)
+
+LOCK = 60.0
+TTL = 3600.0
+
+
+class Clock:
+    """Wall-clock time that a test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def make_store(request, tmp_path, clock):
+    """Opens stores sharing one backend, as separate gateway processes would."""
+    opened = []
+
+    def _make():
+        if request.param == "sqlite":
+            store = SqliteStore(str(tmp_path / "data"), clock=clock)
+        else:
+            url = request.getfixturevalue("redis_url")
+            prefix = request.getfixturevalue("redis_prefix")
+            store = RedisStore(redis.Redis.from_url(url), prefix, clock=clock)
+        opened.append(store)
+        return store
+
+    yield _make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
+
+
+# --- idempotency keys -----------------------------------------------------------------------
+
+
+def test_first_claim_of_a_key_is_new_and_binds_the_protocol(store):
+    claim = store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    assert claim.outcome is ClaimOutcome.NEW
+    assert claim.record.protocol == "p1" and claim.record.answer is None
+
+
+def test_repeat_while_the_first_runs_is_in_flight(store):
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    claim = store.claim_key("k1", "fp", "p2", LOCK, TTL)
+    assert claim.outcome is ClaimOutcome.IN_FLIGHT and claim.record.protocol == "p1"
+
+
+def test_repeat_with_another_body_is_a_mismatch_even_after_the_answer(store):
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    assert store.claim_key("k1", "other", "p2", LOCK, TTL).outcome is ClaimOutcome.MISMATCH
+    store.finish_key("k1", StoredAnswer(201, '{"ticket_id": 5}', {}), TTL)
+    assert store.claim_key("k1", "other", "p2", LOCK, TTL).outcome is ClaimOutcome.MISMATCH
+
+
+def test_finished_key_replays_its_answer_with_headers(store):
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    store.finish_key("k1", StoredAnswer(202, '{"status": "enfileirado"}', {"Location": "/chamados/p1"}), TTL)
+    claim = store.claim_key("k1", "fp", "p2", LOCK, TTL)
+    assert claim.outcome is ClaimOutcome.REPLAY
+    assert claim.record.answer == StoredAnswer(202, '{"status": "enfileirado"}', {"Location": "/chamados/p1"})
+    assert claim.record.protocol == "p1"
+
+
+def test_released_key_is_taken_over_with_the_same_protocol(store):
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    store.release_key("k1")
+    claim = store.claim_key("k1", "fp", "p2", LOCK, TTL)
+    assert claim.outcome is ClaimOutcome.TAKEN_OVER and claim.record.protocol == "p1"
+    assert store.claim_key("k1", "fp", "p3", LOCK, TTL).outcome is ClaimOutcome.IN_FLIGHT
+
+
+def test_a_key_whose_holder_died_is_taken_over_once_its_lock_expires(store, clock):
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    clock.now += LOCK + 1
+    assert store.claim_key("k1", "fp", "p2", LOCK, TTL).outcome is ClaimOutcome.TAKEN_OVER
+
+
+def test_keys_are_independent(store):
+    assert store.claim_key("k1", "fp", "p1", LOCK, TTL).outcome is ClaimOutcome.NEW
+    assert store.claim_key("k2", "fp", "p2", LOCK, TTL).outcome is ClaimOutcome.NEW
+
+
+def test_concurrent_claims_from_separate_stores_let_exactly_one_through(make_store):
+    stores = [make_store() for _ in range(4)]
+    outcomes = []
+    start = threading.Barrier(12)
+
+    def claim(index):
+        start.wait()
+        outcomes.append(stores[index % 4].claim_key("shared", "fp", f"p{index}", LOCK, TTL).outcome)
+
+    threads = [threading.Thread(target=claim, args=(index,)) for index in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(ClaimOutcome.NEW) == 1
+    assert outcomes.count(ClaimOutcome.IN_FLIGHT) == 11
+
+
+def test_sqlite_key_expires_after_its_ttl(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    store.finish_key("k1", StoredAnswer(201, "{}", {}), TTL)
+    clock.now += TTL + 1
+    assert store.claim_key("k1", "other", "p2", LOCK, TTL).outcome is ClaimOutcome.NEW
+    store.close()
+
+
+def test_redis_key_carries_an_expiry_near_its_ttl(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client, redis_prefix)
+    store.claim_key("k1", "fp", "p1", LOCK, TTL)
+    store.finish_key("k1", StoredAnswer(201, "{}", {}), 100)
+    assert 0 < client.ttl(f"{redis_prefix}key:k1") <= 101
+    store.close()
+
+
+# --- the queue ------------------------------------------------------------------------------
+
+
+def test_queue_hands_out_tickets_in_arrival_order(store):
+    for protocol in ("a1", "b2", "c3"):
+        store.enqueue(protocol, f'{{"p": "{protocol}"}}', maybe_sent=False)
+    assert store.next_queued().protocol == "a1"
+    store.finish_ticket("a1", CREATED, 10, None, TTL)
+    assert store.next_queued().protocol == "b2"
+    store.finish_ticket("b2", FAILED, None, '{"codigo": "x"}', TTL)
+    assert store.next_queued().protocol == "c3"
+    store.finish_ticket("c3", CREATED, 11, None, TTL)
+    assert store.next_queued() is None
+
+
+def test_queued_ticket_reports_its_state_through_its_life(store, clock):
+    store.enqueue("a1", '{"x": 1}', maybe_sent=False)
+    queued = store.ticket("a1")
+    assert (queued.state, queued.attempts, queued.maybe_sent, queued.payload) == (QUEUED, 0, False, '{"x": 1}')
+    store.mark_attempt("a1")
+    store.reschedule("a1", 1, clock.now + 5, "TIMEOUT")
+    queued = store.ticket("a1")
+    assert (queued.attempts, queued.maybe_sent, queued.reason) == (1, True, "TIMEOUT")
+    assert queued.next_attempt_at == pytest.approx(clock.now + 5)
+    store.finish_ticket("a1", CREATED, 42, None, TTL)
+    created = store.ticket("a1")
+    assert (created.state, created.ticket_id) == (CREATED, 42)
+
+
+def test_a_queued_ticket_can_wait_before_its_first_attempt(store, clock):
+    store.enqueue("a1", "{}", maybe_sent=True, delay=7)
+    assert store.next_queued().next_attempt_at == pytest.approx(clock.now + 7)
+
+
+def test_unknown_protocol_is_none(store):
+    assert store.ticket("nope") is None
+
+
+def test_queue_written_by_one_store_is_seen_by_another(make_store):
+    make_store().enqueue("a1", "{}", maybe_sent=True)
+    assert make_store().next_queued().maybe_sent is True
+
+
+def test_sqlite_finished_ticket_is_purged_after_its_ttl(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.finish_ticket("a1", CREATED, 1, None, TTL)
+    clock.now += TTL + 1
+    assert store.ticket("a1") is None
+    store.purge_expired()
+    store.close()
+
+
+# --- the drainer's lease --------------------------------------------------------------------
+
+
+def test_lease_has_one_holder_who_can_renew_and_release_it(store):
+    assert store.acquire_lease("delivery", "a", 30)
+    assert not store.acquire_lease("delivery", "b", 30)
+    assert store.acquire_lease("delivery", "a", 30)
+    store.release_lease("delivery", "b")  # not b's: nothing happens
+    assert not store.acquire_lease("delivery", "b", 30)
+    store.release_lease("delivery", "a")
+    assert store.acquire_lease("delivery", "b", 30)
+
+
+def test_sqlite_lease_of_a_dead_holder_expires(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    assert store.acquire_lease("delivery", "a", 10)
+    clock.now += 11
+    assert store.acquire_lease("delivery", "b", 10)
+    store.close()
+
+
+def test_redis_lease_of_a_dead_holder_expires(redis_url, redis_prefix):
+    store = RedisStore(redis.Redis.from_url(redis_url), redis_prefix)
+    assert store.acquire_lease("delivery", "a", 0.05)
+    time.sleep(0.2)
+    assert store.acquire_lease("delivery", "b", 10)
+    store.close()
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def test_sqlite_store_creates_its_data_dir_and_survives_a_reopen(tmp_path):
+    data_dir = tmp_path / "nested" / "data"
+    first = open_store(str(data_dir), None)
+    first.enqueue("a1", "{}", maybe_sent=False)
+    first.close()
+    assert (data_dir / "gateway.sqlite3").exists()
+    second = open_store(str(data_dir), None)
+    assert second.next_queued().protocol == "a1"
+    second.close()
+
+
+def test_sqlite_store_runs_in_wal_mode_with_full_sync(tmp_path):
+    store = SqliteStore(str(tmp_path))
+    db = store._connection()
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
+
+
+def test_unreachable_redis_is_store_unavailable():
+    with pytest.raises(StoreUnavailable):
+        open_store("unused", "redis://127.0.0.1:1/0")
+
+
+def test_queueing_a_protocol_twice_keeps_the_first_record(store):
+    store.enqueue("a1", '{"first": true}', maybe_sent=False)
+    store.enqueue("a1", '{"second": true}', maybe_sent=True)
+    assert store.ticket("a1").payload == '{"first": true}'
+    store.finish_ticket("a1", CREATED, 3, None, TTL)
+    assert store.next_queued() is None
