@@ -48,7 +48,7 @@ from idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIde
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
-from ratelimit import RateLimited, RateLimiter, client_ip, open_counters
+from ratelimit import RateLimited, RateLimiter, client_ip
 from store import ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
 from validation import ValidationError, validate_ticket_request
 
@@ -96,10 +96,10 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
             "ATENÇÃO: API_KEYS vazio: qualquer um que alcance este gateway pode abrir chamados no GLPI. "
             "Defina API_KEYS (nome:chave,...) antes de expor o gateway."
         )
+    store = _open_store(config)
     limiter = None
     if config.rate_limit_per_ip or config.rate_limit_per_key:
-        limiter = RateLimiter(open_counters(config), config.rate_limit_per_ip, config.rate_limit_per_key)
-    store = _open_store(config)
+        limiter = RateLimiter(store, config.rate_limit_per_ip, config.rate_limit_per_key)
 
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes

@@ -1,46 +1,25 @@
 """Abuse limits per client IP and per API key, counted where every worker sees them.
 
-A counter's window starts at its first hit and lasts `window_seconds`; `hit`
-answers the count so far and the seconds until the window ends (the
-`Retry-After` of a refusal). Counters live in SQLite under `DATA_DIR` (shared by
-the workers of one machine) or in Redis (`REDIS_URL`, shared by several
-instances). If the counter store fails, requests go through and a warning is
-logged: an abuse limit must not take ticket creation down with it.
+A counter's window starts at its first hit and lasts `window_seconds`; the
+store's `hit_counter` answers the count so far and the seconds until the window
+ends (the `Retry-After` of a refusal). Counters live in the gateway's store
+(SQLite under `DATA_DIR`, or Redis with `REDIS_URL`), next to the queue. If the
+store fails, requests go through and a warning is logged: an abuse limit must
+not take ticket creation down with it.
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
 import math
-import os
-import sqlite3
-import threading
-import time
-from typing import Protocol
 
-import redis
-
-from config import Config, ConfigError, RateLimit
+from config import RateLimit
 from logging_setup import LOGGER_NAME
+from store import Store, StoreUnavailable
 
 log = logging.getLogger(LOGGER_NAME)
 
-SQLITE_FILE = "rate-limits.sqlite3"
-SQLITE_BUSY_TIMEOUT_MS = 5000
-SQLITE_PURGE_EVERY = 1000  # hits between deletions of expired counters
-REDIS_KEY_PREFIX = "glpi-gateway:ratelimit:"
-REDIS_TIMEOUT_SECONDS = 1.0
 IPV6_CLIENT_PREFIX = 64  # one IPv6 client usually holds a whole /64
-# Atomic: the first hit of a window starts its expiry; answers [count, milliseconds left].
-_REDIS_HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
 
 
 class RateLimited(Exception):
@@ -53,86 +32,9 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-class CounterUnavailable(Exception):
-    """The counter store could not be reached or written."""
-
-
-class Counters(Protocol):
-    def hit(self, key: str, window_seconds: int) -> tuple[int, float]: ...
-
-
-class SqliteCounters:
-    """Counters in one SQLite file (WAL): every process opening it shares them."""
-
-    def __init__(self, path: str, clock=time.time):
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._db = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a counter lost in a power cut is harmless
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS rate_counters "
-            "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)"
-        )
-
-    def hit(self, key: str, window_seconds: int) -> tuple[int, float]:
-        now = self._clock()
-        try:
-            with self._lock:
-                count, expires_at = self._db.execute(
-                    "INSERT INTO rate_counters (key, count, expires_at) VALUES (?1, 1, ?2) "
-                    "ON CONFLICT (key) DO UPDATE SET "
-                    "count = CASE WHEN expires_at <= ?3 THEN 1 ELSE count + 1 END, "
-                    "expires_at = CASE WHEN expires_at <= ?3 THEN ?2 ELSE expires_at END "
-                    "RETURNING count, expires_at",
-                    (key, now + window_seconds, now),
-                ).fetchone()
-                self._hits += 1
-                if self._hits % SQLITE_PURGE_EVERY == 0:
-                    self._db.execute("DELETE FROM rate_counters WHERE expires_at <= ?", (now,))
-        except sqlite3.Error as error:
-            raise CounterUnavailable(f"SQLite: {error}") from error
-        return count, expires_at - now
-
-    def close(self) -> None:
-        self._db.close()
-
-
-class RedisCounters:
-    """Counters in Redis, for several gateway instances behind a load balancer."""
-
-    def __init__(self, url: str):
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
-        )
-        self._script = self._redis.register_script(_REDIS_HIT)
-
-    def hit(self, key: str, window_seconds: int) -> tuple[int, float]:
-        try:
-            count, milliseconds = self._script(keys=[REDIS_KEY_PREFIX + key], args=[window_seconds * 1000])
-        except redis.RedisError as error:
-            raise CounterUnavailable(f"Redis: {type(error).__name__}") from error
-        return int(count), int(milliseconds) / 1000
-
-    def close(self) -> None:
-        self._redis.close()
-
-
-def open_counters(config: Config) -> Counters:
-    if config.redis_url:
-        return RedisCounters(config.redis_url)
-    try:
-        os.makedirs(config.data_dir, exist_ok=True)
-        return SqliteCounters(os.path.join(config.data_dir, SQLITE_FILE))
-    except (OSError, sqlite3.Error) as error:
-        raise ConfigError(f"DATA_DIR={config.data_dir!r}: não foi possível abrir o arquivo dos limites ({error})") from None
-
-
 class RateLimiter:
-    def __init__(self, counters: Counters, per_ip: RateLimit | None, per_key: RateLimit | None):
-        self._counters = counters
+    def __init__(self, store: Store, per_ip: RateLimit | None, per_key: RateLimit | None):
+        self._store = store
         self._per_ip = per_ip
         self._per_key = per_key
 
@@ -146,8 +48,8 @@ class RateLimiter:
         if rate is None:
             return
         try:
-            count, reset_in = self._counters.hit(f"{scope}:{rate.window_seconds}:{subject}", rate.window_seconds)
-        except CounterUnavailable as error:
+            count, reset_in = self._store.hit_counter(f"{scope}:{rate.window_seconds}:{subject}", rate.window_seconds)
+        except StoreUnavailable as error:
             log.warning("limite por %s não verificado, contador indisponível: %s", scope, error)
             return
         if count > rate.limit:

@@ -1,4 +1,5 @@
-"""Durable shared state: idempotency keys, the delivery queue and the drainer's lease.
+"""Durable shared state: idempotency keys, the delivery queue, the drainer's lease and the
+rate-limit counters.
 
 Two backends behind one small interface (`Store`): SQLite in `DATA_DIR` (one machine, any
 number of gunicorn workers) and Redis (`REDIS_URL`, several gateway instances). Every
@@ -104,6 +105,10 @@ class Store(Protocol):
     def release_lease(self, name: str, owner: str) -> None:
         ...
 
+    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
+        """Count a hit on `key`: the hits so far in its window (which starts at the first hit
+        and lasts `window_seconds`) and the seconds until that window ends."""
+
     def purge_expired(self) -> None:
         ...
 
@@ -161,6 +166,11 @@ CREATE INDEX IF NOT EXISTS queue_by_state ON queue (state, seq);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate_counters (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
     expires_at REAL NOT NULL
 );
 """
@@ -296,11 +306,25 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
+    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
+        now = self._clock()
+        with self._transaction() as db:
+            count, expires_at = db.execute(
+                "INSERT INTO rate_counters (key, count, expires_at) VALUES (?1, 1, ?2) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "count = CASE WHEN expires_at <= ?3 THEN 1 ELSE count + 1 END, "
+                "expires_at = CASE WHEN expires_at <= ?3 THEN ?2 ELSE expires_at END "
+                "RETURNING count, expires_at",
+                (key, now + window_seconds, now),
+            ).fetchone()
+        return count, expires_at - now
+
     def purge_expired(self) -> None:
         now = self._clock()
         with self._transaction() as db:
             db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM queue WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+            db.execute("DELETE FROM rate_counters WHERE expires_at <= ?", (now,))
 
     def close(self) -> None:
         with self._connections_lock:
@@ -346,6 +370,17 @@ def _queued_ticket(row: tuple) -> QueuedTicket:
 
 # --- Redis ----------------------------------------------------------------------------------
 
+# Atomic: the first hit of a window starts its expiry; answers [count, milliseconds left].
+_REDIS_HIT_COUNTER = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
 
 class RedisStore:
     """The same state in Redis, for several gateway instances. Read-modify-writes are
@@ -358,6 +393,7 @@ class RedisStore:
         self._redis = client
         self._prefix = prefix
         self._clock = clock
+        self._hit_counter_script = client.register_script(_REDIS_HIT_COUNTER)
         self._guarded(self._redis.ping)
 
     def _key(self, *parts: str) -> str:
@@ -487,8 +523,14 @@ class RedisStore:
 
         self._guarded(self._redis.transaction, release, lease)
 
+    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
+        count, milliseconds = self._guarded(
+            self._hit_counter_script, keys=[self._key("ratelimit", key)], args=[window_seconds * 1000]
+        )
+        return int(count), int(milliseconds) / 1000
+
     def purge_expired(self) -> None:
-        """Nothing to do: Redis expires finished records by itself."""
+        """Nothing to do: Redis expires finished records and counters by itself."""
 
     def close(self) -> None:
         self._redis.close()

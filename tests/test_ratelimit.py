@@ -1,23 +1,15 @@
-"""Contract of ratelimit.py: who the client is, and counters shared through SQLite or Redis."""
+"""Contract of ratelimit.py: who the client is, and the limiter over the store's counters
+(the counters themselves are part of the store's contract, tests/test_store.py)."""
 from __future__ import annotations
 
 import ipaddress
 import logging
-import uuid
 
 import pytest
 
 from config import RateLimit
-from conftest import free_port
-from ratelimit import (
-    CounterUnavailable,
-    RateLimited,
-    RateLimiter,
-    RedisCounters,
-    SqliteCounters,
-    client_ip,
-    limit_subject,
-)
+from ratelimit import RateLimited, RateLimiter, client_ip, limit_subject
+from store import SqliteStore
 
 PROXIES = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
 
@@ -64,62 +56,12 @@ def test_ipv6_clients_are_limited_per_slash_64_and_ipv4_per_address():
     assert limit_subject("198.51.100.1") == "198.51.100.1"
 
 
-# --- SQLite counters ----------------------------------------------------------------
-
-
-def test_sqlite_counter_counts_within_the_window_and_restarts_after_it(tmp_path):
-    clock = Clock()
-    counters = SqliteCounters(str(tmp_path / "c.sqlite3"), clock=clock)
-    assert counters.hit("a", 60) == (1, 60)
-    clock.now += 20
-    assert counters.hit("a", 60) == (2, 40)
-    assert counters.hit("b", 60) == (1, 60)
-    clock.now += 40
-    assert counters.hit("a", 60) == (1, 60)
-
-
-def test_sqlite_counters_are_shared_by_every_connection_to_the_file(tmp_path):
-    path = str(tmp_path / "c.sqlite3")
-    first, second = SqliteCounters(path), SqliteCounters(path)
-    assert [first.hit("k", 60)[0], second.hit("k", 60)[0], first.hit("k", 60)[0]] == [1, 2, 3]
-
-
-def test_a_broken_sqlite_file_is_reported_as_counter_unavailable(tmp_path):
-    counters = SqliteCounters(str(tmp_path / "c.sqlite3"))
-    counters.close()
-    with pytest.raises(CounterUnavailable):
-        counters.hit("k", 60)
-
-
-# --- Redis counters -----------------------------------------------------------------
-
-
-def test_redis_counter_counts_within_the_window_and_reports_the_time_left(redis_url):
-    counters = RedisCounters(redis_url)
-    key = f"test:{uuid.uuid4().hex}"
-    assert counters.hit(key, 60)[0] == 1
-    count, reset_in = counters.hit(key, 60)
-    assert count == 2 and 0 < reset_in <= 60
-    counters.close()
-
-
-def test_redis_counters_are_shared_by_every_client(redis_url):
-    first, second = RedisCounters(redis_url), RedisCounters(redis_url)
-    key = f"test:{uuid.uuid4().hex}"
-    assert [first.hit(key, 60)[0], second.hit(key, 60)[0], first.hit(key, 60)[0]] == [1, 2, 3]
-
-
-def test_an_unreachable_redis_is_reported_as_counter_unavailable():
-    with pytest.raises(CounterUnavailable):
-        RedisCounters(f"redis://127.0.0.1:{free_port()}/0").hit("k", 60)
-
-
 # --- the limiter --------------------------------------------------------------------
 
 
 def test_limiter_refuses_past_the_limit_with_the_seconds_until_the_window_ends(tmp_path):
     clock = Clock()
-    limiter = RateLimiter(SqliteCounters(str(tmp_path / "c.sqlite3"), clock=clock), RateLimit(2, 3600), None)
+    limiter = RateLimiter(SqliteStore(str(tmp_path), clock=clock), RateLimit(2, 3600), None)
     limiter.check_ip("198.51.100.1")
     clock.now += 1000.5
     limiter.check_ip("198.51.100.1")
@@ -130,12 +72,10 @@ def test_limiter_refuses_past_the_limit_with_the_seconds_until_the_window_ends(t
     limiter.check_key("any")  # no per-key limit configured
 
 
-def test_limiter_lets_requests_through_and_warns_when_the_counters_fail(caplog):
-    class Failing:
-        def hit(self, key, window_seconds):
-            raise CounterUnavailable("Redis: ConnectionError")
-
-    limiter = RateLimiter(Failing(), RateLimit(1, 60), RateLimit(1, 60))
+def test_limiter_lets_requests_through_and_warns_when_the_store_fails(tmp_path, caplog):
+    store = SqliteStore(str(tmp_path))
+    store.close()
+    limiter = RateLimiter(store, RateLimit(1, 60), RateLimit(1, 60))
     with caplog.at_level(logging.WARNING, logger="glpi_gateway"):
         for _ in range(3):
             limiter.check_ip("198.51.100.1")

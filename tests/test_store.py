@@ -113,20 +113,28 @@ def test_keys_are_independent(store):
     assert store.claim_key("k2", "fp", "p2", LOCK, TTL).outcome is ClaimOutcome.NEW
 
 
-def test_concurrent_claims_from_separate_stores_let_exactly_one_through(make_store):
-    stores = [make_store() for _ in range(4)]
-    outcomes = []
-    start = threading.Barrier(12)
+def run_at_once(count: int, action) -> list:
+    """`action(index)` in `count` threads released together; their results."""
+    results = []
+    start = threading.Barrier(count)
 
-    def claim(index):
+    def run(index):
         start.wait()
-        outcomes.append(stores[index % 4].claim_key("shared", "fp", f"p{index}", LOCK, TTL).outcome)
+        results.append(action(index))
 
-    threads = [threading.Thread(target=claim, args=(index,)) for index in range(12)]
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results
+
+
+def test_concurrent_claims_from_separate_stores_let_exactly_one_through(make_store):
+    stores = [make_store() for _ in range(4)]
+    outcomes = run_at_once(
+        12, lambda index: stores[index % 4].claim_key("shared", "fp", f"p{index}", LOCK, TTL).outcome
+    )
     assert outcomes.count(ClaimOutcome.NEW) == 1
     assert outcomes.count(ClaimOutcome.IN_FLIGHT) == 11
 
@@ -229,6 +237,58 @@ def test_redis_lease_of_a_dead_holder_expires(redis_url, redis_prefix):
     time.sleep(0.2)
     assert store.acquire_lease("delivery", "b", 10)
     store.close()
+
+
+# --- rate-limit counters ----------------------------------------------------------------------
+
+
+def test_counter_counts_hits_within_its_window_and_reports_the_time_left(store, clock):
+    count, reset_in = store.hit_counter("ip:60:198.51.100.1", 60)
+    assert count == 1 and 59 < reset_in <= 60
+    clock.now += 20
+    count, reset_in = store.hit_counter("ip:60:198.51.100.1", 60)
+    assert count == 2 and 0 < reset_in <= 60
+    assert store.hit_counter("ip:60:198.51.100.2", 60)[0] == 1  # another key counts apart
+
+
+def test_counters_are_shared_by_every_store_on_the_backend(make_store):
+    first, second = make_store(), make_store()
+    assert [first.hit_counter("k", 60)[0], second.hit_counter("k", 60)[0], first.hit_counter("k", 60)[0]] == [1, 2, 3]
+
+
+def test_concurrent_hits_from_separate_stores_are_all_counted(make_store):
+    stores = [make_store() for _ in range(4)]
+    counts = run_at_once(12, lambda index: stores[index % 4].hit_counter("shared", 60)[0])
+    assert sorted(counts) == list(range(1, 13))
+
+
+def test_sqlite_counter_restarts_after_its_window_and_is_purged_once_expired(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    assert store.hit_counter("a", 60) == (1, 60)
+    store.hit_counter("b", 10)
+    clock.now += 20
+    assert store.hit_counter("a", 60) == (2, 40)
+    store.purge_expired()  # "b" expired, "a" still counting
+    assert store._connection().execute("SELECT key FROM rate_counters").fetchall() == [("a",)]
+    assert store.hit_counter("a", 60) == (3, 40)
+    clock.now += 40
+    assert store.hit_counter("a", 60) == (1, 60)
+    store.close()
+
+
+def test_redis_counter_lives_under_the_store_prefix_and_expires_with_its_window(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client, redis_prefix)
+    store.hit_counter("ip:60:198.51.100.1", 60)
+    assert 0 < client.pttl(f"{redis_prefix}ratelimit:ip:60:198.51.100.1") <= 60_000
+    store.close()
+
+
+def test_a_counter_on_a_failed_sqlite_store_is_store_unavailable(tmp_path):
+    store = SqliteStore(str(tmp_path))
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.hit_counter("k", 60)
 
 
 # --- opening ----------------------------------------------------------------------------------
