@@ -127,7 +127,7 @@ def _open_store(config: Config) -> Store:
         return open_store(config.data_dir, config.redis_url, config.redis_key_prefix)
     except (StoreUnavailable, OSError) as error:
         variable = "REDIS_URL" if config.redis_url else "DATA_DIR"
-        raise ConfigError(f"{variable}: não foi possível abrir o armazenamento da fila ({error})") from error
+        raise ConfigError(f"{variable}: não foi possível abrir o armazenamento (fila, chaves, limites) ({error})") from error
 
 
 def _run_startup_checks(gateway: TicketGateway) -> None:
