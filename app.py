@@ -6,6 +6,8 @@ the configuration and the GLPI behind it (doctor.py).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -61,6 +63,11 @@ STORED_HEADERS = ("Location",)
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Where formulario.js holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
+FORM_KEY_PLACEHOLDER = "/* FORM_API_KEY */ null"
+# The page and the script depend on the configuration (frame-ancestors, the form's key): browsers
+# revalidate them on every load (304 while unchanged) and shared caches do not keep them.
+FORM_CACHE_CONTROL = "private, no-cache"
 # The form page loads only its own script and stylesheet and talks only to this gateway.
 FORM_PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
@@ -95,6 +102,13 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         log.warning(
             "ATENÇÃO: API_KEYS vazio: qualquer um que alcance este gateway pode abrir chamados no GLPI. "
             "Defina API_KEYS (nome:chave,...) antes de expor o gateway."
+        )
+    elif config.form_api_key_name is None:
+        log.info("FORM_API_KEY_NAME vazio: o formulário de contato (/formulario, formulario.js) recebe 401")
+    elif config.rate_limit_per_ip is None:
+        log.warning(
+            "ATENÇÃO: a chave %r (FORM_API_KEY_NAME) é pública, vai no formulário; "
+            "defina RATE_LIMIT_PER_IP para limitar quem a usa", config.form_api_key_name,
         )
     limiter = None
     if config.rate_limit_per_ip or config.rate_limit_per_key:
@@ -322,26 +336,34 @@ def _register_form_routes(app: Flask, config: Config) -> None:
     """The contact form: a page for direct links and iframes, and its script and stylesheet,
     which another site can also load to inject the form (README, "Formulário de contato")."""
     page_csp = FORM_PAGE_CSP.format(frame_ancestors=config.form_frame_ancestors)
+    script = (STATIC_DIR / "formulario.js").read_text(encoding="utf-8")
+    script = script.replace(FORM_KEY_PLACEHOLDER, json.dumps(config.form_api_key)).encode("utf-8")
+    script_etag = hashlib.sha256(script).hexdigest()
 
-    def asset(name: str) -> Response:
-        response = send_from_directory(STATIC_DIR, name, max_age=300)
+    def asset(name: str, max_age: int | None = None) -> Response:
+        response = send_from_directory(STATIC_DIR, name, max_age=max_age)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @app.get("/formulario")
     def formulario() -> Response:
         response = asset("formulario.html")
+        response.headers["Cache-Control"] = FORM_CACHE_CONTROL
         response.headers["Content-Security-Policy"] = page_csp
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     @app.get("/formulario.js")
     def formulario_js() -> Response:
-        return asset("formulario.js")
+        response = Response(script, mimetype="text/javascript")
+        response.set_etag(script_etag)
+        response.headers["Cache-Control"] = FORM_CACHE_CONTROL
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response.make_conditional(request)
 
     @app.get("/formulario.css")
     def formulario_css() -> Response:
-        return asset("formulario.css")
+        return asset("formulario.css", max_age=300)
 
 
 def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
