@@ -81,6 +81,10 @@ class ProtocolNotFound(LookupError):
     """No queued request has this protocol (or it was finished longer than IDEMPOTENCY_TTL ago)."""
 
 
+class FormKeyOutOfScope(Exception):
+    """The form's key, public by nature, was used for something other than opening a ticket."""
+
+
 def create_app(config: Config | None = None, glpi_client: GlpiClient | None = None) -> Flask:
     config = config or load_config()
     configure_logging(config.log_level, config.secrets(), context=_request_log_context)
@@ -127,7 +131,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl
     )
     _register_request_hooks(app, config.trusted_proxies)
-    _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter)
+    _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter, config.form_api_key_name)
     _register_idempotency_hook(app, store, config)
     _register_routes(app, gateway, readiness, store, config)
     _register_metrics(app, metrics, config.metrics_enabled)
@@ -200,12 +204,14 @@ def _register_request_hooks(app: Flask, trusted_proxies: tuple) -> None:
         return response
 
 
-def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None) -> None:
-    """Who may call, from which browser origin and how often; `/ping` stays open.
+def _register_access_hooks(
+    app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None, form_key_name: str | None
+) -> None:
+    """Who may call, from which browser origin and how often; OPEN_PATHS stay open.
 
     Order matters: an allowed preflight is answered before anything else (browsers
     send no key with it), and the per-IP limit counts before the key check so that
-    guessing keys is limited too.
+    guessing keys is limited too. The form's key only opens tickets.
     """
 
     @app.before_request
@@ -224,6 +230,8 @@ def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limi
             g.api_key = api_keys.identify(presented_key(request.headers))
             if limiter is not None:
                 limiter.check_key(g.api_key)
+            if g.api_key == form_key_name and request.endpoint != "criar_chamado":
+                raise FormKeyOutOfScope()
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
@@ -427,6 +435,13 @@ def _register_error_answers(app: Flask) -> None:
             401, "Chave de API ausente ou inválida", "chave_api_invalida",
             headers={"WWW-Authenticate": challenge},
             detalhe="Envie a chave no cabeçalho Authorization: Bearer <chave> ou X-API-Key",
+        )
+
+    @app.errorhandler(FormKeyOutOfScope)
+    def form_key_out_of_scope(error: FormKeyOutOfScope) -> Response:
+        return error_answer(
+            403, "Esta chave de API só pode abrir chamados", "chave_api_sem_permissao",
+            detalhe="A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado",
         )
 
     @app.errorhandler(RateLimited)

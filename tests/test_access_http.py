@@ -182,6 +182,18 @@ def test_form_posts_are_limited_and_marked_under_the_form_key_name(sandbox, laun
     assert any("RATE_LIMIT_PER_IP" in line["msg"] for line in log_lines(process) if line["level"] == "WARNING")
 
 
+def test_the_form_key_opens_tickets_and_nothing_else(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{FORM_KEY},site-principal:{SITE_KEY}",
+                                      FORM_API_KEY_NAME="formulario"))
+    form_key = {"X-API-Key": FORM_KEY}
+    for path in ("/debug", "/metrics", "/chamados/" + "0" * 32, "/nao-existe"):
+        answer = assert_error(process.get(path, headers=form_key), 403, "chave_api_sem_permissao")
+        assert "FORM_API_KEY_NAME" in answer["detalhe"]
+    assert process.post_ticket(body(), headers=form_key).status_code == 201
+    assert_error(process.get("/debug", headers=bearer(SITE_KEY)), 500, "erro_interno")
+    assert FORM_KEY not in process.logs()
+
+
 def test_form_page_and_script_are_revalidated_and_kept_out_of_shared_caches(sandbox, launch):
     first = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{FORM_KEY}", FORM_API_KEY_NAME="formulario"))
     rotated = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{SITE_KEY}", FORM_API_KEY_NAME="formulario"))
