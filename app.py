@@ -6,6 +6,8 @@ the configuration and the GLPI behind it (doctor.py).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -61,6 +63,11 @@ STORED_HEADERS = ("Location",)
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Where formulario.js holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
+FORM_KEY_PLACEHOLDER = "/* FORM_API_KEY */ null"
+# The page and the script depend on the configuration (frame-ancestors, the form's key): browsers
+# revalidate them on every load (304 while unchanged) and shared caches do not keep them.
+FORM_CACHE_CONTROL = "private, no-cache"
 # The form page loads only its own script and stylesheet and talks only to this gateway.
 FORM_PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
@@ -72,6 +79,10 @@ log = logging.getLogger(LOGGER_NAME)
 
 class ProtocolNotFound(LookupError):
     """No queued request has this protocol (or it was finished longer than IDEMPOTENCY_TTL ago)."""
+
+
+class FormKeyOutOfScope(Exception):
+    """The form's key, public by nature, was used for something other than opening a ticket."""
 
 
 def create_app(config: Config | None = None, glpi_client: GlpiClient | None = None) -> Flask:
@@ -91,11 +102,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     _run_startup_checks(gateway)
     readiness = Readiness(gateway, client, config.health_cache_ttl)
     api_keys = ApiKeys(config.api_keys)
-    if not api_keys.enabled:
-        log.warning(
-            "ATENÇÃO: API_KEYS vazio: qualquer um que alcance este gateway pode abrir chamados no GLPI. "
-            "Defina API_KEYS (nome:chave,...) antes de expor o gateway."
-        )
+    _warn_about_access(config)
     store = _open_store(config)
     limiter = None
     if config.rate_limit_per_ip or config.rate_limit_per_key:
@@ -113,13 +120,28 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl
     )
     _register_request_hooks(app, config.trusted_proxies)
-    _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter)
+    _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter, config.form_api_key_name)
     _register_idempotency_hook(app, store, config)
     _register_routes(app, gateway, readiness, store, config)
     _register_metrics(app, metrics, config.metrics_enabled)
     _register_form_routes(app, config)
     _register_error_answers(app)
     return app
+
+
+def _warn_about_access(config: Config) -> None:
+    if not config.api_keys:
+        log.warning(
+            "ATENÇÃO: API_KEYS vazio: qualquer um que alcance este gateway pode abrir chamados no GLPI. "
+            "Defina API_KEYS (nome:chave,...) antes de expor o gateway."
+        )
+    elif config.form_api_key_name is None:
+        log.info("FORM_API_KEY_NAME vazio: o formulário de contato (/formulario, formulario.js) recebe 401")
+    elif config.rate_limit_per_ip is None:
+        log.warning(
+            "ATENÇÃO: a chave %r (FORM_API_KEY_NAME) é pública, vai no formulário; "
+            "defina RATE_LIMIT_PER_IP para limitar quem a usa", config.form_api_key_name,
+        )
 
 
 def _open_store(config: Config) -> Store:
@@ -186,12 +208,14 @@ def _register_request_hooks(app: Flask, trusted_proxies: tuple) -> None:
         return response
 
 
-def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None) -> None:
-    """Who may call, from which browser origin and how often; `/ping` stays open.
+def _register_access_hooks(
+    app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None, form_key_name: str | None
+) -> None:
+    """Who may call, from which browser origin and how often; OPEN_PATHS stay open.
 
     Order matters: an allowed preflight is answered before anything else (browsers
     send no key with it), and the per-IP limit counts before the key check so that
-    guessing keys is limited too.
+    guessing keys is limited too. The form's key only opens tickets.
     """
 
     @app.before_request
@@ -210,6 +234,8 @@ def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limi
             g.api_key = api_keys.identify(presented_key(request.headers))
             if limiter is not None:
                 limiter.check_key(g.api_key)
+            if g.api_key == form_key_name and request.endpoint != "criar_chamado":
+                raise FormKeyOutOfScope()
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
@@ -322,26 +348,34 @@ def _register_form_routes(app: Flask, config: Config) -> None:
     """The contact form: a page for direct links and iframes, and its script and stylesheet,
     which another site can also load to inject the form (README, "Formulário de contato")."""
     page_csp = FORM_PAGE_CSP.format(frame_ancestors=config.form_frame_ancestors)
+    script = (STATIC_DIR / "formulario.js").read_text(encoding="utf-8")
+    script = script.replace(FORM_KEY_PLACEHOLDER, json.dumps(config.form_api_key)).encode("utf-8")
+    script_etag = hashlib.sha256(script).hexdigest()
 
-    def asset(name: str) -> Response:
-        response = send_from_directory(STATIC_DIR, name, max_age=300)
+    def asset(name: str, max_age: int | None = None) -> Response:
+        response = send_from_directory(STATIC_DIR, name, max_age=max_age)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @app.get("/formulario")
     def formulario() -> Response:
         response = asset("formulario.html")
+        response.headers["Cache-Control"] = FORM_CACHE_CONTROL
         response.headers["Content-Security-Policy"] = page_csp
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     @app.get("/formulario.js")
     def formulario_js() -> Response:
-        return asset("formulario.js")
+        response = Response(script, mimetype="text/javascript")
+        response.set_etag(script_etag)
+        response.headers["Cache-Control"] = FORM_CACHE_CONTROL
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response.make_conditional(request)
 
     @app.get("/formulario.css")
     def formulario_css() -> Response:
-        return asset("formulario.css")
+        return asset("formulario.css", max_age=300)
 
 
 def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
@@ -405,6 +439,13 @@ def _register_error_answers(app: Flask) -> None:
             401, "Chave de API ausente ou inválida", "chave_api_invalida",
             headers={"WWW-Authenticate": challenge},
             detalhe="Envie a chave no cabeçalho Authorization: Bearer <chave> ou X-API-Key",
+        )
+
+    @app.errorhandler(FormKeyOutOfScope)
+    def form_key_out_of_scope(error: FormKeyOutOfScope) -> Response:
+        return error_answer(
+            403, "Esta chave de API só pode abrir chamados", "chave_api_sem_permissao",
+            detalhe="A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado",
         )
 
     @app.errorhandler(RateLimited)

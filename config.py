@@ -72,6 +72,7 @@ class Config:
     metrics_enabled: bool = True
     form_frame_ancestors: str = "*"
     api_keys: tuple[tuple[str, str], ...] = ()  # (name, key) pairs
+    form_api_key_name: str | None = None  # the entry of api_keys that the contact form carries
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_ip: RateLimit | None = None
     rate_limit_per_key: RateLimit | None = None
@@ -93,6 +94,11 @@ class Config:
                 value = tuple((name, "***") for name, _ in value)
             shown.append(f"{field.name}={value!r}")
         return f"Config({', '.join(shown)})"
+
+    @property
+    def form_api_key(self) -> str | None:
+        """The key the gateway publishes in its contact form (README, "Chave do formulário")."""
+        return next((key for name, key in self.api_keys if name == self.form_api_key_name), None)
 
     def secrets(self) -> list[str]:
         """The secret values, for log and response scrubbing."""
@@ -124,6 +130,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
     rate_limit_per_key = env.rate("RATE_LIMIT_PER_KEY")
     if rate_limit_per_key and not api_keys:
         raise ConfigError("RATE_LIMIT_PER_KEY só vale com chaves de API: defina API_KEYS")
+    form_api_key_name = _form_api_key_name(env.text("FORM_API_KEY_NAME"), api_keys)
     return Config(
         glpi_url=env.url("GLPI_URL"),
         glpi_user_token=env.text("GLPI_USER_TOKEN", required=True),
@@ -149,6 +156,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),
         api_keys=api_keys,
+        form_api_key_name=form_api_key_name,
         cors_origins=env.origins("CORS_ORIGINS"),
         rate_limit_per_ip=env.rate("RATE_LIMIT_PER_IP"),
         rate_limit_per_key=rate_limit_per_key,
@@ -160,6 +168,22 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
     )
+
+
+def _form_api_key_name(value: str | None, api_keys: tuple[tuple[str, str], ...]) -> str | None:
+    """The value must be one of the names in API_KEYS. Never echoed: it may be a key pasted by mistake."""
+    if value is None:
+        return None
+    if not api_keys:
+        raise ConfigError("FORM_API_KEY_NAME só vale com chaves de API: defina API_KEYS")
+    if any(value == key for _, key in api_keys):
+        raise ConfigError("FORM_API_KEY_NAME recebe o nome de uma chave de API_KEYS, não a própria chave")
+    names = [name for name, _ in api_keys]
+    if value not in names:
+        raise ConfigError(
+            f"FORM_API_KEY_NAME deve ser o nome de uma das chaves de API_KEYS (nomes configurados: {', '.join(names)})"
+        )
+    return value
 
 
 class _Env:

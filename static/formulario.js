@@ -4,6 +4,8 @@
  * (default #formulario-chamado), checks the fields with the same rules as the server
  * and posts JSON to criar-chamado, resolved against this script's own URL: the
  * gateway's page and a snippet on another site both reach the gateway that served it.
+ * With API keys on, the gateway writes the form's public key (FORM_API_KEY_NAME) below
+ * and every post carries it in X-API-Key.
  */
 (function () {
   "use strict";
@@ -13,6 +15,7 @@
   var endpoint = new URL("criar-chamado", scriptUrl).href;
   var stylesheet = new URL("formulario.css", scriptUrl).href;
   var target = (script && script.getAttribute("data-alvo")) || "#formulario-chamado";
+  var formKey = /* FORM_API_KEY */ null;
   var instances = 0;
 
   var FIRST_WEIGHTS = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
@@ -297,9 +300,11 @@
       button.setAttribute("aria-disabled", "true");
       button.textContent = "Enviando…";
       form.setAttribute("aria-busy", "true");
+      var headers = {"Content-Type": "application/json", "Accept": "application/json"};
+      if (formKey) { headers["X-API-Key"] = formKey; }
       fetch(endpoint, {
         method: "POST",
-        headers: {"Content-Type": "application/json", "Accept": "application/json"},
+        headers: headers,
         body: JSON.stringify(body(data)),
         credentials: "omit"
       }).then(function (response) {
@@ -307,6 +312,10 @@
           var answer = null;
           try { answer = JSON.parse(text); } catch (notJson) { answer = null; }
           showAnswer(response.status, answer);
+          if (response.status === 401 && window.console) {
+            console.error("formulario.js: o gateway recusou a chave do formulário; confira FORM_API_KEY_NAME e " +
+              "API_KEYS no gateway (README, \"Chave do formulário\")");
+          }
         });
       }).catch(function () {
         // Offline, blocked by CORS, or the connection dropped mid-answer.

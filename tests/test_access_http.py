@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -150,6 +151,76 @@ def test_bad_api_keys_stop_start_up_naming_the_variable_without_echoing_the_key(
     logs = process.logs()
     assert "API_KEYS" in logs
     assert SITE_KEY not in logs and "k" * 31 not in logs
+
+
+# --- the contact form's public key --------------------------------------------------
+
+FORM_KEY = "form-key-0123456789abcdefghijklmnopqrstu"
+FORM_KEY_IN_SCRIPT = re.compile(r'var formKey = (null|"[^"]*");')
+
+
+def published_key(process) -> str | None:
+    """The key /formulario.js carries, read the way any visitor of the page can read it."""
+    return json.loads(FORM_KEY_IN_SCRIPT.search(process.get("/formulario.js").text).group(1))
+
+
+def test_form_posts_are_limited_and_marked_under_the_form_key_name(sandbox, launch, tmp_path):
+    form_name = "formulario"
+    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"{form_name}:{FORM_KEY},site-principal:{SITE_KEY}",
+                                      FORM_API_KEY_NAME=form_name, RATE_LIMIT_PER_KEY="2/hour",
+                                      DATA_DIR=str(tmp_path / "d")))
+    key = published_key(process)
+    assert key == FORM_KEY
+    statuses = [process.post_ticket(body(), headers={"X-API-Key": key}) for _ in range(3)]
+    assert [response.status_code for response in statuses] == [201, 201, 429]
+    assert "chave" in statuses[2].json()["detalhe"]
+    content = stored_ticket(sandbox, statuses[0].json()["ticket_id"])["content"]
+    assert f"<strong>Origem:</strong> {form_name}" in content and FORM_KEY not in content
+    assert request_line(process, statuses[2].headers["X-Request-ID"])["api_key"] == form_name
+    assert process.post_ticket(body(), headers=bearer(SITE_KEY)).status_code == 201  # other keys keep their own count
+    assert FORM_KEY not in process.logs()  # public in the script, still masked in the log
+    assert any("RATE_LIMIT_PER_IP" in line["msg"] for line in log_lines(process) if line["level"] == "WARNING")
+
+
+def test_the_form_key_opens_tickets_and_nothing_else(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{FORM_KEY},site-principal:{SITE_KEY}",
+                                      FORM_API_KEY_NAME="formulario"))
+    form_key = {"X-API-Key": FORM_KEY}
+    for path in ("/debug", "/metrics", "/chamados/" + "0" * 32, "/nao-existe"):
+        answer = assert_error(process.get(path, headers=form_key), 403, "chave_api_sem_permissao")
+        assert "FORM_API_KEY_NAME" in answer["detalhe"]
+    assert process.post_ticket(body(), headers=form_key).status_code == 201
+    assert_error(process.get("/debug", headers=bearer(SITE_KEY)), 500, "erro_interno")
+    assert FORM_KEY not in process.logs()
+
+
+def test_form_page_and_script_are_revalidated_and_kept_out_of_shared_caches(sandbox, launch):
+    first = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{FORM_KEY}", FORM_API_KEY_NAME="formulario"))
+    rotated = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{SITE_KEY}", FORM_API_KEY_NAME="formulario"))
+    for path in ("/formulario", "/formulario.js"):
+        response = first.get(path)
+        cache_control = {part.strip() for part in response.headers["Cache-Control"].split(",")}
+        assert {"private", "no-cache"} <= cache_control and "public" not in cache_control
+        again = first.get(path, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304
+        assert first.get(path, headers={"If-None-Match": '"stale"'}).status_code == 200
+    # After a key change the old copy no longer validates: the next load gets the new key.
+    old_etag = first.get("/formulario.js").headers["ETag"]
+    assert rotated.get("/formulario.js", headers={"If-None-Match": old_etag}).status_code == 200
+    assert published_key(rotated) == SITE_KEY
+
+
+def test_without_form_api_key_name_the_script_carries_no_key(secured, gateway):
+    for process in (secured, gateway):
+        script = process.get("/formulario.js").text
+        assert published_key(process) is None
+        assert SITE_KEY not in script and ZABBIX_KEY not in script
+
+
+def test_an_unknown_form_api_key_name_stops_start_up_naming_the_variable(sandbox, launch):
+    process = launch(sandbox_settings(sandbox.url, API_KEYS=API_KEYS, FORM_API_KEY_NAME="formulario"))
+    assert process.exit_code not in (None, 0)
+    assert "FORM_API_KEY_NAME" in process.logs() and SITE_KEY not in process.logs()
 
 
 # --- CORS ---------------------------------------------------------------------------

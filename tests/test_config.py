@@ -18,7 +18,7 @@ VARIABLES = (
     "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
     "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES", "API_KEYS", "CORS_ORIGINS",
     "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX",
-    "IDEMPOTENCY_TTL", "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS",
+    "IDEMPOTENCY_TTL", "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS", "FORM_API_KEY_NAME",
 )
 
 
@@ -357,6 +357,30 @@ def test_api_keys_are_masked_in_repr_and_listed_as_secrets():
     assert SITE_KEY not in repr(config) and "redis-password-1" not in repr(config)
     assert "'site'" in repr(config)
     assert SITE_KEY in config.secrets() and "redis-password-1" in config.secrets()
+
+
+def test_form_api_key_name_picks_the_key_the_form_publishes():
+    config = config_with(API_KEYS=f"site:{SITE_KEY},formulario:{ZABBIX_KEY}", FORM_API_KEY_NAME=" formulario ")
+    assert config.form_api_key_name == "formulario" and config.form_api_key == ZABBIX_KEY
+    assert ZABBIX_KEY in config.secrets()  # public in the form, yet still masked in the logs
+    unset = config_with(API_KEYS=f"site:{SITE_KEY}")
+    assert unset.form_api_key_name is None and unset.form_api_key is None
+
+
+@pytest.mark.parametrize("value", ["formulario", "Site", SITE_KEY, "zabbix:key:with:colons"])
+def test_a_form_api_key_name_not_in_api_keys_is_a_config_error_naming_it_and_the_known_names(value):
+    message = config_error(API_KEYS=f"site:{SITE_KEY},zabbix:{ZABBIX_KEY}", FORM_API_KEY_NAME=value)
+    assert message.startswith("FORM_API_KEY_NAME")
+    assert SITE_KEY[:20] not in message and ZABBIX_KEY not in message
+    if value == SITE_KEY:
+        assert "não a própria chave" in message
+    else:
+        assert "site, zabbix" in message
+
+
+def test_a_form_api_key_name_without_api_keys_is_a_config_error_naming_both():
+    message = config_error(FORM_API_KEY_NAME="formulario")
+    assert "FORM_API_KEY_NAME" in message and "API_KEYS" in message
 
 
 def test_cors_origins_are_exact_lower_cased_origins():

@@ -58,8 +58,7 @@ def browser():
 def page(browser, gateway):
     """A fresh /formulario page at desktop size."""
     browser.set_window_size(1280, 1000)
-    browser.get(f"{gateway.url}/formulario")
-    wait_for(browser, lambda driver: driver.find_elements(By.CSS_SELECTOR, "form.gf"))
+    open_form_page(browser, gateway)
     return browser
 
 
@@ -93,6 +92,11 @@ def foreign_site():
 
 def wait_for(driver, condition):
     return WebDriverWait(driver, WAIT_SECONDS).until(condition)
+
+
+def open_form_page(driver, gateway):
+    driver.get(f"{gateway.url}/formulario")
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form.gf"))
 
 
 def control(driver, label_start: str):
@@ -357,3 +361,58 @@ def test_script_snippet_injects_the_form_that_targets_the_gateway(browser, gatew
     submit(browser)
     assert "Não foi possível falar com o servidor de chamados" in result(browser)
 
+
+
+# --- with API keys ------------------------------------------------------------------
+
+FORM_KEY = "form-key-0123456789abcdefghijklmnopqrstu"
+SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
+
+
+def keyed_settings(sandbox, **overrides: str) -> dict[str, str]:
+    return sandbox_settings(sandbox.url, API_KEYS=f"site-principal:{SITE_KEY},formulario:{FORM_KEY}", **overrides)
+
+
+def test_with_api_keys_the_page_sends_the_form_key_and_the_ticket_names_the_form(browser, sandbox, launch):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
+    open_form_page(browser, gateway)
+    fill(browser)
+    submit(browser)
+    message = result(browser)
+    ticket_id = max(sandbox.tickets)
+    assert f"Chamado nº {ticket_id} aberto" in message
+    assert "<strong>Origem:</strong> formulario" in stored_ticket(sandbox, ticket_id)["content"]
+    assert FORM_KEY not in gateway.logs()
+
+
+def test_with_api_keys_the_snippet_on_an_allowed_site_sends_the_form_key(browser, sandbox, launch, foreign_site):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario", CORS_ORIGINS=foreign_site.url))
+    foreign_site.pages["/"] = (
+        "<!doctype html><html lang='pt-BR'><body><div id='formulario-chamado'></div>"
+        f"<script src='{gateway.url}/formulario.js' async></script></body></html>"
+    )
+    browser.get(foreign_site.url + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#formulario-chamado form.gf"))
+    fill(browser, CNPJ="11444777000161")
+    submit(browser)
+    message = result(browser)
+    ticket_id = max(sandbox.tickets)
+    assert f"Chamado nº {ticket_id} aberto" in message
+    ticket = stored_ticket(sandbox, ticket_id)
+    assert ticket["entities_id"] == 2 and "<strong>Origem:</strong> formulario" in ticket["content"]
+
+
+def test_with_api_keys_but_no_form_key_the_form_says_the_service_is_misconfigured(browser, sandbox, launch):
+    gateway = launch(keyed_settings(sandbox))
+    open_form_page(browser, gateway)
+    tickets = len(sandbox.tickets)
+    fill(browser)
+    submit(browser)
+    assert result(browser) == (
+        "Chave de API ausente ou inválida. "
+        "O serviço de chamados está com a configuração incorreta. Avise o suporte por telefone."
+    )
+    assert "gf-resultado-erro" in browser.find_element(By.CSS_SELECTOR, ".gf-resultado").get_attribute("class")
+    assert control(browser, "Nome").get_attribute("value") == "Maria Souza"  # nothing typed is lost
+    assert len(sandbox.tickets) == tickets
+    assert "POST /criar-chamado -> 401" in gateway.logs()
