@@ -92,7 +92,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     )
     gateway = TicketGateway(config, client, entity_cache_observer=metrics.entity_cache_lookup)
     _run_startup_checks(gateway)
-    readiness = Readiness(gateway, client, config.health_cache_ttl)
+    readiness = Readiness(gateway, client, config.health_cache_ttl, backlog, config.health_queue_max_age)
     api_keys = ApiKeys(config.api_keys)
     if not api_keys.enabled:
         log.warning(
