@@ -33,6 +33,7 @@ from delivery import (
     create_or_enqueue,
     encode_request,
     new_protocol,
+    queue_backlog,
     status_answer,
 )
 from doctor import main as doctor_main
@@ -51,7 +52,7 @@ from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
 from ratelimit import RateLimited, RateLimiter, client_ip
-from store import ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
+from store import CREATED, ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
@@ -88,7 +89,9 @@ class FormKeyOutOfScope(Exception):
 def create_app(config: Config | None = None, glpi_client: GlpiClient | None = None) -> Flask:
     config = config or load_config()
     configure_logging(config.log_level, config.secrets(), context=_request_log_context)
-    metrics = GatewayMetrics()
+    store = _open_store(config)
+    backlog = partial(queue_backlog, store)
+    metrics = GatewayMetrics(queue_backlog=backlog)
     client = glpi_client or GlpiClient(
         config.glpi_url,
         user_token=config.glpi_user_token,
@@ -100,10 +103,9 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     )
     gateway = TicketGateway(config, client, entity_cache_observer=metrics.entity_cache_lookup)
     _run_startup_checks(gateway)
-    readiness = Readiness(gateway, client, config.health_cache_ttl)
+    readiness = Readiness(gateway, client, config.health_cache_ttl, backlog, config.health_queue_max_age)
     api_keys = ApiKeys(config.api_keys)
     _warn_about_access(config)
-    store = _open_store(config)
     limiter = None
     if config.rate_limit_per_ip or config.rate_limit_per_key:
         limiter = RateLimiter(store, config.rate_limit_per_ip, config.rate_limit_per_key)
@@ -117,7 +119,8 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["store"] = store
     # Started per worker process by gunicorn.conf.py (post_worker_init), stopped on its exit.
     app.extensions["delivery_worker"] = DeliveryWorker(
-        store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl
+        store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl,
+        observer=partial(_count_delivery, metrics),
     )
     _register_request_hooks(app, config.trusted_proxies)
     _register_access_hooks(app, CorsPolicy(config.cors_origins), api_keys, limiter, config.form_api_key_name)
@@ -171,6 +174,14 @@ def _count_glpi_call(metrics: GatewayMetrics, method: str, endpoint: str, status
     metrics.glpi_call(method, endpoint, elapsed)
     if has_request_context():
         g.glpi_calls = g.get("glpi_calls", 0) + 1
+
+
+def _count_delivery(metrics: GatewayMetrics, state: str, codigo: str | None) -> None:
+    """A queued ticket delivered later counts like one answered at once: created, or failed by codigo."""
+    if state == CREATED:
+        metrics.ticket_created()
+    else:
+        metrics.ticket_failed(codigo)
 
 
 def _register_request_hooks(app: Flask, trusted_proxies: tuple) -> None:
@@ -309,6 +320,7 @@ def _register_routes(
             resend_delay=config.glpi_timeout,
         )
         if g.ticket_id is None:
+            g.queued = True
             return jsonify(status="enfileirado", protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}
         return jsonify(ticket_id=g.ticket_id), 201
 
@@ -334,6 +346,8 @@ def _register_metrics(app: Flask, metrics: GatewayMetrics, expose: bool) -> None
         if request.endpoint == "criar_chamado":
             if g.get("ticket_id") is not None:
                 metrics.ticket_created()
+            elif g.get("queued"):
+                metrics.ticket_queued()
             elif g.get("codigo"):
                 metrics.ticket_failed(g.codigo)
         return response

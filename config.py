@@ -62,6 +62,7 @@ class Config:
     glpi_entity_negative_cache_ttl: float = 30.0
     glpi_session_max_age: float = 900.0
     health_cache_ttl: float = 5.0
+    health_queue_max_age: float = 900.0
     max_body_bytes: int = 64 * 1024
     attachments_max_count: int = 5
     attachments_max_bytes: int = 5 * 1024 * 1024
@@ -148,6 +149,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         ),
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
         health_cache_ttl=env.number("HEALTH_CACHE_TTL", default=5.0, minimum=0),
+        health_queue_max_age=env.number("HEALTH_QUEUE_MAX_AGE", default=900.0, minimum=0),
         max_body_bytes=max_body_bytes,
         attachments_max_count=attachments_max_count,
         attachments_max_bytes=attachments_max_bytes,

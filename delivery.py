@@ -88,6 +88,12 @@ def create_or_enqueue(
         return None
 
 
+def queue_backlog(store: Store, clock: Callable[[], float] = time.time) -> tuple[int, float]:
+    """How many tickets wait for delivery, and how many seconds the oldest has waited (0 when none)."""
+    depth, oldest = store.queue_stats()
+    return depth, 0.0 if oldest is None else max(0.0, clock() - oldest)
+
+
 def backoff_delay(
     attempts: int, max_seconds: float, retry_after: float | None = None, rand: Callable[[], float] = random.random
 ) -> float:
@@ -141,6 +147,9 @@ class DeliveryWorker:
     Every gunicorn worker process runs one; the lease makes exactly one of them (across
     instances too, with Redis) deliver at a time, and a heartbeat renews it while a delivery
     is under way. The lease expires LEASE_SECONDS after its holder died, and another takes over.
+
+    `observer(state, codigo)` hears of every ticket that reached a final state here: CREATED
+    (codigo None) or FAILED with the `codigo` of its refusal.
     """
 
     def __init__(
@@ -152,6 +161,7 @@ class DeliveryWorker:
         lease_seconds: float = LEASE_SECONDS,
         poll_seconds: float = POLL_SECONDS,
         clock: Callable[[], float] = time.time,
+        observer: Callable[[str, str | None], None] | None = None,
     ):
         self._store = store
         self._gateway = gateway
@@ -160,6 +170,7 @@ class DeliveryWorker:
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
         self._clock = clock
+        self._observer = observer
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
         self._delivering = threading.Event()
@@ -242,6 +253,8 @@ class DeliveryWorker:
             ticket.protocol, state, ticket_id, json.dumps(reason, ensure_ascii=False) if reason else None,
             self._final_ttl,
         )
+        if self._observer is not None:
+            self._observer(state, reason["codigo"] if reason else None)
 
     def _drain(self) -> None:
         while not self._stopping.is_set():

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from gateway import GatewaySetupError, SingleFlight, TicketGateway, TtlCache
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
 from logging_setup import LOGGER_NAME
+from store import StoreUnavailable
 
 UNAVAILABLE_DETAILS = {
     "TIMEOUT": "o GLPI não respondeu a tempo",
@@ -25,24 +26,52 @@ class Readiness:
     """Is this worker ready to create tickets? The checks behind GET /health.
 
     The GLPI checks cost a GLPI call, so their result is kept `cache_ttl` seconds and concurrent
-    polls share one probe: a load balancer polling /health does not hammer GLPI. Another check
-    (a queue backlog, say) is one more entry in `checks()`.
+    polls share one probe: a load balancer polling /health does not hammer GLPI. The queue check
+    reads the store through `queue_backlog()` (depth, oldest age in seconds), cached the same way;
+    it fails once the oldest queued ticket has waited more than `queue_max_age` seconds.
     """
 
     def __init__(self, gateway: TicketGateway, client: GlpiClient, cache_ttl: float,
+                 queue_backlog: Callable[[], tuple[int, float]], queue_max_age: float,
                  clock: Callable[[], float] = time.monotonic):
         self._gateway = gateway
         self._client = client
         self._cache_ttl = cache_ttl
+        self._queue_backlog = queue_backlog
+        self._queue_max_age = queue_max_age
         self._cache: TtlCache[dict[str, dict[str, Any]]] = TtlCache(clock)
         self._probes = SingleFlight()
 
     def checks(self) -> dict[str, dict[str, Any]]:
-        """{name: {"ok": bool, "detalhe": why not}}; the configuration was validated at start-up."""
-        glpi = self._cache.get("glpi")
-        if glpi is None:
-            glpi = self._probes.do("glpi", self._probe_glpi)
-        return {"configuracao": {"ok": True}, **glpi}
+        """{name: {"ok": bool, "detalhe": why not, ...}}; the configuration was validated at start-up."""
+        glpi = self._cached("glpi", self._probe_glpi)
+        queue = self._cached("fila", self._probe_queue)
+        return {"configuracao": {"ok": True}, **glpi, **queue}
+
+    def _cached(self, name: str, probe: Callable[[], dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        def probe_and_keep() -> dict[str, dict[str, Any]]:
+            # Kept before the flight ends, so that a poll arriving right after it finds the result.
+            result = probe()
+            self._cache.put(name, result, self._cache_ttl)
+            return result
+
+        cached = self._cache.get(name)
+        return cached if cached is not None else self._probes.do(name, probe_and_keep)
+
+    def _probe_queue(self) -> dict[str, dict[str, Any]]:
+        try:
+            depth, oldest_age = self._queue_backlog()
+        except StoreUnavailable as error:
+            log.error("health: the queue could not be read: %s", error)
+            return {"fila": {"ok": False, "detalhe": "o armazenamento da fila (DATA_DIR ou REDIS_URL) não respondeu"}}
+        check: dict[str, Any] = {"ok": oldest_age <= self._queue_max_age}
+        if not check["ok"]:
+            check["detalhe"] = (
+                f"o pedido mais antigo da fila espera há {oldest_age:.0f} s, "
+                f"mais que HEALTH_QUEUE_MAX_AGE ({self._queue_max_age:g} s)"
+            )
+        check.update(enfileirados=depth, mais_antigo_segundos=round(oldest_age, 1))
+        return {"fila": check}
 
     def _probe_glpi(self) -> dict[str, dict[str, Any]]:
         try:
@@ -55,9 +84,7 @@ class Readiness:
         else:
             session = {"ok": True}
             setup = self._probe_setup()
-        result = {"sessao_glpi": session, "verificacoes_partida": setup}
-        self._cache.put("glpi", result, self._cache_ttl)
-        return result
+        return {"sessao_glpi": session, "verificacoes_partida": setup}
 
     def _probe_setup(self) -> dict[str, Any]:
         try:

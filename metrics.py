@@ -5,32 +5,80 @@ before any worker starts; prometheus_client then keeps each worker's values in f
 there, and a scrape adds up the files of every worker, dead or alive. Without the
 variable (`python app.py`, unit tests) the values live in this object's own registry.
 
-Every label value comes from a closed set: `codigo` from the error answers in app.py,
-`method` and `endpoint` from the GLPI client, which writes ids as `:id`.
+Every label value comes from a closed set: `codigo` from the error answers in app.py and
+the refusals of delivery.refusal_reason, `method` and `endpoint` from the GLPI client,
+which writes ids as `:id`.
+
+The queue's depth and oldest age are not kept per worker: the queue is shared (SQLite file
+or Redis), so `QueueCollector`, registered on the registry of each scrape, reads it from the
+store in the worker that answers, and each value appears once. A multiprocess Gauge would
+instead keep one value per worker, as of whenever that worker last set it, and add them up
+(or pick one) at scrape time.
 """
 from __future__ import annotations
 
+import logging
 import os
+from typing import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from logging_setup import LOGGER_NAME
+from store import StoreUnavailable
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST  # the text format that generate_latest writes
 
+log = logging.getLogger(LOGGER_NAME)
+
+
+class QueueCollector:
+    """The delivery queue's depth and the age of its oldest ticket, read at each scrape.
+
+    `backlog()` returns (depth, oldest age in seconds). When the store does not answer, the
+    two gauges are left out of that scrape (the rest is still served) and the error is logged.
+    """
+
+    def __init__(self, backlog: Callable[[], tuple[int, float]]):
+        self._backlog = backlog
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            depth, oldest_age = self._backlog()
+        except StoreUnavailable as error:
+            log.warning("metrics: queue not read, the store is unavailable (%s)", error)
+            return
+        yield GaugeMetricFamily(
+            "glpi_gateway_queue_depth", "Pedidos enfileirados à espera de entrega ao GLPI", value=depth
+        )
+        yield GaugeMetricFamily(
+            "glpi_gateway_queue_oldest_age_seconds",
+            "Há quantos segundos o pedido enfileirado mais antigo espera (0 com a fila vazia)",
+            value=oldest_age,
+        )
+
 
 class GatewayMetrics:
-    def __init__(self) -> None:
+    def __init__(self, queue_backlog: Callable[[], tuple[int, float]] | None = None) -> None:
         # prometheus_client chose its storage from this variable when it was imported;
         # read the same source (the process environment, not .env).
         self._multiproc_dir = os.environ.get(MULTIPROC_DIR_VARIABLE) or None
         self._registry = CollectorRegistry()
         self._tickets_created = Counter(
-            "glpi_gateway_tickets_created", "Chamados criados no GLPI", registry=self._registry
+            "glpi_gateway_tickets_created",
+            "Chamados criados no GLPI, na hora (201) ou depois pela fila",
+            registry=self._registry,
+        )
+        self._tickets_queued = Counter(
+            "glpi_gateway_tickets_queued",
+            "Pedidos enfileirados com o GLPI indisponível (respostas 202)",
+            registry=self._registry,
         )
         self._tickets_failed = Counter(
             "glpi_gateway_tickets_failed",
-            "Pedidos a POST /criar-chamado respondidos com erro, por codigo",
+            "Pedidos a POST /criar-chamado respondidos com erro, e enfileirados que o GLPI recusou, por codigo",
             ["codigo"],
             registry=self._registry,
         )
@@ -50,9 +98,15 @@ class GatewayMetrics:
             "Buscas de CNPJ que não estavam no cache de entidades",
             registry=self._registry,
         )
+        self._queue = QueueCollector(queue_backlog) if queue_backlog is not None else None
+        if self._queue is not None:
+            self._registry.register(self._queue)
 
     def ticket_created(self) -> None:
         self._tickets_created.inc()
+
+    def ticket_queued(self) -> None:
+        self._tickets_queued.inc()
 
     def ticket_failed(self, codigo: str) -> None:
         self._tickets_failed.labels(codigo=codigo).inc()
@@ -64,14 +118,12 @@ class GatewayMetrics:
         (self._entity_cache_hits if hit else self._entity_cache_misses).inc()
 
     def exposition(self) -> bytes:
-        """One scrape, in the Prometheus text format.
-
-        Values that are only known at scrape time (the queue's depth and oldest item
-        age, once there is a queue) belong in a collector registered on the registry
-        built here, so that they are read once per scrape and not summed per worker.
-        """
+        """One scrape, in the Prometheus text format: every worker's files added up, and the
+        values only known at scrape time (the queue) read once, by this worker."""
         if self._multiproc_dir is None:
             return generate_latest(self._registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self._multiproc_dir)
+        if self._queue is not None:
+            registry.register(self._queue)
         return generate_latest(registry)

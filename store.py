@@ -90,6 +90,9 @@ class Store(Protocol):
     def next_queued(self) -> QueuedTicket | None:
         """The oldest ticket still waiting for delivery."""
 
+    def queue_stats(self) -> tuple[int, float | None]:
+        """How many tickets wait for delivery, and the `created_at` of the oldest (None when none)."""
+
     def mark_attempt(self, protocol: str) -> None:
         """Record, before sending, that the ticket may reach GLPI from now on."""
 
@@ -266,6 +269,10 @@ class SqliteStore:
     def next_queued(self) -> QueuedTicket | None:
         row = self._read_one(f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE state = ? ORDER BY seq LIMIT 1", (QUEUED,))
         return _queued_ticket(row) if row else None
+
+    def queue_stats(self) -> tuple[int, float | None]:
+        depth, oldest = self._read_one("SELECT COUNT(*), MIN(created_at) FROM queue WHERE state = ?", (QUEUED,))
+        return depth, oldest
 
     def _read_one(self, sql: str, parameters: tuple) -> tuple | None:
         """A read outside any write transaction: in WAL mode it never waits for writers."""
@@ -477,6 +484,12 @@ class RedisStore:
             if found is not None and found.state == QUEUED:
                 return found
             self._guarded(self._redis.zrem, self._key("queue"), protocol)  # finished or vanished
+
+    def queue_stats(self) -> tuple[int, float | None]:
+        head = self.next_queued()  # the oldest, once stale entries are gone from the front of the line
+        if head is None:
+            return 0, None
+        return self._guarded(self._redis.zcard, self._key("queue")), head.created_at
 
     def mark_attempt(self, protocol: str) -> None:
         self._guarded(self._redis.hset, self._key("ticket", protocol), "maybe_sent", 1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,8 @@ GATEWAY_VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES",
+    "HEALTH_CACHE_TTL", "HEALTH_QUEUE_MAX_AGE", "MAX_BODY_BYTES", "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES",
+    "MAX_MULTIPART_BODY_BYTES",
     "LOG_LEVEL", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "FORM_FRAME_ANCESTORS", "WEB_CONCURRENCY",
     "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS", "GUNICORN_CMD_ARGS", "API_KEYS", "CORS_ORIGINS", "RATE_LIMIT_PER_IP",
     "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX", "IDEMPOTENCY_TTL",
@@ -157,6 +159,32 @@ def redis_url():
     finally:
         client.close()
     return url
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own, which the test may stop."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but redis-server is not installed")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield process, url
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture

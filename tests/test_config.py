@@ -15,7 +15,7 @@ VARIABLES = (
     "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
     "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
+    "HEALTH_CACHE_TTL", "HEALTH_QUEUE_MAX_AGE", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
     "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES", "API_KEYS", "CORS_ORIGINS",
     "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX",
     "IDEMPOTENCY_TTL", "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS", "FORM_API_KEY_NAME",
@@ -183,6 +183,16 @@ def test_cache_ttls_accept_zero_but_not_negative_values():
     assert "GLPI_ENTITY_NEGATIVE_CACHE_TTL" in config_error(GLPI_ENTITY_NEGATIVE_CACHE_TTL="-0.5")
     assert config_with(HEALTH_CACHE_TTL="0").health_cache_ttl == 0
     assert "HEALTH_CACHE_TTL" in config_error(HEALTH_CACHE_TTL="-1")
+
+
+@pytest.mark.parametrize("value, expected", [("", 900.0), ("60", 60.0), ("0.5", 0.5), ("0", 0.0)])
+def test_health_queue_max_age_is_in_seconds_with_fifteen_minutes_by_default(value, expected):
+    assert config_with(HEALTH_QUEUE_MAX_AGE=value).health_queue_max_age == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf", "15m"])
+def test_a_bad_health_queue_max_age_is_a_config_error_naming_it(value):
+    assert "HEALTH_QUEUE_MAX_AGE" in config_error(HEALTH_QUEUE_MAX_AGE=value)
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "verdadeiro", "t"])

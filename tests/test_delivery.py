@@ -15,6 +15,7 @@ from delivery import (
     deliver,
     encode_request,
     new_protocol,
+    queue_backlog,
     status_answer,
 )
 from gateway import EntityNotFound, TicketRefused
@@ -66,8 +67,8 @@ def store(tmp_path, clock):
     opened.close()
 
 
-def make_worker(store, gateway, clock, owner_suffix=""):
-    worker = DeliveryWorker(store, gateway, retry_max_seconds=60, final_ttl=TTL, clock=clock)
+def make_worker(store, gateway, clock, owner_suffix="", observer=None):
+    worker = DeliveryWorker(store, gateway, retry_max_seconds=60, final_ttl=TTL, clock=clock, observer=observer)
     worker.owner += owner_suffix
     return worker
 
@@ -236,3 +237,32 @@ def test_only_the_lease_holder_delivers(store, clock):
     assert gateway.tickets == {}
     first.stop(timeout=1)  # never started: stopping just gives the lease back
     assert second.run_once() and gateway.tickets == {1: "p1"}
+
+
+def test_the_observer_hears_each_final_state_once_and_no_retry(store, clock):
+    heard = []
+    gateway = FakeGateway()
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    store.enqueue("p2", encode_request(ticket_request()), maybe_sent=False)
+    store.enqueue("p3", json.dumps({"unknown_field": 1}), maybe_sent=False)
+    worker = make_worker(store, gateway, clock, observer=lambda state, codigo: heard.append((state, codigo)))
+    gateway.fail_with = GlpiUnavailable("down", "SERVER_ERROR", 500, request_sent=False)
+    assert worker.run_once()
+    assert heard == []  # p1 waits for another attempt
+    gateway.fail_with = None
+    clock.now += 120
+    assert worker.run_once()
+    gateway.fail_with = EntityNotFound("45723174000110")
+    assert worker.run_once()
+    assert worker.run_once()
+    assert heard == [(CREATED, None), (FAILED, "entidade_nao_encontrada"), (FAILED, "registro_invalido")]
+
+
+def test_queue_backlog_is_the_depth_and_the_wait_of_the_oldest(store, clock):
+    assert queue_backlog(store, clock) == (0, 0.0)
+    store.enqueue("p1", "{}", maybe_sent=False)
+    clock.now += 7
+    store.enqueue("p2", "{}", maybe_sent=False)
+    clock.now += 3
+    depth, oldest_age = queue_backlog(store, clock)
+    assert depth == 2 and oldest_age == pytest.approx(10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,11 +18,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import sandbox_settings, start_gateway
 from metrics import GatewayMetrics
+from store import StoreUnavailable
 
 ALFA = "11.222.333/0001-81"
 BETA = "11444777000161"  # used only by the cache test in this module
 UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
 CREATED = "glpi_gateway_tickets_created_total"
+QUEUED = "glpi_gateway_tickets_queued_total"
+QUEUE_DEPTH = "glpi_gateway_queue_depth"
+QUEUE_AGE = "glpi_gateway_queue_oldest_age_seconds"
+DRAIN_DEADLINE = 60.0  # generous: a queue that never drains fails the test, a slow one does not
 FAILED = "glpi_gateway_tickets_failed_total"
 GLPI_SECONDS = "glpi_gateway_glpi_request_duration_seconds"
 CACHE_HITS = "glpi_gateway_entity_cache_hits_total"
@@ -185,6 +191,54 @@ def test_the_second_ticket_for_a_cnpj_is_answered_by_the_entity_cache(two_worker
     )
 
 
+# --- the delivery queue -------------------------------------------------------------
+
+
+def test_queued_tickets_are_one_queue_depth_for_both_workers_and_count_as_created_or_failed_once_delivered(
+    sandbox, launch
+):
+    gateway = launch(sandbox_settings(sandbox.url, WEB_CONCURRENCY="2"))
+    before = scrape(gateway)
+    assert (value(before, QUEUE_DEPTH), value(before, QUEUE_AGE)) == (0, 0)
+    sandbox.fault = "http500"
+    for body in (ticket(), ticket(), ticket(), ticket(UNKNOWN)):
+        assert post_ticket(gateway, body).status_code == 202
+
+    for samples in [scrape(gateway) for _ in range(6)]:  # on new connections: either worker answers
+        assert [key for key in samples if key[0] in (QUEUE_DEPTH, QUEUE_AGE)] == [
+            (QUEUE_DEPTH, frozenset()), (QUEUE_AGE, frozenset())]
+        assert value(samples, QUEUE_DEPTH) == 4
+        assert value(samples, QUEUE_AGE) > 0
+        assert value(samples, QUEUED) == value(before, QUEUED) + 4
+        assert value(samples, CREATED) == value(before, CREATED)
+        assert value(samples, FAILED, codigo="entidade_nao_encontrada") == value(
+            before, FAILED, codigo="entidade_nao_encontrada")
+
+    sandbox.fault = None
+    deadline = time.monotonic() + DRAIN_DEADLINE
+    while value(drained := scrape(gateway), QUEUE_DEPTH) or value(drained, CREATED) < value(before, CREATED) + 3:
+        assert time.monotonic() < deadline, f"the queue was not delivered:\n{gateway.logs()}"
+        time.sleep(0.2)
+    assert (value(drained, QUEUE_DEPTH), value(drained, QUEUE_AGE)) == (0, 0)
+    assert value(drained, CREATED) == value(before, CREATED) + 3
+    assert value(drained, FAILED, codigo="entidade_nao_encontrada") == value(
+        before, FAILED, codigo="entidade_nao_encontrada") + 1
+    assert value(drained, QUEUED) == value(before, QUEUED) + 4
+
+
+def test_an_unreachable_store_leaves_out_only_the_queue_gauges(sandbox, launch, own_redis):
+    server, url = own_redis
+    gateway = launch(sandbox_settings(sandbox.url, REDIS_URL=url))
+    assert gateway.post_ticket(ticket()).status_code == 201
+    assert value(scrape(gateway), QUEUE_DEPTH) == 0
+    server.kill()
+    server.wait()
+    samples = scrape(gateway)
+    assert value(samples, CREATED) == 1
+    assert not [key for key in samples if key[0] in (QUEUE_DEPTH, QUEUE_AGE)]
+    assert "metrics: queue not read, the store is unavailable" in gateway.logs()
+
+
 # --- turning it off, and where the numbers are kept -------------------------------
 
 
@@ -258,3 +312,27 @@ def test_a_single_process_keeps_its_metrics_in_its_own_registry(monkeypatch):
     assert value(samples, f"{GLPI_SECONDS}_bucket", method="POST", endpoint="Ticket", le="0.1") == 0
     assert (value(samples, CACHE_HITS), value(samples, CACHE_MISSES)) == (1, 2)
     assert value(parse(other.exposition().decode()), CREATED) == 0
+
+
+def test_a_single_process_reads_the_queue_at_each_scrape(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    backlogs = iter([(2, 7.5), (0, 0.0)])
+    metrics = GatewayMetrics(queue_backlog=lambda: next(backlogs))
+    metrics.ticket_queued()
+    first = parse(metrics.exposition().decode())
+    assert (value(first, QUEUE_DEPTH), value(first, QUEUE_AGE), value(first, QUEUED)) == (2, 7.5, 1)
+    second = parse(metrics.exposition().decode())
+    assert (value(second, QUEUE_DEPTH), value(second, QUEUE_AGE)) == (0, 0)
+
+
+def test_a_scrape_without_the_store_still_serves_the_other_metrics(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+    def unavailable():
+        raise StoreUnavailable("SQLite /data/gateway.sqlite3: disk I/O error")
+
+    metrics = GatewayMetrics(queue_backlog=unavailable)
+    metrics.ticket_created()
+    samples = parse(metrics.exposition().decode())
+    assert value(samples, CREATED) == 1
+    assert not [key for key in samples if key[0] in (QUEUE_DEPTH, QUEUE_AGE)]

@@ -318,6 +318,30 @@ def test_unreachable_redis_is_store_unavailable():
         open_store("unused", "redis://127.0.0.1:1/0")
 
 
+def test_queue_stats_count_the_waiting_tickets_and_date_the_oldest(store, clock):
+    assert store.queue_stats() == (0, None)
+    first_at = clock.now
+    store.enqueue("a1", "{}", maybe_sent=False)
+    clock.now += 5
+    store.enqueue("b2", "{}", maybe_sent=False, delay=30)
+    store.enqueue("c3", "{}", maybe_sent=False)
+    depth, oldest = store.queue_stats()
+    assert depth == 3 and oldest == pytest.approx(first_at)
+    store.reschedule("a1", 1, clock.now + 60, "TIMEOUT")  # still waiting: still counted
+    assert store.queue_stats()[0] == 3
+    store.finish_ticket("a1", CREATED, 10, None, TTL)
+    depth, oldest = store.queue_stats()
+    assert depth == 2 and oldest == pytest.approx(first_at + 5)
+    store.finish_ticket("b2", FAILED, None, '{"codigo": "x"}', TTL)
+    store.finish_ticket("c3", CREATED, 11, None, TTL)
+    assert store.queue_stats() == (0, None)
+
+
+def test_queue_stats_see_what_another_store_queued(make_store):
+    make_store().enqueue("a1", "{}", maybe_sent=False)
+    assert make_store().queue_stats()[0] == 1
+
+
 def test_queueing_a_protocol_twice_keeps_the_first_record(store):
     store.enqueue("a1", '{"first": true}', maybe_sent=False)
     store.enqueue("a1", '{"second": true}', maybe_sent=True)
