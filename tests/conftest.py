@@ -88,7 +88,7 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         try:
             if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
                 return gateway
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading the app
             pass
         time.sleep(0.05)
     gateway.stop()
