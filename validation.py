@@ -23,6 +23,8 @@ _EMAIL = re.compile(
 # Control and invisible formatting characters, dropped from every text.
 _INVISIBLE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
+# A text that cleaning leaves empty (the JSON Schema form of "blank").
+BLANK_PATTERN = rf"^(\s|{_INVISIBLE_CHARS.pattern})*$"
 _NUMERIC_TEXT = r"[0-9]{1,10}"
 
 
@@ -65,15 +67,13 @@ class TextField:
         return text
 
     def json_schema(self) -> dict:
-        schema = {
-            "type": "string" if self.required else ["string", "null"],
-            "maxLength": self.max_length,
-            "description": self.description,
-            "examples": [self.example],
-        }
+        text = {"type": "string", "maxLength": self.max_length}
         if self.format:
-            schema["format"] = self.format
-        return schema
+            text["format"] = self.format
+        if not self.required:
+            blank = {"type": "string", "pattern": BLANK_PATTERN, "description": "em branco: o mesmo que ausente"}
+            text = {"anyOf": [text, blank, {"type": "null"}]}
+        return {**text, "description": self.description, "examples": [self.example]}
 
 
 @dataclass(frozen=True)
