@@ -122,7 +122,8 @@ TIPO_DE_CONTEUDO_INVALIDO = ErrorAnswer(
 CHAMADO_RECUSADO = ErrorAnswer(
     "4XX", "Erro ao criar chamado", "chamado_recusado",
     "O GLPI recusou o chamado; o status e o `detalhe` são os do GLPI (ex. 400, falta de permissão na entidade).",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, example={"detalhe": "You don't have permission to perform this action."},
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT},
+    example={"detalhe": "You don't have permission to perform this action."},
 )
 ERRO_GLPI = ErrorAnswer(
     502, "Erro ao consultar o GLPI", "erro_glpi",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import flask_swagger_ui
 
-from validation import ticket_request_example, ticket_request_schema
+from validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
 
 if TYPE_CHECKING:
     from app import ErrorAnswer
@@ -52,7 +52,10 @@ HEADERS = {
         "example": "30",
     },
     "Allow": {
-        "description": "Métodos que o caminho aceita.", "required": True, "schema": {"type": "string"}, "example": "POST"
+        "description": "Métodos que o caminho aceita.",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "POST",
     },
 }
 REQUEST_ID_PARAMETER = {
@@ -80,6 +83,7 @@ com o cabeçalho `Allow`, e um caminho inexistente responde 404 `rota_nao_encont
 
 def _operations(ping_text: str) -> dict[str, dict]:
     """Every route, keyed "METHOD /path", with its success answers; errors come from the catalogue."""
+    example = ticket_request_example()
     return {
         "GET /ping": {
             "tags": ["operação"],
@@ -107,7 +111,10 @@ def _operations(ping_text: str) -> dict[str, dict]:
                 "content": {
                     "application/json": {
                         "schema": {"$ref": "#/components/schemas/Chamado"},
-                        "examples": {"chamado": {"summary": "Chamado completo", "value": ticket_request_example()}},
+                        "examples": {
+                            "minimo": {"summary": "Só os campos obrigatórios", "value": _required_only(example)},
+                            "completo": {"summary": "Todos os campos", "value": example},
+                        },
                     }
                 },
             },
@@ -204,7 +211,7 @@ def _error_responses(operation: str, error_answers: tuple[ErrorAnswer, ...]) -> 
 def _error_response(answers: list[ErrorAnswer]) -> dict:
     refs = [{"$ref": f"#/components/schemas/{_schema_name(answer)}"} for answer in answers]
     return {
-        "description": " ".join(f"`{answer.codigo}`: {answer.quando}" for answer in answers),
+        "description": "\n\n".join(f"`{answer.codigo}`: {answer.quando}" for answer in answers),
         "headers": {name: _header(name) for answer in answers for name in answer.headers},
         "content": {
             "application/json": {
@@ -232,6 +239,10 @@ def _error_schema(answer: ErrorAnswer) -> dict:
             **answer.extra,
         },
     }
+
+
+def _required_only(body: dict) -> dict:
+    return {name: value for name, value in body.items() if name in REQUIRED_FIELDS}
 
 
 def _schema_name(answer: ErrorAnswer) -> str:

@@ -1,0 +1,157 @@
+"""Derive the Postman collection (docs/) and the README's curl examples from the OpenAPI document.
+
+    python scripts/export_docs.py          # rewrite docs/postman_collection.json and the README block
+    python scripts/export_docs.py --check  # exit 1 if either is out of date with the document
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import ERROR_ANSWERS, PING_TEXT  # noqa: E402
+from openapi import build_document  # noqa: E402
+
+COLLECTION_PATH = ROOT / "docs" / "postman_collection.json"
+README_PATH = ROOT / "README.md"
+BASE_URL = "http://127.0.0.1:5000"  # where `make run` serves
+CURL_BLOCK = re.compile(r"(<!-- curl: início -->\n).*?(<!-- curl: fim -->)", re.DOTALL)
+POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+
+
+def operations(document: dict) -> list[tuple[str, str, dict]]:
+    return [(method, path, op) for path, methods in document["paths"].items() for method, op in methods.items()]
+
+
+def request_example(operation: dict) -> object | None:
+    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    return next(iter(media["examples"].values()))["value"] if media else None
+
+
+def path_with_examples(path: str, operation: dict) -> str:
+    """The path with each {parameter} replaced by its documented example."""
+    for parameter in operation.get("parameters", ()):
+        if parameter.get("in") == "path":
+            path = path.replace("{" + parameter["name"] + "}", str(parameter["example"]))
+    return path
+
+
+def postman_collection(document: dict) -> dict:
+    """A Postman v2.1 collection: one folder per tag, one request per operation, documented answers as examples."""
+    folders: dict[str, list[dict]] = {tag["name"]: [] for tag in document["tags"]}
+    for method, path, operation in operations(document):
+        body = request_example(operation)
+        postman_path = re.sub(r"\{(\w+)\}", r":\1", path)
+        request = {
+            "method": method.upper(),
+            "header": [{"key": "Content-Type", "value": "application/json"}] if body is not None else [],
+            "url": {
+                "raw": "{{baseUrl}}" + postman_path,
+                "host": ["{{baseUrl}}"],
+                "path": postman_path.strip("/").split("/"),
+                "variable": [
+                    {"key": p["name"], "value": str(p["example"]), "description": p.get("description", "")}
+                    for p in operation.get("parameters", ()) if p.get("in") == "path"
+                ],
+            },
+            "description": operation.get("description", ""),
+        }
+        if body is not None:
+            request["body"] = {
+                "mode": "raw",
+                "raw": json.dumps(body, ensure_ascii=False, indent=2),
+                "options": {"raw": {"language": "json"}},
+            }
+        folders[operation["tags"][0]].append({
+            "name": f"{operation['summary']} ({method.upper()} {path})",
+            "request": request,
+            "response": saved_answers(operation),
+        })
+    return {
+        "info": {
+            "name": document["info"]["title"],
+            "description": document["info"]["description"] + "\n\nGerada de /openapi.json por scripts/export_docs.py.",
+            "schema": POSTMAN_SCHEMA,
+        },
+        "variable": [{"key": "baseUrl", "value": BASE_URL}],
+        "item": [
+            {"name": tag["name"], "description": tag["description"], "item": folders[tag["name"]]}
+            for tag in document["tags"] if folders[tag["name"]]
+        ],
+    }
+
+
+def saved_answers(operation: dict) -> list[dict]:
+    """Each documented example answer with a definite status, as a Postman saved example."""
+    answers = []
+    for status, response in operation["responses"].items():
+        if not status.isdigit():
+            continue  # a range such as 4XX has no single status to show
+        for media_type, media in response.get("content", {}).items():
+            examples = media.get("examples") or ({"exemplo": {"value": media["example"]}} if "example" in media else {})
+            for name, example in examples.items():
+                value = example["value"]
+                answers.append({
+                    "name": f"{status} {name}",
+                    "code": int(status),
+                    "header": [{"key": "Content-Type", "value": media_type}],
+                    "body": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2),
+                })
+    return answers
+
+
+def curl_examples(document: dict) -> str:
+    """Markdown: one curl command per operation, against `make run`."""
+    lines = []
+    for method, path, operation in operations(document):
+        command = f"curl -i {BASE_URL}{path_with_examples(path, operation)}"
+        if method != "get":
+            command = f"curl -i -X {method.upper()} {BASE_URL}{path_with_examples(path, operation)}"
+        body = request_example(operation)
+        if body is not None:
+            payload = json.dumps(body, ensure_ascii=False).replace("'", "'\\''")
+            command += f" \\\n  -H 'Content-Type: application/json' \\\n  -d '{payload}'"
+        lines += [f"# {operation['summary']}", command, ""]
+    return "```sh\n" + "\n".join(lines).rstrip() + "\n```\n"
+
+
+def render() -> tuple[str, str]:
+    """The collection file and the README, as they should be."""
+    document = build_document(ERROR_ANSWERS, PING_TEXT)
+    collection = json.dumps(postman_collection(document), ensure_ascii=False, indent=2) + "\n"
+    readme = README_PATH.read_text(encoding="utf-8")
+    if not CURL_BLOCK.search(readme):
+        raise SystemExit("README.md has no '<!-- curl: início -->' ... '<!-- curl: fim -->' block")
+    readme = CURL_BLOCK.sub(lambda match: match[1] + curl_examples(document) + match[2], readme)
+    return collection, readme
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
+    args = parser.parse_args()
+    collection, readme = render()
+    current = {
+        COLLECTION_PATH: COLLECTION_PATH.read_text(encoding="utf-8") if COLLECTION_PATH.exists() else "",
+        README_PATH: README_PATH.read_text(encoding="utf-8"),
+    }
+    wanted = {COLLECTION_PATH: collection, README_PATH: readme}
+    stale = [path for path in wanted if current[path] != wanted[path]]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} está desatualizado: rode `make docs`", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"escrito {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The Postman collection and the README's curl examples are derived from the OpenAPI document and kept up to date."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from app import ERROR_ANSWERS, PING_TEXT
+from conftest import ROOT
+from openapi import build_document
+
+DOCUMENT = build_document(ERROR_ANSWERS, PING_TEXT)
+OPERATIONS = [(method.upper(), path) for path, methods in DOCUMENT["paths"].items() for method in methods]
+
+
+def committed_collection() -> dict:
+    return json.loads((ROOT / "docs" / "postman_collection.json").read_text(encoding="utf-8"))
+
+
+def test_committed_collection_and_readme_are_up_to_date_with_the_document():
+    result = subprocess.run(
+        [sys.executable, "scripts/export_docs.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_collection_is_postman_v2_1_with_one_request_per_documented_operation():
+    collection = committed_collection()
+    assert collection["info"]["schema"].endswith("/collection/v2.1.0/collection.json")
+    requests = [item["request"] for folder in collection["item"] for item in folder["item"]]
+    named = sorted((r["method"], "/" + "/".join(r["url"]["path"])) for r in requests)
+    assert named == sorted((method, path.replace("{arquivo}", ":arquivo")) for method, path in OPERATIONS)
+    assert all(r["url"]["raw"].startswith("{{baseUrl}}/") for r in requests)
+
+
+def test_collection_body_is_the_documented_example_and_every_codigo_is_a_saved_answer():
+    collection = committed_collection()
+    items = {item["request"]["method"] + " " + item["request"]["url"]["raw"]: item
+             for folder in collection["item"] for item in folder["item"]}
+    criar = items["POST {{baseUrl}}/criar-chamado"]
+    examples = DOCUMENT["paths"]["/criar-chamado"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert json.loads(criar["request"]["body"]["raw"]) == examples["minimo"]["value"]
+    saved = {json.loads(answer["body"])["codigo"] for answer in criar["response"] if answer["code"] >= 400}
+    documented = {a.codigo for a in ERROR_ANSWERS if "POST /criar-chamado" in a.operations and str(a.status).isdigit()}
+    assert saved == documented | {"erro_interno"}
+
+
+def test_readme_has_a_curl_example_for_every_documented_operation():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- curl: início -->")[1].split("<!-- curl: fim -->")[0]
+    for method, path in OPERATIONS:
+        prefix = "curl -i " if method == "GET" else f"curl -i -X {method} "
+        assert prefix + "http://127.0.0.1:5000" + path.split("{")[0] in block, (method, path)
