@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from app import ERROR_ANSWERS, create_app
+import app as app_module
+from app import ERROR_ANSWERS, ErrorAnswer, create_app
 from config import load_config
 from conftest import sandbox_settings
 from openapi import ANY_OPERATION
@@ -64,6 +65,11 @@ def test_the_documented_request_example_is_accepted_by_validation(document):
     assert media["examples"]["completo"]["value"] == ticket_request_example()
     for example in media["examples"].values():
         assert validate_ticket_request(example["value"]).cnpj == "11222333000181"
+
+
+def test_every_error_answer_defined_in_the_app_is_in_the_catalogue():
+    defined = [value for value in vars(app_module).values() if isinstance(value, ErrorAnswer)]
+    assert sorted(a.codigo for a in defined) == sorted(a.codigo for a in ERROR_ANSWERS)
 
 
 def test_every_codigo_is_listed_once_and_matches_the_catalogue(document):
