@@ -205,6 +205,10 @@ def _error_responses(operation: str, error_answers: tuple[ErrorAnswer, ...]) -> 
     for answer in error_answers:
         if operation in answer.operations or answer.operations == ANY_OPERATION:
             by_status.setdefault(str(answer.status), []).append(answer)
+    # An exact status takes precedence over a range ("4XX"), so a ranged answer is listed under both.
+    for status, answers in by_status.items():
+        ranged = by_status.get(status[0] + "XX", []) if status.isdigit() else []
+        answers.extend(ranged)
     return {status: _error_response(answers) for status, answers in sorted(by_status.items())}
 
 

@@ -87,14 +87,19 @@ def postman_collection(document: dict) -> dict:
 
 
 def saved_answers(operation: dict) -> list[dict]:
-    """Each documented example answer with a definite status, as a Postman saved example."""
+    """Each documented example answer, once, under its first exact status, as a Postman saved example."""
     answers = []
+    seen = set()
     for status, response in operation["responses"].items():
         if not status.isdigit():
             continue  # a range such as 4XX has no single status to show
         for media_type, media in response.get("content", {}).items():
-            examples = media.get("examples") or ({"exemplo": {"value": media["example"]}} if "example" in media else {})
+            single = {response["description"].rstrip("."): {"value": media["example"]}} if "example" in media else {}
+            examples = media.get("examples") or single
             for name, example in examples.items():
+                if name in seen:
+                    continue
+                seen.add(name)
                 value = example["value"]
                 answers.append({
                     "name": f"{status} {name}",

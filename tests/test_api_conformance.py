@@ -2,9 +2,17 @@
 checks every answer of the gateway (under gunicorn, the GLPI sandbox behind it) against it."""
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error, positive_data_acceptance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    positive_data_acceptance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app import ERROR_ANSWERS, PING_TEXT
 from openapi import build_document
@@ -28,3 +36,27 @@ def test_every_answer_is_documented_and_no_request_makes_a_server_error(case, ga
     if case.path == "/debug":  # answers 500 on purpose; the answer must still be the documented one
         excluded.append(not_a_server_error)
     case.call_and_validate(base_url=gateway.url, session=gateway.session, excluded_checks=excluded)
+
+
+VALID_BODY = DOCUMENT["paths"]["/criar-chamado"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+VALID_BODY = VALID_BODY["minimo"]["value"]
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_headers_conformance,
+               response_schema_conformance]
+
+
+@pytest.mark.parametrize(
+    "changes, fault, status, codigo",
+    [
+        ({"cnpj_cliente": "45.723.174/0001-10"}, None, 404, "entidade_nao_encontrada"),
+        ({"cnpj_cliente": "19.131.100/0001-85"}, None, 409, "entidade_ambigua"),
+        ({"categoria": 999}, None, 400, "categoria_desconhecida"),
+        ({"cnpj_cliente": "11444777000161"}, "http500", 503, "glpi_indisponivel"),
+    ],
+)
+def test_answers_that_depend_on_glpi_are_the_documented_ones(gateway, sandbox, changes, fault, status, codigo):
+    """Random bodies seldom reach these: each is provoked once and checked against the document."""
+    sandbox.fault = fault
+    case = schema["/criar-chamado"]["POST"].Case(body={**VALID_BODY, **changes}, media_type="application/json")
+    response = case.call(base_url=gateway.url, session=gateway.session)
+    assert (response.status_code, response.json()["codigo"]) == (status, codigo)
+    case.validate_response(response, checks=CONFORMANCE)

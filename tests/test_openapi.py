@@ -94,6 +94,14 @@ def test_every_codigo_is_documented_under_each_operation_that_can_answer_it(docu
             assert answer.codigo in document["info"]["description"]
 
 
+def test_an_answer_whose_status_is_glpis_is_documented_under_each_exact_status_of_its_range(document):
+    responses = document["paths"]["/criar-chamado"]["post"]["responses"]
+    glpi_statuses = [status for status in responses if status.startswith("4")]
+    assert "4XX" in glpi_statuses and "400" in glpi_statuses and "409" in glpi_statuses
+    for status in glpi_statuses:
+        assert "chamado_recusado" in responses[status]["content"]["application/json"]["examples"], status
+
+
 def test_every_response_documents_the_request_id_header(document):
     for name, operation in operations(document).items():
         for status, response in operation["responses"].items():
