@@ -26,12 +26,12 @@ from gateway import (
 )
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
 from logging_setup import LOGGER_NAME, configure_logging
-from openapi import ANY_OPERATION, DOCS_PAGE, SWAGGER_UI_DIR, build_document
+from openapi import ANY_OPERATION, DOCS_PAGE, REQUEST_ID_PATTERN, SWAGGER_UI_DIR, build_document
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
 RETRY_AFTER_SECONDS = 30
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 UNAVAILABLE_DETAILS = {
     "TIMEOUT": "o GLPI não respondeu a tempo",
     "CONNECTION_FAILED": "não foi possível conectar ao GLPI",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from app import ErrorAnswer
 
 ANY_OPERATION = ("*",)
+# An X-Request-ID the gateway keeps; any other is replaced by a new one.
+REQUEST_ID_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
 # Swagger UI's own files, shipped inside the pinned flask-swagger-ui wheel: no CDN,
 # since many helpdesk networks are closed.
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
@@ -43,7 +45,7 @@ HEADERS = {
         "description": "Identificador do pedido: o enviado pelo cliente, se tiver só letras, números e `._:-` "
         "(até 128), ou um novo. O mesmo aparece na linha de log do pedido.",
         "required": True,
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+        "schema": {"type": "string", "pattern": f"^{REQUEST_ID_PATTERN}$"},
     },
     "Retry-After": {
         "description": "Segundos a esperar antes de tentar de novo.",
