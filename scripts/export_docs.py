@@ -1,4 +1,4 @@
-"""Derive the Postman collection (docs/) and the README's curl examples from the OpenAPI document.
+"""Derive the Postman collection (docs/) and the README's curl examples and tables from the OpenAPI document.
 
     python scripts/export_docs.py          # rewrite docs/postman_collection.json and the README block
     python scripts/export_docs.py --check  # exit 1 if either is out of date with the document
@@ -21,6 +21,8 @@ COLLECTION_PATH = ROOT / "docs" / "postman_collection.json"
 README_PATH = ROOT / "README.md"
 BASE_URL = "http://127.0.0.1:5000"  # where `make run` serves
 CURL_BLOCK = re.compile(r"(<!-- curl: início -->\n).*?(<!-- curl: fim -->)", re.DOTALL)
+ANSWERS_BLOCK = re.compile(r"(<!-- respostas: início -->\n).*?(<!-- respostas: fim -->)", re.DOTALL)
+FIELDS_BLOCK = re.compile(r"(<!-- campos: início -->\n).*?(<!-- campos: fim -->)", re.DOTALL)
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
 
@@ -125,14 +127,57 @@ def curl_examples(document: dict) -> str:
     return "```sh\n" + "\n".join(lines).rstrip() + "\n```\n"
 
 
+def fields_table(body_schema: dict) -> str:
+    """Markdown: each field of a request body, required or not, its description and limits."""
+    rows = []
+    for name, field in body_schema["properties"].items():
+        text = field.get("anyOf", [field])[0]
+        limits = []
+        if "maxLength" in text:
+            limits.append(f"até {text['maxLength']} caracteres")
+        if "format" in text:
+            limits.append(f"formato {text['format']}")
+        if "maximum" in field:
+            limits.append(f"de {field['minimum']} a {field['maximum']}, número ou texto numérico")
+        if "default" in field:
+            limits.append(f"padrão {field['default']}")
+        required = "obrigatório" if name in body_schema["required"] else "opcional"
+        rows.append(f"| `{name}` | {required} | {field['description']} | {'; '.join(limits)} |")
+    return "| Campo | | Descrição | Limites |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def answers_table(operation: dict) -> str:
+    """Markdown: every documented answer of one operation, with an example body and when it happens."""
+    ranged = {name for status, response in operation["responses"].items() if not status.isdigit()
+              for name in response["content"]["application/json"]["examples"]}
+    rows = []
+    for status, response in operation["responses"].items():
+        for media in response.get("content", {}).values():
+            examples = media.get("examples") or {"": {"value": media.get("example")}}
+            for name, example in examples.items():
+                if status.isdigit() and name in ranged:
+                    continue  # shown once, under its range
+                body = json.dumps(example["value"], ensure_ascii=False)
+                headers = "".join(f" + `{h}`" for h in response.get("headers", {}) if h != "X-Request-ID")
+                when = next((line.split(": ", 1)[1] for line in response["description"].split("\n\n")
+                             if line.startswith(f"`{name}`: ")), response["description"])
+                rows.append(f"| {status} | `{body}`{headers} | {when} |")
+    return "| Status | Corpo | Quando |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
 def render() -> tuple[str, str]:
     """The collection file and the README, as they should be."""
     document = build_document(ERROR_ANSWERS, PING_TEXT)
     collection = json.dumps(postman_collection(document), ensure_ascii=False, indent=2) + "\n"
     readme = README_PATH.read_text(encoding="utf-8")
-    if not CURL_BLOCK.search(readme):
-        raise SystemExit("README.md has no '<!-- curl: início -->' ... '<!-- curl: fim -->' block")
+    for block in (CURL_BLOCK, ANSWERS_BLOCK, FIELDS_BLOCK):
+        if not block.search(readme):
+            raise SystemExit(f"README.md has no block matching {block.pattern!r}")
     readme = CURL_BLOCK.sub(lambda match: match[1] + curl_examples(document) + match[2], readme)
+    criar = document["paths"]["/criar-chamado"]["post"]
+    readme = ANSWERS_BLOCK.sub(lambda match: match[1] + answers_table(criar) + match[2], readme)
+    chamado = document["components"]["schemas"]["Chamado"]
+    readme = FIELDS_BLOCK.sub(lambda match: match[1] + fields_table(chamado) + match[2], readme)
     return collection, readme
 
 

@@ -1,4 +1,5 @@
-"""The Postman collection and the README's curl examples are derived from the OpenAPI document and kept up to date."""
+"""The Postman collection and the README's curl examples and answers table are derived from the OpenAPI document
+and kept up to date."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import sys
 from app import ERROR_ANSWERS, PING_TEXT
 from conftest import ROOT
 from openapi import build_document
+from validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
 
 DOCUMENT = build_document(ERROR_ANSWERS, PING_TEXT)
 OPERATIONS = [(method.upper(), path) for path, methods in DOCUMENT["paths"].items() for method in methods]
@@ -51,3 +53,21 @@ def test_readme_has_a_curl_example_for_every_documented_operation():
     for method, path in OPERATIONS:
         prefix = "curl -i " if method == "GET" else f"curl -i -X {method} "
         assert prefix + "http://127.0.0.1:5000" + path.split("{")[0] in block, (method, path)
+
+
+def test_readme_answers_table_lists_every_codigo_of_criar_chamado():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- respostas: início -->")[1].split("<!-- respostas: fim -->")[0]
+    for answer in ERROR_ANSWERS:
+        if "POST /criar-chamado" in answer.operations or answer.operations == ("*",):
+            assert f'"codigo": "{answer.codigo}"' in table, answer.codigo
+
+
+def test_readme_fields_table_is_the_validation_spec():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- campos: início -->")[1].split("<!-- campos: fim -->")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == [field.name for field in FIELDS]
+    for row, field in zip(rows, FIELDS):
+        assert ("obrigatório" in row) == (field.name in REQUIRED_FIELDS)
+        assert field.name not in MAX_LENGTHS or f"até {MAX_LENGTHS[field.name]} caracteres" in row
