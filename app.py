@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIde
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
+from openapi import ANY_OPERATION, DOCS_PAGE, REQUEST_ID_PATTERN, SWAGGER_UI_DIR, build_document
 from ratelimit import RateLimited, RateLimiter, client_ip, open_counters
 from store import ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
 from validation import ValidationError, validate_ticket_request
@@ -56,9 +57,10 @@ PING_TEXT = "App Flask está ativo!"
 RETRY_AFTER_SECONDS = 30
 # Answered without a key and never limited: liveness/readiness probes and the form's own files
 # (the form itself posts to /criar-chamado like any client).
-OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css"})
+OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css", "/openapi.json", "/docs"})
+OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
 STORED_HEADERS = ("Location",)
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The form page loads only its own script and stylesheet and talks only to this gateway.
@@ -66,6 +68,125 @@ FORM_PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors {frame_ancestors}"
 )
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """One kind of error answer: `codigo` is stable for programs, `erro` is for people.
+
+    `quando` (pt-BR) and the rest only feed the OpenAPI document: the operations
+    ("METHOD /path") it can come from, the JSON Schema of its extra members, the
+    response headers it sets and an example of those members.
+    """
+
+    status: int | str  # "4XX" when the status is GLPI's own
+    erro: str
+    codigo: str
+    quando: str
+    operations: tuple[str, ...]
+    extra: dict[str, dict] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()
+    example: dict[str, object] = field(default_factory=dict)
+
+    def answer(self, status: int | None = None, headers: dict[str, str] | None = None, **extra) -> Response:
+        return error_answer(status or self.status, self.erro, self.codigo, headers, **extra)
+
+
+CRIAR_CHAMADO = "POST /criar-chamado"
+_TEXT = {"type": "string"}
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_FIELD_REASONS = {"type": "object", "additionalProperties": {"type": "string"}, "description": "campo -> motivo"}
+
+# Every error answer the gateway gives, in one place: the handlers in `_register_error_answers`
+# answer with these, and the OpenAPI document (openapi.py) lists them per operation.
+CAMPOS_OBRIGATORIOS_AUSENTES = ErrorAnswer(
+    400, "Campos obrigatórios ausentes", "campos_obrigatorios_ausentes",
+    "Faltam campos obrigatórios, ou estão em branco; `campos` lista todos, na ordem do contrato.",
+    (CRIAR_CHAMADO,), extra={"campos": _NAMES}, example={"campos": ["telefone_cliente", "anydesk_cliente"]},
+)
+DADOS_INVALIDOS = ErrorAnswer(
+    400, "Dados inválidos", "dados_invalidos",
+    "JSON malformado, corpo que não é objeto, tipo errado, CNPJ ou e-mail inválido, texto longo demais; "
+    "`campos` diz o motivo de cada campo (`corpo` quando o problema é o corpo inteiro).",
+    (CRIAR_CHAMADO,), extra={"campos": _FIELD_REASONS},
+    example={"campos": {"cnpj_cliente": "CNPJ inválido (verifique os dígitos)"}},
+)
+CATEGORIA_DESCONHECIDA = ErrorAnswer(
+    400, "Dados inválidos", "categoria_desconhecida", "A `categoria` informada não existe no GLPI.",
+    (CRIAR_CHAMADO,), extra={"campos": _FIELD_REASONS},
+    example={"campos": {"categoria": "a categoria 99 não existe no GLPI"}},
+)
+REQUISICAO_INVALIDA = ErrorAnswer(
+    400, "Requisição inválida", "requisicao_invalida", "Pedido HTTP que o servidor não consegue interpretar.",
+    (CRIAR_CHAMADO,),
+)
+FALHA_SESSAO_GLPI = ErrorAnswer(
+    401, "Falha ao iniciar sessão", "falha_sessao_glpi",
+    "O GLPI recusou o App-Token ou o token do usuário; `detalhe` traz o código de erro do GLPI.",
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, example={"detalhe": "ERROR_GLPI_LOGIN_USER_TOKEN"},
+)
+ENTIDADE_NAO_ENCONTRADA = ErrorAnswer(
+    404, "Entidade não encontrada para o CNPJ informado", "entidade_nao_encontrada",
+    "Nenhuma entidade do GLPI tem esse CNPJ.", (CRIAR_CHAMADO,),
+)
+ROTA_NAO_ENCONTRADA = ErrorAnswer(404, "Rota não encontrada", "rota_nao_encontrada", "Caminho inexistente.",
+                                  ("GET /docs/{arquivo}",))
+METODO_NAO_PERMITIDO = ErrorAnswer(
+    405, "Método não permitido", "metodo_nao_permitido",
+    "Método HTTP que o caminho não aceita; o cabeçalho `Allow` lista os aceitos.", (), headers=("Allow",),
+)
+ENTIDADE_AMBIGUA = ErrorAnswer(
+    409, "Mais de uma entidade tem o CNPJ informado", "entidade_ambigua",
+    "O CNPJ está em mais de uma entidade; `entidades` lista os nomes delas.",
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT, "entidades": _NAMES},
+    example={"detalhe": "Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade",
+             "entidades": ["Root entity > Cliente Matriz", "Root entity > Cliente Cópia"]},
+)
+CORPO_MUITO_GRANDE = ErrorAnswer(
+    413, "Requisição muito grande", "corpo_muito_grande",
+    "Corpo acima de `MAX_BODY_BYTES` (JSON) ou de `MAX_MULTIPART_BODY_BYTES` (com anexos).", (CRIAR_CHAMADO,),
+)
+TIPO_DE_CONTEUDO_INVALIDO = ErrorAnswer(
+    415, "Envie o corpo como JSON (Content-Type: application/json) ou multipart/form-data",
+    "tipo_de_conteudo_invalido", "`Content-Type` não é JSON nem `multipart/form-data`.", (CRIAR_CHAMADO,),
+)
+CHAMADO_RECUSADO = ErrorAnswer(
+    "4XX", "Erro ao criar chamado", "chamado_recusado",
+    "O GLPI recusou o chamado; o status e o `detalhe` são os do GLPI (ex. 400, falta de permissão na entidade).",
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT},
+    example={"detalhe": "You don't have permission to perform this action."},
+)
+ERRO_GLPI = ErrorAnswer(
+    502, "Erro ao consultar o GLPI", "erro_glpi",
+    "O GLPI recusou uma consulta (ex. direitos do usuário); `detalhe` traz o código de erro do GLPI.",
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, example={"detalhe": "ERROR_RIGHT_MISSING"},
+)
+GLPI_INDISPONIVEL = ErrorAnswer(
+    503, "GLPI indisponível", "glpi_indisponivel",
+    "GLPI fora do ar, lento demais, com erro 5xx ou respondendo algo que não é a API; tente de novo "
+    "depois do tempo em `Retry-After`.",
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, headers=("Retry-After",),
+    example={"detalhe": "não foi possível conectar ao GLPI"},
+)
+CONFIGURACAO_INVALIDA = ErrorAnswer(
+    500, "Erro interno", "configuracao_invalida",
+    "A configuração do gateway não confere com o GLPI (ex. categoria padrão apagada); o motivo fica no log.",
+    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT},
+    example={"detalhe": "Informe ao suporte o identificador 3f2c9a0e5b7d4c1e8a6f0b2d4c6e8a0f"},
+)
+ERRO_INTERNO = ErrorAnswer(
+    500, "Erro interno", "erro_interno",
+    "Qualquer outra falha; o detalhe fica só no log, achado pelo identificador do pedido.",
+    ANY_OPERATION, extra={"detalhe": _TEXT},
+    example={"detalhe": "Informe ao suporte o identificador 3f2c9a0e5b7d4c1e8a6f0b2d4c6e8a0f"},
+)
+ERROR_ANSWERS = (
+    CAMPOS_OBRIGATORIOS_AUSENTES, DADOS_INVALIDOS, CATEGORIA_DESCONHECIDA, REQUISICAO_INVALIDA, FALHA_SESSAO_GLPI,
+    ENTIDADE_NAO_ENCONTRADA, ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, ENTIDADE_AMBIGUA, CORPO_MUITO_GRANDE,
+    TIPO_DE_CONTEUDO_INVALIDO, CHAMADO_RECUSADO, ERRO_GLPI, GLPI_INDISPONIVEL, CONFIGURACAO_INVALIDA, ERRO_INTERNO,
+)
+_HTTP_ERRORS = {answer.status: answer for answer in (
+    ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, CORPO_MUITO_GRANDE, TIPO_DE_CONTEUDO_INVALIDO)}
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -108,6 +229,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
     app.extensions["store"] = store
+    app.extensions["openapi"] = build_document(ERROR_ANSWERS, PING_TEXT)
     # Started per worker process by gunicorn.conf.py (post_worker_init), stopped on its exit.
     app.extensions["delivery_worker"] = DeliveryWorker(
         store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl
@@ -202,7 +324,7 @@ def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limi
 
     @app.before_request
     def check_access() -> None:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or request.path.startswith(OPEN_PATH_PREFIXES):
             return
         if limiter is not None:
             limiter.check_ip(g.client_ip)
@@ -293,6 +415,20 @@ def _register_routes(
             raise ProtocolNotFound(protocolo)
         g.protocolo = protocolo
         return jsonify(status_answer(queued))
+
+
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        # Unsorted keys: the document lists fields and answers in contract order.
+        return Response(app.json.dumps(app.extensions["openapi"], sort_keys=False), mimetype="application/json")
+
+    @app.get("/docs")
+    def docs() -> Response:
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    @app.get("/docs/<path:arquivo>")
+    def docs_asset(arquivo: str) -> Response:
+        return send_from_directory(SWAGGER_UI_DIR, arquivo)
 
 
 def _replay(answer: StoredAnswer) -> Response:
@@ -395,8 +531,8 @@ def _register_error_answers(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def invalid_request(error: ValidationError) -> Response:
         if error.missing:
-            return error_answer(400, "Campos obrigatórios ausentes", "campos_obrigatorios_ausentes", campos=error.missing)
-        return error_answer(400, "Dados inválidos", "dados_invalidos", campos=error.invalid)
+            return CAMPOS_OBRIGATORIOS_AUSENTES.answer(campos=error.missing)
+        return DADOS_INVALIDOS.answer(campos=error.invalid)
 
     @app.errorhandler(ApiKeyRejected)
     def api_key_rejected(error: ApiKeyRejected) -> Response:
@@ -451,37 +587,31 @@ def _register_error_answers(app: Flask) -> None:
 
     @app.errorhandler(UnknownCategory)
     def unknown_category(error: UnknownCategory) -> Response:
-        return error_answer(
-            400, "Dados inválidos", "categoria_desconhecida",
-            campos={"categoria": f"a categoria {error.args[0]} não existe no GLPI"},
-        )
+        return CATEGORIA_DESCONHECIDA.answer(campos={"categoria": f"a categoria {error.args[0]} não existe no GLPI"})
 
     @app.errorhandler(EntityNotFound)
     def entity_not_found(error: EntityNotFound) -> Response:
-        return error_answer(404, "Entidade não encontrada para o CNPJ informado", "entidade_nao_encontrada")
+        return ENTIDADE_NAO_ENCONTRADA.answer()
 
     @app.errorhandler(AmbiguousEntity)
     def ambiguous_entity(error: AmbiguousEntity) -> Response:
-        return error_answer(
-            409, "Mais de uma entidade tem o CNPJ informado", "entidade_ambigua",
-            detalhe="Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade",
-            entidades=error.names,
+        return ENTIDADE_AMBIGUA.answer(
+            detalhe="Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade", entidades=error.names
         )
 
     @app.errorhandler(TicketRefused)
     def ticket_refused(error: TicketRefused) -> Response:
-        return error_answer(error.status, "Erro ao criar chamado", "chamado_recusado", detalhe=error.message)
+        return CHAMADO_RECUSADO.answer(status=error.status, detalhe=error.message)
 
     @app.errorhandler(GlpiAuthError)
     def glpi_auth_failed(error: GlpiAuthError) -> Response:
         log.error("GLPI recusou as credenciais: %s %s", error.code, error.message)
-        return error_answer(401, "Falha ao iniciar sessão", "falha_sessao_glpi", detalhe=error.code)
+        return FALHA_SESSAO_GLPI.answer(detalhe=error.code)
 
     @app.errorhandler(GlpiUnavailable)
     def glpi_unavailable(error: GlpiUnavailable) -> Response:
         log.warning("GLPI indisponível: %s", error)
-        return error_answer(
-            503, "GLPI indisponível", "glpi_indisponivel",
+        return GLPI_INDISPONIVEL.answer(
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             detalhe=describe_glpi_error(error),
         )
@@ -489,24 +619,16 @@ def _register_error_answers(app: Flask) -> None:
     @app.errorhandler(GlpiError)
     def glpi_failed(error: GlpiError) -> Response:
         log.error("GLPI recusou uma consulta: %s %s", error.code, error.message)
-        return error_answer(502, "Erro ao consultar o GLPI", "erro_glpi", detalhe=error.code)
+        return ERRO_GLPI.answer(detalhe=error.code)
 
     @app.errorhandler(GatewaySetupError)
     def setup_failed(error: GatewaySetupError) -> Response:
         log.error("configuração incompatível com o GLPI: %s", error)
-        return error_answer(500, "Erro interno", "configuracao_invalida", detalhe=_log_reference())
+        return CONFIGURACAO_INVALIDA.answer(detalhe=_log_reference())
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        answers = {
-            404: ("Rota não encontrada", "rota_nao_encontrada"),
-            405: ("Método não permitido", "metodo_nao_permitido"),
-            413: ("Requisição muito grande", "corpo_muito_grande"),
-            415: ("Envie o corpo como JSON (Content-Type: application/json) ou multipart/form-data",
-                  "tipo_de_conteudo_invalido"),
-        }
-        erro, codigo = answers.get(error.code, ("Requisição inválida", "requisicao_invalida"))
-        response = error_answer(error.code or 400, erro, codigo)
+        response = _HTTP_ERRORS.get(error.code, REQUISICAO_INVALIDA).answer(status=error.code or 400)
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
@@ -514,7 +636,7 @@ def _register_error_answers(app: Flask) -> None:
     @app.errorhandler(InternalServerError)
     def unexpected_error(error: InternalServerError) -> Response:
         log.error("erro inesperado", exc_info=error.original_exception or error)
-        return error_answer(500, "Erro interno", "erro_interno", detalhe=_log_reference())
+        return ERRO_INTERNO.answer(detalhe=_log_reference())
 
 
 def _log_reference() -> str:
