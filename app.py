@@ -1,4 +1,4 @@
-"""HTTP face of the gateway: routes, request ids, request logs and every error answer.
+"""HTTP face of the gateway: routes, request hooks, and which error answer (error_answers.py) each failure gets.
 
 Run with `gunicorn "app:create_app()"` (configured by gunicorn.conf.py and env)
 or `python app.py` for a local server; `python app.py doctor [--cnpj X]` diagnoses
@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from flask import Flask, Response, g, has_request_context, jsonify, request, sen
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
 import idempotency
+from attachments import FIELD as ATTACHMENTS_FIELD
 from attachments import read_attachments
 from auth import ApiKeyRejected, ApiKeys, presented_key
 from config import Config, ConfigError, load_config
@@ -34,6 +35,31 @@ from delivery import (
     status_answer,
 )
 from doctor import main as doctor_main
+from error_answers import (
+    ARMAZENAMENTO_INDISPONIVEL,
+    CAMPOS_OBRIGATORIOS_AUSENTES,
+    CATEGORIA_DESCONHECIDA,
+    CHAMADO_RECUSADO,
+    CHAVE_API_INVALIDA,
+    CONFIGURACAO_INVALIDA,
+    CORPO_MUITO_GRANDE,
+    DADOS_INVALIDOS,
+    ENTIDADE_AMBIGUA,
+    ENTIDADE_NAO_ENCONTRADA,
+    ERRO_GLPI,
+    ERRO_INTERNO,
+    FALHA_SESSAO_GLPI,
+    GLPI_INDISPONIVEL,
+    IDEMPOTENCY_KEY_INVALIDA,
+    IDEMPOTENCY_KEY_REUTILIZADA,
+    LIMITE_DE_REQUISICOES,
+    METODO_NAO_PERMITIDO,
+    PEDIDO_EM_ANDAMENTO,
+    PROTOCOLO_NAO_ENCONTRADO,
+    REQUISICAO_INVALIDA,
+    ROTA_NAO_ENCONTRADA,
+    TIPO_DE_CONTEUDO_INVALIDO,
+)
 from gateway import (
     AmbiguousEntity,
     EntityNotFound,
@@ -48,9 +74,9 @@ from idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIde
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
-from openapi import ANY_OPERATION, DOCS_PAGE, REQUEST_ID_PATTERN, SWAGGER_UI_DIR, build_document
+from openapi import DOCS_PAGE, REQUEST_ID_PATTERN, SWAGGER_UI_DIR, build_document
 from ratelimit import RateLimited, RateLimiter, client_ip, open_counters
-from store import ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
+from store import QUEUED, ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
@@ -68,127 +94,19 @@ FORM_PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors {frame_ancestors}"
 )
-
-
-@dataclass(frozen=True)
-class ErrorAnswer:
-    """One kind of error answer: `codigo` is stable for programs, `erro` is for people.
-
-    `quando` (pt-BR) and the rest only feed the OpenAPI document: the operations
-    ("METHOD /path") it can come from, the JSON Schema of its extra members, the
-    response headers it sets and an example of those members.
-    """
-
-    status: int | str  # "4XX" when the status is GLPI's own
-    erro: str
-    codigo: str
-    quando: str
-    operations: tuple[str, ...]
-    extra: dict[str, dict] = field(default_factory=dict)
-    headers: tuple[str, ...] = ()
-    example: dict[str, object] = field(default_factory=dict)
-
-    def answer(self, status: int | None = None, headers: dict[str, str] | None = None, **extra) -> Response:
-        return error_answer(status or self.status, self.erro, self.codigo, headers, **extra)
-
-
-CRIAR_CHAMADO = "POST /criar-chamado"
-_TEXT = {"type": "string"}
-_NAMES = {"type": "array", "items": {"type": "string"}}
-_FIELD_REASONS = {"type": "object", "additionalProperties": {"type": "string"}, "description": "campo -> motivo"}
-
-# Every error answer the gateway gives, in one place: the handlers in `_register_error_answers`
-# answer with these, and the OpenAPI document (openapi.py) lists them per operation.
-CAMPOS_OBRIGATORIOS_AUSENTES = ErrorAnswer(
-    400, "Campos obrigatórios ausentes", "campos_obrigatorios_ausentes",
-    "Faltam campos obrigatórios, ou estão em branco; `campos` lista todos, na ordem do contrato.",
-    (CRIAR_CHAMADO,), extra={"campos": _NAMES}, example={"campos": ["telefone_cliente", "anydesk_cliente"]},
-)
-DADOS_INVALIDOS = ErrorAnswer(
-    400, "Dados inválidos", "dados_invalidos",
-    "JSON malformado, corpo que não é objeto, tipo errado, CNPJ ou e-mail inválido, texto longo demais; "
-    "`campos` diz o motivo de cada campo (`corpo` quando o problema é o corpo inteiro).",
-    (CRIAR_CHAMADO,), extra={"campos": _FIELD_REASONS},
-    example={"campos": {"cnpj_cliente": "CNPJ inválido (verifique os dígitos)"}},
-)
-CATEGORIA_DESCONHECIDA = ErrorAnswer(
-    400, "Dados inválidos", "categoria_desconhecida", "A `categoria` informada não existe no GLPI.",
-    (CRIAR_CHAMADO,), extra={"campos": _FIELD_REASONS},
-    example={"campos": {"categoria": "a categoria 99 não existe no GLPI"}},
-)
-REQUISICAO_INVALIDA = ErrorAnswer(
-    400, "Requisição inválida", "requisicao_invalida", "Pedido HTTP que o servidor não consegue interpretar.",
-    (CRIAR_CHAMADO,),
-)
-FALHA_SESSAO_GLPI = ErrorAnswer(
-    401, "Falha ao iniciar sessão", "falha_sessao_glpi",
-    "O GLPI recusou o App-Token ou o token do usuário; `detalhe` traz o código de erro do GLPI.",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, example={"detalhe": "ERROR_GLPI_LOGIN_USER_TOKEN"},
-)
-ENTIDADE_NAO_ENCONTRADA = ErrorAnswer(
-    404, "Entidade não encontrada para o CNPJ informado", "entidade_nao_encontrada",
-    "Nenhuma entidade do GLPI tem esse CNPJ.", (CRIAR_CHAMADO,),
-)
-ROTA_NAO_ENCONTRADA = ErrorAnswer(404, "Rota não encontrada", "rota_nao_encontrada", "Caminho inexistente.",
-                                  ("GET /docs/{arquivo}",))
-METODO_NAO_PERMITIDO = ErrorAnswer(
-    405, "Método não permitido", "metodo_nao_permitido",
-    "Método HTTP que o caminho não aceita; o cabeçalho `Allow` lista os aceitos.", (), headers=("Allow",),
-)
-ENTIDADE_AMBIGUA = ErrorAnswer(
-    409, "Mais de uma entidade tem o CNPJ informado", "entidade_ambigua",
-    "O CNPJ está em mais de uma entidade; `entidades` lista os nomes delas.",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT, "entidades": _NAMES},
-    example={"detalhe": "Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade",
-             "entidades": ["Root entity > Cliente Matriz", "Root entity > Cliente Cópia"]},
-)
-CORPO_MUITO_GRANDE = ErrorAnswer(
-    413, "Requisição muito grande", "corpo_muito_grande",
-    "Corpo acima de `MAX_BODY_BYTES` (JSON) ou de `MAX_MULTIPART_BODY_BYTES` (com anexos).", (CRIAR_CHAMADO,),
-)
-TIPO_DE_CONTEUDO_INVALIDO = ErrorAnswer(
-    415, "Envie o corpo como JSON (Content-Type: application/json) ou multipart/form-data",
-    "tipo_de_conteudo_invalido", "`Content-Type` não é JSON nem `multipart/form-data`.", (CRIAR_CHAMADO,),
-)
-CHAMADO_RECUSADO = ErrorAnswer(
-    "4XX", "Erro ao criar chamado", "chamado_recusado",
-    "O GLPI recusou o chamado; o status e o `detalhe` são os do GLPI (ex. 400, falta de permissão na entidade).",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT},
-    example={"detalhe": "You don't have permission to perform this action."},
-)
-ERRO_GLPI = ErrorAnswer(
-    502, "Erro ao consultar o GLPI", "erro_glpi",
-    "O GLPI recusou uma consulta (ex. direitos do usuário); `detalhe` traz o código de erro do GLPI.",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, example={"detalhe": "ERROR_RIGHT_MISSING"},
-)
-GLPI_INDISPONIVEL = ErrorAnswer(
-    503, "GLPI indisponível", "glpi_indisponivel",
-    "GLPI fora do ar, lento demais, com erro 5xx ou respondendo algo que não é a API; tente de novo "
-    "depois do tempo em `Retry-After`.",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT}, headers=("Retry-After",),
-    example={"detalhe": "não foi possível conectar ao GLPI"},
-)
-CONFIGURACAO_INVALIDA = ErrorAnswer(
-    500, "Erro interno", "configuracao_invalida",
-    "A configuração do gateway não confere com o GLPI (ex. categoria padrão apagada); o motivo fica no log.",
-    (CRIAR_CHAMADO,), extra={"detalhe": _TEXT},
-    example={"detalhe": "Informe ao suporte o identificador 3f2c9a0e5b7d4c1e8a6f0b2d4c6e8a0f"},
-)
-ERRO_INTERNO = ErrorAnswer(
-    500, "Erro interno", "erro_interno",
-    "Qualquer outra falha; o detalhe fica só no log, achado pelo identificador do pedido.",
-    ANY_OPERATION, extra={"detalhe": _TEXT},
-    example={"detalhe": "Informe ao suporte o identificador 3f2c9a0e5b7d4c1e8a6f0b2d4c6e8a0f"},
-)
-ERROR_ANSWERS = (
-    CAMPOS_OBRIGATORIOS_AUSENTES, DADOS_INVALIDOS, CATEGORIA_DESCONHECIDA, REQUISICAO_INVALIDA, FALHA_SESSAO_GLPI,
-    ENTIDADE_NAO_ENCONTRADA, ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, ENTIDADE_AMBIGUA, CORPO_MUITO_GRANDE,
-    TIPO_DE_CONTEUDO_INVALIDO, CHAMADO_RECUSADO, ERRO_GLPI, GLPI_INDISPONIVEL, CONFIGURACAO_INVALIDA, ERRO_INTERNO,
-)
 _HTTP_ERRORS = {answer.status: answer for answer in (
     ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, CORPO_MUITO_GRANDE, TIPO_DE_CONTEUDO_INVALIDO)}
 
 log = logging.getLogger(LOGGER_NAME)
+
+
+def is_open_path(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PATH_PREFIXES)
+
+
+def api_document(metrics: bool = True) -> dict:
+    """The OpenAPI document of this app; without `metrics` (METRICS_ENABLED=false) there is no /metrics."""
+    return build_document(PING_TEXT, is_open_path, metrics)
 
 
 class ProtocolNotFound(LookupError):
@@ -229,7 +147,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
     app.extensions["store"] = store
-    app.extensions["openapi"] = build_document(ERROR_ANSWERS, PING_TEXT)
+    app.extensions["openapi"] = api_document(metrics=config.metrics_enabled)
     # Started per worker process by gunicorn.conf.py (post_worker_init), stopped on its exit.
     app.extensions["delivery_worker"] = DeliveryWorker(
         store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl
@@ -324,7 +242,7 @@ def _register_access_hooks(app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limi
 
     @app.before_request
     def check_access() -> None:
-        if request.path in OPEN_PATHS or request.path.startswith(OPEN_PATH_PREFIXES):
+        if is_open_path(request.path):
             return
         if limiter is not None:
             limiter.check_ip(g.client_ip)
@@ -405,7 +323,7 @@ def _register_routes(
             resend_delay=config.glpi_timeout,
         )
         if g.ticket_id is None:
-            return jsonify(status="enfileirado", protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}
+            return jsonify(status=QUEUED, protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}
         return jsonify(ticket_id=g.ticket_id), 201
 
     @app.get("/chamados/<protocolo>")
@@ -488,6 +406,8 @@ def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[R
     """
     request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=g.get("api_key"))
+    if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
+        raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
     attachments = read_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
         config.attachments_max_count,
@@ -517,14 +437,6 @@ def _json_body() -> object:
     return body
 
 
-def error_answer(status: int, erro: str, codigo: str, headers: dict[str, str] | None = None, **extra) -> Response:
-    g.codigo = codigo
-    response = jsonify({"erro": erro, "codigo": codigo, **extra})
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
-
-
 def _register_error_answers(app: Flask) -> None:
     """Every failure becomes a JSON answer here, and only here."""
 
@@ -537,53 +449,36 @@ def _register_error_answers(app: Flask) -> None:
     @app.errorhandler(ApiKeyRejected)
     def api_key_rejected(error: ApiKeyRejected) -> Response:
         challenge = 'Bearer realm="glpi-gateway"' + (', error="invalid_token"' if error.presented else "")
-        return error_answer(
-            401, "Chave de API ausente ou inválida", "chave_api_invalida",
-            headers={"WWW-Authenticate": challenge},
-            detalhe="Envie a chave no cabeçalho Authorization: Bearer <chave> ou X-API-Key",
-        )
+        return CHAVE_API_INVALIDA.answer(headers={"WWW-Authenticate": challenge})
 
     @app.errorhandler(RateLimited)
     def rate_limited(error: RateLimited) -> Response:
         scope = "este IP" if error.scope == "ip" else "esta chave de API"
-        return error_answer(
-            429, "Muitas requisições", "limite_de_requisicoes",
+        return LIMITE_DE_REQUISICOES.answer(
             headers={"Retry-After": str(error.retry_after)},
             detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
         )
 
     @app.errorhandler(InvalidIdempotencyKey)
     def invalid_idempotency_key(error: InvalidIdempotencyKey) -> Response:
-        return error_answer(
-            400, "Idempotency-Key inválida", "idempotency_key_invalida",
-            detalhe="use de 1 a 255 caracteres entre letras, dígitos e ._:+/=~- (ex. um UUID)",
-        )
+        return IDEMPOTENCY_KEY_INVALIDA.answer()
 
     @app.errorhandler(IdempotencyKeyReused)
     def idempotency_key_reused(error: IdempotencyKeyReused) -> Response:
-        return error_answer(
-            422, "Idempotency-Key já usada com outro corpo", "idempotency_key_reutilizada",
-            detalhe="use uma chave nova para cada chamado diferente",
-        )
+        return IDEMPOTENCY_KEY_REUTILIZADA.answer()
 
     @app.errorhandler(IdempotencyKeyInFlight)
     def idempotency_key_in_flight(error: IdempotencyKeyInFlight) -> Response:
-        return error_answer(
-            409, "Um pedido com a mesma Idempotency-Key ainda está em andamento", "pedido_em_andamento",
-            headers={"Retry-After": str(idempotency.IN_FLIGHT_RETRY_AFTER)},
-        )
+        return PEDIDO_EM_ANDAMENTO.answer(headers={"Retry-After": str(idempotency.IN_FLIGHT_RETRY_AFTER)})
 
     @app.errorhandler(ProtocolNotFound)
     def protocol_not_found(error: ProtocolNotFound) -> Response:
-        return error_answer(404, "Protocolo não encontrado", "protocolo_nao_encontrado")
+        return PROTOCOLO_NAO_ENCONTRADO.answer()
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(error: StoreUnavailable) -> Response:
         log.error("armazenamento indisponível: %s", error)
-        return error_answer(
-            503, "Armazenamento indisponível", "armazenamento_indisponivel",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return ARMAZENAMENTO_INDISPONIVEL.answer(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.errorhandler(UnknownCategory)
     def unknown_category(error: UnknownCategory) -> Response:
@@ -595,9 +490,7 @@ def _register_error_answers(app: Flask) -> None:
 
     @app.errorhandler(AmbiguousEntity)
     def ambiguous_entity(error: AmbiguousEntity) -> Response:
-        return ENTIDADE_AMBIGUA.answer(
-            detalhe="Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade", entidades=error.names
-        )
+        return ENTIDADE_AMBIGUA.answer(entidades=error.names)
 
     @app.errorhandler(TicketRefused)
     def ticket_refused(error: TicketRefused) -> Response:

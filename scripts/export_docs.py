@@ -14,8 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import ERROR_ANSWERS, PING_TEXT  # noqa: E402
-from openapi import build_document  # noqa: E402
+from app import api_document  # noqa: E402
 
 COLLECTION_PATH = ROOT / "docs" / "postman_collection.json"
 README_PATH = ROOT / "README.md"
@@ -146,6 +145,12 @@ def fields_table(body_schema: dict) -> str:
     return "| Campo | | Descrição | Limites |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
+def sets_header(spec: dict, example: str) -> bool:
+    """Whether the answer of `example` sets a header: all answers under a status do when it is a
+    reference; an inline header is set only by the answers its description names ("Só em `x`")."""
+    return "$ref" in spec or f"`{example}`" in spec["description"]
+
+
 def answers_table(operation: dict) -> str:
     """Markdown: every documented answer of one operation, with an example body and when it happens."""
     ranged = {name for status, response in operation["responses"].items() if not status.isdigit()
@@ -158,7 +163,8 @@ def answers_table(operation: dict) -> str:
                 if status.isdigit() and name in ranged:
                     continue  # shown once, under its range
                 body = json.dumps(example["value"], ensure_ascii=False)
-                headers = "".join(f" + `{h}`" for h in response.get("headers", {}) if h != "X-Request-ID")
+                headers = "".join(f" + `{header}`" for header, spec in response.get("headers", {}).items()
+                                  if header != "X-Request-ID" and sets_header(spec, name))
                 when = next((line.split(": ", 1)[1] for line in response["description"].split("\n\n")
                              if line.startswith(f"`{name}`: ")), response["description"])
                 rows.append(f"| {status} | `{body}`{headers} | {when} |")
@@ -167,7 +173,7 @@ def answers_table(operation: dict) -> str:
 
 def render() -> tuple[str, str]:
     """The collection file and the README, as they should be."""
-    document = build_document(ERROR_ANSWERS, PING_TEXT)
+    document = api_document()
     collection = json.dumps(postman_collection(document), ensure_ascii=False, indent=2) + "\n"
     readme = README_PATH.read_text(encoding="utf-8")
     for block in (CURL_BLOCK, ANSWERS_BLOCK, FIELDS_BLOCK):

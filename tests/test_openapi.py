@@ -6,10 +6,12 @@ import re
 import pytest
 
 import app as app_module
-from app import ERROR_ANSWERS, ErrorAnswer, create_app
+import error_answers
+from app import create_app
 from config import load_config
-from conftest import sandbox_settings
-from openapi import ANY_OPERATION
+from conftest import ROOT, sandbox_settings
+from error_answers import ANY_OPERATION, ERROR_ANSWERS, PROTECTED_OPERATIONS, ErrorAnswer
+from idempotency import is_final
 from validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS, ticket_request_example, validate_ticket_request
 
 
@@ -67,9 +69,16 @@ def test_the_documented_request_example_is_accepted_by_validation(document):
         assert validate_ticket_request(example["value"]).cnpj == "11222333000181"
 
 
-def test_every_error_answer_defined_in_the_app_is_in_the_catalogue():
-    defined = [value for value in vars(app_module).values() if isinstance(value, ErrorAnswer)]
-    assert sorted(a.codigo for a in defined) == sorted(a.codigo for a in ERROR_ANSWERS)
+def test_every_error_answer_defined_is_in_the_catalogue():
+    defined = {value.codigo for module in (error_answers, app_module) for value in vars(module).values()
+               if isinstance(value, ErrorAnswer)}
+    assert defined == {a.codigo for a in ERROR_ANSWERS}
+
+
+def test_the_app_answers_errors_only_with_catalogue_entries():
+    """An ad-hoc `{"erro": ..., "codigo": ...}` built in app.py would be missing from the document."""
+    source = (ROOT / "app.py").read_text(encoding="utf-8")
+    assert "ErrorAnswer(" not in source and "erro=" not in source and '"erro"' not in source
 
 
 def test_every_codigo_is_listed_once_and_matches_the_catalogue(document):
@@ -80,8 +89,10 @@ def test_every_codigo_is_listed_once_and_matches_the_catalogue(document):
 
 def test_every_codigo_is_documented_under_each_operation_that_can_answer_it(document):
     documented = operations(document)
+    protected = [name for name, operation in documented.items() if operation.get("security") != []]
     for answer in ERROR_ANSWERS:
-        names = list(documented) if answer.operations == ANY_OPERATION else answer.operations
+        names = {ANY_OPERATION: list(documented), PROTECTED_OPERATIONS: protected}.get(answer.operations,
+                                                                                     answer.operations)
         for name in names:
             response = documented[name]["responses"][str(answer.status)]
             examples = response["content"]["application/json"]["examples"]
@@ -111,7 +122,40 @@ def test_every_response_documents_the_request_id_header(document):
 def test_the_catalogue_names_only_existing_operations(document):
     documented = set(operations(document))
     for answer in ERROR_ANSWERS:
-        assert set(answer.operations) - set(ANY_OPERATION) <= documented, answer.codigo
+        assert set(answer.operations) - set(ANY_OPERATION) - set(PROTECTED_OPERATIONS) <= documented, answer.codigo
+
+
+def test_open_paths_are_documented_without_a_key_and_the_others_with_one(document):
+    for name, operation in operations(document).items():
+        path = name.split(" ", 1)[1]
+        assert (operation.get("security") == []) == app_module.is_open_path(path.replace("{arquivo}", "x")), name
+    assert {"bearer", "chaveApi"} <= set(document["components"]["securitySchemes"])
+    assert {} in document["security"]  # without API_KEYS no key is needed
+
+
+def test_a_header_only_some_answers_of_a_status_set_is_not_required(document):
+    conflict = document["paths"]["/criar-chamado"]["post"]["responses"]["409"]
+    assert conflict["headers"]["Retry-After"]["required"] is False
+    assert "pedido_em_andamento" in conflict["headers"]["Retry-After"]["description"]
+    assert document["paths"]["/criar-chamado"]["post"]["responses"]["202"]["headers"]["Location"] == {
+        "$ref": "#/components/headers/Location"}
+
+
+def test_answers_documented_as_replayed_are_the_ones_idempotency_stores(document):
+    replayed = [answer for answer in ERROR_ANSWERS if answer.replayed]
+    assert {answer.codigo for answer in replayed} == {
+        "categoria_desconhecida", "entidade_nao_encontrada", "entidade_ambigua", "chamado_recusado"}
+    assert all(is_final(int(str(answer.status).replace("XX", "00"))) for answer in replayed)
+    responses = document["paths"]["/criar-chamado"]["post"]["responses"]
+    only = responses["409"]["headers"]["Idempotent-Replayed"]["description"]
+    assert "entidade_ambigua" in only and "pedido_em_andamento" not in only
+    assert "idempotency_key_reutilizada" not in responses["422"]["headers"]["Idempotent-Replayed"]["description"]
+    assert "Idempotent-Replayed" not in responses["503"]["headers"]
+
+
+def test_without_metrics_there_is_no_metrics_operation():
+    assert "/metrics" in app_module.api_document()["paths"]
+    assert "/metrics" not in app_module.api_document(metrics=False)["paths"]
 
 
 # --- the interactive docs -------------------------------------------------------

@@ -6,9 +6,6 @@ temporary DATA_DIR or, where a test takes the `backend` parameter, Redis too.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -16,9 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-import redis
 
-from conftest import free_port, sandbox_settings
+from conftest import sandbox_settings
 from test_http_contract import UNKNOWN, assert_error, body
 
 DELIVERY_DEADLINE = 60.0  # generous: a step that never happens fails the test, a slow one does not
@@ -124,32 +120,6 @@ def test_invalid_requests_are_refused_not_queued_while_glpi_is_down(gateway, san
 def test_unknown_or_malformed_protocol_is_404_json(gateway):
     assert_error(gateway.get(f"/chamados/{uuid.uuid4().hex}"), 404, "protocolo_nao_encontrado")
     assert_error(gateway.get("/chamados/nao-e-um-protocolo"), 404, "protocolo_nao_encontrado")
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of this test's own, which the test may stop."""
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but redis-server is not installed")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield process, url
-    if process.poll() is None:
-        process.kill()
-        process.wait()
 
 
 def test_a_request_is_never_answered_202_when_the_store_cannot_keep_it(sandbox, launch, own_redis):
