@@ -13,7 +13,7 @@ from typing import Callable
 import flask_swagger_ui
 
 from attachments import FIELD as ATTACHMENTS_FIELD
-from delivery import PROTOCOL_PATTERN
+from delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
 from error_answers import ANY_OPERATION, ERROR_ANSWERS, PROTECTED_OPERATIONS, ErrorAnswer
 from idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
 from store import CREATED, FAILED, QUEUED
@@ -515,8 +515,9 @@ def _queued_state_schema() -> dict:
         }),
         state(CREATED, ["ticket_id"], {"ticket_id": {"type": "integer"}}),
         state(FAILED, ["codigo", "motivo"], {
-            "codigo": {"type": "string", "description": "`entidade_nao_encontrada`, `entidade_ambigua`, "
-                       "`categoria_desconhecida`, `chamado_recusado` ou `registro_invalido`."},
+            "codigo": {"type": "string", "enum": list(REFUSAL_CODIGOS),
+                       "description": f"O erro que o pedido teria recebido com o GLPI no ar; `{UNREADABLE_CODIGO}` "
+                       "quando o pedido guardado não pôde ser lido."},
             "motivo": {"type": "string"},
         }),
     ]}
