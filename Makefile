@@ -1,7 +1,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench docs clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest
+
+# Postman collection (docs/) and README curl examples, derived from the OpenAPI document.
+docs: install
+	$(VENV)/bin/python scripts/export_docs.py
 
 bench: install
 	$(VENV)/bin/python bench/bench.py

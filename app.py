@@ -1,4 +1,4 @@
-"""HTTP face of the gateway: routes, request ids, request logs and every error answer.
+"""HTTP face of the gateway: routes, request hooks, and which error answer (error_answers.py) each failure gets.
 
 Run with `gunicorn "app:create_app()"` (configured by gunicorn.conf.py and env)
 or `python app.py` for a local server; `python app.py doctor [--cnpj X]` diagnoses
@@ -22,6 +22,7 @@ from flask import Flask, Response, g, has_request_context, jsonify, request, sen
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, UnsupportedMediaType
 
 import idempotency
+from attachments import FIELD as ATTACHMENTS_FIELD
 from attachments import read_attachments
 from auth import ApiKeyRejected, ApiKeys, presented_key
 from config import Config, ConfigError, load_config
@@ -37,6 +38,32 @@ from delivery import (
     status_answer,
 )
 from doctor import main as doctor_main
+from error_answers import (
+    ARMAZENAMENTO_INDISPONIVEL,
+    CAMPOS_OBRIGATORIOS_AUSENTES,
+    CATEGORIA_DESCONHECIDA,
+    CHAMADO_RECUSADO,
+    CHAVE_API_INVALIDA,
+    CHAVE_API_SEM_PERMISSAO,
+    CONFIGURACAO_INVALIDA,
+    CORPO_MUITO_GRANDE,
+    DADOS_INVALIDOS,
+    ENTIDADE_AMBIGUA,
+    ENTIDADE_NAO_ENCONTRADA,
+    ERRO_GLPI,
+    ERRO_INTERNO,
+    FALHA_SESSAO_GLPI,
+    GLPI_INDISPONIVEL,
+    IDEMPOTENCY_KEY_INVALIDA,
+    IDEMPOTENCY_KEY_REUTILIZADA,
+    LIMITE_DE_REQUISICOES,
+    METODO_NAO_PERMITIDO,
+    PEDIDO_EM_ANDAMENTO,
+    PROTOCOLO_NAO_ENCONTRADO,
+    REQUISICAO_INVALIDA,
+    ROTA_NAO_ENCONTRADA,
+    TIPO_DE_CONTEUDO_INVALIDO,
+)
 from gateway import (
     AmbiguousEntity,
     EntityNotFound,
@@ -51,17 +78,19 @@ from idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIde
 from logging_setup import LOGGER_NAME, configure_logging
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from metrics import GatewayMetrics
+from openapi import DOCS_PAGE, REQUEST_ID_PATTERN, SWAGGER_UI_DIR, build_document
 from ratelimit import RateLimited, RateLimiter, client_ip
-from store import CREATED, ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
+from store import CREATED, QUEUED, ClaimOutcome, Store, StoredAnswer, StoreUnavailable, open_store
 from validation import ValidationError, validate_ticket_request
 
 PING_TEXT = "App Flask está ativo!"
 RETRY_AFTER_SECONDS = 30
 # Answered without a key and never limited: liveness/readiness probes and the form's own files
 # (the form itself posts to /criar-chamado like any client).
-OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css"})
+OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css", "/openapi.json", "/docs"})
+OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
 STORED_HEADERS = ("Location",)
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SANE_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Where formulario.js holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
@@ -74,8 +103,19 @@ FORM_PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors {frame_ancestors}"
 )
+_HTTP_ERRORS = {answer.status: answer for answer in (
+    ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, CORPO_MUITO_GRANDE, TIPO_DE_CONTEUDO_INVALIDO)}
 
 log = logging.getLogger(LOGGER_NAME)
+
+
+def is_open_path(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PATH_PREFIXES)
+
+
+def api_document(metrics: bool = True) -> dict:
+    """The OpenAPI document of this app; without `metrics` (METRICS_ENABLED=false) there is no /metrics."""
+    return build_document(PING_TEXT, is_open_path, metrics)
 
 
 class ProtocolNotFound(LookupError):
@@ -117,6 +157,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     app.extensions["glpi_client"] = client
     app.extensions["ticket_gateway"] = gateway
     app.extensions["store"] = store
+    app.extensions["openapi"] = api_document(metrics=config.metrics_enabled)
     # Started per worker process by gunicorn.conf.py (post_worker_init), stopped on its exit.
     app.extensions["delivery_worker"] = DeliveryWorker(
         store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl,
@@ -237,7 +278,7 @@ def _register_access_hooks(
 
     @app.before_request
     def check_access() -> None:
-        if request.path in OPEN_PATHS:
+        if is_open_path(request.path):
             return
         if limiter is not None:
             limiter.check_ip(g.client_ip)
@@ -321,7 +362,7 @@ def _register_routes(
         )
         if g.ticket_id is None:
             g.queued = True
-            return jsonify(status="enfileirado", protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}
+            return jsonify(status=QUEUED, protocolo=g.protocolo), 202, {"Location": f"/chamados/{g.protocolo}"}
         return jsonify(ticket_id=g.ticket_id), 201
 
     @app.get("/chamados/<protocolo>")
@@ -331,6 +372,20 @@ def _register_routes(
             raise ProtocolNotFound(protocolo)
         g.protocolo = protocolo
         return jsonify(status_answer(queued))
+
+
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        # Unsorted keys: the document lists fields and answers in contract order.
+        return Response(app.json.dumps(app.extensions["openapi"], sort_keys=False), mimetype="application/json")
+
+    @app.get("/docs")
+    def docs() -> Response:
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    @app.get("/docs/<path:arquivo>")
+    def docs_asset(arquivo: str) -> Response:
+        return send_from_directory(SWAGGER_UI_DIR, arquivo)
 
 
 def _replay(answer: StoredAnswer) -> Response:
@@ -400,6 +455,8 @@ def _criar_chamado_com_anexos(gateway: TicketGateway, config: Config) -> tuple[R
     """
     request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=g.get("api_key"))
+    if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
+        raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
     attachments = read_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
         config.attachments_max_count,
@@ -429,114 +486,78 @@ def _json_body() -> object:
     return body
 
 
-def error_answer(status: int, erro: str, codigo: str, headers: dict[str, str] | None = None, **extra) -> Response:
-    g.codigo = codigo
-    response = jsonify({"erro": erro, "codigo": codigo, **extra})
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
-
-
 def _register_error_answers(app: Flask) -> None:
     """Every failure becomes a JSON answer here, and only here."""
 
     @app.errorhandler(ValidationError)
     def invalid_request(error: ValidationError) -> Response:
         if error.missing:
-            return error_answer(400, "Campos obrigatórios ausentes", "campos_obrigatorios_ausentes", campos=error.missing)
-        return error_answer(400, "Dados inválidos", "dados_invalidos", campos=error.invalid)
+            return CAMPOS_OBRIGATORIOS_AUSENTES.answer(campos=error.missing)
+        return DADOS_INVALIDOS.answer(campos=error.invalid)
 
     @app.errorhandler(ApiKeyRejected)
     def api_key_rejected(error: ApiKeyRejected) -> Response:
         challenge = 'Bearer realm="glpi-gateway"' + (', error="invalid_token"' if error.presented else "")
-        return error_answer(
-            401, "Chave de API ausente ou inválida", "chave_api_invalida",
-            headers={"WWW-Authenticate": challenge},
-            detalhe="Envie a chave no cabeçalho Authorization: Bearer <chave> ou X-API-Key",
-        )
+        return CHAVE_API_INVALIDA.answer(headers={"WWW-Authenticate": challenge})
 
     @app.errorhandler(FormKeyOutOfScope)
     def form_key_out_of_scope(error: FormKeyOutOfScope) -> Response:
-        return error_answer(
-            403, "Esta chave de API só pode abrir chamados", "chave_api_sem_permissao",
-            detalhe="A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado",
-        )
+        return CHAVE_API_SEM_PERMISSAO.answer()
 
     @app.errorhandler(RateLimited)
     def rate_limited(error: RateLimited) -> Response:
         scope = "este IP" if error.scope == "ip" else "esta chave de API"
-        return error_answer(
-            429, "Muitas requisições", "limite_de_requisicoes",
+        return LIMITE_DE_REQUISICOES.answer(
             headers={"Retry-After": str(error.retry_after)},
             detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
         )
 
     @app.errorhandler(InvalidIdempotencyKey)
     def invalid_idempotency_key(error: InvalidIdempotencyKey) -> Response:
-        return error_answer(
-            400, "Idempotency-Key inválida", "idempotency_key_invalida",
-            detalhe="use de 1 a 255 caracteres entre letras, dígitos e ._:+/=~- (ex. um UUID)",
-        )
+        return IDEMPOTENCY_KEY_INVALIDA.answer()
 
     @app.errorhandler(IdempotencyKeyReused)
     def idempotency_key_reused(error: IdempotencyKeyReused) -> Response:
-        return error_answer(
-            422, "Idempotency-Key já usada com outro corpo", "idempotency_key_reutilizada",
-            detalhe="use uma chave nova para cada chamado diferente",
-        )
+        return IDEMPOTENCY_KEY_REUTILIZADA.answer()
 
     @app.errorhandler(IdempotencyKeyInFlight)
     def idempotency_key_in_flight(error: IdempotencyKeyInFlight) -> Response:
-        return error_answer(
-            409, "Um pedido com a mesma Idempotency-Key ainda está em andamento", "pedido_em_andamento",
-            headers={"Retry-After": str(idempotency.IN_FLIGHT_RETRY_AFTER)},
-        )
+        return PEDIDO_EM_ANDAMENTO.answer(headers={"Retry-After": str(idempotency.IN_FLIGHT_RETRY_AFTER)})
 
     @app.errorhandler(ProtocolNotFound)
     def protocol_not_found(error: ProtocolNotFound) -> Response:
-        return error_answer(404, "Protocolo não encontrado", "protocolo_nao_encontrado")
+        return PROTOCOLO_NAO_ENCONTRADO.answer()
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(error: StoreUnavailable) -> Response:
         log.error("armazenamento indisponível: %s", error)
-        return error_answer(
-            503, "Armazenamento indisponível", "armazenamento_indisponivel",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return ARMAZENAMENTO_INDISPONIVEL.answer(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.errorhandler(UnknownCategory)
     def unknown_category(error: UnknownCategory) -> Response:
-        return error_answer(
-            400, "Dados inválidos", "categoria_desconhecida",
-            campos={"categoria": f"a categoria {error.args[0]} não existe no GLPI"},
-        )
+        return CATEGORIA_DESCONHECIDA.answer(campos={"categoria": f"a categoria {error.args[0]} não existe no GLPI"})
 
     @app.errorhandler(EntityNotFound)
     def entity_not_found(error: EntityNotFound) -> Response:
-        return error_answer(404, "Entidade não encontrada para o CNPJ informado", "entidade_nao_encontrada")
+        return ENTIDADE_NAO_ENCONTRADA.answer()
 
     @app.errorhandler(AmbiguousEntity)
     def ambiguous_entity(error: AmbiguousEntity) -> Response:
-        return error_answer(
-            409, "Mais de uma entidade tem o CNPJ informado", "entidade_ambigua",
-            detalhe="Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade",
-            entidades=error.names,
-        )
+        return ENTIDADE_AMBIGUA.answer(entidades=error.names)
 
     @app.errorhandler(TicketRefused)
     def ticket_refused(error: TicketRefused) -> Response:
-        return error_answer(error.status, "Erro ao criar chamado", "chamado_recusado", detalhe=error.message)
+        return CHAMADO_RECUSADO.answer(status=error.status, detalhe=error.message)
 
     @app.errorhandler(GlpiAuthError)
     def glpi_auth_failed(error: GlpiAuthError) -> Response:
         log.error("GLPI recusou as credenciais: %s %s", error.code, error.message)
-        return error_answer(401, "Falha ao iniciar sessão", "falha_sessao_glpi", detalhe=error.code)
+        return FALHA_SESSAO_GLPI.answer(detalhe=error.code)
 
     @app.errorhandler(GlpiUnavailable)
     def glpi_unavailable(error: GlpiUnavailable) -> Response:
         log.warning("GLPI indisponível: %s", error)
-        return error_answer(
-            503, "GLPI indisponível", "glpi_indisponivel",
+        return GLPI_INDISPONIVEL.answer(
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             detalhe=describe_glpi_error(error),
         )
@@ -544,24 +565,16 @@ def _register_error_answers(app: Flask) -> None:
     @app.errorhandler(GlpiError)
     def glpi_failed(error: GlpiError) -> Response:
         log.error("GLPI recusou uma consulta: %s %s", error.code, error.message)
-        return error_answer(502, "Erro ao consultar o GLPI", "erro_glpi", detalhe=error.code)
+        return ERRO_GLPI.answer(detalhe=error.code)
 
     @app.errorhandler(GatewaySetupError)
     def setup_failed(error: GatewaySetupError) -> Response:
         log.error("configuração incompatível com o GLPI: %s", error)
-        return error_answer(500, "Erro interno", "configuracao_invalida", detalhe=_log_reference())
+        return CONFIGURACAO_INVALIDA.answer(detalhe=_log_reference())
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        answers = {
-            404: ("Rota não encontrada", "rota_nao_encontrada"),
-            405: ("Método não permitido", "metodo_nao_permitido"),
-            413: ("Requisição muito grande", "corpo_muito_grande"),
-            415: ("Envie o corpo como JSON (Content-Type: application/json) ou multipart/form-data",
-                  "tipo_de_conteudo_invalido"),
-        }
-        erro, codigo = answers.get(error.code, ("Requisição inválida", "requisicao_invalida"))
-        response = error_answer(error.code or 400, erro, codigo)
+        response = _HTTP_ERRORS.get(error.code, REQUISICAO_INVALIDA).answer(status=error.code or 400)
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
@@ -569,7 +582,7 @@ def _register_error_answers(app: Flask) -> None:
     @app.errorhandler(InternalServerError)
     def unexpected_error(error: InternalServerError) -> Response:
         log.error("erro inesperado", exc_info=error.original_exception or error)
-        return error_answer(500, "Erro interno", "erro_interno", detalhe=_log_reference())
+        return ERRO_INTERNO.answer(detalhe=_log_reference())
 
 
 def _log_reference() -> str:

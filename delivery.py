@@ -20,6 +20,7 @@ import uuid
 from dataclasses import asdict
 from typing import Any, Callable
 
+from error_answers import CATEGORIA_DESCONHECIDA, CHAMADO_RECUSADO, ENTIDADE_AMBIGUA, ENTIDADE_NAO_ENCONTRADA
 from gateway import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketGateway, TicketRefused, UnknownCategory
 from glpi_client import GlpiError, GlpiUnavailable
 from store import CREATED, FAILED, QUEUED, QueuedTicket, Store, StoreUnavailable
@@ -34,6 +35,10 @@ LEASE_SECONDS = 10.0
 POLL_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 600.0
 FIRST_RETRY_SECONDS = 1.0
+UNREADABLE_CODIGO = "registro_invalido"
+# Every `codigo` of a failed protocol (see refusal_reason).
+REFUSAL_CODIGOS = tuple(answer.codigo for answer in (
+    ENTIDADE_NAO_ENCONTRADA, ENTIDADE_AMBIGUA, CATEGORIA_DESCONHECIDA, CHAMADO_RECUSADO)) + (UNREADABLE_CODIGO,)
 # Answers about the request itself: retrying cannot change them.
 FINAL_REFUSALS = (EntityNotFound, AmbiguousEntity, UnknownCategory, TicketRefused)
 
@@ -106,16 +111,17 @@ def backoff_delay(
 
 
 def refusal_reason(error: Exception) -> dict[str, str]:
-    """`codigo` and `motivo` shown by GET /chamados/<protocolo> for a ticket GLPI will never accept."""
+    """`codigo` and `motivo` shown by GET /chamados/<protocolo> for a ticket GLPI will never accept:
+    the codigos of the answers the request would have had if GLPI had been up (error_answers.py)."""
     if isinstance(error, EntityNotFound):
-        return {"codigo": "entidade_nao_encontrada", "motivo": "Entidade não encontrada para o CNPJ informado"}
+        return {"codigo": ENTIDADE_NAO_ENCONTRADA.codigo, "motivo": ENTIDADE_NAO_ENCONTRADA.erro}
     if isinstance(error, AmbiguousEntity):
-        return {"codigo": "entidade_ambigua", "motivo": "Mais de uma entidade tem o CNPJ informado"}
+        return {"codigo": ENTIDADE_AMBIGUA.codigo, "motivo": ENTIDADE_AMBIGUA.erro}
     if isinstance(error, UnknownCategory):
-        return {"codigo": "categoria_desconhecida", "motivo": f"a categoria {error.args[0]} não existe no GLPI"}
+        return {"codigo": CATEGORIA_DESCONHECIDA.codigo, "motivo": f"a categoria {error.args[0]} não existe no GLPI"}
     if isinstance(error, TicketRefused):
-        return {"codigo": "chamado_recusado", "motivo": f"o GLPI recusou o chamado: {error.message}"}
-    return {"codigo": "registro_invalido", "motivo": "o pedido guardado na fila não pôde ser lido"}
+        return {"codigo": CHAMADO_RECUSADO.codigo, "motivo": f"o GLPI recusou o chamado: {error.message}"}
+    return {"codigo": UNREADABLE_CODIGO, "motivo": "o pedido guardado na fila não pôde ser lido"}
 
 
 def status_answer(ticket: QueuedTicket) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from store import Claim, ClaimOutcome, Store
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IN_FLIGHT_RETRY_AFTER = 2
-_SANE_KEY = re.compile(r"[A-Za-z0-9._:+/=~-]{1,255}")
+KEY_PATTERN = r"[A-Za-z0-9._:+/=~-]{1,255}"
+_SANE_KEY = re.compile(KEY_PATTERN)
 MIN_LOCK_SECONDS = 60.0
 GLPI_CALLS_PER_REQUEST = 8  # a cold request: setup checks, category, entity, ticket search, POST
 

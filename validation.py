@@ -1,32 +1,20 @@
 """Validation of the `POST /criar-chamado` body into a `TicketRequest`.
 
 Plain functions, no Flask: the error messages are part of the public contract
-(Portuguese, keyed by the field names the forms send).
+(Portuguese, keyed by the field names the forms send). `FIELDS` is the single
+specification of the body: it drives both `validate_ticket_request` and the JSON
+Schema that the OpenAPI document publishes (`ticket_request_schema`).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from cnpj import is_valid_cnpj, normalize_cnpj
 
-REQUIRED_FIELDS = (
-    "nome_cliente",
-    "telefone_cliente",
-    "cnpj_cliente",
-    "anydesk_cliente",
-    "descricao_problema",
-)
-MAX_LENGTHS = {
-    "nome_cliente": 255,
-    "telefone_cliente": 40,
-    "cnpj_cliente": 32,
-    "anydesk_cliente": 64,
-    "descricao_problema": 10_000,
-    "email_cliente": 254,
-}
-URGENCY_RANGE = range(1, 6)
 DEFAULT_URGENCY = 3
+NOT_TEXT = "deve ser um texto"
 # The HTML5 definition of a valid e-mail address, plus a dot in the domain.
 _EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -35,7 +23,9 @@ _EMAIL = re.compile(
 # Control and invisible formatting characters, dropped from every text.
 _INVISIBLE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
 _WHITESPACE_RUN = re.compile(r"\s+")
-_POSITIVE_INT = re.compile(r"[0-9]{1,10}")
+# A text that cleaning leaves empty (the JSON Schema form of "blank").
+BLANK_PATTERN = rf"^(\s|{_INVISIBLE_CHARS.pattern})*$"
+_NUMERIC_TEXT = r"[0-9]{1,10}"
 
 
 class ValidationError(ValueError):
@@ -45,6 +35,112 @@ class ValidationError(ValueError):
         self.missing = missing or []
         self.invalid = invalid or {}
         super().__init__(f"missing={self.missing} invalid={self.invalid}")
+
+
+@dataclass(frozen=True)
+class TextField:
+    """A text field: trimmed, invisible characters dropped, blank means absent."""
+
+    name: str
+    description: str
+    example: str
+    max_length: int
+    required: bool = False
+    multiline: bool = False  # keep line breaks (otherwise whitespace runs become one space)
+    rule: Callable[[str], bool] | None = None  # extra check on the cleaned text
+    rule_message: str = ""
+    format: str | None = None  # JSON Schema format, for the documentation
+
+    def parse(self, value: object) -> str | None:
+        """The clean text, None when absent or blank; ValueError(message) when invalid."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(NOT_TEXT)
+        text = _clean_text(value, self.multiline)
+        if not text:
+            return None
+        if len(text) > self.max_length:
+            raise ValueError(f"deve ter no máximo {self.max_length} caracteres")
+        if self.rule is not None and not self.rule(text):
+            raise ValueError(self.rule_message)
+        return text
+
+    def json_schema(self) -> dict:
+        text = {"type": "string", "maxLength": self.max_length}
+        if self.format:
+            text["format"] = self.format
+        if not self.required:
+            blank = {"type": "string", "pattern": BLANK_PATTERN, "description": "em branco: o mesmo que ausente"}
+            text = {"anyOf": [text, blank, {"type": "null"}]}
+        return {**text, "description": self.description, "examples": [self.example]}
+
+
+@dataclass(frozen=True)
+class IdField:
+    """An optional integer given as a JSON number or a numeric text; blank means absent."""
+
+    name: str
+    description: str
+    example: int
+    maximum: int
+    message: str
+    default: int | None = None
+    minimum: int = 1
+
+    def parse(self, value: object) -> int | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return self.default
+        if isinstance(value, str) and re.fullmatch(_NUMERIC_TEXT, value.strip()):
+            value = int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool) and self.minimum <= value <= self.maximum:
+            return value
+        raise ValueError(self.message)
+
+    def json_schema(self) -> dict:
+        # `minimum`/`maximum` apply to numbers and `pattern` to texts: one schema covers both forms.
+        schema = {
+            "type": ["integer", "string", "null"],
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "pattern": rf"^\s*({_NUMERIC_TEXT})?\s*$",
+            "description": self.description,
+            "examples": [self.example],
+        }
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+
+FIELDS: tuple[TextField | IdField, ...] = (
+    TextField("nome_cliente", "Nome de quem pede o atendimento.", "Maria Souza", 255, required=True),
+    TextField("telefone_cliente", "Telefone para retorno, em qualquer formato.", "(11) 99999-0000", 40, required=True),
+    TextField(
+        "cnpj_cliente",
+        "CNPJ do cliente, com ou sem pontuação, numérico ou alfanumérico; os dígitos verificadores são "
+        "conferidos. Escolhe a entidade do GLPI onde o chamado é aberto.",
+        "11.222.333/0001-81", 32, required=True,
+        rule=is_valid_cnpj, rule_message="CNPJ inválido (verifique os dígitos)",
+    ),
+    TextField("anydesk_cliente", "Código do AnyDesk para acesso remoto.", "123 456 789", 64, required=True),
+    TextField(
+        "descricao_problema",
+        "Descrição do problema; as quebras de linha são mantidas. A primeira linha vai para o título do chamado.",
+        "A impressora não imprime.\nJá reiniciei.", 10_000, required=True, multiline=True,
+    ),
+    TextField(
+        "email_cliente", "E-mail do cliente; o GLPI o notifica como requerente do chamado.",
+        "maria@example.com", 254, rule=_EMAIL.fullmatch, rule_message="e-mail inválido", format="email",
+    ),
+    IdField(
+        "categoria", "Id de uma categoria ITIL do GLPI; sem ela, vale GLPI_DEFAULT_CATEGORY_ID.",
+        2, 2**31 - 1, "deve ser o número de uma categoria do GLPI",
+    ),
+    IdField("urgencia", "Urgência do chamado, de 1 (muito baixa) a 5 (muito alta).", 3, 5,
+            "deve ser um número de 1 a 5", default=DEFAULT_URGENCY),
+)
+REQUIRED_FIELDS = tuple(field.name for field in FIELDS if isinstance(field, TextField) and field.required)
+MAX_LENGTHS = {field.name: field.max_length for field in FIELDS if isinstance(field, TextField)}
 
 
 @dataclass(frozen=True)
@@ -65,58 +161,44 @@ def validate_ticket_request(body: object) -> TicketRequest:
     if not isinstance(body, dict):
         raise ValidationError(invalid={"corpo": "o corpo deve ser um objeto JSON"})
 
-    text = {
-        name: _clean_text(body[name], multiline=name == "descricao_problema")
-        for name in (*REQUIRED_FIELDS, "email_cliente")
-        if isinstance(body.get(name), str)
-    }
-    missing = [name for name in REQUIRED_FIELDS if body.get(name) is None or text.get(name) == ""]
+    values: dict[str, object] = {}
+    invalid: dict[str, str] = {}
+    for field in FIELDS:
+        try:
+            values[field.name] = field.parse(body.get(field.name))
+        except ValueError as error:
+            invalid[field.name] = str(error)
+    missing = [name for name in REQUIRED_FIELDS if name not in invalid and values[name] is None]
     if missing:
         raise ValidationError(missing=missing)
-
-    invalid: dict[str, str] = {}
-    for name in (*REQUIRED_FIELDS, "email_cliente"):
-        if name not in text:
-            if body.get(name) is not None:
-                invalid[name] = "deve ser um texto"
-        elif len(text[name]) > MAX_LENGTHS[name]:
-            invalid[name] = f"deve ter no máximo {MAX_LENGTHS[name]} caracteres"
-
-    if "cnpj_cliente" in text and not is_valid_cnpj(text["cnpj_cliente"]):
-        invalid.setdefault("cnpj_cliente", "CNPJ inválido (verifique os dígitos)")
-    email = text.get("email_cliente") or None
-    if email is not None and not _EMAIL.fullmatch(email):
-        invalid.setdefault("email_cliente", "e-mail inválido")
-
-    try:
-        categoria = _optional_positive_int(body.get("categoria"))
-    except ValueError:
-        invalid["categoria"] = "deve ser o número de uma categoria do GLPI"
-        categoria = None
-    try:
-        urgencia = _optional_positive_int(body.get("urgencia"))
-        if urgencia is not None and urgencia not in URGENCY_RANGE:
-            raise ValueError(urgencia)
-    except ValueError:
-        invalid["urgencia"] = "deve ser um número de 1 a 5"
-        urgencia = None
-
     if invalid:
         raise ValidationError(invalid=invalid)
     return TicketRequest(
-        nome_cliente=text["nome_cliente"],
-        telefone_cliente=text["telefone_cliente"],
-        cnpj=normalize_cnpj(text["cnpj_cliente"]),
-        anydesk_cliente=text["anydesk_cliente"],
-        descricao_problema=text["descricao_problema"],
-        email_cliente=email,
-        categoria=categoria,
-        urgencia=urgencia or DEFAULT_URGENCY,
+        nome_cliente=values["nome_cliente"],
+        telefone_cliente=values["telefone_cliente"],
+        cnpj=normalize_cnpj(values["cnpj_cliente"]),
+        anydesk_cliente=values["anydesk_cliente"],
+        descricao_problema=values["descricao_problema"],
+        email_cliente=values["email_cliente"],
+        categoria=values["categoria"],
+        urgencia=values["urgencia"],
     )
 
 
-def _is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+def ticket_request_schema() -> dict:
+    """JSON Schema (2020-12) of the `POST /criar-chamado` body, from `FIELDS`."""
+    return {
+        "type": "object",
+        "description": "Espaços nas pontas e caracteres invisíveis são removidos antes das verificações; "
+        "um campo em branco vale como ausente. Campos desconhecidos são ignorados.",
+        "required": list(REQUIRED_FIELDS),
+        "properties": {field.name: field.json_schema() for field in FIELDS},
+    }
+
+
+def ticket_request_example() -> dict:
+    """A valid body made of the fields' examples."""
+    return {field.name: field.example for field in FIELDS}
 
 
 def _clean_text(value: str, multiline: bool) -> str:
@@ -125,14 +207,3 @@ def _clean_text(value: str, multiline: bool) -> str:
         lines = (_INVISIBLE_CHARS.sub("", line.replace("\t", " ")) for line in value.splitlines())
         return "\n".join(lines).strip()
     return _WHITESPACE_RUN.sub(" ", _INVISIBLE_CHARS.sub("", value)).strip()
-
-
-def _optional_positive_int(value: object) -> int | None:
-    """An id given as integer or numeric string; None when absent; ValueError otherwise."""
-    if _is_blank(value):
-        return None
-    if isinstance(value, str) and _POSITIVE_INT.fullmatch(value.strip()):
-        value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
-        return value
-    raise ValueError(value)

@@ -1,0 +1,591 @@
+"""The OpenAPI 3.1 document of the gateway's API, and the page of its interactive docs.
+
+Built from what the server itself runs on: the body specification `validation.FIELDS`, the
+error catalogue `error_answers.ERROR_ANSWERS`, the queue's states and the idempotency header.
+Where to add things: a route in `_operations`, a response header in `HEADERS`, an error answer
+in error_answers.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import flask_swagger_ui
+
+from attachments import FIELD as ATTACHMENTS_FIELD
+from delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
+from error_answers import (
+    ANY_OPERATION,
+    CRIAR_CHAMADO,
+    ERROR_ANSWERS,
+    NON_TICKET_PROTECTED_OPERATIONS,
+    PROTECTED_OPERATIONS,
+    ErrorAnswer,
+)
+from idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
+from store import CREATED, FAILED, QUEUED
+from validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
+
+# An X-Request-ID the gateway keeps; any other is replaced by a new one.
+REQUEST_ID_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
+# Swagger UI's own files, shipped inside the pinned flask-swagger-ui wheel: no CDN,
+# since many helpdesk networks are closed.
+SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
+DOCS_PAGE = """<!doctype html>
+<html lang="pt-BR">
+<head>
+  <meta charset="utf-8">
+  <title>GLPI ticket gateway: documentação da API</title>
+  <link rel="stylesheet" href="docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="docs/swagger-ui-bundle.js"></script>
+  <script>
+    // validatorUrl null: never send the document to the public validator.
+    SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null});
+  </script>
+</body>
+</html>
+"""
+HEADERS = {
+    "X-Request-ID": {
+        "description": "Identificador do pedido: o enviado pelo cliente, se tiver só letras, números e `._:-` "
+        "(até 128), ou um novo. O mesmo aparece na linha de log do pedido.",
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^{REQUEST_ID_PATTERN}$"},
+    },
+    "Retry-After": {
+        "description": "Segundos a esperar antes de tentar de novo.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "example": "30",
+    },
+    "Allow": {
+        "description": "Métodos que o caminho aceita.",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "POST",
+    },
+    "WWW-Authenticate": {
+        "description": "O esquema de autenticação esperado: `Bearer`, com `error=\"invalid_token\"` quando "
+        "uma chave veio e foi recusada.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^Bearer "},
+        "example": 'Bearer realm="glpi-gateway"',
+    },
+    "Location": {
+        "description": "Onde acompanhar o pedido enfileirado: `/chamados/{protocolo}`.",
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^/chamados/{PROTOCOL_PATTERN.pattern}$"},
+        "example": "/chamados/9f1c2b3a4d5e6f708192a3b4c5d6e7f8",
+    },
+    REPLAYED_HEADER: {
+        "description": f"`true` quando a resposta é a guardada para a mesma `{IDEMPOTENCY_HEADER}` (repetição "
+        "de um pedido já respondido); ausente numa resposta nova.",
+        "required": False,
+        "schema": {"type": "string", "const": "true"},
+    },
+    "Cache-Control": {
+        "description": "`no-store`: o estado é sempre consultado de novo.",
+        "required": True,
+        "schema": {"type": "string", "const": "no-store"},
+    },
+}
+REQUEST_ID_PARAMETER = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Opcional: um identificador seu para achar o pedido nos logs; é devolvido na resposta. "
+    "Um valor fora do formato (letras, números e `._:-`, até 128) é trocado por um novo.",
+    "schema": {"type": "string"},
+    "example": "formulario-site-42",
+}
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Opcional, só no pedido JSON (ignorada com anexos): uma chave sua por chamado (ex. um UUID). "
+    "Repetir o pedido com a mesma chave e o mesmo corpo devolve a resposta guardada (201, 202 ou o 4xx "
+    f"decidido pelos dados do GLPI) com `{REPLAYED_HEADER}: true`, sem criar outro chamado; com outro corpo, "
+    "422 `idempotency_key_reutilizada`; enquanto o primeiro pedido não terminou, 409 `pedido_em_andamento`.",
+    "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"},
+    "example": "3b241101-e2bb-4255-8caf-4136c566a962",
+}
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Uma das chaves de `API_KEYS`, em `Authorization: Bearer <chave>`.",
+    },
+    "chaveApi": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "Uma das chaves de `API_KEYS`, em `X-API-Key`.",
+    },
+}
+# Either header; none at all when API_KEYS is empty (then the gateway is open to anyone who reaches it).
+SECURITY = [{"bearer": []}, {"chaveApi": []}, {}]
+TAGS = [
+    {"name": "chamados", "description": "Abertura de chamados no GLPI e acompanhamento dos enfileirados."},
+    {"name": "formulário", "description": "O formulário de contato pronto, servido pelo gateway."},
+    {"name": "operação", "description": "Verificações de funcionamento e métricas."},
+    {"name": "documentação", "description": "Este documento e a página interativa."},
+]
+DESCRIPTION = """Abre chamados no GLPI a partir de um JSON simples (ou de um formulário com anexos): acha a
+entidade do cliente pelo CNPJ e cria o chamado pela API REST do GLPI.
+
+Com `API_KEYS` configurada, toda rota exige uma chave (`Authorization: Bearer <chave>` ou `X-API-Key`),
+menos `/ping`, `/health`, o formulário e esta documentação; sem chave válida, 401 `chave_api_invalida`.
+Com `RATE_LIMIT_PER_IP` ou `RATE_LIMIT_PER_KEY`, as mesmas rotas respondem 429 `limite_de_requisicoes` com
+`Retry-After` acima do limite. Com `CORS_ORIGINS`, um navegador numa das origens listadas recebe os
+cabeçalhos CORS, e a pré-verificação (`OPTIONS` com `Origin` e `Access-Control-Request-Method`) responde 204
+sem chave.
+
+Toda resposta traz o cabeçalho `X-Request-ID`. Todo erro é JSON com `erro` (mensagem para pessoas),
+`codigo` (estável, para programas; lista completa no esquema `Codigo`) e, quando útil, `detalhe`,
+`campos` ou `entidades`. Em qualquer caminho, um método não aceito responde 405 `metodo_nao_permitido`
+com o cabeçalho `Allow`, e um caminho inexistente responde 404 `rota_nao_encontrada`."""
+PROTOCOL_EXAMPLE = "9f1c2b3a4d5e6f708192a3b4c5d6e7f8"
+
+
+def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
+    """Every route, keyed "METHOD /path", with its success answers; errors come from the catalogue."""
+    example = ticket_request_example()
+    operations = {
+        "GET /ping": {
+            "tags": ["operação"],
+            "operationId": "ping",
+            "summary": "Verificação de vida",
+            "description": "Responde enquanto o processo está de pé, sem consultar o GLPI.",
+            "responses": {"200": _content("O gateway está ativo.", "text/plain", {"type": "string"}, ping_text)},
+        },
+        "GET /health": {
+            "tags": ["operação"],
+            "operationId": "health",
+            "summary": "Prontidão",
+            "description": "Este processo consegue criar chamados agora? Confere a sessão no GLPI e as verificações "
+            "de partida; o resultado fica em cache por `HEALTH_CACHE_TTL` segundos.",
+            "responses": {
+                "200": _health_answer("Pronto.", "ok", {"ok": True}),
+                "503": _health_answer("Não pronto; `detalhe` diz o motivo de cada verificação que falhou.",
+                                      "indisponivel", {"ok": False, "detalhe": "não foi possível conectar ao GLPI"}),
+            },
+        },
+        "GET /debug": {
+            "tags": ["operação"],
+            "operationId": "debug",
+            "summary": "Erro proposital",
+            "description": "Gera um erro inesperado de propósito, para provar o tratamento de erros: "
+            "responde sempre 500 `erro_interno`, como qualquer falha imprevista, sem traceback.",
+            "responses": {},
+        },
+        "POST /criar-chamado": {
+            "tags": ["chamados"],
+            "operationId": "criarChamado",
+            "summary": "Abrir chamado",
+            "description": "Valida o corpo, acha a entidade do GLPI que tem o CNPJ informado e cria nela o "
+            "chamado, com os dados do cliente na descrição. Com o GLPI indisponível e "
+            "`QUEUE_WHEN_UNAVAILABLE=true` (o padrão), guarda o pedido JSON e responde 202 com o protocolo; "
+            "o gateway entrega o chamado quando o GLPI voltar. Em `multipart/form-data`, os mesmos campos e "
+            f"arquivos no campo `{ATTACHMENTS_FIELD}`, que viram documentos do chamado.",
+            "parameters": [{"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/Chamado"},
+                        "examples": {
+                            "minimo": {"summary": "Só os campos obrigatórios", "value": _required_only(example)},
+                            "completo": {"summary": "Todos os campos", "value": example},
+                        },
+                    },
+                    "multipart/form-data": {
+                        "schema": {"$ref": "#/components/schemas/ChamadoComAnexos"},
+                        "encoding": {ATTACHMENTS_FIELD: {"contentType": "application/octet-stream"}},
+                    },
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "`criado`: Chamado criado.\n\n`criado_com_anexos`: Chamado criado com anexos; "
+                    "`anexos` diz quais arquivos o GLPI aceitou (o chamado existe mesmo que ele recuse algum).",
+                    "headers": {REPLAYED_HEADER: _only_in(REPLAYED_HEADER, ["criado"])},  # multipart: no key
+                    "content": {"application/json": {
+                        "schema": {"anyOf": [{"$ref": "#/components/schemas/ChamadoCriado"},
+                                             {"$ref": "#/components/schemas/ChamadoCriadoComAnexos"}]},
+                        "examples": {
+                            "criado": {"summary": "Chamado criado", "value": {"ticket_id": 123}},
+                            "criado_com_anexos": {"summary": "Chamado criado com anexos", "value": {
+                                "ticket_id": 124,
+                                "anexos": {
+                                    "enviados": [{"arquivo": "print.png", "documento_id": 7}],
+                                    "falharam": [{"arquivo": "erro.log",
+                                                  "motivo": "o GLPI recusou o arquivo: File erro.log not found."}],
+                                },
+                            }},
+                        },
+                    }},
+                },
+                "202": {
+                    **_content(
+                        "GLPI indisponível e `QUEUE_WHEN_UNAVAILABLE=true` (o padrão): o pedido foi guardado e "
+                        "será entregue; acompanhe em `Location` (`GET /chamados/{protocolo}`).",
+                        "application/json", {"$ref": "#/components/schemas/ChamadoEnfileirado"},
+                        {"status": QUEUED, "protocolo": PROTOCOL_EXAMPLE},
+                    ),
+                    "headers": {"Location": _header("Location"), REPLAYED_HEADER: _header(REPLAYED_HEADER)},
+                },
+            },
+        },
+        "GET /chamados/{protocolo}": {
+            "tags": ["chamados"],
+            "operationId": "consultarChamado",
+            "summary": "Acompanhar pedido enfileirado",
+            "description": "O estado de um pedido respondido com 202 (o `Location` da resposta).",
+            "parameters": [
+                {"name": "protocolo", "in": "path", "required": True,
+                 "description": "O `protocolo` da resposta 202.",
+                 "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
+                 "example": PROTOCOL_EXAMPLE},
+            ],
+            "responses": {
+                "200": {
+                    "description": f"`{QUEUED}`: aguardando o GLPI; `{CREATED}`: o chamado existe; `{FAILED}`: o "
+                    "GLPI respondeu que o pedido não pode virar chamado (não há nova tentativa).",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/EstadoDoPedido"},
+                        "examples": {
+                            QUEUED: {"summary": "Aguardando o GLPI", "value": {
+                                "protocolo": PROTOCOL_EXAMPLE, "status": QUEUED, "recebido_em": "2026-11-28T10:00:00Z",
+                                "tentativas": 2, "ultimo_erro": "CONNECTION_FAILED",
+                                "proxima_tentativa_em": "2026-11-28T10:00:04Z"}},
+                            CREATED: {"summary": "Chamado criado", "value": {
+                                "protocolo": PROTOCOL_EXAMPLE, "status": CREATED, "recebido_em": "2026-11-28T10:00:00Z",
+                                "ticket_id": 123}},
+                            FAILED: {"summary": "Recusado pelo GLPI", "value": {
+                                "protocolo": PROTOCOL_EXAMPLE, "status": FAILED, "recebido_em": "2026-11-28T10:00:00Z",
+                                "codigo": "entidade_nao_encontrada",
+                                "motivo": "Entidade não encontrada para o CNPJ informado"}},
+                        },
+                    }},
+                },
+            },
+        },
+        "GET /formulario": {
+            "tags": ["formulário"],
+            "operationId": "formulario",
+            "summary": "Formulário de contato",
+            "description": "A página do formulário, para link direto ou iframe; envia para `/criar-chamado`.",
+            "responses": {"200": _content("Página HTML.", "text/html", {"type": "string"})},
+        },
+        "GET /formulario.js": {
+            "tags": ["formulário"],
+            "operationId": "formularioJs",
+            "summary": "Script do formulário",
+            "description": "Também serve para injetar o formulário em outra página.",
+            "responses": {"200": _content("JavaScript.", "text/javascript", {"type": "string"})},
+        },
+        "GET /formulario.css": {
+            "tags": ["formulário"],
+            "operationId": "formularioCss",
+            "summary": "Estilo do formulário",
+            "responses": {"200": _content("CSS.", "text/css", {"type": "string"})},
+        },
+        "GET /openapi.json": {
+            "tags": ["documentação"],
+            "operationId": "openapi",
+            "summary": "Este documento OpenAPI",
+            "responses": {"200": _content("O documento OpenAPI 3.1.", "application/json", {"type": "object"})},
+        },
+        "GET /docs": {
+            "tags": ["documentação"],
+            "operationId": "docs",
+            "summary": "Documentação interativa",
+            "description": "Página do Swagger UI, servida pelo próprio gateway (sem CDN).",
+            "responses": {"200": _content("Página HTML.", "text/html", {"type": "string"})},
+        },
+        "GET /docs/{arquivo}": {
+            "tags": ["documentação"],
+            "operationId": "docsArquivo",
+            "summary": "Arquivos da página de documentação",
+            "description": "JavaScript, CSS e imagens do Swagger UI usados por `/docs`.",
+            "parameters": [
+                {"name": "arquivo", "in": "path", "required": True, "schema": {"type": "string"},
+                 "example": "swagger-ui.css"}
+            ],
+            "responses": {"200": _content("O arquivo.", "*/*", {"type": "string"})},
+        },
+    }
+    if metrics:
+        operations["GET /metrics"] = {
+            "tags": ["operação"],
+            "operationId": "metrics",
+            "summary": "Métricas",
+            "description": "As métricas do gateway inteiro (todos os workers) no formato de texto do Prometheus. "
+            "Só com `METRICS_ENABLED=true` (o padrão).",
+            "responses": {"200": _content("Métricas do Prometheus.", "text/plain", {"type": "string"})},
+        }
+    return operations
+
+
+def build_document(ping_text: str, is_open_path: Callable[[str], bool], metrics: bool = True) -> dict:
+    """The OpenAPI 3.1 document, as a JSON-ready dict. `is_open_path` says which paths need no
+    API key and have no rate limit; `metrics` whether GET /metrics exists."""
+    paths: dict[str, dict] = {}
+    for key, operation in _operations(ping_text, metrics).items():
+        method, path = key.split(" ", 1)
+        protected = not is_open_path(path)
+        answers = [answer for answer in ERROR_ANSWERS if _can_answer(answer, key, protected)]
+        responses = {**operation["responses"], **_error_responses(answers)}
+        paths.setdefault(path, {})[method.lower()] = {
+            **operation,
+            **({} if protected else {"security": []}),
+            "parameters": [*operation.get("parameters", ()), {"$ref": "#/components/parameters/X-Request-ID"}],
+            "responses": {status: _with_request_id(response) for status, response in responses.items()},
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "GLPI ticket gateway",
+            "version": "1.0.0",
+            "description": DESCRIPTION,
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "tags": TAGS,
+        "security": SECURITY,
+        "paths": paths,
+        "components": {
+            "securitySchemes": SECURITY_SCHEMES,
+            "parameters": {"X-Request-ID": REQUEST_ID_PARAMETER, IDEMPOTENCY_HEADER: IDEMPOTENCY_KEY_PARAMETER},
+            "headers": HEADERS,
+            "schemas": {
+                "Chamado": ticket_request_schema(),
+                "ChamadoComAnexos": _multipart_schema(),
+                "ChamadoCriado": {
+                    "type": "object",
+                    "required": ["ticket_id"],
+                    "properties": {"ticket_id": {"type": "integer", "description": "Número do chamado no GLPI."}},
+                },
+                "ChamadoCriadoComAnexos": _created_with_attachments_schema(),
+                "ChamadoEnfileirado": {
+                    "type": "object",
+                    "required": ["status", "protocolo"],
+                    "properties": {
+                        "status": {"type": "string", "const": QUEUED},
+                        "protocolo": _protocol_schema(),
+                    },
+                },
+                "EstadoDoPedido": _queued_state_schema(),
+                "Saude": _health_schema(),
+                "Codigo": {
+                    "type": "string",
+                    "description": "Todos os valores de `codigo` nas respostas de erro.",
+                    "enum": [answer.codigo for answer in ERROR_ANSWERS],
+                },
+                **{_schema_name(answer): _error_schema(answer) for answer in ERROR_ANSWERS},
+            },
+            "responses": {
+                _schema_name(answer): _with_request_id(_error_response([answer]))
+                for answer in ERROR_ANSWERS
+                if not answer.operations
+            },
+        },
+    }
+
+
+def _can_answer(answer: ErrorAnswer, operation: str, protected: bool) -> bool:
+    if answer.operations == ANY_OPERATION:
+        return True
+    if answer.operations == PROTECTED_OPERATIONS:
+        return protected
+    if answer.operations == NON_TICKET_PROTECTED_OPERATIONS:
+        return protected and operation != CRIAR_CHAMADO
+    return operation in answer.operations
+
+
+def _error_responses(answers: list[ErrorAnswer]) -> dict[str, dict]:
+    by_status: dict[str, list[ErrorAnswer]] = {}
+    for answer in answers:
+        by_status.setdefault(str(answer.status), []).append(answer)
+    # An exact status takes precedence over a range ("4XX"), so a ranged answer is listed under both.
+    for status, grouped in by_status.items():
+        ranged = by_status.get(status[0] + "XX", []) if status.isdigit() else []
+        grouped.extend(ranged)
+    return {status: _error_response(grouped) for status, grouped in sorted(by_status.items())}
+
+
+def _error_response(answers: list[ErrorAnswer]) -> dict:
+    refs = [{"$ref": f"#/components/schemas/{_schema_name(answer)}"} for answer in answers]
+    headers = {}
+    for name in dict.fromkeys(name for answer in answers for name in _headers_of(answer)):
+        setting = [answer.codigo for answer in answers if name in _headers_of(answer)]
+        if len(setting) == len(answers):
+            headers[name] = _header(name)
+        else:  # only some of the answers under this status set it
+            headers[name] = _only_in(name, setting)
+    return {
+        "description": "\n\n".join(f"`{answer.codigo}`: {answer.quando}" for answer in answers),
+        "headers": headers,
+        "content": {
+            "application/json": {
+                "schema": refs[0] if len(refs) == 1 else {"oneOf": refs},
+                "examples": {
+                    answer.codigo: {
+                        "summary": answer.erro,
+                        "value": {"erro": answer.erro, "codigo": answer.codigo, **answer.fixed, **answer.example},
+                    }
+                    for answer in answers
+                },
+            }
+        },
+    }
+
+
+def _headers_of(answer: ErrorAnswer) -> tuple[str, ...]:
+    return (*answer.headers, REPLAYED_HEADER) if answer.replayed else answer.headers
+
+
+def _error_schema(answer: ErrorAnswer) -> dict:
+    return {
+        "type": "object",
+        "description": answer.quando,
+        "required": ["erro", "codigo", *answer.fixed, *answer.extra],
+        "properties": {
+            "erro": {"type": "string", "const": answer.erro},
+            "codigo": {"type": "string", "const": answer.codigo},
+            **{name: {"type": "string", "const": value} for name, value in answer.fixed.items()},
+            **answer.extra,
+        },
+    }
+
+
+def _multipart_schema() -> dict:
+    schema = ticket_request_schema()
+    return {
+        **schema,
+        "description": schema["description"] + f" Arquivos no campo `{ATTACHMENTS_FIELD}` (até "
+        "`ATTACHMENTS_MAX_COUNT`, cada um até `ATTACHMENTS_MAX_BYTES`), conferidos pelo conteúdo; um arquivo "
+        "recusado, ou em outro campo, dá 400 `dados_invalidos` nomeando o arquivo.",
+        "properties": {
+            **schema["properties"],
+            ATTACHMENTS_FIELD: {
+                "type": "array",
+                "description": "Imagens (PNG, JPEG, GIF, WebP), PDF, texto e documentos do Office ou OpenDocument.",
+                "items": {"type": "string", "format": "binary"},
+            },
+        },
+    }
+
+
+def _created_with_attachments_schema() -> dict:
+    def files(member: str, member_schema: dict) -> dict:
+        return {"type": "array", "items": {
+            "type": "object", "required": ["arquivo", member],
+            "properties": {"arquivo": {"type": "string"}, member: member_schema},
+        }}
+
+    return {
+        "type": "object",
+        "required": ["ticket_id", "anexos"],
+        "properties": {
+            "ticket_id": {"type": "integer", "description": "Número do chamado no GLPI."},
+            "anexos": {
+                "type": "object",
+                "required": ["enviados", "falharam"],
+                "properties": {
+                    "enviados": files("documento_id", {"type": "integer"}),
+                    "falharam": files("motivo", {"type": "string"}),
+                },
+            },
+        },
+    }
+
+
+def _queued_state_schema() -> dict:
+    def state(name: str, required: list[str], properties: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["protocolo", "status", "recebido_em", *required],
+            "properties": {
+                "protocolo": _protocol_schema(),
+                "status": {"type": "string", "const": name},
+                "recebido_em": {"type": "string", "format": "date-time", "description": "Em UTC."},
+                **properties,
+            },
+        }
+
+    return {"oneOf": [
+        state(QUEUED, ["tentativas"], {
+            "tentativas": {"type": "integer", "minimum": 0},
+            "ultimo_erro": {"type": "string", "description": "Código do erro do GLPI na última tentativa."},
+            "proxima_tentativa_em": {"type": "string", "format": "date-time"},
+        }),
+        state(CREATED, ["ticket_id"], {"ticket_id": {"type": "integer"}}),
+        state(FAILED, ["codigo", "motivo"], {
+            "codigo": {"type": "string", "enum": list(REFUSAL_CODIGOS),
+                       "description": f"O erro que o pedido teria recebido com o GLPI no ar; `{UNREADABLE_CODIGO}` "
+                       "quando o pedido guardado não pôde ser lido."},
+            "motivo": {"type": "string"},
+        }),
+    ]}
+
+
+def _health_schema() -> dict:
+    return {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "indisponivel"]},
+            "checks": {
+                "type": "object",
+                "description": "Uma entrada por verificação: `configuracao`, `sessao_glpi`, `verificacoes_partida`.",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["ok"],
+                    "properties": {"ok": {"type": "boolean"}, "detalhe": {"type": "string"}},
+                },
+            },
+        },
+    }
+
+
+def _health_answer(description: str, status: str, glpi_check: dict) -> dict:
+    example = {"status": status, "checks": {"configuracao": {"ok": True}, "sessao_glpi": glpi_check,
+                                            "verificacoes_partida": {"ok": True}}}
+    response = _content(description, "application/json", {"$ref": "#/components/schemas/Saude"}, example)
+    return {**response, "headers": {"Cache-Control": _header("Cache-Control")}}
+
+
+def _protocol_schema() -> dict:
+    return {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$", "description": "Protocolo do pedido."}
+
+
+def _required_only(body: dict) -> dict:
+    return {name: value for name, value in body.items() if name in REQUIRED_FIELDS}
+
+
+def _schema_name(answer: ErrorAnswer) -> str:
+    return "Erro_" + answer.codigo
+
+
+def _content(description: str, media_type: str, schema: dict, example: object = None) -> dict:
+    media = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "content": {media_type: media}}
+
+
+def _only_in(name: str, answers: list[str]) -> dict:
+    """A header that only the named answers (codigos or example names) under a status set."""
+    only = ", ".join(f"`{answer}`" for answer in answers)
+    return {**HEADERS[name], "required": False, "description": f"Só em {only}. {HEADERS[name]['description']}"}
+
+
+def _header(name: str) -> dict:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _with_request_id(response: dict) -> dict:
+    return {**response, "headers": {"X-Request-ID": _header("X-Request-ID"), **response.get("headers", {})}}
