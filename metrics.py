@@ -5,7 +5,7 @@ before any worker starts; prometheus_client then keeps each worker's values in f
 there, and a scrape adds up the files of every worker, dead or alive. Without the
 variable (`python app.py`, unit tests) the values live in this object's own registry.
 
-Every label value comes from a closed set: `codigo` from the error answers in app.py and
+Every label value comes from a closed set: `codigo` from the catalogue in error_answers.py and
 the refusals of delivery.refusal_reason, `method` and `endpoint` from the GLPI client,
 which writes ids as `:id`.
 

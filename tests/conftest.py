@@ -249,29 +249,3 @@ def launch(tmp_path):
     yield _launch
     for process in started:
         process.stop()
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of this test's own, which the test may stop."""
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but redis-server is not installed")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield process, url
-    if process.poll() is None:
-        process.kill()
-        process.wait()

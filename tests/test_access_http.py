@@ -4,16 +4,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 
 import pytest
 import requests
 
-from conftest import free_port, sandbox_settings, start_gateway
+from conftest import sandbox_settings, start_gateway
 from test_http_contract import assert_error, body, stored_ticket
 
 SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
@@ -377,35 +374,14 @@ def test_limits_are_shared_by_gateway_instances_using_the_same_store(sandbox, la
     assert statuses == [201, 201, 201, 201, 429, 429]
 
 
-def test_a_counter_store_lost_after_start_up_lets_requests_through_and_warns(sandbox, launch, redis_url, tmp_path):
-    # A Redis of this test's own, so that it can be stopped (the shared one serves other tests).
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed")
-    port = free_port()
-    redis_server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        process = launch(sandbox_settings(sandbox.url, RATE_LIMIT_PER_IP="1/hour", REDIS_URL=f"redis://127.0.0.1:{port}/0"))
-        assert process.post_ticket(body()).status_code == 201
-    finally:
-        redis_server.terminate()
-        redis_server.wait()
+def test_a_counter_store_lost_after_start_up_lets_requests_through_and_warns(sandbox, launch, own_redis):
+    redis_server, url = own_redis
+    process = launch(sandbox_settings(sandbox.url, RATE_LIMIT_PER_IP="1/hour", REDIS_URL=url))
+    assert process.post_ticket(body()).status_code == 201
+    redis_server.kill()
+    redis_server.wait()
     assert [process.post_ticket(body()).status_code for _ in range(2)] == [201, 201]
     assert any("contador indisponível" in line["msg"] for line in log_lines(process))
-
-
-def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 @pytest.mark.parametrize("name, value", [("RATE_LIMIT_PER_IP", "20/fortnight"), ("RATE_LIMIT_PER_IP", "0/hour"),
