@@ -9,15 +9,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=5000 \
     DATA_DIR=/app/data
 
-RUN useradd --system --uid 10001 --create-home --home-dir /app gateway
+# The runtime user owns only its data: the code stays root's, so a compromised worker cannot rewrite it.
+RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent gateway
 WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY --chown=gateway:gateway *.py ./
-COPY --chown=gateway:gateway static/ ./static/
+# What ships, named one by one (tests, the GLPI sandbox and the tooling stay out).
+COPY app.py config.py glpi_client.py gunicorn.conf.py ./
+COPY glpi_gateway/ ./glpi_gateway/
 RUN mkdir -p /app/data && chown gateway:gateway /app/data
 USER gateway
 # The queue and the idempotency keys (SQLite): mount a volume so they survive the container.

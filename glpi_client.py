@@ -14,14 +14,17 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
-log = logging.getLogger("glpi_gateway.glpi")
+if TYPE_CHECKING:  # only for the annotation of from_config: the client imports nothing of ours
+    from config import Config
+
+log = logging.getLogger(__name__)
 
 # initSession answers with these codes when the credentials or the API client are wrong.
 AUTH_ERROR_CODES = frozenset(
@@ -118,6 +121,19 @@ class GlpiClient:
         self._local = threading.local()
         self._open_tokens: set[str] = set()
         self._tokens_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config, observer: CallObserver | None = None) -> GlpiClient:
+        """The client for the GLPI that the environment (config.py) names."""
+        return cls(
+            config.glpi_url,
+            user_token=config.glpi_user_token,
+            app_token=config.glpi_app_token,
+            timeout=config.glpi_timeout,
+            verify_tls=config.glpi_verify_tls,
+            session_max_age=config.glpi_session_max_age,
+            observer=observer,
+        )
 
     # --- GLPI endpoints -------------------------------------------------------
 

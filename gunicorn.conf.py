@@ -61,27 +61,25 @@ def child_exit(server, worker):
 DELIVERY_STOP_SECONDS = graceful_timeout - 5
 
 
-def _extension(worker, name):
+def _services(worker):
+    from glpi_gateway.web import EXTENSION
+
     app = getattr(worker, "wsgi", None)
-    return app.extensions.get(name) if app is not None and hasattr(app, "extensions") else None
+    return app.extensions.get(EXTENSION) if app is not None and hasattr(app, "extensions") else None
 
 
 def post_worker_init(worker):
     """Each worker process (after the fork) runs a delivery worker; the store's lease lets one drain."""
-    delivery = _extension(worker, "delivery_worker")
-    if delivery is not None:
-        delivery.start()
+    services = _services(worker)
+    if services is not None:
+        services.start()
 
 
 def worker_exit(server, worker):
-    """After the last request: stop the delivery worker, then kill the worker's GLPI sessions so
-    they do not linger until PHP's garbage collection."""
-    delivery = _extension(worker, "delivery_worker")
-    if delivery is not None:
-        delivery.stop(timeout=DELIVERY_STOP_SECONDS)
-    client = _extension(worker, "glpi_client")
-    if client is not None:
-        client.close()
+    """After the last request: stop the delivery worker, then kill the worker's GLPI sessions."""
+    services = _services(worker)
+    if services is not None:
+        services.stop(timeout=DELIVERY_STOP_SECONDS)
 
 
 def on_exit(server):

@@ -36,8 +36,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import GATEWAY_VARIABLES, free_port  # noqa: E402
 from glpi_sandbox import FIELDS_OPTION_ID  # noqa: E402
-from ticket_format import build_ticket_input  # noqa: E402
-from validation import validate_ticket_request  # noqa: E402
+from glpi_gateway.ticket_format import build_ticket_input  # noqa: E402
+from glpi_gateway.validation import validate_ticket_request  # noqa: E402
 
 APP_TOKEN = "bench-app-token-0123456789abcdefghij"
 USER_TOKEN = "bench-user-token-0123456789abcdefghi"

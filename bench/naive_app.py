@@ -11,10 +11,10 @@ from __future__ import annotations
 import requests
 from flask import Flask, Response, jsonify, request
 
-from cnpj import cnpj_search_pattern
+from glpi_gateway.cnpj import cnpj_search_pattern
 from config import load_config
-from ticket_format import build_ticket_input
-from validation import validate_ticket_request
+from glpi_gateway.ticket_format import build_ticket_input
+from glpi_gateway.validation import validate_ticket_request
 
 ENTITY_ID_COLUMN = 2
 

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import api_document  # noqa: E402
+from glpi_gateway.web.routes import api_document  # noqa: E402
 
 COLLECTION_PATH = ROOT / "docs" / "postman_collection.json"
 README_PATH = ROOT / "README.md"

@@ -20,7 +20,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.transport import Response
 
-from app import api_document
+from glpi_gateway.web.routes import api_document
 from conftest import sandbox_settings
 from test_attachments_http import EXE, PNG
 from test_reliability import wait_for_final_state

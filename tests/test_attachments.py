@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from attachments import (
+from glpi_gateway.attachments import (
     DOCX,
     GIF,
     JPEG,
@@ -23,7 +23,7 @@ from attachments import (
     detect_type,
     read_attachments,
 )
-from validation import ValidationError
+from glpi_gateway.validation import ValidationError
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 PE_BYTES = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(64)

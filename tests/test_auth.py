@@ -5,8 +5,8 @@ import hmac
 
 import pytest
 
-import auth
-from auth import ApiKeyRejected, ApiKeys, presented_key
+from glpi_gateway import auth
+from glpi_gateway.auth import ApiKeyRejected, ApiKeys, presented_key
 
 SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
 MONITOR_KEY = "monitor-key-0123456789abcdefghijklmnopqr"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnpj import cnpj_search_pattern, format_cnpj, is_valid_cnpj, normalize_cnpj
+from glpi_gateway.cnpj import cnpj_search_pattern, format_cnpj, is_valid_cnpj, normalize_cnpj
 
 # ---------------------------------------------------------------------------
 # Independent reference implementation, written from the Receita Federal spec:

@@ -1,7 +1,7 @@
 """Contract of cors.py: only allowlisted origins get CORS headers, and they get themselves back."""
 from __future__ import annotations
 
-from cors import CorsPolicy, is_preflight
+from glpi_gateway.cors import CorsPolicy, is_preflight
 
 SITE = "https://www.exemplo.com.br"
 POLICY = CorsPolicy((SITE, "http://localhost:8080"))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from delivery import (
+from glpi_gateway.delivery import (
     LEASE_NAME,
     DeliveryWorker,
     backoff_delay,
@@ -16,11 +16,12 @@ from delivery import (
     encode_request,
     new_protocol,
     queue_backlog,
-    status_answer,
 )
-from gateway import EntityNotFound, TicketRefused
+from glpi_gateway.tickets import EntityNotFound, TicketRefused
 from glpi_client import GlpiAuthError, GlpiUnavailable
-from store import CREATED, FAILED, QUEUED, SqliteStore
+from glpi_gateway.store import CREATED, FAILED, QUEUED
+from glpi_gateway.store.sqlite import SqliteStore
+from glpi_gateway.web.routes import status_answer
 from test_gateway import ticket_request
 from test_store import Clock
 

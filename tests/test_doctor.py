@@ -13,7 +13,7 @@ import sys
 import pytest
 import trustme
 
-import doctor
+from glpi_gateway import doctor
 from config import load_config
 from conftest import ROOT, SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, gateway_environment, sandbox_settings
 

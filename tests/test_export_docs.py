@@ -7,9 +7,9 @@ import re
 import subprocess
 import sys
 
-from app import api_document
+from glpi_gateway.web.routes import api_document
 from conftest import ROOT
-from validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
+from glpi_gateway.validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
 
 DOCUMENT = api_document()
 CRIAR_CHAMADO = DOCUMENT["paths"]["/criar-chamado"]["post"]

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cnpj import is_valid_cnpj
+from glpi_gateway.cnpj import is_valid_cnpj
 from conftest import free_port, sandbox_settings
 from test_http_contract import ALFA, UNKNOWN, stored_ticket
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from attachments import PNG, Attachment
+from glpi_gateway.attachments import PNG, Attachment
 from config import Config
-from gateway import (
+from glpi_gateway.tickets import (
     AmbiguousEntity,
     AttachmentReport,
     EntityNotFound,
@@ -19,7 +19,7 @@ from gateway import (
     UnknownCategory,
 )
 from glpi_client import GlpiNotFound, GlpiRequestError, GlpiUnavailable
-from validation import TicketRequest
+from glpi_gateway.validation import TicketRequest
 
 CNPJ_OPTION = {"name": "Dados Fiscais - CNPJ", "table": "glpi_plugin_fields_entitydadosfiscais", "field": "cnpjfield"}
 ENTITY_OPTIONS = {

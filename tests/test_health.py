@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from health import Readiness
+from glpi_gateway.health import Readiness
 from config import load_config
 from conftest import free_port, sandbox_settings
-from gateway import TicketGateway
+from glpi_gateway.tickets import TicketGateway
 from glpi_client import GlpiClient
-from store import StoreUnavailable
+from glpi_gateway.store import StoreUnavailable
 from test_http_contract import body
 
 EMPTY_QUEUE = {"ok": True, "enfileirados": 0, "mais_antigo_segundos": 0}

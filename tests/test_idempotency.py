@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
+from glpi_gateway.web import services
 from config import load_config
 from conftest import sandbox_settings
-from delivery import encode_request
-from idempotency import (
+from glpi_gateway.delivery import encode_request
+from glpi_gateway.idempotency import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
@@ -21,7 +22,8 @@ from idempotency import (
     is_final,
     lock_seconds,
 )
-from store import ClaimOutcome, SqliteStore, StoredAnswer
+from glpi_gateway.store import ClaimOutcome, StoredAnswer
+from glpi_gateway.store.sqlite import SqliteStore
 from test_gateway import ticket_request
 from test_store import Clock
 from test_http_contract import UNKNOWN, body
@@ -82,8 +84,8 @@ def app_client(sandbox, tmp_path_factory):
     settings_ = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path_factory.mktemp("fuzz-data"))}
     app = create_app(load_config(settings_, env_file=None))
     yield app.test_client()
-    app.extensions["glpi_client"].close()
-    app.extensions["store"].close()
+    services(app).glpi_client.close()
+    services(app).store.close()
 
 
 header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=300)

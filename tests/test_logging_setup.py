@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
-from logging_setup import JsonFormatter, SecretMaskingFilter
+from glpi_gateway.logging_setup import JsonFormatter, SecretMaskingFilter
 
 SECRET = "api-key-secret-0123456789abcdefghijklm"
 

@@ -17,8 +17,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import sandbox_settings, start_gateway
-from metrics import GatewayMetrics
-from store import StoreUnavailable
+from glpi_gateway.metrics import GatewayMetrics
+from glpi_gateway.store import StoreUnavailable
 
 ALFA = "11.222.333/0001-81"
 BETA = "11444777000161"  # used only by the cache test in this module

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from config import RateLimit
-from ratelimit import RateLimited, RateLimiter, client_ip, limit_subject
-from store import SqliteStore
+from glpi_gateway.ratelimit import RateLimited, RateLimiter, client_ip, limit_subject
+from glpi_gateway.store.sqlite import SqliteStore
 
 PROXIES = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
 

@@ -7,17 +7,17 @@ import time
 import pytest
 import redis
 
-from store import (
+from glpi_gateway.store import (
     CREATED,
     FAILED,
     QUEUED,
     ClaimOutcome,
-    RedisStore,
-    SqliteStore,
     StoredAnswer,
     StoreUnavailable,
     open_store,
 )
+from glpi_gateway.store.redis import RedisStore
+from glpi_gateway.store.sqlite import SqliteStore
 
 LOCK = 60.0
 TTL = 3600.0

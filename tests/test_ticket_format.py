@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticket_format import (
+from glpi_gateway.ticket_format import (
     TITLE_MAX_LENGTH,
     build_ticket_content,
     build_ticket_input,
     build_ticket_title,
     content_has_line,
 )
-from validation import TicketRequest
+from glpi_gateway.validation import TicketRequest
 
 REQUEST_FOR_PROTOCOL = TicketRequest(
     nome_cliente="Maria", telefone_cliente="11 99999-0000", cnpj="11222333000181",

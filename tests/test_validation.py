@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from validation import (
+from glpi_gateway.validation import (
     DEFAULT_URGENCY,
     MAX_LENGTHS,
     REQUIRED_FIELDS,

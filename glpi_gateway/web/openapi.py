@@ -1,9 +1,9 @@
-"""The OpenAPI 3.1 document of the gateway's API, and the page of its interactive docs.
+"""The OpenAPI 3.1 document of the gateway's API (its interactive page is static/docs.html).
 
 Built from what the server itself runs on: the body specification `validation.FIELDS`, the
-error catalogue `error_answers.ERROR_ANSWERS`, the queue's states and the idempotency header.
+error catalogue `errors.ERROR_ANSWERS`, the queue's states and the idempotency header.
 Where to add things: a route in `_operations`, a response header in `HEADERS`, an error answer
-in error_answers.py.
+in glpi_gateway/errors.py.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Callable
 
 import flask_swagger_ui
 
-from attachments import FIELD as ATTACHMENTS_FIELD
-from delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
-from error_answers import (
+from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
+from glpi_gateway.delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
+from glpi_gateway.errors import (
     ANY_OPERATION,
     CRIAR_CHAMADO,
     ERROR_ANSWERS,
@@ -22,32 +22,14 @@ from error_answers import (
     PROTECTED_OPERATIONS,
     ErrorAnswer,
 )
-from idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
-from store import CREATED, FAILED, QUEUED
-from validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
+from glpi_gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
+from glpi_gateway.store import CREATED, FAILED, QUEUED
+from glpi_gateway.validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
+from glpi_gateway.web.context import REQUEST_ID_PATTERN
 
-# An X-Request-ID the gateway keeps; any other is replaced by a new one.
-REQUEST_ID_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
 # Swagger UI's own files, shipped inside the pinned flask-swagger-ui wheel: no CDN,
 # since many helpdesk networks are closed.
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
-DOCS_PAGE = """<!doctype html>
-<html lang="pt-BR">
-<head>
-  <meta charset="utf-8">
-  <title>GLPI ticket gateway: documentação da API</title>
-  <link rel="stylesheet" href="docs/swagger-ui.css">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="docs/swagger-ui-bundle.js"></script>
-  <script>
-    // validatorUrl null: never send the document to the public validator.
-    SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null});
-  </script>
-</body>
-</html>
-"""
 HEADERS = {
     "X-Request-ID": {
         "description": "Identificador do pedido: o enviado pelo cliente, se tiver só letras, números e `._:-` "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from store import Claim, ClaimOutcome, Store
+from glpi_gateway.store import Claim, ClaimOutcome, Store
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

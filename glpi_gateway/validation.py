@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from cnpj import is_valid_cnpj, normalize_cnpj
+from glpi_gateway.cnpj import is_valid_cnpj, normalize_cnpj
 
 DEFAULT_URGENCY = 3
 NOT_TEXT = "deve ser um texto"

@@ -7,10 +7,12 @@ import sys
 from datetime import datetime, timezone
 from typing import Callable
 
-LOGGER_NAME = "glpi_gateway"
+# The loggers configured here: the package's modules, and the GLPI client at the root (card layout).
+LOGGER_NAMES = ("glpi_gateway", "glpi_client")
 MASK = "***"
 # Attributes a log call may pass with `extra=` that belong in the JSON line.
 CONTEXT_FIELDS = (
+    "event",  # stable name of what happened, for alerts and tests; the message is for people
     "request_id",
     "api_key",
     "client_ip",
@@ -79,19 +81,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str, secrets: list[str], context: Callable[[], dict] = dict) -> logging.Logger:
-    """(Re)configure the gateway's logger; calling it again replaces the previous handler.
+def configure_logging(level: str, secrets: list[str], context: Callable[[], dict] = dict) -> None:
+    """(Re)configure the gateway's loggers; calling it again replaces the previous handler.
 
     `context` returns fields to add to every line (e.g. the current request id).
     """
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(ContextFilter(context))
     handler.addFilter(SecretMaskingFilter(secrets))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-    return logger
+    for name in LOGGER_NAMES:
+        logger = logging.getLogger(name)
+        for previous in list(logger.handlers):
+            logger.removeHandler(previous)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False

@@ -25,13 +25,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from logging_setup import LOGGER_NAME
-from store import StoreUnavailable
+from glpi_gateway.store import StoreUnavailable
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST  # the text format that generate_latest writes
 
-log = logging.getLogger(LOGGER_NAME)
+log = logging.getLogger(__name__)
 
 
 class QueueCollector:

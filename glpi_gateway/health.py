@@ -5,21 +5,14 @@ import logging
 import time
 from typing import Any, Callable
 
-from gateway import GatewaySetupError, SingleFlight, TicketGateway, TtlCache
-from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiUnavailable
-from logging_setup import LOGGER_NAME
-from store import StoreUnavailable
+from glpi_gateway.caching import SingleFlight, TtlCache
+from glpi_gateway.tickets import GatewaySetupError, TicketGateway
+from glpi_client import GlpiClient, GlpiError
+from glpi_gateway.errors import describe_glpi_error
+from glpi_gateway.store import StoreUnavailable
 
-UNAVAILABLE_DETAILS = {
-    "TIMEOUT": "o GLPI não respondeu a tempo",
-    "CONNECTION_FAILED": "não foi possível conectar ao GLPI",
-    "TLS_ERROR": "o certificado TLS do GLPI não foi aceito",
-    "SERVER_ERROR": "o GLPI respondeu com erro interno",
-    "NOT_JSON": "o GLPI respondeu algo que não é a API REST (verifique GLPI_URL)",
-    "REDIRECTED": "o GLPI redirecionou a chamada (verifique GLPI_URL)",
-}
 
-log = logging.getLogger(LOGGER_NAME)
+log = logging.getLogger(__name__)
 
 
 class Readiness:
@@ -95,11 +88,3 @@ class Readiness:
         except GlpiError as error:
             return {"ok": False, "detalhe": describe_glpi_error(error)}
         return {"ok": True}
-
-
-def describe_glpi_error(error: GlpiError) -> str:
-    if isinstance(error, GlpiUnavailable):
-        return UNAVAILABLE_DETAILS.get(error.code, "resposta inesperada do GLPI")
-    if isinstance(error, GlpiAuthError):
-        return f"o GLPI recusou as credenciais ({error.code})"
-    return f"o GLPI recusou a consulta ({error.code})"

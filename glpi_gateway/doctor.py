@@ -18,9 +18,9 @@ from urllib.parse import urlparse
 
 import requests
 
-from cnpj import format_cnpj, is_valid_cnpj, normalize_cnpj
+from glpi_gateway.cnpj import format_cnpj, is_valid_cnpj, normalize_cnpj
 from config import Config, ConfigError, load_config
-from gateway import (
+from glpi_gateway.tickets import (
     CONFIGURED_ITEMS,
     AmbiguousEntity,
     EntityNotFound,
@@ -118,13 +118,7 @@ def diagnose(cnpj: str | None = None, load: Callable[[], Config] = load_config) 
         checks = [Check(CONFIG, FAILED, str(error), fix)]
         checks += [_skipped(title, CONFIG) for title in (*GLPI_STEPS, TLS)]
         return Report(checks, [])
-    client = GlpiClient(
-        config.glpi_url,
-        user_token=config.glpi_user_token,
-        app_token=config.glpi_app_token,
-        timeout=config.glpi_timeout,
-        verify_tls=config.glpi_verify_tls,
-    )
+    client = GlpiClient.from_config(config)
     checks = [Check(CONFIG, PASSED, "válida")]
     try:
         checks += _glpi_checks(config, client, cnpj)

@@ -18,15 +18,21 @@ import threading
 import time
 import uuid
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Callable
 
-from error_answers import CATEGORIA_DESCONHECIDA, CHAMADO_RECUSADO, ENTIDADE_AMBIGUA, ENTIDADE_NAO_ENCONTRADA
-from gateway import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketGateway, TicketRefused, UnknownCategory
+from glpi_gateway.errors import (
+    CATEGORIA_DESCONHECIDA,
+    CHAMADO_RECUSADO,
+    ENTIDADE_AMBIGUA,
+    ENTIDADE_NAO_ENCONTRADA,
+    answer_for,
+)
+from glpi_gateway.tickets import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketGateway, TicketRefused, UnknownCategory
 from glpi_client import GlpiError, GlpiUnavailable
-from store import CREATED, FAILED, QUEUED, QueuedTicket, Store, StoreUnavailable
-from validation import TicketRequest
+from glpi_gateway.store import CREATED, FAILED, QueuedTicket, Store, StoreUnavailable
+from glpi_gateway.validation import TicketRequest
 
-log = logging.getLogger("glpi_gateway.delivery")
+log = logging.getLogger(__name__)
 
 PROTOCOL_LABEL = "Protocolo"
 PROTOCOL_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -112,39 +118,11 @@ def backoff_delay(
 
 def refusal_reason(error: Exception) -> dict[str, str]:
     """`codigo` and `motivo` shown by GET /chamados/<protocolo> for a ticket GLPI will never accept:
-    the codigos of the answers the request would have had if GLPI had been up (error_answers.py)."""
-    if isinstance(error, EntityNotFound):
-        return {"codigo": ENTIDADE_NAO_ENCONTRADA.codigo, "motivo": ENTIDADE_NAO_ENCONTRADA.erro}
-    if isinstance(error, AmbiguousEntity):
-        return {"codigo": ENTIDADE_AMBIGUA.codigo, "motivo": ENTIDADE_AMBIGUA.erro}
-    if isinstance(error, UnknownCategory):
-        return {"codigo": CATEGORIA_DESCONHECIDA.codigo, "motivo": f"a categoria {error.args[0]} não existe no GLPI"}
-    if isinstance(error, TicketRefused):
-        return {"codigo": CHAMADO_RECUSADO.codigo, "motivo": f"o GLPI recusou o chamado: {error.message}"}
-    return {"codigo": UNREADABLE_CODIGO, "motivo": "o pedido guardado na fila não pôde ser lido"}
-
-
-def status_answer(ticket: QueuedTicket) -> dict[str, Any]:
-    """The body of GET /chamados/<protocolo>."""
-    answer: dict[str, Any] = {
-        "protocolo": ticket.protocol,
-        "status": ticket.state,
-        "recebido_em": _iso(ticket.created_at),
-    }
-    if ticket.state == QUEUED:
-        answer["tentativas"] = ticket.attempts
-        if ticket.attempts:
-            answer["ultimo_erro"] = ticket.reason
-            answer["proxima_tentativa_em"] = _iso(ticket.next_attempt_at)
-    elif ticket.state == CREATED:
-        answer["ticket_id"] = ticket.ticket_id
-    else:
-        answer.update(json.loads(ticket.reason or "{}"))
-    return answer
-
-
-def _iso(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+    the answer the request would have had if GLPI had been up (errors.answer_for)."""
+    refusal = answer_for(error) if isinstance(error, FINAL_REFUSALS) else None
+    if refusal is None:
+        return {"codigo": UNREADABLE_CODIGO, "motivo": "o pedido guardado na fila não pôde ser lido"}
+    return {"codigo": refusal.answer.codigo, "motivo": refusal.reason}
 
 
 class DeliveryWorker:

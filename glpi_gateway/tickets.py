@@ -10,32 +10,29 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable
 
-from attachments import Attachment
-from cnpj import cnpj_search_pattern, normalize_cnpj
+from glpi_gateway.attachments import Attachment
+from glpi_gateway.caching import SingleFlight, TtlCache
+from glpi_gateway.cnpj import cnpj_search_pattern, normalize_cnpj
 from config import Config
 from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, GlpiRequestError, GlpiUnavailable
-from ticket_format import build_ticket_input, content_has_line
-from validation import TicketRequest
+from glpi_gateway.ticket_format import build_ticket_input, content_has_line
+from glpi_gateway.validation import TicketRequest
 
-log = logging.getLogger("glpi_gateway")
+log = logging.getLogger(__name__)
 
 FIELDS_PLUGIN_TABLE_PREFIX = "glpi_plugin_fields_"
 ENTITY_ID_COLUMN = 2
 ENTITY_NAME_COLUMN = 1
 TICKET_ID_COLUMN = 2
 TICKET_CONTENT_COLUMN = 21
-CACHE_MAX_ENTRIES = 10_000
 # The ids the configuration may name, checked against GLPI: (itemtype, Config attribute, variable).
 CONFIGURED_ITEMS = (
     ("ITILCategory", "glpi_default_category_id", "GLPI_DEFAULT_CATEGORY_ID"),
     ("User", "glpi_requester_user_id", "GLPI_REQUESTER_USER_ID"),
     ("RequestType", "glpi_request_type_id", "GLPI_REQUEST_TYPE_ID"),
 )
-T = TypeVar("T")
-
-
 class GatewaySetupError(RuntimeError):
     """The configuration contradicts what GLPI holds (a missing category, no CNPJ field…)."""
 
@@ -77,74 +74,6 @@ class AttachmentReport:
     failed: list[tuple[str, str]]  # (file name, why, in Portuguese)
 
 
-class TtlCache(Generic[T]):
-    """A small thread-safe dict whose entries expire."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = CACHE_MAX_ENTRIES):
-        self._clock = clock
-        self._max_entries = max_entries
-        self._entries: dict[str, tuple[float, T]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> T | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[key]
-                return None
-            return entry[1]
-
-    def put(self, key: str, value: T, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self._max_entries:
-                now = self._clock()
-                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
-                if len(self._entries) >= self._max_entries:
-                    self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = (self._clock() + ttl, value)
-
-
-class SingleFlight:
-    """Concurrent calls for the same key share one execution of the function."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[str, _Flight] = {}
-
-    def do(self, key: str, function: Callable[[], T]) -> T:
-        with self._lock:
-            flight = self._calls.get(key)
-            leader = flight is None
-            if leader:
-                flight = self._calls[key] = _Flight()
-        if not leader:
-            flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
-            return flight.result
-        try:
-            flight.result = function()
-        except BaseException as error:
-            flight.error = error
-            raise
-        finally:
-            with self._lock:
-                del self._calls[key]
-            flight.done.set()
-        return flight.result
-
-
-class _Flight:
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
 class TicketGateway:
     def __init__(
         self,
@@ -166,6 +95,22 @@ class TicketGateway:
     @property
     def is_set_up(self) -> bool:
         return self._cnpj_option_id is not None
+
+    def check_setup_at_start(self) -> None:
+        """A definite misconfiguration stops start-up (GatewaySetupError propagates); an
+        unreachable GLPI or refused tokens do not: the checks run again on first contact."""
+        try:
+            self.check_setup()
+        except GlpiAuthError as error:
+            log.warning(
+                "GLPI recusou as credenciais na partida (%s); verificações adiadas", error.code,
+                extra={"event": "verificacao_adiada"},
+            )
+        except GlpiUnavailable as error:
+            log.warning(
+                "GLPI indisponível na partida (%s); verificações adiadas", error,
+                extra={"event": "verificacao_adiada"},
+            )
 
     def check_setup(self) -> None:
         """Run the checks that need GLPI, once they succeed.

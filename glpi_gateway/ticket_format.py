@@ -12,8 +12,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from cnpj import format_cnpj
-from validation import TicketRequest
+from glpi_gateway.cnpj import format_cnpj
+from glpi_gateway.validation import TicketRequest
 
 TITLE_MAX_LENGTH = 80
 _ELLIPSIS = "…"

@@ -1,14 +1,32 @@
-"""Every error answer the gateway gives, in one place: app.py's error mapping answers with these,
-and the OpenAPI document (openapi.py) lists them per operation.
+"""Every error answer the gateway gives and which failure gets which: plain data, no Flask.
 
-An answer is `{"erro": ..., "codigo": ..., **members}`: `codigo` is stable for programs, `erro`
-is for people (pt-BR).
+The catalogue (`ERROR_ANSWERS`) feeds the OpenAPI document (web/openapi.py); the table
+`answer_for` maps each exception to its answer, for the HTTP face (web/errors.py) and for
+the delivery worker (the reason a queued ticket failed). An answer is
+`{"erro": ..., "codigo": ..., **members}`: `codigo` is stable for programs, `erro` is for
+people (pt-BR).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
-from flask import Response, g, jsonify
+from glpi_client import GlpiAuthError, GlpiError, GlpiUnavailable
+from glpi_gateway.auth import ApiKeyRejected, FormKeyOutOfScope
+from glpi_gateway.idempotency import (
+    IN_FLIGHT_RETRY_AFTER,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+from glpi_gateway.ratelimit import RateLimited
+from glpi_gateway.store import ProtocolNotFound, StoreUnavailable
+from glpi_gateway.tickets import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketRefused, UnknownCategory
+from glpi_gateway.validation import ValidationError
+
+# Retry-After of the answers that say "unavailable, try later".
+RETRY_AFTER_SECONDS = 30
 
 # Stand-ins for operation names in `ErrorAnswer.operations`.
 ANY_OPERATION = ("*",)
@@ -48,12 +66,43 @@ class ErrorAnswer:
     fixed: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
 
-    def answer(self, status: int | None = None, headers: dict[str, str] | None = None, **extra) -> Response:
-        g.codigo = self.codigo
-        response = jsonify({"erro": self.erro, "codigo": self.codigo, **self.fixed, **extra})
-        response.status_code = status or self.status
-        response.headers.update(headers or {})
-        return response
+    def refusal(self, status: int | None = None, headers: dict[str, str] | None = None, **members: Any) -> Refusal:
+        """This answer for one occurrence: its status (GLPI's own for "4XX"), headers and members."""
+        return Refusal(self, status, headers or {}, members)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One error answer as given: the catalogue entry plus what this occurrence adds.
+
+    `motivo` is the one-line reason a queued ticket shows when it fails for the same cause
+    (GET /chamados/<protocolo>; `reason` falls back to `erro`); `log_level`, `event` and
+    `log_message` say what the operator's log records, when it records anything.
+    """
+
+    answer: ErrorAnswer
+    status: int | None
+    headers: dict[str, str]
+    members: dict[str, Any]
+    motivo: str = ""
+    log_level: int | None = None
+    event: str = ""
+    log_message: str = ""
+
+    @property
+    def reason(self) -> str:
+        return self.motivo or self.answer.erro
+
+    @property
+    def status_code(self) -> int:
+        status = self.status or self.answer.status
+        if not isinstance(status, int):
+            raise TypeError(f"{self.answer.codigo}: the status is the one GLPI gave; pass it")
+        return status
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"erro": self.answer.erro, "codigo": self.answer.codigo, **self.answer.fixed, **self.members}
 
 
 CAMPOS_OBRIGATORIOS_AUSENTES = ErrorAnswer(
@@ -187,3 +236,132 @@ ERROR_ANSWERS = (
     TIPO_DE_CONTEUDO_INVALIDO, IDEMPOTENCY_KEY_REUTILIZADA, LIMITE_DE_REQUISICOES, CHAMADO_RECUSADO,
     CONFIGURACAO_INVALIDA, ERRO_INTERNO, ERRO_GLPI, GLPI_INDISPONIVEL, ARMAZENAMENTO_INDISPONIVEL,
 )
+
+
+UNAVAILABLE_DETAILS = {
+    "TIMEOUT": "o GLPI não respondeu a tempo",
+    "CONNECTION_FAILED": "não foi possível conectar ao GLPI",
+    "TLS_ERROR": "o certificado TLS do GLPI não foi aceito",
+    "SERVER_ERROR": "o GLPI respondeu com erro interno",
+    "NOT_JSON": "o GLPI respondeu algo que não é a API REST (verifique GLPI_URL)",
+    "REDIRECTED": "o GLPI redirecionou a chamada (verifique GLPI_URL)",
+}
+
+
+def describe_glpi_error(error: GlpiError) -> str:
+    if isinstance(error, GlpiUnavailable):
+        return UNAVAILABLE_DETAILS.get(error.code, "resposta inesperada do GLPI")
+    if isinstance(error, GlpiAuthError):
+        return f"o GLPI recusou as credenciais ({error.code})"
+    return f"o GLPI recusou a consulta ({error.code})"
+
+
+def log_reference(request_id: str) -> str:
+    """The `detalhe` of an answer whose reason is only in the log."""
+    return f"Informe ao suporte o identificador {request_id}"
+
+
+def _validation(error: ValidationError, request_id: str) -> Refusal:
+    if error.missing:
+        return CAMPOS_OBRIGATORIOS_AUSENTES.refusal(campos=error.missing)
+    return DADOS_INVALIDOS.refusal(campos=error.invalid)
+
+
+def _api_key(error: ApiKeyRejected, request_id: str) -> Refusal:
+    challenge = 'Bearer realm="glpi-gateway"' + (', error="invalid_token"' if error.presented else "")
+    return CHAVE_API_INVALIDA.refusal(headers={"WWW-Authenticate": challenge})
+
+
+def _rate_limited(error: RateLimited, request_id: str) -> Refusal:
+    scope = "este IP" if error.scope == "ip" else "esta chave de API"
+    return LIMITE_DE_REQUISICOES.refusal(
+        headers={"Retry-After": str(error.retry_after)},
+        detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
+    )
+
+
+def _unknown_category(error: UnknownCategory, request_id: str) -> Refusal:
+    reason = f"a categoria {error.args[0]} não existe no GLPI"
+    return _with(CATEGORIA_DESCONHECIDA.refusal(campos={"categoria": reason}), motivo=reason)
+
+
+def _ambiguous_entity(error: AmbiguousEntity, request_id: str) -> Refusal:
+    return ENTIDADE_AMBIGUA.refusal(entidades=error.names)
+
+
+def _ticket_refused(error: TicketRefused, request_id: str) -> Refusal:
+    refusal = CHAMADO_RECUSADO.refusal(status=error.status, detalhe=error.message)
+    return _with(refusal, motivo=f"o GLPI recusou o chamado: {error.message}")
+
+
+def _store_unavailable(error: StoreUnavailable, request_id: str) -> Refusal:
+    refusal = ARMAZENAMENTO_INDISPONIVEL.refusal(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _logged(refusal, logging.ERROR, "armazenamento_indisponivel", f"armazenamento indisponível: {error}")
+
+
+def _glpi_auth(error: GlpiAuthError, request_id: str) -> Refusal:
+    refusal = FALHA_SESSAO_GLPI.refusal(detalhe=error.code)
+    message = f"GLPI recusou as credenciais: {error.code} {error.message}"
+    return _logged(refusal, logging.ERROR, "glpi_credenciais_recusadas", message)
+
+
+def _glpi_unavailable(error: GlpiUnavailable, request_id: str) -> Refusal:
+    refusal = GLPI_INDISPONIVEL.refusal(
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, detalhe=describe_glpi_error(error)
+    )
+    return _logged(refusal, logging.WARNING, "glpi_indisponivel", f"GLPI indisponível: {error}")
+
+
+def _glpi_refused(error: GlpiError, request_id: str) -> Refusal:
+    refusal = ERRO_GLPI.refusal(detalhe=error.code)
+    message = f"GLPI recusou uma consulta: {error.code} {error.message}"
+    return _logged(refusal, logging.ERROR, "glpi_consulta_recusada", message)
+
+
+def _setup_failed(error: GatewaySetupError, request_id: str) -> Refusal:
+    refusal = CONFIGURACAO_INVALIDA.refusal(detalhe=log_reference(request_id))
+    return _logged(refusal, logging.ERROR, "configuracao_incompativel", f"configuração incompatível com o GLPI: {error}")
+
+
+def _with(refusal: Refusal, **changes: Any) -> Refusal:
+    return Refusal(**{**refusal.__dict__, **changes})
+
+
+def _logged(refusal: Refusal, level: int, event: str, message: str) -> Refusal:
+    return _with(refusal, log_level=level, event=event, log_message=message)
+
+
+def _simple(answer: ErrorAnswer, **headers: str) -> Callable[[Exception, str], Refusal]:
+    return lambda error, request_id: answer.refusal(headers=headers or None)
+
+
+# Which answer each failure gets. A subclass not listed takes its closest listed ancestor's
+# (GlpiUnavailable and GlpiAuthError before GlpiError). Unlisted failures are a 500 (web/errors.py).
+EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
+    ValidationError: _validation,
+    ApiKeyRejected: _api_key,
+    FormKeyOutOfScope: _simple(CHAVE_API_SEM_PERMISSAO),
+    RateLimited: _rate_limited,
+    InvalidIdempotencyKey: _simple(IDEMPOTENCY_KEY_INVALIDA),
+    IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),
+    IdempotencyKeyInFlight: _simple(PEDIDO_EM_ANDAMENTO, **{"Retry-After": str(IN_FLIGHT_RETRY_AFTER)}),
+    ProtocolNotFound: _simple(PROTOCOLO_NAO_ENCONTRADO),
+    StoreUnavailable: _store_unavailable,
+    UnknownCategory: _unknown_category,
+    EntityNotFound: _simple(ENTIDADE_NAO_ENCONTRADA),
+    AmbiguousEntity: _ambiguous_entity,
+    TicketRefused: _ticket_refused,
+    GlpiAuthError: _glpi_auth,
+    GlpiUnavailable: _glpi_unavailable,
+    GlpiError: _glpi_refused,
+    GatewaySetupError: _setup_failed,
+}
+
+
+def answer_for(error: Exception, request_id: str = "") -> Refusal | None:
+    """The answer `error` gets, or None when it is not an expected failure (a 500)."""
+    for kind in type(error).__mro__:
+        build = EXCEPTION_ANSWERS.get(kind)
+        if build is not None:
+            return build(error, request_id)
+    return None

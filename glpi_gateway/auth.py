@@ -53,3 +53,7 @@ class ApiKeys:
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+class FormKeyOutOfScope(Exception):
+    """The form's key, public by nature, was used for something other than opening a ticket."""

@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
 
-from validation import ValidationError
+from glpi_gateway.validation import ValidationError
 
 FIELD = "anexos"
 MAX_FILENAME_LENGTH = 150  # GLPI prefixes 23 characters, and file systems stop at 255 bytes

@@ -14,10 +14,9 @@ import logging
 import math
 
 from config import RateLimit
-from logging_setup import LOGGER_NAME
-from store import Store, StoreUnavailable
+from glpi_gateway.store import Store, StoreUnavailable
 
-log = logging.getLogger(LOGGER_NAME)
+log = logging.getLogger(__name__)
 
 IPV6_CLIENT_PREFIX = 64  # one IPv6 client usually holds a whole /64
 

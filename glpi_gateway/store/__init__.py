@@ -1,0 +1,151 @@
+"""Durable shared state: idempotency keys, the delivery queue, the drainer's lease and the
+rate-limit counters.
+
+Two backends behind one small interface (`Store`): SQLite in `DATA_DIR` (one machine, any
+number of gunicorn workers) and Redis (`REDIS_URL`, several gateway instances). Every
+read-modify-write is atomic across processes and threads, so correctness never depends on
+in-process state. Times are wall-clock seconds (`time.time()`), shared by every process.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+QUEUED, CREATED, FAILED = "enfileirado", "criado", "falhou"
+REDIS_PREFIX = "glpi-gateway:"
+SQLITE_FILE = "gateway.sqlite3"
+SQLITE_BUSY_TIMEOUT = 10.0
+
+
+class StoreUnavailable(RuntimeError):
+    """The store (SQLite file or Redis) could not be read or written."""
+
+
+class ProtocolNotFound(LookupError):
+    """No queued request has this protocol (or it was finished longer than IDEMPOTENCY_TTL ago)."""
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    fingerprint: str
+    protocol: str
+    answer: StoredAnswer | None
+
+
+class ClaimOutcome(Enum):
+    NEW = "new"  # first use of the key: go ahead
+    TAKEN_OVER = "taken_over"  # an earlier attempt ended without a final answer: go ahead, it may have sent
+    REPLAY = "replay"  # a final answer is stored: send it again
+    IN_FLIGHT = "in_flight"  # another request with this key is running
+    MISMATCH = "mismatch"  # the key was used with another body
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    record: KeyRecord
+
+
+@dataclass(frozen=True)
+class QueuedTicket:
+    protocol: str
+    payload: str
+    state: str
+    ticket_id: int | None
+    reason: str | None
+    attempts: int
+    maybe_sent: bool
+    next_attempt_at: float
+    created_at: float
+
+
+class Store(Protocol):
+    def claim_key(self, key: str, fingerprint: str, protocol: str, lock_seconds: float, ttl: float) -> Claim:
+        """Bind `key` to this request, or say why not (see ClaimOutcome)."""
+
+    def finish_key(self, key: str, answer: StoredAnswer, ttl: float) -> None:
+        """Store the final answer for `key`; it is replayed until `ttl` seconds from now."""
+
+    def release_key(self, key: str) -> None:
+        """End the request without a final answer: the next request with the key takes over."""
+
+    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
+        """Durably add a ticket to deliver, first tried `delay` seconds from now (committed when
+        this returns); a protocol already in the store is left as it is."""
+
+    def ticket(self, protocol: str) -> QueuedTicket | None:
+        """The queued ticket with this protocol, whatever its state, or None."""
+
+    def next_queued(self) -> QueuedTicket | None:
+        """The oldest ticket still waiting for delivery."""
+
+    def queue_stats(self) -> tuple[int, float | None]:
+        """How many tickets wait for delivery, and the `created_at` of the oldest (None when none)."""
+
+    def mark_attempt(self, protocol: str) -> None:
+        """Record, before sending, that the ticket may reach GLPI from now on."""
+
+    def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
+        ...
+
+    def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
+        ...
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take or renew the lease `name` for `owner`; False while someone else holds it."""
+
+    def release_lease(self, name: str, owner: str) -> None:
+        ...
+
+    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
+        """Count a hit on `key`: the hits so far in its window (which starts at the first hit
+        and lasts `window_seconds`) and the seconds until that window ends."""
+
+    def purge_expired(self) -> None:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def open_store(data_dir: str, redis_url: str | None, redis_prefix: str = REDIS_PREFIX) -> Store:
+    """The Redis store when `redis_url` is set, else the SQLite file in `data_dir`."""
+    if redis_url:
+        import redis
+
+        from glpi_gateway.store.redis import RedisStore
+
+        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        return RedisStore(client, redis_prefix)
+    from glpi_gateway.store.sqlite import SqliteStore
+
+    return SqliteStore(data_dir)
+
+
+def decide_claim(existing: KeyRecord | None, locked_until: float, fingerprint: str, now: float) -> ClaimOutcome:
+    """What a request carrying `fingerprint` may do with a key in this state (shared by both backends)."""
+    if existing is None:
+        return ClaimOutcome.NEW
+    if existing.fingerprint != fingerprint:
+        return ClaimOutcome.MISMATCH
+    if existing.answer is not None:
+        return ClaimOutcome.REPLAY
+    if locked_until > now:
+        return ClaimOutcome.IN_FLIGHT
+    return ClaimOutcome.TAKEN_OVER
+
+
+def decode_answer(status: int | None, body: str | None, headers: str | None) -> StoredAnswer | None:
+    """A stored answer from its stored columns (None while the request runs); shared by both backends."""
+    if status is None:
+        return None
+    return StoredAnswer(int(status), body or "", json.loads(headers or "{}"))

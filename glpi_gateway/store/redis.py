@@ -1,0 +1,207 @@
+"""The Redis backend of the store: the same state shared by several gateway instances (REDIS_URL)."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+import redis
+
+from glpi_gateway.store import (
+    QUEUED,
+    REDIS_PREFIX,
+    Claim,
+    ClaimOutcome,
+    KeyRecord,
+    QueuedTicket,
+    StoredAnswer,
+    StoreUnavailable,
+    decide_claim,
+    decode_answer,
+)
+
+# Atomic: the first hit of a window starts its expiry; answers [count, milliseconds left].
+_REDIS_HIT_COUNTER = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+class RedisStore:
+    """The same state in Redis, for several gateway instances. Read-modify-writes are
+    WATCH/MULTI transactions (retried on conflict); the queue order is a sorted set.
+
+    Durability is Redis's: run it with appendonly yes (appendfsync always for no loss at all).
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str = REDIS_PREFIX, clock: Callable[[], float] = time.time):
+        self._redis = client
+        self._prefix = prefix
+        self._clock = clock
+        self._hit_counter_script = client.register_script(_REDIS_HIT_COUNTER)
+        self._guarded(self._redis.ping)
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    def _guarded(self, action: Callable, *args, **kwargs):
+        try:
+            return action(*args, **kwargs)
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"Redis: {error.__class__.__name__}: {error}") from error
+
+    def claim_key(self, key: str, fingerprint: str, protocol: str, lock_seconds: float, ttl: float) -> Claim:
+        name = self._key("key", key)
+        result: list[Claim] = []
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            now = self._clock()
+            stored = {k.decode(): v.decode() for k, v in pipe.hgetall(name).items()}
+            existing = None
+            if stored:
+                answer = decode_answer(stored.get("status"), stored.get("body"), stored.get("headers"))
+                existing = KeyRecord(stored["fingerprint"], stored["protocol"], answer)
+            outcome = decide_claim(existing, float(stored.get("locked_until", 0)), fingerprint, now)
+            pipe.multi()
+            if outcome is ClaimOutcome.NEW:
+                pipe.delete(name)
+                pipe.hset(name, mapping={"fingerprint": fingerprint, "protocol": protocol,
+                                         "locked_until": now + lock_seconds})
+                pipe.expireat(name, int(now + ttl) + 1)
+                existing = KeyRecord(fingerprint, protocol, None)
+            elif outcome is ClaimOutcome.TAKEN_OVER:
+                pipe.hset(name, "locked_until", now + lock_seconds)
+            result[:] = [Claim(outcome, existing)]
+
+        self._guarded(self._redis.transaction, attempt, name)
+        return result[0]
+
+    def finish_key(self, key: str, answer: StoredAnswer, ttl: float) -> None:
+        name = self._key("key", key)
+        pipe = self._redis.pipeline()
+        pipe.hset(name, mapping={"status": answer.status, "body": answer.body,
+                                 "headers": json.dumps(answer.headers), "locked_until": 0})
+        pipe.expireat(name, int(self._clock() + ttl) + 1)
+        self._guarded(pipe.execute)
+
+    def release_key(self, key: str) -> None:
+        name = self._key("key", key)
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            exists = pipe.exists(name)
+            pipe.multi()
+            if exists:
+                pipe.hset(name, "locked_until", 0)
+
+        self._guarded(self._redis.transaction, attempt, name)
+
+    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
+        now = self._clock()
+        if self._guarded(self._redis.exists, self._key("ticket", protocol)):
+            return  # a request that takes over a key may queue its protocol a second time
+        seq = self._guarded(self._redis.incr, self._key("seq"))
+        pipe = self._redis.pipeline()  # MULTI/EXEC: the record and its place in line together
+        pipe.hset(self._key("ticket", protocol), mapping={
+            "payload": payload, "state": QUEUED, "attempts": 0, "maybe_sent": int(maybe_sent),
+            "next_attempt_at": now + delay, "created_at": now, "seq": seq,
+        })
+        pipe.zadd(self._key("queue"), {protocol: seq})
+        self._guarded(pipe.execute)
+
+    def ticket(self, protocol: str) -> QueuedTicket | None:
+        stored = self._guarded(self._redis.hgetall, self._key("ticket", protocol))
+        return _redis_ticket(protocol, stored) if stored else None
+
+    def next_queued(self) -> QueuedTicket | None:
+        while True:
+            first = self._guarded(self._redis.zrange, self._key("queue"), 0, 0)
+            if not first:
+                return None
+            protocol = first[0].decode()
+            found = self.ticket(protocol)
+            if found is not None and found.state == QUEUED:
+                return found
+            self._guarded(self._redis.zrem, self._key("queue"), protocol)  # finished or vanished
+
+    def queue_stats(self) -> tuple[int, float | None]:
+        head = self.next_queued()  # the oldest, once stale entries are gone from the front of the line
+        if head is None:
+            return 0, None
+        return self._guarded(self._redis.zcard, self._key("queue")), head.created_at
+
+    def mark_attempt(self, protocol: str) -> None:
+        self._guarded(self._redis.hset, self._key("ticket", protocol), "maybe_sent", 1)
+
+    def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
+        self._guarded(self._redis.hset, self._key("ticket", protocol),
+                      mapping={"attempts": attempts, "next_attempt_at": next_attempt_at, "reason": reason})
+
+    def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
+        name = self._key("ticket", protocol)
+        pipe = self._redis.pipeline()
+        pipe.hset(name, mapping={"state": state, "ticket_id": "" if ticket_id is None else ticket_id,
+                                 "reason": reason or ""})
+        pipe.zrem(self._key("queue"), protocol)
+        pipe.expireat(name, int(self._clock() + ttl) + 1)
+        self._guarded(pipe.execute)
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        lease = self._key("lease", name)
+        milliseconds = max(1, int(seconds * 1000))
+        if self._guarded(self._redis.set, lease, owner, nx=True, px=milliseconds):
+            return True
+        taken: list[bool] = []
+
+        def renew(pipe: redis.client.Pipeline) -> None:
+            holder = pipe.get(lease)
+            pipe.multi()
+            mine = holder is None or holder.decode() == owner
+            if mine:
+                pipe.set(lease, owner, px=milliseconds)
+            taken[:] = [mine]
+
+        self._guarded(self._redis.transaction, renew, lease)
+        return taken[0]
+
+    def release_lease(self, name: str, owner: str) -> None:
+        lease = self._key("lease", name)
+
+        def release(pipe: redis.client.Pipeline) -> None:
+            holder = pipe.get(lease)
+            pipe.multi()
+            if holder is not None and holder.decode() == owner:
+                pipe.delete(lease)
+
+        self._guarded(self._redis.transaction, release, lease)
+
+    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
+        count, milliseconds = self._guarded(
+            self._hit_counter_script, keys=[self._key("ratelimit", key)], args=[window_seconds * 1000]
+        )
+        return int(count), int(milliseconds) / 1000
+
+    def purge_expired(self) -> None:
+        """Nothing to do: Redis expires finished records and counters by itself."""
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def _redis_ticket(protocol: str, stored: dict[bytes, bytes]) -> QueuedTicket:
+    fields = {key.decode(): value.decode() for key, value in stored.items()}
+    return QueuedTicket(
+        protocol=protocol,
+        payload=fields["payload"],
+        state=fields["state"],
+        ticket_id=int(fields["ticket_id"]) if fields.get("ticket_id") else None,
+        reason=fields.get("reason") or None,
+        attempts=int(fields.get("attempts", 0)),
+        maybe_sent=fields.get("maybe_sent") == "1",
+        next_attempt_at=float(fields["next_attempt_at"]),
+        created_at=float(fields["created_at"]),
+    )

@@ -1,0 +1,83 @@
+"""Who may call, from which browser origin and how often: the API keys, the public form key,
+the CORS allowlist and the rate limits, as request hooks. OPEN_PATHS stay open."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+
+from config import Config
+from glpi_gateway.auth import ApiKeys, FormKeyOutOfScope, presented_key
+from glpi_gateway.cors import CorsPolicy, is_preflight
+from glpi_gateway.ratelimit import RateLimiter
+from glpi_gateway.web.context import current
+
+# Answered without a key and never limited: liveness/readiness probes and the form's own files
+# (the form itself posts to /criar-chamado like any client).
+OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css", "/openapi.json", "/docs"})
+OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
+# The view of POST /criar-chamado: the only one the form's public key may reach.
+CREATE_TICKET_ENDPOINT = "criar_chamado"
+
+log = logging.getLogger(__name__)
+
+
+def is_open_path(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PATH_PREFIXES)
+
+
+def register_access_hooks(
+    app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None, form_key_name: str | None
+) -> None:
+    """Order matters: an allowed preflight is answered before anything else (browsers
+    send no key with it), and the per-IP limit counts before the key check so that
+    guessing keys is limited too. The form's key only opens tickets.
+    """
+
+    @app.before_request
+    def answer_preflight() -> Response | None:
+        if is_preflight(request.method, request.headers) and cors.allows(request.headers.get("Origin")):
+            return Response(status=204, headers=cors.preflight_headers(request.headers.get("Origin")))
+        return None
+
+    @app.before_request
+    def check_access() -> None:
+        if is_open_path(request.path):
+            return
+        ctx = current()
+        if limiter is not None:
+            limiter.check_ip(ctx.client_ip)
+        if api_keys.enabled:
+            ctx.api_key = api_keys.identify(presented_key(request.headers))
+            if limiter is not None:
+                limiter.check_key(ctx.api_key)
+            if ctx.api_key == form_key_name and request.endpoint != CREATE_TICKET_ENDPOINT:
+                raise FormKeyOutOfScope()
+
+    @app.after_request
+    def add_cors_headers(response: Response) -> Response:
+        if cors.enabled:
+            response.headers.update(cors.response_headers(request.headers.get("Origin")))
+            response.vary.add("Origin")
+        return response
+
+
+def warn_about_access(config: Config) -> None:
+    """At start-up: say what is open to whom when the configuration leaves something open."""
+    if not config.api_keys:
+        log.warning(
+            "ATENÇÃO: API_KEYS vazio: qualquer um que alcance este gateway pode abrir chamados no GLPI. "
+            "Defina API_KEYS (nome:chave,...) antes de expor o gateway.",
+            extra={"event": "acesso_aberto"},
+        )
+    elif config.form_api_key_name is None:
+        log.info(
+            "FORM_API_KEY_NAME vazio: o formulário de contato (/formulario, formulario.js) recebe 401",
+            extra={"event": "formulario_sem_chave"},
+        )
+    elif config.rate_limit_per_ip is None:
+        log.warning(
+            "ATENÇÃO: a chave %r (FORM_API_KEY_NAME) é pública, vai no formulário; "
+            "defina RATE_LIMIT_PER_IP para limitar quem a usa", config.form_api_key_name,
+            extra={"event": "chave_publica_sem_limite"},
+        )

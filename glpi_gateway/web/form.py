@@ -1,0 +1,58 @@
+"""The contact form: a page for direct links and iframes, and its script and stylesheet, which
+another site can also load to inject the form (docs/formulario.md)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from flask import Blueprint, Response, request, send_from_directory
+
+from config import Config
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Where formulario.js holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
+FORM_KEY_PLACEHOLDER = "/* FORM_API_KEY */ null"
+# The page and the script depend on the configuration (frame-ancestors, the form's key): browsers
+# revalidate them on every load (304 while unchanged) and shared caches do not keep them.
+FORM_CACHE_CONTROL = "private, no-cache"
+# The form page loads only its own script and stylesheet and talks only to this gateway.
+FORM_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors {frame_ancestors}"
+)
+
+
+def form_blueprint(config: Config) -> Blueprint:
+    form = Blueprint("formulario", __name__)
+    page_csp = FORM_PAGE_CSP.format(frame_ancestors=config.form_frame_ancestors)
+    template = (STATIC_DIR / "formulario.js").read_text(encoding="utf-8")
+    script = template.replace(FORM_KEY_PLACEHOLDER, json.dumps(config.form_api_key)).encode("utf-8")
+    script_etag = hashlib.sha256(script).hexdigest()
+
+    def asset(name: str, max_age: int | None = None) -> Response:
+        response = send_from_directory(STATIC_DIR, name, max_age=max_age)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @form.get("/formulario")
+    def page() -> Response:
+        response = asset("formulario.html")
+        response.headers["Cache-Control"] = FORM_CACHE_CONTROL
+        response.headers["Content-Security-Policy"] = page_csp
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @form.get("/formulario.js")
+    def script_file() -> Response:
+        response = Response(script, mimetype="text/javascript")
+        response.set_etag(script_etag)
+        response.headers["Cache-Control"] = FORM_CACHE_CONTROL
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response.make_conditional(request)
+
+    @form.get("/formulario.css")
+    def stylesheet() -> Response:
+        return asset("formulario.css", max_age=300)
+
+    return form

@@ -1,0 +1,212 @@
+"""The API's routes: /ping, /health, /debug, POST /criar-chamado (JSON or multipart, with its
+Idempotency-Key), GET /chamados/<protocolo>, and the API document at /openapi.json and /docs."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import UnsupportedMediaType
+
+from config import Config
+from glpi_gateway import idempotency
+from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
+from glpi_gateway.attachments import read_attachments
+from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
+from glpi_gateway.health import Readiness
+from glpi_gateway.store import (
+    CREATED,
+    QUEUED,
+    ClaimOutcome,
+    ProtocolNotFound,
+    QueuedTicket,
+    Store,
+    StoredAnswer,
+    StoreUnavailable,
+)
+from glpi_gateway.tickets import TicketGateway
+from glpi_gateway.validation import ValidationError, validate_ticket_request
+from glpi_gateway.web.access import CREATE_TICKET_ENDPOINT, is_open_path
+from glpi_gateway.web.context import current
+from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
+
+PING_TEXT = "App Flask está ativo!"
+# Headers of a final answer that a replay for the same Idempotency-Key gives again.
+STORED_HEADERS = ("Location",)
+DOCS_PAGE = (Path(__file__).resolve().parent / "static" / "docs.html").read_text(encoding="utf-8")
+
+log = logging.getLogger(__name__)
+
+
+def api_document(metrics: bool = True) -> dict:
+    """The OpenAPI document of this app; without `metrics` (METRICS_ENABLED=false) there is no /metrics."""
+    return build_document(PING_TEXT, is_open_path, metrics)
+
+
+def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
+    document = api_document(metrics=config.metrics_enabled)
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return Response(PING_TEXT, mimetype="text/plain")
+
+    @app.get("/health")
+    def health() -> Response:
+        checks = readiness.checks()
+        ready = all(check["ok"] for check in checks.values())
+        response = jsonify(status="ok" if ready else "indisponivel", checks=checks)
+        response.status_code = 200 if ready else 503
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/debug")
+    def debug() -> Response:
+        raise RuntimeError("/debug: erro proposital para testar o tratamento de erros")
+
+    @app.post("/criar-chamado", endpoint=CREATE_TICKET_ENDPOINT)
+    def create_ticket() -> Response | tuple:
+        if request.mimetype == "multipart/form-data":
+            return _create_ticket_with_attachments(gateway, config)
+        ctx = current()
+        ticket_request = replace(validate_ticket_request(_json_body()), origem=ctx.api_key)
+        key = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
+        ctx.protocolo = new_protocol()
+        maybe_sent = False
+        if key is not None:
+            scoped_key = _scoped_key(key)
+            claim = idempotency.claim(
+                store, scoped_key, encode_request(ticket_request), ctx.protocolo,
+                idempotency.lock_seconds(config.glpi_timeout), config.idempotency_ttl,
+            )
+            ctx.protocolo = claim.record.protocol
+            if claim.outcome is ClaimOutcome.REPLAY:
+                return _replay(claim.record.answer)
+            ctx.idempotency_key = scoped_key
+            maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
+        ctx.ticket_id = create_or_enqueue(
+            gateway, store, ticket_request, ctx.protocolo, maybe_sent, config.queue_when_unavailable,
+            resend_delay=config.glpi_timeout,
+        )
+        if ctx.ticket_id is None:
+            ctx.queued = True
+            return jsonify(status=QUEUED, protocolo=ctx.protocolo), 202, {"Location": f"/chamados/{ctx.protocolo}"}
+        return jsonify(ticket_id=ctx.ticket_id), 201
+
+    @app.get("/chamados/<protocolo>")
+    def ticket_status(protocolo: str) -> Response:
+        queued = store.ticket(protocolo) if PROTOCOL_PATTERN.fullmatch(protocolo) else None
+        if queued is None:
+            raise ProtocolNotFound(protocolo)
+        current().protocolo = protocolo
+        return jsonify(status_answer(queued))
+
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        # Unsorted keys: the document lists fields and answers in contract order.
+        return Response(app.json.dumps(document, sort_keys=False), mimetype="application/json")
+
+    @app.get("/docs")
+    def docs() -> Response:
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    @app.get("/docs/<path:arquivo>")
+    def docs_asset(arquivo: str) -> Response:
+        return send_from_directory(SWAGGER_UI_DIR, arquivo)
+
+
+def register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
+    @app.after_request
+    def settle_idempotency_key(response: Response) -> Response:
+        """Store a final answer for the request's Idempotency-Key, or free the key for a retry."""
+        ctx = current()
+        key, ctx.idempotency_key = ctx.idempotency_key, None
+        if key is None:
+            return response
+        try:
+            if idempotency.is_final(response.status_code):
+                headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+                answer = StoredAnswer(response.status_code, response.get_data(as_text=True), headers)
+                store.finish_key(key, answer, config.idempotency_ttl)
+            else:
+                store.release_key(key)
+        except StoreUnavailable as error:
+            # The answer stands. The key stays locked until its lock expires; then a repeat
+            # takes over and finds this request's ticket by its protocol before sending.
+            log.error(
+                "não foi possível registrar a resposta da Idempotency-Key: %s", error,
+                extra={"event": "idempotency_key_nao_registrada"},
+            )
+        return response
+
+
+def status_answer(ticket: QueuedTicket) -> dict[str, Any]:
+    """The body of GET /chamados/<protocolo>."""
+    answer: dict[str, Any] = {
+        "protocolo": ticket.protocol,
+        "status": ticket.state,
+        "recebido_em": _iso(ticket.created_at),
+    }
+    if ticket.state == QUEUED:
+        answer["tentativas"] = ticket.attempts
+        if ticket.attempts:
+            answer["ultimo_erro"] = ticket.reason
+            answer["proxima_tentativa_em"] = _iso(ticket.next_attempt_at)
+    elif ticket.state == CREATED:
+        answer["ticket_id"] = ticket.ticket_id
+    else:
+        answer.update(json.loads(ticket.reason or "{}"))
+    return answer
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
+    """The multipart variant: the same fields as form fields, plus files in `anexos`.
+
+    Every file is checked before the ticket is created; the ticket then exists whatever
+    GLPI does with each file, and the answer says which ones it took.
+    """
+    request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
+    ctx = current()
+    ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
+    if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
+        raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
+    attachments = read_attachments(
+        ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
+        config.attachments_max_count,
+        config.attachments_max_bytes,
+    )
+    ctx.protocolo = new_protocol()
+    ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
+    report = gateway.attach_files(ctx.ticket_id, attachments)
+    anexos = {
+        "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
+        "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
+    }
+    return jsonify(ticket_id=ctx.ticket_id, anexos=anexos), 201
+
+
+def _replay(answer: StoredAnswer) -> Response:
+    response = Response(answer.body, status=answer.status, mimetype="application/json", headers=answer.headers)
+    response.headers[idempotency.REPLAYED_HEADER] = "true"
+    return response
+
+
+def _scoped_key(idempotency_key: str) -> str:
+    """Idempotency-Keys belong to the API key that sent them: two clients cannot collide."""
+    return f"{current().api_key or ''}/{idempotency_key}"
+
+
+def _json_body() -> object:
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ValidationError(invalid={"corpo": "JSON malformado ou vazio"})
+    return body
