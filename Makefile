@@ -1,10 +1,12 @@
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PY_SOURCES := .
 
-.PHONY: install run test bench docs clean
+.PHONY: install run test test-fast check format lint typecheck bench docs lock clean
 
 install: $(STAMP)
 
+# requirements*.txt are locked with hashes: pip installs exactly those files.
 $(STAMP): requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -14,15 +16,41 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: install
 	./scripts/run-local.sh
 
+# Everything, on every core: the fast tier and the slow one (gunicorn, signals, Chromium, Redis).
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
-# Postman collection (docs/) and README curl examples, derived from the OpenAPI document.
+# The inner loop: unit and in-process tests only, in seconds.
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow" -q
+
+format: install
+	$(VENV)/bin/ruff format $(PY_SOURCES)
+	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
+
+lint: install
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+# What CI runs before the whole suite: format, lint, types and the fast tests.
+check: lint typecheck test-fast
+
+# Postman collection and the generated blocks of the docs, derived from the OpenAPI document.
 docs: install
 	$(VENV)/bin/python scripts/export_docs.py
 
 bench: install
 	$(VENV)/bin/python bench/bench.py
 
+# Re-lock requirements*.txt (with hashes) from pyproject.toml after changing a dependency there.
+lock: install
+	$(VENV)/bin/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links -o requirements.txt pyproject.toml
+	$(VENV)/bin/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --extra dev -o requirements-dev.txt pyproject.toml
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

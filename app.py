@@ -4,6 +4,7 @@ Run with `gunicorn "app:create_app()"` (configured by gunicorn.conf.py and env) 
 `python app.py` for a local server; `python app.py doctor [--cnpj X]` diagnoses the
 configuration and the GLPI behind it (glpi_gateway/doctor.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,10 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         gateway=gateway,
         store=store,
         delivery_worker=DeliveryWorker(
-            store, gateway, retry_max_seconds=config.queue_retry_max_seconds, final_ttl=config.idempotency_ttl,
+            store,
+            gateway,
+            retry_max_seconds=config.queue_retry_max_seconds,
+            final_ttl=config.idempotency_ttl,
             observer=partial(count_delivery, metrics),
         ),
     )
@@ -67,8 +71,9 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     # after-request ones: the context exists before the access checks read it, and the
     # log line (registered first) is written last, after the counters and the key settled.
     register_request_context(app, config.trusted_proxies)
-    register_access_hooks(app, CorsPolicy(config.cors_origins), ApiKeys(config.api_keys), limiter,
-                          config.form_api_key_name)
+    register_access_hooks(
+        app, CorsPolicy(config.cors_origins), ApiKeys(config.api_keys), limiter, config.form_api_key_name
+    )
     register_idempotency_hook(app, store, config)
     register_routes(app, gateway, readiness, store, config)
     register_metrics(app, metrics, config.metrics_enabled)
@@ -82,7 +87,9 @@ def _open_store(config: Config) -> Store:
         return open_store(config.data_dir, config.redis_url, config.redis_key_prefix)
     except (StoreUnavailable, OSError) as error:
         variable = "REDIS_URL" if config.redis_url else "DATA_DIR"
-        raise ConfigError(f"{variable}: não foi possível abrir o armazenamento (fila, chaves, limites) ({error})") from error
+        raise ConfigError(
+            f"{variable}: não foi possível abrir o armazenamento (fila, chaves, limites) ({error})"
+        ) from error
 
 
 def _observe_glpi_call(metrics: GatewayMetrics, method: str, endpoint: str, status: int, elapsed: float) -> None:

@@ -3,6 +3,7 @@
 A `.env` file in the working directory is loaded first when present; variables
 already set in the environment win over it. Every problem names the variable.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -144,9 +145,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         glpi_timeout=env.number("GLPI_TIMEOUT", default=10.0),
         glpi_verify_tls=env.boolean("GLPI_VERIFY_TLS", default=True),
         glpi_entity_cache_ttl=env.number("GLPI_ENTITY_CACHE_TTL", default=300.0, minimum=0),
-        glpi_entity_negative_cache_ttl=env.number(
-            "GLPI_ENTITY_NEGATIVE_CACHE_TTL", default=30.0, minimum=0
-        ),
+        glpi_entity_negative_cache_ttl=env.number("GLPI_ENTITY_NEGATIVE_CACHE_TTL", default=30.0, minimum=0),
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
         health_cache_ttl=env.number("HEALTH_CACHE_TTL", default=5.0, minimum=0),
         health_queue_max_age=env.number("HEALTH_QUEUE_MAX_AGE", default=900.0, minimum=0),
@@ -299,8 +298,14 @@ class _Env:
         for item in self.items(name):
             parsed = urlparse(item)
             if (
-                parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path
-                or parsed.params or parsed.query or parsed.fragment or "@" in parsed.netloc or "*" in parsed.netloc
+                parsed.scheme not in ("http", "https")
+                or not parsed.hostname
+                or parsed.path
+                or parsed.params
+                or parsed.query
+                or parsed.fragment
+                or "@" in parsed.netloc
+                or "*" in parsed.netloc
             ):
                 raise ConfigError(
                     f"{name} deve listar origens exatas separadas por vírgula, como "

@@ -5,6 +5,7 @@ the App-Token and Session-Token headers, and turns GLPI's answers into return
 values or a `GlpiError`. Sessions are handled inside: one per thread, opened on
 first use, renewed when GLPI forgets it or when it gets old.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -174,9 +176,7 @@ class GlpiClient:
         while True:
             start = len(items)
             try:
-                page = self._call(
-                    "GET", itemtype, params={"range": f"{start}-{start + LIST_PAGE_SIZE - 1}"}
-                )
+                page = self._call("GET", itemtype, params={"range": f"{start}-{start + LIST_PAGE_SIZE - 1}"})
             except GlpiRequestError as error:
                 if error.code == "ERROR_RANGE_EXCEED_TOTAL":
                     return items
@@ -205,8 +205,15 @@ class GlpiClient:
         manifest through PHP's stripcslashes() before decoding it, so it must hold no backslash:
         no \\u escapes here, and no quote or backslash in file names (attachments.clean_filename).
         """
-        manifest = {"input": {"name": filename, "_filename": [filename], "itemtype": itemtype,
-                              "items_id": item_id, "entities_id": entity_id}}
+        manifest = {
+            "input": {
+                "name": filename,
+                "_filename": [filename],
+                "itemtype": itemtype,
+                "items_id": item_id,
+                "entities_id": entity_id,
+            }
+        }
         files = [
             ("uploadManifest", (None, json.dumps(manifest, ensure_ascii=False), "application/json")),
             ("filename[0]", (filename, content, mime)),
@@ -366,13 +373,17 @@ def _parse_answer(response: requests.Response, what: str) -> Any:
     status = response.status_code
     if status >= 500:
         raise GlpiUnavailable(
-            f"{what}: HTTP {status}", "SERVER_ERROR", status, request_sent=True,
+            f"{what}: HTTP {status}",
+            "SERVER_ERROR",
+            status,
+            request_sent=True,
             retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
         )
     if 300 <= status < 400:
         location = response.headers.get("Location", "?")
-        raise GlpiUnavailable(f"{what}: redirected (HTTP {status}) to {location}", "REDIRECTED", status,
-                              request_sent=True)
+        raise GlpiUnavailable(
+            f"{what}: redirected (HTTP {status}) to {location}", "REDIRECTED", status, request_sent=True
+        )
     try:
         body = response.json()
     except ValueError:
@@ -426,9 +437,7 @@ def _pooled_http_session(base_url: str, verify_tls: bool) -> requests.Session:
     """
     # respect_retry_after_header off: a 503 with Retry-After is GlpiUnavailable with its
     # retry_after, not a RetryError (urllib3 would otherwise raise it, or sleep, by itself).
-    retry = Retry(
-        total=1, connect=1, read=0, status=0, other=0, backoff_factor=0, respect_retry_after_header=False
-    )
+    retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0, respect_retry_after_header=False)
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=retry)
     http = requests.Session()
     http.mount("http://", adapter)

@@ -5,6 +5,7 @@ spends almost all its time waiting on GLPI, so threads are cheap concurrency (an
 keeps its own GLPI session); one process per core runs the Python parts in parallel;
 16 threads per process let one process serve 16 clients on keep-alive connections.
 """
+
 import glob
 import os
 import shutil

@@ -14,6 +14,7 @@ from this run.
 The load generator is this process: one thread and one keep-alive `http.client` connection
 per client. It reports its own CPU use so you can see it is not the bottleneck.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import GATEWAY_VARIABLES, free_port  # noqa: E402
-from glpi_sandbox import FIELDS_OPTION_ID  # noqa: E402
+
 from glpi_gateway.ticket_format import build_ticket_input  # noqa: E402
 from glpi_gateway.validation import validate_ticket_request  # noqa: E402
+from glpi_sandbox import FIELDS_OPTION_ID  # noqa: E402
 
 APP_TOKEN = "bench-app-token-0123456789abcdefghij"
 USER_TOKEN = "bench-user-token-0123456789abcdefghi"
@@ -46,15 +48,19 @@ HOST = "127.0.0.1"
 SERVER_VARIABLES = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")
 # The sandbox's seed entities, each spelled as forms really send them.
 CNPJ_MIX = (
-    ("11.222.333/0001-81", 1), ("11222333000181", 1),
-    ("11444777000161", 2), ("11.444.777/0001-61", 2),
-    ("12.ABC.345/01DE-35", 3), ("12abc34501de35", 3),
-    ("A1.B2C.3D4/E5F6-68", 6), ("a1b2c3d4e5f668", 6),
+    ("11.222.333/0001-81", 1),
+    ("11222333000181", 1),
+    ("11444777000161", 2),
+    ("11.444.777/0001-61", 2),
+    ("12.ABC.345/01DE-35", 3),
+    ("12abc34501de35", 3),
+    ("A1.B2C.3D4/E5F6-68", 6),
+    ("a1b2c3d4e5f668", 6),
 )
 DESCRIPTIONS = (
     "A impressora do financeiro não imprime.\nJá reiniciei e troquei o cabo USB.",
     "Sem acesso à internet desde as 8h em todas as máquinas do andar.",
-    "O sistema de notas fiscais mostra \"erro 500\" ao emitir & cancelar notas.\nUrgente: fechamento do mês.",
+    'O sistema de notas fiscais mostra "erro 500" ao emitir & cancelar notas.\nUrgente: fechamento do mês.',
     "Computador da recepção muito lento; o antivírus parece travar tudo na inicialização.",
 )
 GATEWAY, NAIVE, FLOOR = "gateway", "ingênuo", "piso"
@@ -168,9 +174,24 @@ class Sandbox:
 
 def start_sandbox(latency_ms: float) -> Sandbox:
     process = subprocess.Popen(
-        [sys.executable, "glpi_sandbox.py", "--host", HOST, "--port", "0", "--latency-ms", str(latency_ms),
-         "--app-token", APP_TOKEN, "--user-token", USER_TOKEN],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "glpi_sandbox.py",
+            "--host",
+            HOST,
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+            "--app-token",
+            APP_TOKEN,
+            "--user-token",
+            USER_TOKEN,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     first_line = process.stdout.readline()  # "GLPI 10 sandbox listening on http://127.0.0.1:N/apirest.php"
     api_url = first_line.split()[-1]
@@ -187,13 +208,20 @@ def serve(app_spec: str, sandbox: Sandbox, log_dir: Path, server_env: dict[str, 
     port = free_port()
     env = dict(os.environ)  # WEB_CONCURRENCY & co. pass through, as `docker run -e` would
     env.update({name: "" for name in GATEWAY_VARIABLES if name not in SERVER_VARIABLES})
-    env.update({
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",  # as in the Dockerfile
-        "HOST": HOST, "PORT": str(port),
-        "GLPI_URL": sandbox.api_url, "GLPI_APP_TOKEN": APP_TOKEN, "GLPI_USER_TOKEN": USER_TOKEN,
-        "GLPI_DEFAULT_CATEGORY_ID": str(CATEGORY_ID), "GLPI_REQUEST_TYPE_ID": str(REQUEST_TYPE_ID),
-        "GLPI_REQUESTER_USER_ID": str(REQUESTER_ID),
-    })
+    env.update(
+        {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",  # as in the Dockerfile
+            "HOST": HOST,
+            "PORT": str(port),
+            "GLPI_URL": sandbox.api_url,
+            "GLPI_APP_TOKEN": APP_TOKEN,
+            "GLPI_USER_TOKEN": USER_TOKEN,
+            "GLPI_DEFAULT_CATEGORY_ID": str(CATEGORY_ID),
+            "GLPI_REQUEST_TYPE_ID": str(REQUEST_TYPE_ID),
+            "GLPI_REQUESTER_USER_ID": str(REQUESTER_ID),
+        }
+    )
     env.update(server_env)
     log_path = log_dir / f"{app_spec.split(':')[0]}-{port}.log"
     with open(log_path, "wb") as log_file:
@@ -251,8 +279,9 @@ class Startup:
     first_ticket_calls: int
 
 
-def start_measured(app_spec: str, sandbox: Sandbox, log_dir: Path, server_env: dict[str, str],
-                   starts: int) -> tuple[Server, Startup]:
+def start_measured(
+    app_spec: str, sandbox: Sandbox, log_dir: Path, server_env: dict[str, str], starts: int
+) -> tuple[Server, Startup]:
     """Start a server `starts` times, each time counting the GLPI calls of its start-up and of
     its first ticket (the cold path); the last one is left running."""
     servers, startup_calls, first_ticket_calls = [], [], []
@@ -303,10 +332,17 @@ def ticket_bodies() -> list[bytes]:
 def floor_bodies() -> list[bytes]:
     """The POST /Ticket inputs the gateway itself sends for the same mix."""
     return [
-        json.dumps({"input": build_ticket_input(
-            validate_ticket_request(body), entity_id=entity_id, category_id=CATEGORY_ID,
-            requester_user_id=REQUESTER_ID, request_type_id=REQUEST_TYPE_ID,
-        )}).encode()
+        json.dumps(
+            {
+                "input": build_ticket_input(
+                    validate_ticket_request(body),
+                    entity_id=entity_id,
+                    category_id=CATEGORY_ID,
+                    requester_user_id=REQUESTER_ID,
+                    request_type_id=REQUEST_TYPE_ID,
+                )
+            }
+        ).encode()
         for body, entity_id in ticket_requests()
     ]
 
@@ -378,8 +414,9 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))]
 
 
-def run_rounds(targets: list[Target], levels: list[int], rounds: int, seconds: float, sandbox: Sandbox,
-               warmup_seconds: float) -> dict[tuple[str, int], list[Cell]]:
+def run_rounds(
+    targets: list[Target], levels: list[int], rounds: int, seconds: float, sandbox: Sandbox, warmup_seconds: float
+) -> dict[tuple[str, int], list[Cell]]:
     for target in targets:  # every thread's GLPI session and every entity cached, in every worker
         drive(target, max(levels), warmup_seconds, sandbox)
     cells: dict[tuple[str, int], list[Cell]] = {}
@@ -397,12 +434,18 @@ def run_rounds(targets: list[Target], levels: list[int], rounds: int, seconds: f
 
 def machine_description() -> str:
     model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor() or "?"
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "?",
     )
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} disponíveis), {model}; "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}; carga {load}")
+    return (
+        f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} disponíveis), {model}; "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; carga {load}"
+    )
 
 
 def median(cells: list[Cell], attribute: str) -> float:
@@ -419,8 +462,10 @@ def model_name(settings: dict) -> str:
 
 
 def format_row(columns: list[str], widths: list[int]) -> str:
-    return "  ".join(text.ljust(width) if index == 0 else text.rjust(width)
-                     for index, (text, width) in enumerate(zip(columns, widths))).rstrip()
+    return "  ".join(
+        text.ljust(width) if index == 0 else text.rjust(width)
+        for index, (text, width) in enumerate(zip(columns, widths, strict=True))
+    ).rstrip()
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -458,20 +503,28 @@ def main_report(args, cells, levels, servers: dict[str, Server], startups: dict[
     warm = {n: calls_per_ticket([cell for level in levels for cell in cells[(n, level)]]) for n in names}
     add("chamadas ao GLPI por chamado (aquecido)", [f"{warm[n]:.3f}" for n in names], "≤ 1,05", warm[GATEWAY] <= 1.05)
     cold = startups[GATEWAY].first_ticket_calls
-    add("chamadas no 1º chamado (processo novo)",
-        [str(cold), str(startups[NAIVE].first_ticket_calls), "1"], "≤ 3", cold <= 3)
+    add(
+        "chamadas no 1º chamado (processo novo)",
+        [str(cold), str(startups[NAIVE].first_ticket_calls), "1"],
+        "≤ 3",
+        cold <= 3,
+    )
     add("chamadas ao GLPI na partida", [str(startups[n].glpi_calls) for n in (GATEWAY, NAIVE)] + ["-"])
     rss = {n: max(servers[n].worker_rss_mb()) for n in (GATEWAY, NAIVE)}
     add("RSS por worker, MB (maior)", [f"{rss[GATEWAY]:.1f}", f"{rss[NAIVE]:.1f}", "-"], "≤ 60", rss[GATEWAY] <= 60)
     first_ping = startups[GATEWAY].seconds_to_first_ping
-    add("partida até o 1º 200 em /ping, s",
-        [f"{first_ping:.2f}", f"{startups[NAIVE].seconds_to_first_ping:.2f}", "-"], "< 1", first_ping < 1)
-    add("CPU da partida (master + workers), s",
-        [f"{startups[n].cpu_seconds:.2f}" for n in (GATEWAY, NAIVE)] + ["-"])
+    add(
+        "partida até o 1º 200 em /ping, s",
+        [f"{first_ping:.2f}", f"{startups[NAIVE].seconds_to_first_ping:.2f}", "-"],
+        "< 1",
+        first_ping < 1,
+    )
+    add("CPU da partida (master + workers), s", [f"{startups[n].cpu_seconds:.2f}" for n in (GATEWAY, NAIVE)] + ["-"])
     rows.append([])
     middle, low = (16 if 16 in levels else levels[len(levels) // 2]), min(levels)
     throughput = median(cells[(GATEWAY, middle)], "requests_per_second") / median(
-        cells[(NAIVE, middle)], "requests_per_second")
+        cells[(NAIVE, middle)], "requests_per_second"
+    )
     add(f"vazão gateway ÷ ingênuo, {middle} clientes", [f"{throughput:.2f}×", "", ""], "≥ 4×", throughput >= 4)
     p50_ratio = median(cells[(GATEWAY, low)], "p50_ms") / median(cells[(FLOOR, low)], "p50_ms")
     add(f"p50 gateway ÷ piso, {low} cliente", [f"{p50_ratio:.2f}×", "", ""], "≤ 1,15×", p50_ratio <= 1.15)
@@ -480,48 +533,69 @@ def main_report(args, cells, levels, servers: dict[str, Server], startups: dict[
 
     print()
     print(f"Máquina: {machine_description()}")
-    print(f"gunicorn: {model_name(settings)} (gateway e ingênuo iguais); latência da sandbox "
-          f"{args.latency_ms:g} ms por chamada; {args.rounds} rodadas × {args.seconds:g} s por nível, medianas")
+    print(
+        f"gunicorn: {model_name(settings)} (gateway e ingênuo iguais); latência da sandbox "
+        f"{args.latency_ms:g} ms por chamada; {args.rounds} rodadas × {args.seconds:g} s por nível, medianas"
+    )
     print()
     print_table(rows)
     all_cells = [cell for group in cells.values() for cell in group]
     print()
     fastest = max(median(cells[(FLOOR, level)], "requests_per_second") for level in levels)
-    print(f"Gerador de carga (este processo, uma thread e uma conexão http.client por cliente): até "
-          f"{max(c.client_cpu for c in all_cells) * 100:.0f}% de um núcleo; sustentou {fastest:.0f} req/s "
-          f"contra o piso. Máquina ocupada até {max(c.machine_busy for c in all_cells) * 100:.0f}% "
-          f"durante as medições.")
+    print(
+        f"Gerador de carga (este processo, uma thread e uma conexão http.client por cliente): até "
+        f"{max(c.client_cpu for c in all_cells) * 100:.0f}% de um núcleo; sustentou {fastest:.0f} req/s "
+        f"contra o piso. Máquina ocupada até {max(c.machine_busy for c in all_cells) * 100:.0f}% "
+        f"durante as medições."
+    )
     passed = all(checks)
     print("Todas as metas atingidas." if passed else "Alguma meta NÃO foi atingida (veja a coluna ok?).")
     return passed
 
 
 def worker_models_report(args, sandbox: Sandbox, log_dir: Path) -> None:
-    models = [("sync", 2, 1), ("sync", 4, 1), ("gthread", 1, 16), ("gthread", 2, 8), ("gthread", 2, 16),
-              ("gthread", 4, 8)]
+    models = [
+        ("sync", 2, 1),
+        ("sync", 4, 1),
+        ("gthread", 1, 16),
+        ("gthread", 2, 8),
+        ("gthread", 2, 16),
+        ("gthread", 4, 8),
+    ]
     levels = [16, 64]
-    rows = [["modelo", *(f"req/s {n}" for n in levels), *(f"p50 ms {n}" for n in levels),
-             *(f"p99 ms {n}" for n in levels), "erros", "RSS MB (soma)"]]
+    rows = [
+        [
+            "modelo",
+            *(f"req/s {n}" for n in levels),
+            *(f"p50 ms {n}" for n in levels),
+            *(f"p99 ms {n}" for n in levels),
+            "erros",
+            "RSS MB (soma)",
+        ]
+    ]
     for kind, workers, threads in models:
         env = {"GUNICORN_WORKER_CLASS": kind, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)}
         server = serve("app:create_app()", sandbox, log_dir, env)
         wait_until_quiet(sandbox)
         try:
-            target = Target(GATEWAY, server.port, "/criar-chamado", ticket_bodies(),
-                            [{"Content-Type": "application/json"}])
+            target = Target(
+                GATEWAY, server.port, "/criar-chamado", ticket_bodies(), [{"Content-Type": "application/json"}]
+            )
             cells = run_rounds([target], levels, args.rounds, args.seconds, sandbox, args.warmup)
             rss = sum(server.worker_rss_mb())
         finally:
             server.stop()
         label = f"{kind} {workers}" + (f"×{threads}" if kind == "gthread" else "")
-        rows.append([
-            label,
-            *(f"{median(cells[(GATEWAY, n)], 'requests_per_second'):.0f}" for n in levels),
-            *(f"{median(cells[(GATEWAY, n)], 'p50_ms'):.1f}" for n in levels),
-            *(f"{median(cells[(GATEWAY, n)], 'p99_ms'):.1f}" for n in levels),
-            str(sum(cell.errors for n in levels for cell in cells[(GATEWAY, n)])),
-            f"{rss:.0f}",
-        ])
+        rows.append(
+            [
+                label,
+                *(f"{median(cells[(GATEWAY, n)], 'requests_per_second'):.0f}" for n in levels),
+                *(f"{median(cells[(GATEWAY, n)], 'p50_ms'):.1f}" for n in levels),
+                *(f"{median(cells[(GATEWAY, n)], 'p99_ms'):.1f}" for n in levels),
+                str(sum(cell.errors for n in levels for cell in cells[(GATEWAY, n)])),
+                f"{rss:.0f}",
+            ]
+        )
         print(f"  {label} feito", file=sys.stderr, flush=True)
     print()
     print(f"Máquina: {machine_description()}")
@@ -551,22 +625,41 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             gateway, gateway_startup = start_measured("app:create_app()", sandbox, Path(log_dir), {}, args.starts)
             servers.append(gateway)
-            naive, naive_startup = start_measured("bench.naive_app:create_app()", sandbox, Path(log_dir),
-                                                  {"GLPI_CNPJ_FIELD_ID": str(FIELDS_OPTION_ID)}, args.starts)
+            naive, naive_startup = start_measured(
+                "bench.naive_app:create_app()",
+                sandbox,
+                Path(log_dir),
+                {"GLPI_CNPJ_FIELD_ID": str(FIELDS_OPTION_ID)},
+                args.starts,
+            )
             servers.append(naive)
             floor_sessions = [sandbox.open_session() for _ in range(max(levels))]  # one per client, like the gateway
             json_headers = {"Content-Type": "application/json"}
             targets = [
                 Target(GATEWAY, gateway.port, "/criar-chamado", ticket_bodies(), [json_headers]),
                 Target(NAIVE, naive.port, "/criar-chamado", ticket_bodies(), [json_headers]),
-                Target(FLOOR, sandbox.port, "/apirest.php/Ticket", floor_bodies(),
-                       [{**json_headers, "App-Token": APP_TOKEN, "Session-Token": s} for s in floor_sessions]),
+                Target(
+                    FLOOR,
+                    sandbox.port,
+                    "/apirest.php/Ticket",
+                    floor_bodies(),
+                    [{**json_headers, "App-Token": APP_TOKEN, "Session-Token": s} for s in floor_sessions],
+                ),
             ]
-            print(f"medindo {', '.join(t.name for t in targets)} com {args.clients} clientes...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"medindo {', '.join(t.name for t in targets)} com {args.clients} clientes...",
+                file=sys.stderr,
+                flush=True,
+            )
             cells = run_rounds(targets, levels, args.rounds, args.seconds, sandbox, args.warmup)
-            passed = main_report(args, cells, levels, {GATEWAY: gateway, NAIVE: naive},
-                                 {GATEWAY: gateway_startup, NAIVE: naive_startup}, gunicorn_settings())
+            passed = main_report(
+                args,
+                cells,
+                levels,
+                {GATEWAY: gateway, NAIVE: naive},
+                {GATEWAY: gateway_startup, NAIVE: naive_startup},
+                gunicorn_settings(),
+            )
             return 0 if passed else 1
     finally:
         for server in servers:

@@ -6,13 +6,14 @@ Validation and the ticket's text reuse the gateway's modules, so the only differ
 measured is how GLPI is called. Served by `bench.py` under the same gunicorn settings
 as the gateway: `gunicorn "bench.naive_app:create_app()"`.
 """
+
 from __future__ import annotations
 
 import requests
 from flask import Flask, Response, jsonify, request
 
-from glpi_gateway.cnpj import cnpj_search_pattern
 from config import load_config
+from glpi_gateway.cnpj import cnpj_search_pattern
 from glpi_gateway.ticket_format import build_ticket_input
 from glpi_gateway.validation import validate_ticket_request
 

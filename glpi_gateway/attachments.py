@@ -4,14 +4,16 @@ Plain functions, no Flask, like validation.py: the reasons are part of the publi
 (Portuguese, naming the file). A file is taken when its first bytes say it is one of the
 ALLOWED_TYPES and its extension is one of that type's; executables and anything else are refused.
 """
+
 from __future__ import annotations
 
 import codecs
 import io
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from glpi_gateway.validation import ValidationError
 
@@ -39,19 +41,24 @@ PDF = FileType("PDF", "application/pdf", ("pdf",))
 TEXT = FileType("texto", "text/plain", ("txt", "log", "csv"))
 DOCX = FileType("Word", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", ("docx",))
 XLSX = FileType("Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ("xlsx",))
-PPTX = FileType("PowerPoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                ("pptx",))
+PPTX = FileType("PowerPoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation", ("pptx",))
 ODT = FileType("OpenDocument Texto", "application/vnd.oasis.opendocument.text", ("odt",))
 ODS = FileType("OpenDocument Planilha", "application/vnd.oasis.opendocument.spreadsheet", ("ods",))
 ODP = FileType("OpenDocument Apresentação", "application/vnd.oasis.opendocument.presentation", ("odp",))
 ALLOWED_TYPES = (PNG, JPEG, GIF, WEBP, PDF, TEXT, DOCX, XLSX, PPTX, ODT, ODS, ODP)
 ACCEPTED = ", ".join(f"{file_type.name} (.{', .'.join(file_type.extensions)})" for file_type in ALLOWED_TYPES)
 
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG), (b"GIF87a", GIF), (b"GIF89a", GIF),
-          (b"%PDF-", PDF))
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG), (b"GIF87a", GIF), (b"GIF89a", GIF), (b"%PDF-", PDF))
 # Windows (MZ), Linux (ELF) and macOS (Mach-O, also universal binaries) programs.
-_EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
-                     b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+_EXECUTABLE_MAGIC = (
+    b"MZ",
+    b"\x7fELF",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+)
 # Office documents are ZIP files: OOXML names its parts in [Content_Types].xml and keeps them in a
 # folder per application; OpenDocument starts with a `mimetype` entry.
 _OOXML_FOLDERS = (("word/", DOCX), ("xl/", XLSX), ("ppt/", PPTX))
@@ -109,7 +116,7 @@ def clean_filename(filename: str | None, number: int) -> str:
     if len(name) > MAX_FILENAME_LENGTH:
         stem, dot, extension = name.rpartition(".")
         if dot and len(extension) <= 10:
-            name = f"{stem[:MAX_FILENAME_LENGTH - len(extension) - 1]}.{extension}"
+            name = f"{stem[: MAX_FILENAME_LENGTH - len(extension) - 1]}.{extension}"
         else:
             name = name[:MAX_FILENAME_LENGTH]
     return name if name.strip(".") else f"anexo-{number}"
@@ -155,8 +162,9 @@ def _office_type(content: bytes) -> FileType:
                     file_type = _OPENDOCUMENT.get(entry.read(100).decode("ascii", "replace").strip())
                 macros = any(name.startswith(("Basic/", "Scripts/")) for name in names)
             else:
-                folders = [file_type for folder, file_type in _OOXML_FOLDERS
-                           if any(name.startswith(folder) for name in names)]
+                folders = [
+                    file_type for folder, file_type in _OOXML_FOLDERS if any(name.startswith(folder) for name in names)
+                ]
                 file_type = folders[0] if "[Content_Types].xml" in names and len(folders) == 1 else None
                 macros = any(name.endswith("vbaProject.bin") for name in names)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError):

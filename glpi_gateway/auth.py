@@ -6,6 +6,7 @@ keys tells an attacker how close a guess was or which key it hit. Digests are
 compared rather than the keys themselves so that a key's length does not leak
 either.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,9 +1,11 @@
 """Generic in-process helpers for caching GLPI answers: an expiring dict and single-flight calls."""
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 CACHE_MAX_ENTRIES = 10_000
 

@@ -4,6 +4,7 @@ Since 2026 the Receita Federal issues alphanumeric CNPJs: 12 characters [0-9A-Z]
 followed by 2 numeric check digits. Each character is worth its ASCII code
 minus 48, so the numeric CNPJ is the special case of the same rule.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,7 @@ def normalize_cnpj(value: str) -> str:
 
 
 def _check_digit(characters: str, weights: tuple[int, ...]) -> int:
-    total = sum((ord(char) - 48) * weight for char, weight in zip(characters, weights))
+    total = sum((ord(char) - 48) * weight for char, weight in zip(characters, weights, strict=True))
     remainder = total % 11
     return 0 if remainder < 2 else 11 - remainder
 

@@ -5,6 +5,7 @@ Only an allowed origin ever gets CORS headers, and it gets itself back, never
 a key a form sets in `Authorization` or `X-API-Key` is an ordinary request header
 that the preflight allows.
 """
+
 from __future__ import annotations
 
 ALLOWED_METHODS = "GET, POST"

@@ -6,6 +6,7 @@ looked up and adopted instead of sending it again. When GLPI is unavailable, the
 request is queued durably in the store, and one `DeliveryWorker` across all processes (the
 holder of the store's lease) delivers the queue in order, with exponential backoff and jitter.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Callable
 
+from glpi_client import GlpiError, GlpiUnavailable
 from glpi_gateway.errors import (
     CATEGORIA_DESCONHECIDA,
     CHAMADO_RECUSADO,
@@ -27,9 +29,15 @@ from glpi_gateway.errors import (
     ENTIDADE_NAO_ENCONTRADA,
     answer_for,
 )
-from glpi_gateway.tickets import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketGateway, TicketRefused, UnknownCategory
-from glpi_client import GlpiError, GlpiUnavailable
 from glpi_gateway.store import CREATED, FAILED, QueuedTicket, Store, StoreUnavailable
+from glpi_gateway.tickets import (
+    AmbiguousEntity,
+    EntityNotFound,
+    GatewaySetupError,
+    TicketGateway,
+    TicketRefused,
+    UnknownCategory,
+)
 from glpi_gateway.validation import TicketRequest
 
 log = logging.getLogger(__name__)
@@ -43,8 +51,9 @@ PURGE_EVERY_SECONDS = 600.0
 FIRST_RETRY_SECONDS = 1.0
 UNREADABLE_CODIGO = "registro_invalido"
 # Every `codigo` of a failed protocol (see refusal_reason).
-REFUSAL_CODIGOS = tuple(answer.codigo for answer in (
-    ENTIDADE_NAO_ENCONTRADA, ENTIDADE_AMBIGUA, CATEGORIA_DESCONHECIDA, CHAMADO_RECUSADO)) + (UNREADABLE_CODIGO,)
+REFUSAL_CODIGOS = tuple(
+    answer.codigo for answer in (ENTIDADE_NAO_ENCONTRADA, ENTIDADE_AMBIGUA, CATEGORIA_DESCONHECIDA, CHAMADO_RECUSADO)
+) + (UNREADABLE_CODIGO,)
 # Answers about the request itself: retrying cannot change them.
 FINAL_REFUSALS = (EntityNotFound, AmbiguousEntity, UnknownCategory, TicketRefused)
 
@@ -224,17 +233,30 @@ class DeliveryWorker:
             attempts = ticket.attempts + 1
             reason = getattr(error, "code", type(error).__name__)
             delay = backoff_delay(attempts, self._retry_max_seconds, getattr(error, "retry_after", None))
-            log.info("delivery of protocol %s failed (%s); attempt %s in %.1f s",
-                     ticket.protocol, reason, attempts + 1, delay)
+            log.info(
+                "delivery of protocol %s failed (%s); attempt %s in %.1f s",
+                ticket.protocol,
+                reason,
+                attempts + 1,
+                delay,
+            )
             self._store.reschedule(ticket.protocol, attempts, self._clock() + delay, reason)
         else:
-            log.info("queued protocol %s delivered as ticket %s by %s", ticket.protocol, ticket_id, self.owner,
-                     extra={"protocolo": ticket.protocol, "ticket_id": ticket_id})
+            log.info(
+                "queued protocol %s delivered as ticket %s by %s",
+                ticket.protocol,
+                ticket_id,
+                self.owner,
+                extra={"protocolo": ticket.protocol, "ticket_id": ticket_id},
+            )
             self._finish(ticket, CREATED, ticket_id, None)
 
     def _finish(self, ticket: QueuedTicket, state: str, ticket_id: int | None, reason: dict | None) -> None:
         self._store.finish_ticket(
-            ticket.protocol, state, ticket_id, json.dumps(reason, ensure_ascii=False) if reason else None,
+            ticket.protocol,
+            state,
+            ticket_id,
+            json.dumps(reason, ensure_ascii=False) if reason else None,
             self._final_ttl,
         )
         if self._observer is not None:

@@ -4,6 +4,7 @@ says in Portuguese how to fix each failure. Exit status 0 when nothing failed, 1
 Every GLPI call goes through `GlpiClient`; the CNPJ field and the configured ids are judged by the
 same functions the gateway uses at start-up, so the doctor and the gateway never disagree.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,15 @@ import os
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlparse
 
 import requests
 
-from glpi_gateway.cnpj import format_cnpj, is_valid_cnpj, normalize_cnpj
 from config import Config, ConfigError, load_config
+from glpi_client import GlpiClient, GlpiError, GlpiUnavailable
+from glpi_gateway.cnpj import format_cnpj, is_valid_cnpj, normalize_cnpj
 from glpi_gateway.tickets import (
     CONFIGURED_ITEMS,
     AmbiguousEntity,
@@ -29,7 +31,6 @@ from glpi_gateway.tickets import (
     fields_plugin_options,
     pick_cnpj_option,
 )
-from glpi_client import GlpiClient, GlpiError, GlpiUnavailable
 
 PASSED, FAILED, WARNED, SKIPPED = "ok", "falha", "aviso", "pulado"
 MARKS = {PASSED: "✓", FAILED: "✗", WARNED: "!", SKIPPED: "–"}
@@ -50,10 +51,10 @@ ITEM_TITLES = {
 }
 ITEM_FIXES = {
     "ITILCategory": "Use o id de uma categoria existente (Configurar > Listas suspensas > Categorias ITIL, "
-                    "coluna ID) ou deixe a variável vazia.",
+    "coluna ID) ou deixe a variável vazia.",
     "User": "Use o id de um usuário existente (Administração > Usuários, coluna ID) ou deixe a variável vazia.",
     "RequestType": "Use o id de uma origem existente (Configurar > Listas suspensas > Origens das requisições, "
-                   "coluna ID) ou deixe a variável vazia.",
+    "coluna ID) ou deixe a variável vazia.",
 }
 TLS = "Certificado TLS"
 GLPI_STEPS = (*LOGIN_STEPS, ENTITIES, CNPJ_FIELD, LOOKUP, *(ITEM_TITLES[item[0]] for item in CONFIGURED_ITEMS))
@@ -135,7 +136,7 @@ def _skipped(title: str, because: str) -> Check:
 def _glpi_checks(config: Config, client: GlpiClient, cnpj: str | None) -> list[Check]:
     checks = _login_checks(config, client)
     if checks[-1].outcome != PASSED:
-        return checks + [_skipped(title, USER_TOKEN) for title in GLPI_STEPS[len(LOGIN_STEPS):]]
+        return checks + [_skipped(title, USER_TOKEN) for title in GLPI_STEPS[len(LOGIN_STEPS) :]]
     gateway = TicketGateway(config, client)
     checks.append(_entities_check(client))
     field_check, option_id = _cnpj_field_check(config, client)
@@ -159,75 +160,117 @@ def _login_checks(config: Config, client: GlpiClient) -> list[Check]:
     else:
         return [Check(title, PASSED, passed[title]) for title in LOGIN_STEPS]
     position = LOGIN_STEPS.index(failed.title)
-    return ([Check(title, PASSED, passed[title]) for title in LOGIN_STEPS[:position]] + [failed]
-            + [_skipped(title, failed.title) for title in LOGIN_STEPS[position + 1:]])
+    return (
+        [Check(title, PASSED, passed[title]) for title in LOGIN_STEPS[:position]]
+        + [failed]
+        + [_skipped(title, failed.title) for title in LOGIN_STEPS[position + 1 :]]
+    )
 
 
 def _unreachable(config: Config, error: GlpiUnavailable) -> tuple[str, str]:
     host = urlparse(config.glpi_url).netloc
     if error.code == "CONNECTION_FAILED":
-        return (f"não foi possível conectar a {host}",
-                "Confira o endereço em GLPI_URL, o DNS, o firewall e se o servidor do GLPI está no ar.")
+        return (
+            f"não foi possível conectar a {host}",
+            "Confira o endereço em GLPI_URL, o DNS, o firewall e se o servidor do GLPI está no ar.",
+        )
     if error.code == "TIMEOUT":
-        return (f"o GLPI não respondeu em {config.glpi_timeout:g} s",
-                "Confira firewall e proxy entre o gateway e o GLPI; se o GLPI for só lento, aumente GLPI_TIMEOUT.")
+        return (
+            f"o GLPI não respondeu em {config.glpi_timeout:g} s",
+            "Confira firewall e proxy entre o gateway e o GLPI; se o GLPI for só lento, aumente GLPI_TIMEOUT.",
+        )
     if error.code == "TLS_ERROR":
         return ("o certificado TLS do GLPI não foi aceito", f"Veja a verificação «{TLS}» abaixo.")
     if error.code == "REDIRECTED":
         target = error.message.rsplit(" to ", 1)[-1]
         suggestion = target.removesuffix("/initSession")
-        return (f"o servidor redirecionou a chamada (HTTP {error.status}) para {target}",
-                f"Use em GLPI_URL o endereço final, sem redirecionamento: {suggestion}")
+        return (
+            f"o servidor redirecionou a chamada (HTTP {error.status}) para {target}",
+            f"Use em GLPI_URL o endereço final, sem redirecionamento: {suggestion}",
+        )
     if error.code == "NOT_JSON":
-        fix = ("GLPI_URL deve ser a URL da API, terminando em apirest.php, "
-               "por exemplo https://glpi.exemplo.com.br/apirest.php.")
+        fix = (
+            "GLPI_URL deve ser a URL da API, terminando em apirest.php, "
+            "por exemplo https://glpi.exemplo.com.br/apirest.php."
+        )
         if not config.glpi_url.endswith(("/apirest.php", "/api.php/v1")):  # GLPI 11 serves it at both
             fix += " A URL configurada não termina em /apirest.php."
         else:
-            fix += (" Se ela já termina assim, um proxy ou login único (SSO) na frente do GLPI está respondendo"
-                    " no lugar dele: libere o caminho /apirest.php para o gateway.")
-        return (f"a resposta (HTTP {error.status}) não é a API REST do GLPI: parece a interface web ou uma página"
-                " de login", fix)
+            fix += (
+                " Se ela já termina assim, um proxy ou login único (SSO) na frente do GLPI está respondendo"
+                " no lugar dele: libere o caminho /apirest.php para o gateway."
+            )
+        return (
+            f"a resposta (HTTP {error.status}) não é a API REST do GLPI: parece a interface web ou uma página de login",
+            fix,
+        )
     if error.code == "SERVER_ERROR":
-        return (f"o GLPI respondeu com erro interno (HTTP {error.status})",
-                "Veja o log de erros do servidor web e do PHP do GLPI.")
+        return (
+            f"o GLPI respondeu com erro interno (HTTP {error.status})",
+            "Veja o log de erros do servidor web e do PHP do GLPI.",
+        )
     return (f"resposta inesperada do GLPI ({error.message})", "Confira se GLPI_URL aponta para o apirest.php do GLPI.")
 
 
 def _refused_login(config: Config, error: GlpiError) -> Check:
     glpi_said = f"o GLPI respondeu {error.code}: {error.message}"
     if error.code == "ERROR" and "API disabled" in error.message:
-        return Check(API, FAILED, 'o GLPI respondeu ["ERROR", "API disabled"]',
-                     "No GLPI, em Configurar > Geral > API, ligue «Ativar a API REST» e salve.")
+        return Check(
+            API,
+            FAILED,
+            'o GLPI respondeu ["ERROR", "API disabled"]',
+            "No GLPI, em Configurar > Geral > API, ligue «Ativar a API REST» e salve.",
+        )
     if error.code == "ERROR_NOT_ALLOWED_IP":
         match = _IP_IN_MESSAGE.search(error.message)
         address = match.group(1) if match else "?"
-        return Check(APP_TOKEN, FAILED, f"nenhum cliente de API ativo aceita o endereço {address} ({error.code})",
-                     f"Em {API_CLIENTS}, inclua {address} na faixa de IP (IPv4 ou IPv6) de um cliente ativo. "
-                     "É o endereço que o GLPI vê: atrás de proxy ou NAT, é o do proxy, não o do gateway.")
+        return Check(
+            APP_TOKEN,
+            FAILED,
+            f"nenhum cliente de API ativo aceita o endereço {address} ({error.code})",
+            f"Em {API_CLIENTS}, inclua {address} na faixa de IP (IPv4 ou IPv6) de um cliente ativo. "
+            "É o endereço que o GLPI vê: atrás de proxy ou NAT, é o do proxy, não o do gateway.",
+        )
     if error.code == "ERROR_WRONG_APP_TOKEN_PARAMETER":
-        return Check(APP_TOKEN, FAILED, glpi_said,
-                     f"Copie para GLPI_APP_TOKEN o App-Token do cliente de API que aceita o endereço do gateway "
-                     f"({API_CLIENTS}). Se esse cliente não tem App-Token, deixe GLPI_APP_TOKEN vazio.")
+        return Check(
+            APP_TOKEN,
+            FAILED,
+            glpi_said,
+            f"Copie para GLPI_APP_TOKEN o App-Token do cliente de API que aceita o endereço do gateway "
+            f"({API_CLIENTS}). Se esse cliente não tem App-Token, deixe GLPI_APP_TOKEN vazio.",
+        )
     if error.code == "ERROR_APP_TOKEN_PARAMETERS_MISSING":
-        return Check(APP_TOKEN, FAILED, "o cliente de API exige um App-Token e GLPI_APP_TOKEN está vazio",
-                     f"Defina GLPI_APP_TOKEN com o App-Token do cliente de API ({API_CLIENTS}).")
+        return Check(
+            APP_TOKEN,
+            FAILED,
+            "o cliente de API exige um App-Token e GLPI_APP_TOKEN está vazio",
+            f"Defina GLPI_APP_TOKEN com o App-Token do cliente de API ({API_CLIENTS}).",
+        )
     if error.code == "ERROR_LOGIN_PARAMETERS_MISSING":
-        return Check(USER_TOKEN, FAILED,
-                     "o GLPI não recebeu o token (ERROR_LOGIN_PARAMETERS_MISSING), embora GLPI_USER_TOKEN esteja "
-                     "definido:\no servidor web do GLPI descarta o cabeçalho Authorization antes de chegar ao PHP.",
-                     AUTHORIZATION_FIX)
+        return Check(
+            USER_TOKEN,
+            FAILED,
+            "o GLPI não recebeu o token (ERROR_LOGIN_PARAMETERS_MISSING), embora GLPI_USER_TOKEN esteja "
+            "definido:\no servidor web do GLPI descarta o cabeçalho Authorization antes de chegar ao PHP.",
+            AUTHORIZATION_FIX,
+        )
     if error.code == "ERROR_GLPI_LOGIN_USER_TOKEN":
-        return Check(USER_TOKEN, FAILED, f"o GLPI recusou GLPI_USER_TOKEN ({error.code})",
-                     "Gere de novo o «Token de API» do usuário do gateway (Preferências > Chaves de acesso remoto) "
-                     "e copie para GLPI_USER_TOKEN. Confira também, em Configurar > Geral > API, «Ativar login com "
-                     "token externo», e se o usuário está ativo e tem um perfil.")
+        return Check(
+            USER_TOKEN,
+            FAILED,
+            f"o GLPI recusou GLPI_USER_TOKEN ({error.code})",
+            "Gere de novo o «Token de API» do usuário do gateway (Preferências > Chaves de acesso remoto) "
+            "e copie para GLPI_USER_TOKEN. Confira também, em Configurar > Geral > API, «Ativar login com "
+            "token externo», e se o usuário está ativo e tem um perfil.",
+        )
     return Check(USER_TOKEN, FAILED, glpi_said, "Corrija o que a mensagem do GLPI aponta e rode de novo.")
 
 
 def _entities_check(client: GlpiClient) -> Check:
-    fix = ("Dê ao usuário do gateway um perfil que leia entidades e crie chamados, na entidade raiz e marcado "
-           "como recursivo (Administração > Usuários > Habilitações).")
+    fix = (
+        "Dê ao usuário do gateway um perfil que leia entidades e crie chamados, na entidade raiz e marcado "
+        "como recursivo (Administração > Usuários > Habilitações)."
+    )
     try:
         count = client.count("Entity")
     except GlpiError as error:
@@ -241,25 +284,38 @@ def _cnpj_field_check(config: Config, client: GlpiClient) -> tuple[Check, int | 
     try:
         options = fields_plugin_options(client.list_search_options("Entity"))
     except GlpiError as error:
-        return Check(CNPJ_FIELD, FAILED, f"o GLPI recusou listSearchOptions/Entity: {error.code} {error.message}",
-                     "Confira os direitos do perfil do usuário do gateway."), None
+        return Check(
+            CNPJ_FIELD,
+            FAILED,
+            f"o GLPI recusou listSearchOptions/Entity: {error.code} {error.message}",
+            "Confira os direitos do perfil do usuário do gateway.",
+        ), None
     try:
         chosen = pick_cnpj_option(options, config)
     except GatewaySetupError as error:
         chosen, problem = None, str(error)
-    listing = [f"{option_id} = {name!r}" + ("  ← usado" if option_id == chosen else "")
-               for option_id, name in sorted(options.items())]
+    listing = [
+        f"{option_id} = {name!r}" + ("  ← usado" if option_id == chosen else "")
+        for option_id, name in sorted(options.items())
+    ]
     if chosen is not None:
         how = "GLPI_CNPJ_FIELD_ID" if config.glpi_cnpj_field_id else f"rótulo {config.glpi_cnpj_field_label!r}"
         return Check(CNPJ_FIELD, PASSED, "\n".join([f"opção {chosen} (por {how})", *listing])), chosen
     if not options:
-        return Check(CNPJ_FIELD, FAILED, "nenhuma opção do plugin Fields em Entidade",
-                     "No plugin Fields, crie um bloco para Entidade com um campo texto «CNPJ», ative-o e dê ao "
-                     "perfil do usuário do gateway direito de leitura no bloco (Administração > Perfis, aba do "
-                     "plugin Fields): sem esse direito a opção não aparece para a API."), None
-    return Check(CNPJ_FIELD, FAILED, "\n".join([problem, "Opções do plugin Fields em Entidade:", *listing]),
-                 "Defina GLPI_CNPJ_FIELD_ID com o id certo da lista acima, ou ajuste GLPI_CNPJ_FIELD_LABEL "
-                 "ao rótulo do campo."), None
+        return Check(
+            CNPJ_FIELD,
+            FAILED,
+            "nenhuma opção do plugin Fields em Entidade",
+            "No plugin Fields, crie um bloco para Entidade com um campo texto «CNPJ», ative-o e dê ao "
+            "perfil do usuário do gateway direito de leitura no bloco (Administração > Perfis, aba do "
+            "plugin Fields): sem esse direito a opção não aparece para a API.",
+        ), None
+    return Check(
+        CNPJ_FIELD,
+        FAILED,
+        "\n".join([problem, "Opções do plugin Fields em Entidade:", *listing]),
+        "Defina GLPI_CNPJ_FIELD_ID com o id certo da lista acima, ou ajuste GLPI_CNPJ_FIELD_LABEL ao rótulo do campo.",
+    ), None
 
 
 def _lookup_check(gateway: TicketGateway, option_id: int | None, cnpj: str | None) -> Check:
@@ -268,22 +324,37 @@ def _lookup_check(gateway: TicketGateway, option_id: int | None, cnpj: str | Non
     if option_id is None:
         return _skipped(LOOKUP, CNPJ_FIELD)
     if not is_valid_cnpj(cnpj):
-        return Check(LOOKUP, FAILED, f"{cnpj!r} não é um CNPJ válido (verifique os dígitos)",
-                     "Passe em --cnpj o CNPJ de um cliente cadastrado.")
+        return Check(
+            LOOKUP,
+            FAILED,
+            f"{cnpj!r} não é um CNPJ válido (verifique os dígitos)",
+            "Passe em --cnpj o CNPJ de um cliente cadastrado.",
+        )
     normalized = normalize_cnpj(cnpj)
     try:
         entity = gateway.lookup_entity(normalized, option_id)
     except EntityNotFound:
-        return Check(LOOKUP, FAILED, f"nenhuma entidade visível tem o CNPJ {format_cnpj(normalized)}",
-                     f"Confira o CNPJ gravado no campo da opção {option_id} da entidade do cliente (formatado ou só "
-                     "dígitos, tanto faz) e se o usuário da API vê essa entidade.")
+        return Check(
+            LOOKUP,
+            FAILED,
+            f"nenhuma entidade visível tem o CNPJ {format_cnpj(normalized)}",
+            f"Confira o CNPJ gravado no campo da opção {option_id} da entidade do cliente (formatado ou só "
+            "dígitos, tanto faz) e se o usuário da API vê essa entidade.",
+        )
     except AmbiguousEntity as error:
-        return Check(LOOKUP, FAILED,
-                     f"{len(error.names)} entidades têm o CNPJ {format_cnpj(normalized)}: {', '.join(error.names)}",
-                     "Deixe o CNPJ em uma só entidade: o gateway recusa (409) pedidos com CNPJ ambíguo.")
+        return Check(
+            LOOKUP,
+            FAILED,
+            f"{len(error.names)} entidades têm o CNPJ {format_cnpj(normalized)}: {', '.join(error.names)}",
+            "Deixe o CNPJ em uma só entidade: o gateway recusa (409) pedidos com CNPJ ambíguo.",
+        )
     except GlpiError as error:
-        return Check(LOOKUP, FAILED, f"o GLPI recusou a busca: {error.code} {error.message}",
-                     "Confira os direitos do perfil do usuário do gateway.")
+        return Check(
+            LOOKUP,
+            FAILED,
+            f"o GLPI recusou a busca: {error.code} {error.message}",
+            "Confira os direitos do perfil do usuário do gateway.",
+        )
     return Check(LOOKUP, PASSED, f"{format_cnpj(normalized)} → entidade {entity.name!r} (id {entity.id})")
 
 
@@ -296,8 +367,12 @@ def _configured_item_check(gateway: TicketGateway, itemtype: str, item_id: int |
     except GatewaySetupError as error:
         return Check(title, FAILED, str(error), ITEM_FIXES[itemtype])
     except GlpiError as error:
-        return Check(title, FAILED, f"o GLPI recusou GET {itemtype}/{item_id}: {error.code} {error.message}",
-                     "Confira os direitos do perfil do usuário do gateway.")
+        return Check(
+            title,
+            FAILED,
+            f"o GLPI recusou GET {itemtype}/{item_id}: {error.code} {error.message}",
+            "Confira os direitos do perfil do usuário do gateway.",
+        )
     return Check(title, PASSED, f"{itemtype} {item_id} existe")
 
 
@@ -307,8 +382,11 @@ def _tls_check(config: Config) -> Check:
         return Check(TLS, SKIPPED, "não se aplica: GLPI_URL usa http (os tokens trafegam sem criptografia)")
     host, port = url.hostname or "", url.port or 443
     bundle = _ca_bundle()
-    context = (ssl.create_default_context(capath=bundle) if os.path.isdir(bundle)
-               else ssl.create_default_context(cafile=bundle))
+    context = (
+        ssl.create_default_context(capath=bundle)
+        if os.path.isdir(bundle)
+        else ssl.create_default_context(cafile=bundle)
+    )
     try:
         with socket.create_connection((host, port), timeout=config.glpi_timeout) as connection:
             with context.wrap_socket(connection, server_hostname=host) as tls:
@@ -316,15 +394,27 @@ def _tls_check(config: Config) -> Check:
     except ssl.SSLCertVerificationError as error:
         problem = f"o certificado de {host} não foi aceito: {error.verify_message}"
         if not config.glpi_verify_tls:
-            return Check(TLS, WARNED, f"{problem}\nGLPI_VERIFY_TLS=false: o gateway aceita assim mesmo.",
-                         "Em rede não confiável, instale um certificado válido e volte GLPI_VERIFY_TLS para true.")
-        return Check(TLS, FAILED, problem,
-                     f"Instale no GLPI um certificado válido para {host}, com a cadeia completa (intermediários). "
-                     "Se a CA é interna, aponte a variável REQUESTS_CA_BUNDLE para o arquivo da CA. Só em rede "
-                     "confiável: GLPI_VERIFY_TLS=false.")
+            return Check(
+                TLS,
+                WARNED,
+                f"{problem}\nGLPI_VERIFY_TLS=false: o gateway aceita assim mesmo.",
+                "Em rede não confiável, instale um certificado válido e volte GLPI_VERIFY_TLS para true.",
+            )
+        return Check(
+            TLS,
+            FAILED,
+            problem,
+            f"Instale no GLPI um certificado válido para {host}, com a cadeia completa (intermediários). "
+            "Se a CA é interna, aponte a variável REQUESTS_CA_BUNDLE para o arquivo da CA. Só em rede "
+            "confiável: GLPI_VERIFY_TLS=false.",
+        )
     except (OSError, ValueError) as error:
-        return Check(TLS, FAILED, f"não foi possível abrir uma conexão TLS com {host}:{port} ({error})",
-                     "Confira se o GLPI atende https nesse endereço e porta.")
+        return Check(
+            TLS,
+            FAILED,
+            f"não foi possível abrir uma conexão TLS com {host}:{port} ({error})",
+            "Confira se o GLPI atende https nesse endereço e porta.",
+        )
     expires = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(certificate["notAfter"]), datetime.UTC)
     days = (expires - datetime.datetime.now(datetime.UTC)).days
     detail = f"válido para {host}, expira em {expires:%d/%m/%Y} ({days} dias)"
@@ -335,8 +425,11 @@ def _tls_check(config: Config) -> Check:
 
 def _ca_bundle() -> str:
     """The CA file (or directory) requests verifies GLPI against: it honours these variables, and so do we."""
-    return (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            or requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    return (
+        os.environ.get("REQUESTS_CA_BUNDLE")
+        or os.environ.get("CURL_CA_BUNDLE")
+        or requests.utils.DEFAULT_CA_BUNDLE_PATH
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,16 +1,17 @@
 """Readiness: can this worker create tickets right now? The checks behind GET /health."""
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from glpi_gateway.caching import SingleFlight, TtlCache
-from glpi_gateway.tickets import GatewaySetupError, TicketGateway
 from glpi_client import GlpiClient, GlpiError
+from glpi_gateway.caching import SingleFlight, TtlCache
 from glpi_gateway.errors import describe_glpi_error
 from glpi_gateway.store import StoreUnavailable
-
+from glpi_gateway.tickets import GatewaySetupError, TicketGateway
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,15 @@ class Readiness:
     it fails once the oldest queued ticket has waited more than `queue_max_age` seconds.
     """
 
-    def __init__(self, gateway: TicketGateway, client: GlpiClient, cache_ttl: float,
-                 queue_backlog: Callable[[], tuple[int, float]], queue_max_age: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        gateway: TicketGateway,
+        client: GlpiClient,
+        cache_ttl: float,
+        queue_backlog: Callable[[], tuple[int, float]],
+        queue_max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._gateway = gateway
         self._client = client
         self._cache_ttl = cache_ttl
@@ -72,8 +79,11 @@ class Readiness:
         except GlpiError as error:
             log.warning("health: GLPI session check failed (%s)", error.code)
             session = {"ok": False, "detalhe": describe_glpi_error(error)}
-            setup = {"ok": True} if self._gateway.is_set_up else {
-                "ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"}
+            setup = (
+                {"ok": True}
+                if self._gateway.is_set_up
+                else {"ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"}
+            )
         else:
             session = {"ok": True}
             setup = self._probe_setup()

@@ -7,6 +7,7 @@ decided (unknown CNPJ, ambiguous CNPJ, unknown category, ticket refused). Not st
 client can retry with the same key: 5xx/503 (GLPI or the store failing) and 401 (the gateway's
 own GLPI credentials). Validation errors never reach the key: the body is validated first.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,11 +1,12 @@
 """JSON log lines on stderr, with every configured secret masked before it is written."""
+
 from __future__ import annotations
 
 import json
 import logging
 import sys
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 # The loggers configured here: the package's modules, and the GLPI client at the root (card layout).
 LOGGER_NAMES = ("glpi_gateway", "glpi_client")
@@ -69,7 +70,7 @@ class ContextFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,  # which gunicorn worker

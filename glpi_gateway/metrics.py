@@ -15,11 +15,12 @@ store in the worker that answers, and each value appears once. A multiprocess Ga
 instead keep one value per worker, as of whenever that worker last set it, and add them up
 (or pick one) at scrape time.
 """
+
 from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily

@@ -7,6 +7,7 @@ ends (the `Retry-After` of a refusal). Counters live in the gateway's store
 store fails, requests go through and a warning is logged: an abuse limit must
 not take ticket creation down with it.
 """
+
 from __future__ import annotations
 
 import ipaddress

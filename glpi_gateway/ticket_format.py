@@ -7,6 +7,7 @@ escaped exactly once and wrapped in real tags: the technician then sees exactly
 what was typed (`<b>` as text, `&` once, line breaks kept). The title is shown as
 plain text, so it is sent unescaped.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -21,9 +22,7 @@ _ELLIPSIS = "…"
 
 def build_ticket_title(request: TicketRequest) -> str:
     """`<customer name> - <first line of the description>`, cut near 80 characters."""
-    first_line = next(
-        (line.strip() for line in request.descricao_problema.splitlines() if line.strip()), ""
-    )
+    first_line = next((line.strip() for line in request.descricao_problema.splitlines() if line.strip()), "")
     title = f"{request.nome_cliente} - {first_line}"
     if len(title) <= TITLE_MAX_LENGTH:
         return title

@@ -3,20 +3,22 @@
 `TicketGateway` knows what a ticket request means; `GlpiClient` knows how to ask
 GLPI. Nothing here knows about HTTP requests from the forms.
 """
+
 from __future__ import annotations
 
 import html
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from config import Config
+from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, GlpiRequestError, GlpiUnavailable
 from glpi_gateway.attachments import Attachment
 from glpi_gateway.caching import SingleFlight, TtlCache
 from glpi_gateway.cnpj import cnpj_search_pattern, normalize_cnpj
-from config import Config
-from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, GlpiRequestError, GlpiUnavailable
 from glpi_gateway.ticket_format import build_ticket_input, content_has_line
 from glpi_gateway.validation import TicketRequest
 
@@ -33,6 +35,8 @@ CONFIGURED_ITEMS = (
     ("User", "glpi_requester_user_id", "GLPI_REQUESTER_USER_ID"),
     ("RequestType", "glpi_request_type_id", "GLPI_REQUEST_TYPE_ID"),
 )
+
+
 class GatewaySetupError(RuntimeError):
     """The configuration contradicts what GLPI holds (a missing category, no CNPJ field…)."""
 
@@ -103,12 +107,14 @@ class TicketGateway:
             self.check_setup()
         except GlpiAuthError as error:
             log.warning(
-                "GLPI recusou as credenciais na partida (%s); verificações adiadas", error.code,
+                "GLPI recusou as credenciais na partida (%s); verificações adiadas",
+                error.code,
                 extra={"event": "verificacao_adiada"},
             )
         except GlpiUnavailable as error:
             log.warning(
-                "GLPI indisponível na partida (%s); verificações adiadas", error,
+                "GLPI indisponível na partida (%s); verificações adiadas",
+                error,
                 extra={"event": "verificacao_adiada"},
             )
 
@@ -175,8 +181,13 @@ class TicketGateway:
                     attachment.filename, attachment.content, attachment.file_type.mime, "Ticket", ticket_id, entity_id
                 )
             except GlpiError as error:
-                log.warning("attachment %r of ticket %s failed: %s %s", attachment.filename, ticket_id,
-                            error.code, error.message)
+                log.warning(
+                    "attachment %r of ticket %s failed: %s %s",
+                    attachment.filename,
+                    ticket_id,
+                    error.code,
+                    error.message,
+                )
                 failed.append((attachment.filename, _upload_failure(error)))
                 if isinstance(error, GlpiUnavailable):
                     skip_reason = failed[-1][1]

@@ -5,11 +5,12 @@ Plain functions, no Flask: the error messages are part of the public contract
 specification of the body: it drives both `validate_ticket_request` and the JSON
 Schema that the OpenAPI document publishes (`ticket_request_schema`).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from glpi_gateway.cnpj import is_valid_cnpj, normalize_cnpj
 
@@ -119,25 +120,45 @@ FIELDS: tuple[TextField | IdField, ...] = (
         "cnpj_cliente",
         "CNPJ do cliente, com ou sem pontuação, numérico ou alfanumérico; os dígitos verificadores são "
         "conferidos. Escolhe a entidade do GLPI onde o chamado é aberto.",
-        "11.222.333/0001-81", 32, required=True,
-        rule=is_valid_cnpj, rule_message="CNPJ inválido (verifique os dígitos)",
+        "11.222.333/0001-81",
+        32,
+        required=True,
+        rule=is_valid_cnpj,
+        rule_message="CNPJ inválido (verifique os dígitos)",
     ),
     TextField("anydesk_cliente", "Código do AnyDesk para acesso remoto.", "123 456 789", 64, required=True),
     TextField(
         "descricao_problema",
         "Descrição do problema; as quebras de linha são mantidas. A primeira linha vai para o título do chamado.",
-        "A impressora não imprime.\nJá reiniciei.", 10_000, required=True, multiline=True,
+        "A impressora não imprime.\nJá reiniciei.",
+        10_000,
+        required=True,
+        multiline=True,
     ),
     TextField(
-        "email_cliente", "E-mail do cliente; o GLPI o notifica como requerente do chamado.",
-        "maria@example.com", 254, rule=_EMAIL.fullmatch, rule_message="e-mail inválido", format="email",
+        "email_cliente",
+        "E-mail do cliente; o GLPI o notifica como requerente do chamado.",
+        "maria@example.com",
+        254,
+        rule=_EMAIL.fullmatch,
+        rule_message="e-mail inválido",
+        format="email",
     ),
     IdField(
-        "categoria", "Id de uma categoria ITIL do GLPI; sem ela, vale GLPI_DEFAULT_CATEGORY_ID.",
-        2, 2**31 - 1, "deve ser o número de uma categoria do GLPI",
+        "categoria",
+        "Id de uma categoria ITIL do GLPI; sem ela, vale GLPI_DEFAULT_CATEGORY_ID.",
+        2,
+        2**31 - 1,
+        "deve ser o número de uma categoria do GLPI",
     ),
-    IdField("urgencia", "Urgência do chamado, de 1 (muito baixa) a 5 (muito alta).", 3, 5,
-            "deve ser um número de 1 a 5", default=DEFAULT_URGENCY),
+    IdField(
+        "urgencia",
+        "Urgência do chamado, de 1 (muito baixa) a 5 (muito alta).",
+        3,
+        5,
+        "deve ser um número de 1 a 5",
+        default=DEFAULT_URGENCY,
+    ),
 )
 REQUIRED_FIELDS = tuple(field.name for field in FIELDS if isinstance(field, TextField) and field.required)
 MAX_LENGTHS = {field.name: field.max_length for field in FIELDS if isinstance(field, TextField)}

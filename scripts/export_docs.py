@@ -1,8 +1,9 @@
 """Derive the Postman collection (docs/) and the README's curl examples and tables from the OpenAPI document.
 
-    python scripts/export_docs.py          # rewrite docs/postman_collection.json and the README block
-    python scripts/export_docs.py --check  # exit 1 if either is out of date with the document
+python scripts/export_docs.py          # rewrite docs/postman_collection.json and the README block
+python scripts/export_docs.py --check  # exit 1 if either is out of date with the document
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,8 @@ def postman_collection(document: dict) -> dict:
                 "path": postman_path.strip("/").split("/"),
                 "variable": [
                     {"key": p["name"], "value": str(p["example"]), "description": p.get("description", "")}
-                    for p in operation.get("parameters", ()) if p.get("in") == "path"
+                    for p in operation.get("parameters", ())
+                    if p.get("in") == "path"
                 ],
             },
             "description": operation.get("description", ""),
@@ -68,11 +70,13 @@ def postman_collection(document: dict) -> dict:
                 "raw": json.dumps(body, ensure_ascii=False, indent=2),
                 "options": {"raw": {"language": "json"}},
             }
-        folders[operation["tags"][0]].append({
-            "name": f"{operation['summary']} ({method.upper()} {path})",
-            "request": request,
-            "response": saved_answers(operation),
-        })
+        folders[operation["tags"][0]].append(
+            {
+                "name": f"{operation['summary']} ({method.upper()} {path})",
+                "request": request,
+                "response": saved_answers(operation),
+            }
+        )
     return {
         "info": {
             "name": document["info"]["title"],
@@ -82,7 +86,8 @@ def postman_collection(document: dict) -> dict:
         "variable": [{"key": "baseUrl", "value": BASE_URL}],
         "item": [
             {"name": tag["name"], "description": tag["description"], "item": folders[tag["name"]]}
-            for tag in document["tags"] if folders[tag["name"]]
+            for tag in document["tags"]
+            if folders[tag["name"]]
         ],
     }
 
@@ -102,12 +107,14 @@ def saved_answers(operation: dict) -> list[dict]:
                     continue
                 seen.add(name)
                 value = example["value"]
-                answers.append({
-                    "name": f"{status} {name}",
-                    "code": int(status),
-                    "header": [{"key": "Content-Type", "value": media_type}],
-                    "body": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2),
-                })
+                answers.append(
+                    {
+                        "name": f"{status} {name}",
+                        "code": int(status),
+                        "header": [{"key": "Content-Type", "value": media_type}],
+                        "body": value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2),
+                    }
+                )
     return answers
 
 
@@ -153,8 +160,12 @@ def sets_header(spec: dict, example: str) -> bool:
 
 def answers_table(operation: dict) -> str:
     """Markdown: every documented answer of one operation, with an example body and when it happens."""
-    ranged = {name for status, response in operation["responses"].items() if not status.isdigit()
-              for name in response["content"]["application/json"]["examples"]}
+    ranged = {
+        name
+        for status, response in operation["responses"].items()
+        if not status.isdigit()
+        for name in response["content"]["application/json"]["examples"]
+    }
     rows = []
     for status, response in operation["responses"].items():
         for media in response.get("content", {}).values():
@@ -163,10 +174,19 @@ def answers_table(operation: dict) -> str:
                 if status.isdigit() and name in ranged:
                     continue  # shown once, under its range
                 body = json.dumps(example["value"], ensure_ascii=False)
-                headers = "".join(f" + `{header}`" for header, spec in response.get("headers", {}).items()
-                                  if header != "X-Request-ID" and sets_header(spec, name))
-                when = next((line.split(": ", 1)[1] for line in response["description"].split("\n\n")
-                             if line.startswith(f"`{name}`: ")), response["description"])
+                headers = "".join(
+                    f" + `{header}`"
+                    for header, spec in response.get("headers", {}).items()
+                    if header != "X-Request-ID" and sets_header(spec, name)
+                )
+                when = next(
+                    (
+                        line.split(": ", 1)[1]
+                        for line in response["description"].split("\n\n")
+                        if line.startswith(f"`{name}`: ")
+                    ),
+                    response["description"],
+                )
                 rows.append(f"| {status} | `{body}`{headers} | {when} |")
     return "| Status | Corpo | Quando |\n|---|---|---|\n" + "\n".join(rows) + "\n"
 

@@ -1,4 +1,5 @@
 """Shared fixtures: the GLPI sandbox as a real HTTP server and the gateway under real gunicorn."""
+
 from __future__ import annotations
 
 import os
@@ -24,15 +25,45 @@ SANDBOX_USER_TOKEN = "sandbox-user-token-0123456789abcdefghi"
 # Every variable the gateway reads: set blank unless a test wants it, so a developer's
 # own .env or shell never leaks into a test run.
 GATEWAY_VARIABLES = (
-    "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
-    "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
-    "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL", "HEALTH_QUEUE_MAX_AGE", "MAX_BODY_BYTES", "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES",
+    "GLPI_URL",
+    "GLPI_APP_TOKEN",
+    "GLPI_USER_TOKEN",
+    "GLPI_CNPJ_FIELD_ID",
+    "GLPI_CNPJ_FIELD_LABEL",
+    "GLPI_DEFAULT_CATEGORY_ID",
+    "GLPI_REQUESTER_USER_ID",
+    "GLPI_REQUEST_TYPE_ID",
+    "GLPI_TIMEOUT",
+    "GLPI_VERIFY_TLS",
+    "GLPI_ENTITY_CACHE_TTL",
+    "GLPI_ENTITY_NEGATIVE_CACHE_TTL",
+    "GLPI_SESSION_MAX_AGE",
+    "HEALTH_CACHE_TTL",
+    "HEALTH_QUEUE_MAX_AGE",
+    "MAX_BODY_BYTES",
+    "ATTACHMENTS_MAX_COUNT",
+    "ATTACHMENTS_MAX_BYTES",
     "MAX_MULTIPART_BODY_BYTES",
-    "LOG_LEVEL", "METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR", "FORM_FRAME_ANCESTORS", "WEB_CONCURRENCY",
-    "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS", "GUNICORN_CMD_ARGS", "API_KEYS", "CORS_ORIGINS", "RATE_LIMIT_PER_IP",
-    "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX", "IDEMPOTENCY_TTL",
-    "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS", "FORM_API_KEY_NAME",
+    "LOG_LEVEL",
+    "METRICS_ENABLED",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "FORM_FRAME_ANCESTORS",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_WORKER_CLASS",
+    "GUNICORN_CMD_ARGS",
+    "API_KEYS",
+    "CORS_ORIGINS",
+    "RATE_LIMIT_PER_IP",
+    "RATE_LIMIT_PER_KEY",
+    "TRUSTED_PROXIES",
+    "DATA_DIR",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "IDEMPOTENCY_TTL",
+    "QUEUE_WHEN_UNAVAILABLE",
+    "QUEUE_RETRY_MAX_SECONDS",
+    "FORM_API_KEY_NAME",
 )
 
 
@@ -100,15 +131,24 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
     Returns once /ping answers, or once gunicorn exited (then `exit_code` is set).
     """
     port = free_port()
-    env = gateway_environment({
-        "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4",
-        "DATA_DIR": str(tmp_dir / f"data-{port}"), **settings,
-    })
+    env = gateway_environment(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            "GUNICORN_THREADS": "4",
+            "DATA_DIR": str(tmp_dir / f"data-{port}"),
+            **settings,
+        }
+    )
     log_path = tmp_dir / f"gateway-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:create_app()"],
-            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the workers too
         )
     gateway = GatewayProcess(process, f"http://127.0.0.1:{port}", log_path)
@@ -170,8 +210,22 @@ def own_redis(tmp_path):
             pytest.fail("CI=true but redis-server is not installed")
         pytest.skip("redis-server not installed")
     port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while True:

@@ -1,4 +1,5 @@
 """Who may call, from which browser origin and how often, over HTTP: gunicorn in front, the sandbox behind."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -9,7 +10,6 @@ import uuid
 
 import pytest
 import requests
-
 from conftest import sandbox_settings, start_gateway
 from test_http_contract import assert_error, body, stored_ticket
 
@@ -74,8 +74,13 @@ def test_missing_key_is_401_with_its_own_codigo_and_a_bearer_challenge(secured, 
 
 @pytest.mark.parametrize(
     "headers",
-    [bearer("x" * 40), {"X-API-Key": SITE_KEY[:-1]}, {"Authorization": f"Basic {SITE_KEY}"},
-     {"Authorization": f"Bearer {SITE_KEY} extra"}, {"X-API-Key": "site-principal"}],
+    [
+        bearer("x" * 40),
+        {"X-API-Key": SITE_KEY[:-1]},
+        {"Authorization": f"Basic {SITE_KEY}"},
+        {"Authorization": f"Bearer {SITE_KEY} extra"},
+        {"X-API-Key": "site-principal"},
+    ],
 )
 def test_wrong_key_is_401_and_says_the_token_is_invalid(secured, headers):
     response = secured.post_ticket(body(), headers=headers)
@@ -163,9 +168,15 @@ def published_key(process) -> str | None:
 
 def test_form_posts_are_limited_and_marked_under_the_form_key_name(sandbox, launch, tmp_path):
     form_name = "formulario"
-    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"{form_name}:{FORM_KEY},site-principal:{SITE_KEY}",
-                                      FORM_API_KEY_NAME=form_name, RATE_LIMIT_PER_KEY="2/hour",
-                                      DATA_DIR=str(tmp_path / "d")))
+    process = launch(
+        sandbox_settings(
+            sandbox.url,
+            API_KEYS=f"{form_name}:{FORM_KEY},site-principal:{SITE_KEY}",
+            FORM_API_KEY_NAME=form_name,
+            RATE_LIMIT_PER_KEY="2/hour",
+            DATA_DIR=str(tmp_path / "d"),
+        )
+    )
     key = published_key(process)
     assert key == FORM_KEY
     statuses = [process.post_ticket(body(), headers={"X-API-Key": key}) for _ in range(3)]
@@ -180,8 +191,11 @@ def test_form_posts_are_limited_and_marked_under_the_form_key_name(sandbox, laun
 
 
 def test_the_form_key_opens_tickets_and_nothing_else(sandbox, launch):
-    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"formulario:{FORM_KEY},site-principal:{SITE_KEY}",
-                                      FORM_API_KEY_NAME="formulario"))
+    process = launch(
+        sandbox_settings(
+            sandbox.url, API_KEYS=f"formulario:{FORM_KEY},site-principal:{SITE_KEY}", FORM_API_KEY_NAME="formulario"
+        )
+    )
     form_key = {"X-API-Key": FORM_KEY}
     for path in ("/debug", "/metrics", "/chamados/" + "0" * 32, "/nao-existe"):
         answer = assert_error(process.get(path, headers=form_key), 403, "chave_api_sem_permissao")
@@ -226,8 +240,11 @@ def test_an_unknown_form_api_key_name_stops_start_up_naming_the_variable(sandbox
 def preflight(process, origin: str, path: str = "/criar-chamado") -> requests.Response:
     return requests.options(
         f"{process.url}{path}",
-        headers={"Origin": origin, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type,authorization,idempotency-key"},
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization,idempotency-key",
+        },
         timeout=10,
     )
 
@@ -245,8 +262,16 @@ def test_preflight_from_an_allowed_origin_is_204_echoing_it_without_a_key(secure
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "https://www.exemplo.com.br.evil.example", "null",
-                                    "https://WWW.exemplo.com.br.evil", "http://www.exemplo.com.br"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "https://www.exemplo.com.br.evil.example",
+        "null",
+        "https://WWW.exemplo.com.br.evil",
+        "http://www.exemplo.com.br",
+    ],
+)
 def test_preflight_from_another_origin_gets_no_cors_headers(secured, origin):
     response = preflight(secured, origin)
     assert response.status_code != 204
@@ -297,8 +322,9 @@ def counter_settings(request, tmp_path):
 
 
 def test_per_ip_limit_answers_429_with_retry_after_and_its_own_codigo(sandbox, launch, counter_settings):
-    process = launch(sandbox_settings(sandbox.url, RATE_LIMIT_PER_IP="3/hour", TRUSTED_PROXIES="127.0.0.1",
-                                      **counter_settings))
+    process = launch(
+        sandbox_settings(sandbox.url, RATE_LIMIT_PER_IP="3/hour", TRUSTED_PROXIES="127.0.0.1", **counter_settings)
+    )
     client = {"X-Forwarded-For": unique_ip()}
     statuses = [process.post_ticket(body(), headers=client).status_code for _ in range(3)]
     assert statuses == [201, 201, 201]
@@ -318,12 +344,14 @@ def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(sandbox, 
 
 
 def test_the_client_cannot_dodge_the_limit_by_prepending_addresses(sandbox, launch, tmp_path):
-    process = launch(sandbox_settings(sandbox.url, RATE_LIMIT_PER_IP="2/hour", TRUSTED_PROXIES="127.0.0.1",
-                                      DATA_DIR=str(tmp_path / "d")))
+    process = launch(
+        sandbox_settings(
+            sandbox.url, RATE_LIMIT_PER_IP="2/hour", TRUSTED_PROXIES="127.0.0.1", DATA_DIR=str(tmp_path / "d")
+        )
+    )
     real = unique_ip()
     statuses = [
-        process.post_ticket(body(), headers={"X-Forwarded-For": f"{unique_ip()}, {real}"}).status_code
-        for _ in range(3)
+        process.post_ticket(body(), headers={"X-Forwarded-For": f"{unique_ip()}, {real}"}).status_code for _ in range(3)
     ]
     assert statuses == [201, 201, 429]
     response = process.post_ticket(body(), headers={"X-Forwarded-For": real})
@@ -331,8 +359,9 @@ def test_the_client_cannot_dodge_the_limit_by_prepending_addresses(sandbox, laun
 
 
 def test_per_ip_limit_counts_key_guesses_before_checking_the_key(sandbox, launch, tmp_path):
-    process = launch(sandbox_settings(sandbox.url, API_KEYS=API_KEYS, RATE_LIMIT_PER_IP="3/minute",
-                                      DATA_DIR=str(tmp_path / "d")))
+    process = launch(
+        sandbox_settings(sandbox.url, API_KEYS=API_KEYS, RATE_LIMIT_PER_IP="3/minute", DATA_DIR=str(tmp_path / "d"))
+    )
     guesses = [process.post_ticket(body(), headers=bearer("g" * 40)).status_code for _ in range(3)]
     assert guesses == [401, 401, 401]
     assert_error(process.post_ticket(body(), headers=bearer()), 429, "limite_de_requisicoes")
@@ -340,8 +369,14 @@ def test_per_ip_limit_counts_key_guesses_before_checking_the_key(sandbox, launch
 
 def test_per_key_limit_counts_each_key_apart(sandbox, launch, counter_settings):
     site, zabbix = f"site-{uuid.uuid4().hex[:8]}", f"zabbix-{uuid.uuid4().hex[:8]}"
-    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"{site}:{SITE_KEY},{zabbix}:{ZABBIX_KEY}",
-                                      RATE_LIMIT_PER_KEY="2/hour", **counter_settings))
+    process = launch(
+        sandbox_settings(
+            sandbox.url,
+            API_KEYS=f"{site}:{SITE_KEY},{zabbix}:{ZABBIX_KEY}",
+            RATE_LIMIT_PER_KEY="2/hour",
+            **counter_settings,
+        )
+    )
     statuses = [process.post_ticket(body(), headers=bearer(SITE_KEY)).status_code for _ in range(3)]
     assert statuses == [201, 201, 429]
     response = process.post_ticket(body(), headers=bearer(SITE_KEY))
@@ -353,8 +388,15 @@ def test_per_key_limit_counts_each_key_apart(sandbox, launch, counter_settings):
 
 def test_limits_are_shared_by_all_gunicorn_workers(sandbox, launch, counter_settings):
     key_name = f"site-{uuid.uuid4().hex[:8]}"
-    process = launch(sandbox_settings(sandbox.url, API_KEYS=f"{key_name}:{SITE_KEY}", RATE_LIMIT_PER_KEY="6/hour",
-                                      WEB_CONCURRENCY="2", **counter_settings))
+    process = launch(
+        sandbox_settings(
+            sandbox.url,
+            API_KEYS=f"{key_name}:{SITE_KEY}",
+            RATE_LIMIT_PER_KEY="6/hour",
+            WEB_CONCURRENCY="2",
+            **counter_settings,
+        )
+    )
     wait_for_workers(process, 2)
     statuses, workers = [], set()
     while len(statuses) < 20 or len(workers) < 2:  # until both workers have answered some of them
@@ -366,8 +408,9 @@ def test_limits_are_shared_by_all_gunicorn_workers(sandbox, launch, counter_sett
 
 
 def test_limits_are_shared_by_gateway_instances_using_the_same_store(sandbox, launch, counter_settings, tmp_path):
-    settings = sandbox_settings(sandbox.url, RATE_LIMIT_PER_IP="4/hour", TRUSTED_PROXIES="127.0.0.1",
-                                **counter_settings)
+    settings = sandbox_settings(
+        sandbox.url, RATE_LIMIT_PER_IP="4/hour", TRUSTED_PROXIES="127.0.0.1", **counter_settings
+    )
     first, second = launch(settings), launch(settings)
     client = {"X-Forwarded-For": unique_ip()}
     statuses = [process.post_ticket(body(), headers=client).status_code for process in (first, second) * 3]
@@ -384,8 +427,15 @@ def test_a_counter_store_lost_after_start_up_lets_requests_through_and_warns(san
     assert any("contador indisponível" in line["msg"] for line in log_lines(process))
 
 
-@pytest.mark.parametrize("name, value", [("RATE_LIMIT_PER_IP", "20/fortnight"), ("RATE_LIMIT_PER_IP", "0/hour"),
-                                         ("RATE_LIMIT_PER_KEY", "5/minute"), ("TRUSTED_PROXIES", "proxy.local")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("RATE_LIMIT_PER_IP", "20/fortnight"),
+        ("RATE_LIMIT_PER_IP", "0/hour"),
+        ("RATE_LIMIT_PER_KEY", "5/minute"),
+        ("TRUSTED_PROXIES", "proxy.local"),
+    ],
+)
 def test_bad_limit_settings_stop_start_up_naming_the_variable(sandbox, launch, name, value):
     process = launch(sandbox_settings(sandbox.url, **{name: value}))
     assert process.exit_code not in (None, 0)

@@ -1,5 +1,6 @@
 """Server and OpenAPI document agree: schemathesis generates requests from the document and
 checks every answer of the gateway (under gunicorn, the GLPI sandbox behind it) against it."""
+
 from __future__ import annotations
 
 import threading
@@ -9,6 +10,7 @@ import uuid
 import pytest
 import requests
 import schemathesis
+from conftest import sandbox_settings
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -19,11 +21,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.core.transport import Response
-
-from glpi_gateway.web.routes import api_document
-from conftest import sandbox_settings
 from test_attachments_http import EXE, PNG
 from test_reliability import wait_for_final_state
+
+from glpi_gateway.web.routes import api_document
 
 # Loaded at collection time from the code that serves /openapi.json (the test below proves the
 # served document is this one): schemathesis' lazy fixture loader does not work with pytest 9.
@@ -53,15 +54,20 @@ def test_every_answer_is_documented_and_no_request_makes_a_server_error(case, ga
 
 VALID_BODY = DOCUMENT["paths"]["/criar-chamado"]["post"]["requestBody"]["content"]["application/json"]["examples"]
 VALID_BODY = VALID_BODY["minimo"]["value"]
-CONFORMANCE = [status_code_conformance, content_type_conformance, response_headers_conformance,
-               response_schema_conformance]
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 API_KEY = "chave-de-teste-0123456789abcdefghijklmn"
 
 
-def conforms(response: requests.Response, path: str = "/criar-chamado", method: str = "POST",
-             **case) -> requests.Response:
+def conforms(
+    response: requests.Response, path: str = "/criar-chamado", method: str = "POST", **case
+) -> requests.Response:
     """Check `response` against what the document says `method path` answers; return it."""
     schema[path][method].Case(**case).validate_response(response, checks=CONFORMANCE)
     return response
@@ -179,7 +185,11 @@ def test_a_failing_store_is_the_documented_503(sandbox, launch, own_redis):
 
 @pytest.mark.parametrize("content, status", [(PNG, 201), (EXE, 400)])
 def test_a_request_with_attachments_is_answered_as_documented(gateway, content, status):
-    response = gateway.session.post(f"{gateway.url}/criar-chamado", data=VALID_BODY, timeout=30,
-                                    files=[("anexos", ("arquivo.png", content, "application/octet-stream"))])
+    response = gateway.session.post(
+        f"{gateway.url}/criar-chamado",
+        data=VALID_BODY,
+        timeout=30,
+        files=[("anexos", ("arquivo.png", content, "application/octet-stream"))],
+    )
     assert conforms(response).status_code == status
     assert "anexos" in (response.json() if status == 201 else response.json()["campos"])

@@ -1,4 +1,5 @@
 """The multipart variant of POST /criar-chamado, over HTTP: gunicorn in front, the GLPI sandbox behind."""
+
 from __future__ import annotations
 
 import io
@@ -6,7 +7,6 @@ import zipfile
 
 import pytest
 import requests
-
 from conftest import sandbox_settings
 from test_http_contract import BETA, assert_error, body
 
@@ -39,8 +39,11 @@ def anexos(*files: tuple[str, bytes]) -> list:
 
 
 def documents_of(sandbox, ticket_id: int) -> list[dict]:
-    return [sandbox.documents[link["documents_id"]] for link in sandbox.document_items
-            if (link["itemtype"], link["items_id"]) == ("Ticket", ticket_id)]
+    return [
+        sandbox.documents[link["documents_id"]]
+        for link in sandbox.document_items
+        if (link["itemtype"], link["items_id"]) == ("Ticket", ticket_id)
+    ]
 
 
 # --- attachments reach GLPI ------------------------------------------------------------
@@ -64,8 +67,9 @@ def test_attachments_become_documents_of_the_ticket_in_its_entity_with_their_byt
 
 
 def test_the_ticket_carries_the_form_fields_as_the_json_variant_does(gateway, sandbox):
-    response = post_form(gateway, anexos(("print.png", PNG)), categoria="2", urgencia="5",
-                         descricao_problema="Linha 1\nLinha 2")
+    response = post_form(
+        gateway, anexos(("print.png", PNG)), categoria="2", urgencia="5", descricao_problema="Linha 1\nLinha 2"
+    )
     ticket = sandbox.tickets[response.json()["ticket_id"]]
     assert (ticket["itilcategories_id"], ticket["urgency"]) == (2, 5)
     assert "Linha 1&#60;br&#62;Linha 2" in ticket["content"]
@@ -83,18 +87,23 @@ def test_file_names_reach_glpi_without_client_paths_and_with_the_extension_of_th
     response = post_form(gateway, anexos(("fotos/tela.png", PNG), ("captura", PNG)))
     assert [sent["arquivo"] for sent in response.json()["anexos"]["enviados"]] == ["tela.png", "captura.png"]
     assert [document["filename"] for document in documents_of(sandbox, response.json()["ticket_id"])] == [
-        "tela.png", "captura.png"]
+        "tela.png",
+        "captura.png",
+    ]
 
 
 # --- refused before anything is created ------------------------------------------------
 
 
-@pytest.mark.parametrize("name, content, reason", [
-    ("print.png", EXE, "print.png: programas executáveis não são aceitos"),
-    ("leia-me.txt", b"\x7fELF\x02\x01\x01" + bytes(64), "leia-me.txt: programas executáveis não são aceitos"),
-    ("contrato.pdf", PNG, "contrato.pdf: o conteúdo é PNG, mas a extensão é .pdf"),
-    ("fotos.docx", b"PK\x03\x04" + bytes(40), "fotos.docx: arquivos ZIP só são aceitos como documentos do Office"),
-])
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("print.png", EXE, "print.png: programas executáveis não são aceitos"),
+        ("leia-me.txt", b"\x7fELF\x02\x01\x01" + bytes(64), "leia-me.txt: programas executáveis não são aceitos"),
+        ("contrato.pdf", PNG, "contrato.pdf: o conteúdo é PNG, mas a extensão é .pdf"),
+        ("fotos.docx", b"PK\x03\x04" + bytes(40), "fotos.docx: arquivos ZIP só são aceitos como documentos do Office"),
+    ],
+)
 def test_content_that_is_not_what_it_claims_is_400_naming_the_file(gateway, sandbox, name, content, reason):
     calls, tickets = sandbox.call_count(), len(sandbox.tickets)
     answer = assert_error(post_form(gateway, anexos(("ok.png", PNG), (name, content))), 400, "dados_invalidos")
@@ -105,11 +114,15 @@ def test_content_that_is_not_what_it_claims_is_400_naming_the_file(gateway, sand
 
 def test_form_fields_are_validated_as_in_the_json_variant(gateway, sandbox):
     calls = sandbox.call_count()
-    answer = assert_error(post_form(gateway, anexos(("print.png", PNG)), nome_cliente="", telefone_cliente=None),
-                          400, "campos_obrigatorios_ausentes")
+    answer = assert_error(
+        post_form(gateway, anexos(("print.png", PNG)), nome_cliente="", telefone_cliente=None),
+        400,
+        "campos_obrigatorios_ausentes",
+    )
     assert answer["campos"] == ["nome_cliente", "telefone_cliente"]
-    answer = assert_error(post_form(gateway, anexos(("print.png", PNG)), cnpj_cliente="11.222.333/0001-82"),
-                          400, "dados_invalidos")
+    answer = assert_error(
+        post_form(gateway, anexos(("print.png", PNG)), cnpj_cliente="11.222.333/0001-82"), 400, "dados_invalidos"
+    )
     assert "cnpj_cliente" in answer["campos"]
     assert sandbox.call_count() == calls
 
@@ -119,14 +132,19 @@ def test_a_file_in_another_field_is_400_naming_that_field(gateway):
     assert answer["campos"] == {"anexo": "arquivos só são aceitos no campo anexos"}
 
 
-@pytest.mark.parametrize("content_type, data", [
-    ("multipart/form-data", b"no boundary"),
-    ("multipart/form-data; boundary=XX", b'--XX\r\nContent-Disposition: form-data; name="nome_cliente"\r\n\r\ncut'),
-    ("multipart/form-data; boundary=XX", b"\xff\xfe--XX--"),
-], ids=["no-boundary", "truncated", "garbage"])
+@pytest.mark.parametrize(
+    "content_type, data",
+    [
+        ("multipart/form-data", b"no boundary"),
+        ("multipart/form-data; boundary=XX", b'--XX\r\nContent-Disposition: form-data; name="nome_cliente"\r\n\r\ncut'),
+        ("multipart/form-data; boundary=XX", b"\xff\xfe--XX--"),
+    ],
+    ids=["no-boundary", "truncated", "garbage"],
+)
 def test_a_malformed_multipart_body_is_a_clear_400(gateway, content_type, data):
-    response = gateway.session.post(f"{gateway.url}/criar-chamado", data=data, headers={"Content-Type": content_type},
-                                     timeout=10)
+    response = gateway.session.post(
+        f"{gateway.url}/criar-chamado", data=data, headers={"Content-Type": content_type}, timeout=10
+    )
     assert_error(response, 400, "campos_obrigatorios_ausentes")
 
 
@@ -144,8 +162,12 @@ def small_limits(sandbox, tmp_path_factory):
     """A gateway taking at most 2 files of 2000 bytes, in a body of at most 8000 bytes."""
     from conftest import start_gateway
 
-    process = start_gateway(tmp_path_factory.mktemp("small"), sandbox_settings(
-        sandbox.url, ATTACHMENTS_MAX_COUNT="2", ATTACHMENTS_MAX_BYTES="2000", MAX_MULTIPART_BODY_BYTES="8000"))
+    process = start_gateway(
+        tmp_path_factory.mktemp("small"),
+        sandbox_settings(
+            sandbox.url, ATTACHMENTS_MAX_COUNT="2", ATTACHMENTS_MAX_BYTES="2000", MAX_MULTIPART_BODY_BYTES="8000"
+        ),
+    )
     assert process.exit_code is None, process.logs()
     yield process
     process.stop()
@@ -161,8 +183,9 @@ def test_more_files_than_attachments_max_count_is_400(small_limits, sandbox):
 def test_a_file_over_attachments_max_bytes_is_400_naming_it(small_limits, sandbox):
     tickets = len(sandbox.tickets)
     big = PNG[:100] + bytes(2000 - 100 + 1)
-    answer = assert_error(post_form(small_limits, anexos(("ok.png", PNG[:100]), ("grande.png", big))), 400,
-                          "dados_invalidos")
+    answer = assert_error(
+        post_form(small_limits, anexos(("ok.png", PNG[:100]), ("grande.png", big))), 400, "dados_invalidos"
+    )
     assert answer["campos"] == {"anexos": "grande.png: maior que o limite de 1,9 KB por arquivo"}
     assert len(sandbox.tickets) == tickets
 
@@ -182,8 +205,9 @@ def test_a_body_over_max_multipart_body_bytes_is_413(small_limits, sandbox):
 
 
 def test_the_json_body_limit_still_applies_to_json(small_limits):
-    response = requests.post(f"{small_limits.url}/criar-chamado", json=body(descricao_problema="x" * 70_000),
-                             timeout=10)
+    response = requests.post(
+        f"{small_limits.url}/criar-chamado", json=body(descricao_problema="x" * 70_000), timeout=10
+    )
     assert_error(response, 413, "corpo_muito_grande")
 
 
@@ -198,7 +222,8 @@ def test_glpi_refusing_one_upload_still_creates_the_ticket_and_lists_the_file(ga
     assert ticket_id in sandbox.tickets
     assert [sent["arquivo"] for sent in response.json()["anexos"]["enviados"]] == ["print.png", "orçamento.pdf"]
     assert response.json()["anexos"]["falharam"] == [
-        {"arquivo": "erro.log", "motivo": "o GLPI recusou o arquivo: File erro.log not found."}]
+        {"arquivo": "erro.log", "motivo": "o GLPI recusou o arquivo: File erro.log not found."}
+    ]
     assert [document["filename"] for document in documents_of(sandbox, ticket_id)] == ["print.png", "orçamento.pdf"]
 
 
@@ -217,8 +242,13 @@ def test_glpi_failing_during_the_uploads_lists_every_file_and_stops_trying(gatew
     response = post_form(gateway, anexos(("a.png", PNG), ("b.pdf", PDF)))
     assert response.status_code == 201, response.text
     assert response.json()["ticket_id"] in sandbox.tickets
-    assert response.json()["anexos"] == {"enviados": [], "falharam": [
-        {"arquivo": "a.png", "motivo": "GLPI indisponível"}, {"arquivo": "b.pdf", "motivo": "GLPI indisponível"}]}
+    assert response.json()["anexos"] == {
+        "enviados": [],
+        "falharam": [
+            {"arquivo": "a.png", "motivo": "GLPI indisponível"},
+            {"arquivo": "b.pdf", "motivo": "GLPI indisponível"},
+        ],
+    }
     assert sandbox.call_count(endpoint="Document") == 1
 
 

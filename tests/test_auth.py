@@ -1,4 +1,5 @@
 """Contract of auth.py: which header carries the key, and how a key is recognised."""
+
 from __future__ import annotations
 
 import hmac

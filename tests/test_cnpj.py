@@ -1,5 +1,6 @@
 """Contract of cnpj.py: normalisation, check digits (numeric and alphanumeric), formatting
 and the GLPI `contains` search pattern."""
+
 from __future__ import annotations
 
 import re
@@ -44,6 +45,7 @@ VALID_FORMATTED = ["11.222.333/0001-81", "19.131.100/0001-85", "12.ABC.345/01DE-
 
 # --- known vectors ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("formatted", VALID_FORMATTED)
 def test_known_valid_cnpjs_are_accepted_formatted(formatted):
     assert is_valid_cnpj(formatted)
@@ -59,7 +61,9 @@ def test_lowercase_alphanumeric_cnpjs_are_accepted(formatted):
     assert is_valid_cnpj(formatted)
 
 
-@pytest.mark.parametrize("spaced", ["  11.222.333/0001-81  ", "11 222 333 0001 81", "12 ABC 345 01DE 35", "\t19.131.100/0001-85\n"])
+@pytest.mark.parametrize(
+    "spaced", ["  11.222.333/0001-81  ", "11 222 333 0001 81", "12 ABC 345 01DE 35", "\t19.131.100/0001-85\n"]
+)
 def test_cnpjs_with_spaces_are_accepted(spaced):
     assert is_valid_cnpj(spaced)
 
@@ -118,7 +122,14 @@ def test_letters_in_check_digit_positions_are_rejected(invalid):
 
 @pytest.mark.parametrize(
     "invalid",
-    ["11.222.333/0001_81", "11.222.333\\0001-81", "11,222,333/0001-81", "11.222.333/0001+81", "1122233300018!", "11#22233300018"],
+    [
+        "11.222.333/0001_81",
+        "11.222.333\\0001-81",
+        "11,222,333/0001-81",
+        "11.222.333/0001+81",
+        "1122233300018!",
+        "11#22233300018",
+    ],
 )
 def test_symbols_other_than_the_usual_separators_are_rejected(invalid):
     assert not is_valid_cnpj(invalid)
@@ -131,6 +142,7 @@ def test_other_branch_of_the_same_company_is_a_different_cnpj():
 
 # --- properties ---------------------------------------------------------------
 
+
 @settings(max_examples=150)
 @given(bases)
 def test_any_12_characters_plus_reference_check_digits_make_a_valid_cnpj(base):
@@ -142,7 +154,7 @@ def test_any_12_characters_plus_reference_check_digits_make_a_valid_cnpj(base):
 def test_changing_any_one_check_digit_makes_the_cnpj_invalid(base, position, shift):
     cnpj = base + reference_check_digits(base)
     changed_digit = str((int(cnpj[position]) + shift) % 10)
-    changed = cnpj[:position] + changed_digit + cnpj[position + 1:]
+    changed = cnpj[:position] + changed_digit + cnpj[position + 1 :]
     assert not is_valid_cnpj(changed)
 
 

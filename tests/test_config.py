@@ -1,24 +1,51 @@
 """Contract of config.py: environment variables (and an optional .env file) become a Config or a ConfigError
 that names the variable."""
+
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import pytest
-
-import ipaddress
 
 from config import Config, ConfigError, RateLimit, load_config
 
 MINIMAL = {"GLPI_URL": "https://glpi.example.com/apirest.php", "GLPI_USER_TOKEN": "user-token-secret-123"}
 VARIABLES = (
-    "GLPI_URL", "GLPI_APP_TOKEN", "GLPI_USER_TOKEN", "GLPI_CNPJ_FIELD_ID", "GLPI_CNPJ_FIELD_LABEL",
-    "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "GLPI_TIMEOUT",
-    "GLPI_VERIFY_TLS", "GLPI_ENTITY_CACHE_TTL", "GLPI_ENTITY_NEGATIVE_CACHE_TTL", "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL", "HEALTH_QUEUE_MAX_AGE", "MAX_BODY_BYTES", "LOG_LEVEL", "METRICS_ENABLED", "FORM_FRAME_ANCESTORS",
-    "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES", "API_KEYS", "CORS_ORIGINS",
-    "RATE_LIMIT_PER_IP", "RATE_LIMIT_PER_KEY", "TRUSTED_PROXIES", "DATA_DIR", "REDIS_URL", "REDIS_KEY_PREFIX",
-    "IDEMPOTENCY_TTL", "QUEUE_WHEN_UNAVAILABLE", "QUEUE_RETRY_MAX_SECONDS", "FORM_API_KEY_NAME",
+    "GLPI_URL",
+    "GLPI_APP_TOKEN",
+    "GLPI_USER_TOKEN",
+    "GLPI_CNPJ_FIELD_ID",
+    "GLPI_CNPJ_FIELD_LABEL",
+    "GLPI_DEFAULT_CATEGORY_ID",
+    "GLPI_REQUESTER_USER_ID",
+    "GLPI_REQUEST_TYPE_ID",
+    "GLPI_TIMEOUT",
+    "GLPI_VERIFY_TLS",
+    "GLPI_ENTITY_CACHE_TTL",
+    "GLPI_ENTITY_NEGATIVE_CACHE_TTL",
+    "GLPI_SESSION_MAX_AGE",
+    "HEALTH_CACHE_TTL",
+    "HEALTH_QUEUE_MAX_AGE",
+    "MAX_BODY_BYTES",
+    "LOG_LEVEL",
+    "METRICS_ENABLED",
+    "FORM_FRAME_ANCESTORS",
+    "ATTACHMENTS_MAX_COUNT",
+    "ATTACHMENTS_MAX_BYTES",
+    "MAX_MULTIPART_BODY_BYTES",
+    "API_KEYS",
+    "CORS_ORIGINS",
+    "RATE_LIMIT_PER_IP",
+    "RATE_LIMIT_PER_KEY",
+    "TRUSTED_PROXIES",
+    "DATA_DIR",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "IDEMPOTENCY_TTL",
+    "QUEUE_WHEN_UNAVAILABLE",
+    "QUEUE_RETRY_MAX_SECONDS",
+    "FORM_API_KEY_NAME",
 )
 
 
@@ -42,6 +69,7 @@ def clean_environ(monkeypatch):
 
 
 # --- defaults -------------------------------------------------------------------
+
 
 def test_minimal_environment_gives_the_defaults():
     config = load_config(dict(MINIMAL), env_file=None)
@@ -77,7 +105,9 @@ def test_minimal_environment_gives_the_defaults():
 
 
 def test_blank_variables_count_as_unset():
-    config = config_with(GLPI_APP_TOKEN="  ", GLPI_CNPJ_FIELD_ID="", GLPI_TIMEOUT=" ", LOG_LEVEL="", GLPI_CNPJ_FIELD_LABEL=" ")
+    config = config_with(
+        GLPI_APP_TOKEN="  ", GLPI_CNPJ_FIELD_ID="", GLPI_TIMEOUT=" ", LOG_LEVEL="", GLPI_CNPJ_FIELD_LABEL=" "
+    )
     assert config.glpi_app_token is None
     assert config.glpi_cnpj_field_id is None
     assert config.glpi_timeout == 10.0
@@ -107,13 +137,44 @@ def test_every_variable_is_read_into_its_field():
         METRICS_ENABLED="false",
     )
     assert (
-        config.glpi_app_token, config.glpi_cnpj_field_id, config.glpi_cnpj_field_label, config.glpi_default_category_id,
-        config.glpi_requester_user_id, config.glpi_request_type_id, config.glpi_timeout, config.glpi_verify_tls,
-        config.glpi_entity_cache_ttl, config.glpi_entity_negative_cache_ttl, config.glpi_session_max_age,
-        config.health_cache_ttl, config.max_body_bytes, config.attachments_max_count, config.attachments_max_bytes,
-        config.max_multipart_body_bytes, config.log_level, config.metrics_enabled,
-    ) == ("app-token-secret-456", 76666, "Documento", 4, 8, 7, 2.5, False, 0.0, 5.0, 60.0, 2.0, 1024, 2, 1000, 5000,
-          "DEBUG", False)
+        config.glpi_app_token,
+        config.glpi_cnpj_field_id,
+        config.glpi_cnpj_field_label,
+        config.glpi_default_category_id,
+        config.glpi_requester_user_id,
+        config.glpi_request_type_id,
+        config.glpi_timeout,
+        config.glpi_verify_tls,
+        config.glpi_entity_cache_ttl,
+        config.glpi_entity_negative_cache_ttl,
+        config.glpi_session_max_age,
+        config.health_cache_ttl,
+        config.max_body_bytes,
+        config.attachments_max_count,
+        config.attachments_max_bytes,
+        config.max_multipart_body_bytes,
+        config.log_level,
+        config.metrics_enabled,
+    ) == (
+        "app-token-secret-456",
+        76666,
+        "Documento",
+        4,
+        8,
+        7,
+        2.5,
+        False,
+        0.0,
+        5.0,
+        60.0,
+        2.0,
+        1024,
+        2,
+        1000,
+        5000,
+        "DEBUG",
+        False,
+    )
 
 
 def test_values_are_trimmed_and_the_url_loses_its_trailing_slash():
@@ -123,6 +184,7 @@ def test_values_are_trimmed_and_the_url_loses_its_trailing_slash():
 
 
 # --- required variables -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["GLPI_URL", "GLPI_USER_TOKEN"])
 @pytest.mark.parametrize("blank", [None, "", "   "], ids=["absent", "empty", "spaces"])
@@ -136,7 +198,9 @@ def test_a_missing_required_variable_is_a_config_error_naming_it(name, blank):
         load_config(environ, env_file=None)
 
 
-@pytest.mark.parametrize("url", ["glpi.example.com/apirest.php", "ftp://glpi.example.com/", "https://", "http:/glpi", "apirest.php"])
+@pytest.mark.parametrize(
+    "url", ["glpi.example.com/apirest.php", "ftp://glpi.example.com/", "https://", "http:/glpi", "apirest.php"]
+)
 def test_a_glpi_url_that_is_not_a_full_http_url_is_a_config_error_naming_it(url):
     assert "GLPI_URL" in config_error(GLPI_URL=url)
 
@@ -148,10 +212,19 @@ def test_http_and_https_urls_are_accepted(url):
 
 # --- typed values ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "name",
-    ["GLPI_CNPJ_FIELD_ID", "GLPI_DEFAULT_CATEGORY_ID", "GLPI_REQUESTER_USER_ID", "GLPI_REQUEST_TYPE_ID", "MAX_BODY_BYTES",
-     "ATTACHMENTS_MAX_COUNT", "ATTACHMENTS_MAX_BYTES", "MAX_MULTIPART_BODY_BYTES"],
+    [
+        "GLPI_CNPJ_FIELD_ID",
+        "GLPI_DEFAULT_CATEGORY_ID",
+        "GLPI_REQUESTER_USER_ID",
+        "GLPI_REQUEST_TYPE_ID",
+        "MAX_BODY_BYTES",
+        "ATTACHMENTS_MAX_COUNT",
+        "ATTACHMENTS_MAX_BYTES",
+        "MAX_MULTIPART_BODY_BYTES",
+    ],
 )
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", "7a", "1e3"])
 def test_an_id_that_is_not_a_positive_integer_is_a_config_error_naming_the_variable(name, value):
@@ -219,7 +292,9 @@ def test_an_unknown_log_level_is_a_config_error_naming_it(value):
     assert "LOG_LEVEL" in config_error(LOG_LEVEL=value)
 
 
-@pytest.mark.parametrize("value, expected", [("debug", "DEBUG"), ("Warning", "WARNING"), ("ERROR", "ERROR"), ("critical", "CRITICAL")])
+@pytest.mark.parametrize(
+    "value, expected", [("debug", "DEBUG"), ("Warning", "WARNING"), ("ERROR", "ERROR"), ("critical", "CRITICAL")]
+)
 def test_log_level_is_case_insensitive_and_upper_cased(value, expected):
     assert config_with(LOG_LEVEL=value).log_level == expected
 
@@ -241,8 +316,14 @@ def test_form_frame_ancestors_lists_origins_for_the_csp_header(value, expected):
 @pytest.mark.parametrize(
     "value",
     [
-        "self", "https://a.com; script-src *", "'unsafe-inline'", "javascript:alert(1)",
-        "https://a.com/caminho", "www.exemplo.com.br", "'none' https://a.com", "https://a.com\r\nX-Evil: 1",
+        "self",
+        "https://a.com; script-src *",
+        "'unsafe-inline'",
+        "javascript:alert(1)",
+        "https://a.com/caminho",
+        "www.exemplo.com.br",
+        "'none' https://a.com",
+        "https://a.com\r\nX-Evil: 1",
     ],
 )
 def test_a_form_frame_ancestor_that_is_not_an_origin_is_a_config_error_naming_it(value):
@@ -250,6 +331,7 @@ def test_a_form_frame_ancestor_that_is_not_an_origin_is_a_config_error_naming_it
 
 
 # --- .env file ------------------------------------------------------------------
+
 
 def test_dotenv_file_is_loaded_when_the_environment_does_not_set_the_variables(clean_environ, tmp_path):
     env_file = tmp_path / ".env"
@@ -305,6 +387,7 @@ def test_a_missing_variable_is_reported_even_with_a_dotenv_file(clean_environ, t
 
 # --- secrets --------------------------------------------------------------------
 
+
 def test_repr_never_shows_the_tokens():
     config = config_with(GLPI_APP_TOKEN="app-token-secret-456")
     text = repr(config)
@@ -324,7 +407,10 @@ def test_repr_shows_the_non_secret_values():
 
 
 def test_secrets_returns_the_tokens():
-    assert set(config_with(GLPI_APP_TOKEN="app-token-secret-456").secrets()) == {"user-token-secret-123", "app-token-secret-456"}
+    assert set(config_with(GLPI_APP_TOKEN="app-token-secret-456").secrets()) == {
+        "user-token-secret-123",
+        "app-token-secret-456",
+    }
 
 
 def test_secrets_leaves_out_an_unset_app_token():
@@ -399,8 +485,17 @@ def test_cors_origins_are_exact_lower_cased_origins():
 
 
 @pytest.mark.parametrize(
-    "value", ["*", "https://*.exemplo.com.br", "www.exemplo.com.br", "https://exemplo.com.br/", "https://a.br/form",
-              "ftp://exemplo.com.br", "https://user@exemplo.com.br", "null"],
+    "value",
+    [
+        "*",
+        "https://*.exemplo.com.br",
+        "www.exemplo.com.br",
+        "https://exemplo.com.br/",
+        "https://a.br/form",
+        "ftp://exemplo.com.br",
+        "https://user@exemplo.com.br",
+        "null",
+    ],
 )
 def test_a_cors_origin_that_is_not_an_exact_origin_is_a_config_error_naming_it(value):
     assert "CORS_ORIGINS" in config_error(CORS_ORIGINS=value)
@@ -408,8 +503,12 @@ def test_a_cors_origin_that_is_not_an_exact_origin_is_a_config_error_naming_it(v
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("20/hour", RateLimit(20, 3600)), ("600/minute", RateLimit(600, 60)), ("10/second", RateLimit(10, 1)),
-     (" 5 / Day ", RateLimit(5, 86400))],
+    [
+        ("20/hour", RateLimit(20, 3600)),
+        ("600/minute", RateLimit(600, 60)),
+        ("10/second", RateLimit(10, 1)),
+        (" 5 / Day ", RateLimit(5, 86400)),
+    ],
 )
 def test_rate_limits_read_count_per_period(value, expected):
     config = config_with(RATE_LIMIT_PER_IP=value, RATE_LIMIT_PER_KEY=value, API_KEYS=f"site:{SITE_KEY}")
@@ -429,7 +528,9 @@ def test_a_per_key_limit_without_keys_is_a_config_error():
 def test_trusted_proxies_are_addresses_or_networks():
     config = config_with(TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8,::1")
     assert config.trusted_proxies == (
-        ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"),
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
     )
     assert "TRUSTED_PROXIES" in config_error(TRUSTED_PROXIES="proxy.local")
 
@@ -452,16 +553,29 @@ def test_reliability_settings_have_safe_defaults():
     config = config_with()
     assert (config.data_dir, config.redis_url, config.redis_key_prefix) == ("./data", None, "glpi-gateway:")
     assert (config.idempotency_ttl, config.queue_when_unavailable, config.queue_retry_max_seconds) == (
-        86400.0, True, 300.0)
+        86400.0,
+        True,
+        300.0,
+    )
 
 
 def test_reliability_settings_are_read():
-    config = config_with(DATA_DIR="/var/lib/gw", REDIS_URL="redis://:senha-redis@cache:6379/2",
-                         REDIS_KEY_PREFIX="gw2:", IDEMPOTENCY_TTL="3600", QUEUE_WHEN_UNAVAILABLE="false",
-                         QUEUE_RETRY_MAX_SECONDS="60")
-    assert (config.data_dir, config.redis_url, config.redis_key_prefix, config.idempotency_ttl,
-            config.queue_when_unavailable, config.queue_retry_max_seconds) == (
-        "/var/lib/gw", "redis://:senha-redis@cache:6379/2", "gw2:", 3600.0, False, 60.0)
+    config = config_with(
+        DATA_DIR="/var/lib/gw",
+        REDIS_URL="redis://:senha-redis@cache:6379/2",
+        REDIS_KEY_PREFIX="gw2:",
+        IDEMPOTENCY_TTL="3600",
+        QUEUE_WHEN_UNAVAILABLE="false",
+        QUEUE_RETRY_MAX_SECONDS="60",
+    )
+    assert (
+        config.data_dir,
+        config.redis_url,
+        config.redis_key_prefix,
+        config.idempotency_ttl,
+        config.queue_when_unavailable,
+        config.queue_retry_max_seconds,
+    ) == ("/var/lib/gw", "redis://:senha-redis@cache:6379/2", "gw2:", 3600.0, False, 60.0)
 
 
 def test_redis_url_is_a_secret_it_may_carry_a_password():
@@ -470,10 +584,16 @@ def test_redis_url_is_a_secret_it_may_carry_a_password():
     assert "redis://:senha-redis@cache:6379/2" in config.secrets()
 
 
-@pytest.mark.parametrize("name, value", [
-    ("REDIS_URL", "http://cache:6379"), ("REDIS_URL", "cache:6379"), ("IDEMPOTENCY_TTL", "0"),
-    ("QUEUE_WHEN_UNAVAILABLE", "talvez"), ("QUEUE_RETRY_MAX_SECONDS", "-1"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("REDIS_URL", "http://cache:6379"),
+        ("REDIS_URL", "cache:6379"),
+        ("IDEMPOTENCY_TTL", "0"),
+        ("QUEUE_WHEN_UNAVAILABLE", "talvez"),
+        ("QUEUE_RETRY_MAX_SECONDS", "-1"),
+    ],
+)
 def test_invalid_reliability_settings_name_the_variable(name, value):
     message = config_error(**{name: value})
     assert name in message

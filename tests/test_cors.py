@@ -1,4 +1,5 @@
 """Contract of cors.py: only allowlisted origins get CORS headers, and they get themselves back."""
+
 from __future__ import annotations
 
 from glpi_gateway.cors import CorsPolicy, is_preflight
@@ -25,8 +26,15 @@ def test_a_preflight_from_an_allowed_origin_names_methods_headers_and_max_age():
 
 
 def test_other_origins_get_no_cors_headers_at_all():
-    for origin in (None, "", "https://evil.example", "https://www.exemplo.com.br.evil.example", "null",
-                   "https://www.exemplo.com.br/", "*"):
+    for origin in (
+        None,
+        "",
+        "https://evil.example",
+        "https://www.exemplo.com.br.evil.example",
+        "null",
+        "https://www.exemplo.com.br/",
+        "*",
+    ):
         assert POLICY.response_headers(origin) == {}
         assert POLICY.preflight_headers(origin) == {}
 

@@ -1,11 +1,15 @@
 """delivery.py: adopt-before-resend, queueing when GLPI is unavailable, backoff, and one worker step
 at a time over a real SQLite store and a fake gateway."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from test_gateway import ticket_request
+from test_store import Clock
 
+from glpi_client import GlpiAuthError, GlpiUnavailable
 from glpi_gateway.delivery import (
     LEASE_NAME,
     DeliveryWorker,
@@ -17,13 +21,10 @@ from glpi_gateway.delivery import (
     new_protocol,
     queue_backlog,
 )
-from glpi_gateway.tickets import EntityNotFound, TicketRefused
-from glpi_client import GlpiAuthError, GlpiUnavailable
 from glpi_gateway.store import CREATED, FAILED, QUEUED
 from glpi_gateway.store.sqlite import SqliteStore
+from glpi_gateway.tickets import EntityNotFound, TicketRefused
 from glpi_gateway.web.routes import status_answer
-from test_gateway import ticket_request
-from test_store import Clock
 
 TTL = 3600.0
 
@@ -45,7 +46,7 @@ class FakeGateway:
         return min((tid for tid, protocol in self.tickets.items() if protocol == value), default=None)
 
     def create_ticket(self, request, extra_lines=()):
-        (label, protocol), = extra_lines
+        ((label, protocol),) = extra_lines
         assert label == "Protocolo"
         if self.fail_with is not None and not self.create_then_fail:
             raise self.fail_with
@@ -195,10 +196,13 @@ def test_a_crash_during_delivery_is_followed_by_a_search(store, clock):
     assert store.ticket("p1").ticket_id == 5 and gateway.tickets == {5: "p1"}
 
 
-@pytest.mark.parametrize("refusal, codigo", [
-    (EntityNotFound("45723174000110"), "entidade_nao_encontrada"),
-    (TicketRefused("You don't have permission", 400), "chamado_recusado"),
-])
+@pytest.mark.parametrize(
+    "refusal, codigo",
+    [
+        (EntityNotFound("45723174000110"), "entidade_nao_encontrada"),
+        (TicketRefused("You don't have permission", 400), "chamado_recusado"),
+    ],
+)
 def test_worker_marks_requests_glpi_will_never_accept_as_failed(store, clock, refusal, codigo):
     gateway = FakeGateway()
     gateway.fail_with = refusal

@@ -3,6 +3,7 @@
 The command itself (`python app.py doctor`) runs as a subprocess for the happy path and a few
 failures; the other failure modes call `diagnose()` directly, which is what the command prints.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -12,18 +13,23 @@ import sys
 
 import pytest
 import trustme
-
-from glpi_gateway import doctor
-from config import load_config
 from conftest import ROOT, SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, gateway_environment, sandbox_settings
+
+from config import load_config
+from glpi_gateway import doctor
 
 ALFA = "11.222.333/0001-81"  # entity 1
 DUPLICATED = "19.131.100/0001-85"  # entities 7 and 8
 UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
 RESTRICTED_TOKEN = "sandbox-restricted-token-0123456789abcd"  # user 9: entity 1 only
-OTHER_CNPJ_OPTION = {"name": "Outros - CNPJ", "table": "glpi_plugin_fields_entityoutros", "field": "cnpjfield",
-                     "datatype": "string", "available_searchtypes": ["contains", "notcontains"],
-                     "uid": "Entity.PluginFieldsEntityoutro.cnpjfield"}
+OTHER_CNPJ_OPTION = {
+    "name": "Outros - CNPJ",
+    "table": "glpi_plugin_fields_entityoutros",
+    "field": "cnpjfield",
+    "datatype": "string",
+    "available_searchtypes": ["contains", "notcontains"],
+    "uid": "Entity.PluginFieldsEntityoutro.cnpjfield",
+}
 SECRETS = (SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, RESTRICTED_TOKEN, "wrong-app-token-0123", "wrong-user-token-0123")
 
 
@@ -49,8 +55,12 @@ def outcomes(report: doctor.Report) -> dict[str, str]:
 
 def run_doctor(settings: dict[str, str], *arguments: str) -> subprocess.CompletedProcess:
     completed = subprocess.run(
-        [sys.executable, "app.py", "doctor", *arguments], cwd=ROOT, env=gateway_environment(settings),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "app.py", "doctor", *arguments],
+        cwd=ROOT,
+        env=gateway_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert_no_secret(completed.stdout + completed.stderr)
     return completed
@@ -95,8 +105,11 @@ def test_doctor_command_shows_the_web_server_fix_when_the_authorization_header_i
     completed = run_doctor(sandbox_settings(box.start()))
     assert completed.returncode == 1
     assert "✗ Token do usuário aceito: o GLPI não recebeu o token (ERROR_LOGIN_PARAMETERS_MISSING)" in completed.stdout
-    for line in ('SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1', "CGIPassAuth On",
-                 "fastcgi_param HTTP_AUTHORIZATION $http_authorization;"):
+    for line in (
+        'SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1',
+        "CGIPassAuth On",
+        "fastcgi_param HTTP_AUTHORIZATION $http_authorization;",
+    ):
         assert line in completed.stdout
 
 
@@ -212,12 +225,18 @@ def test_two_cnpj_fields_are_all_listed_and_the_configured_one_is_marked(new_san
     failed = check(diagnose(sandbox_settings(url)), doctor.CNPJ_FIELD)
     assert failed.outcome == doctor.FAILED
     assert failed.detail.splitlines()[1:] == [
-        "Opções do plugin Fields em Entidade:", "76670 = 'Dados Fiscais - CNPJ'", "76671 = 'Outros - CNPJ'"]
+        "Opções do plugin Fields em Entidade:",
+        "76670 = 'Dados Fiscais - CNPJ'",
+        "76671 = 'Outros - CNPJ'",
+    ]
     assert "GLPI_CNPJ_FIELD_ID" in failed.fix
     chosen = check(diagnose(sandbox_settings(url, GLPI_CNPJ_FIELD_ID="76670")), doctor.CNPJ_FIELD)
     assert chosen.outcome == doctor.PASSED
     assert chosen.detail.splitlines() == [
-        "opção 76670 (por GLPI_CNPJ_FIELD_ID)", "76670 = 'Dados Fiscais - CNPJ'  ← usado", "76671 = 'Outros - CNPJ'"]
+        "opção 76670 (por GLPI_CNPJ_FIELD_ID)",
+        "76670 = 'Dados Fiscais - CNPJ'  ← usado",
+        "76671 = 'Outros - CNPJ'",
+    ]
 
 
 def test_a_configured_cnpj_field_id_that_is_not_a_fields_option_fails(glpi):
@@ -230,14 +249,21 @@ def test_a_configured_cnpj_field_id_that_is_not_a_fields_option_fails(glpi):
 # --- the sample lookup --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cnpj, outcome, detail", [
-    ("11444777000161", doctor.PASSED, "11.444.777/0001-61 → entidade 'Root entity > Cliente Beta' (id 2)"),
-    (UNKNOWN, doctor.FAILED, "nenhuma entidade visível tem o CNPJ 45.723.174/0001-10"),
-    (DUPLICATED, doctor.FAILED, "2 entidades têm o CNPJ 19.131.100/0001-85: "
-                                "Root entity > Cliente Duplicado Cópia, Root entity > Cliente Duplicado Matriz"),
-    ("11.222.333/0001-82", doctor.FAILED, "'11.222.333/0001-82' não é um CNPJ válido (verifique os dígitos)"),
-    (None, doctor.SKIPPED, "informe --cnpj <CNPJ de um cliente> para testar a busca"),
-])
+@pytest.mark.parametrize(
+    "cnpj, outcome, detail",
+    [
+        ("11444777000161", doctor.PASSED, "11.444.777/0001-61 → entidade 'Root entity > Cliente Beta' (id 2)"),
+        (UNKNOWN, doctor.FAILED, "nenhuma entidade visível tem o CNPJ 45.723.174/0001-10"),
+        (
+            DUPLICATED,
+            doctor.FAILED,
+            "2 entidades têm o CNPJ 19.131.100/0001-85: "
+            "Root entity > Cliente Duplicado Cópia, Root entity > Cliente Duplicado Matriz",
+        ),
+        ("11.222.333/0001-82", doctor.FAILED, "'11.222.333/0001-82' não é um CNPJ válido (verifique os dígitos)"),
+        (None, doctor.SKIPPED, "informe --cnpj <CNPJ de um cliente> para testar a busca"),
+    ],
+)
 def test_sample_lookup_reports_found_not_found_ambiguous_and_invalid(glpi, cnpj, outcome, detail):
     report = diagnose(sandbox_settings(glpi.url), cnpj=cnpj)
     looked_up = check(report, doctor.LOOKUP)
@@ -248,11 +274,14 @@ def test_sample_lookup_reports_found_not_found_ambiguous_and_invalid(glpi, cnpj,
 # --- configured ids ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variable, itemtype, title", [
-    ("GLPI_DEFAULT_CATEGORY_ID", "ITILCategory", "Categoria padrão"),
-    ("GLPI_REQUESTER_USER_ID", "User", "Usuário requerente"),
-    ("GLPI_REQUEST_TYPE_ID", "RequestType", "Tipo de requisição"),
-])
+@pytest.mark.parametrize(
+    "variable, itemtype, title",
+    [
+        ("GLPI_DEFAULT_CATEGORY_ID", "ITILCategory", "Categoria padrão"),
+        ("GLPI_REQUESTER_USER_ID", "User", "Usuário requerente"),
+        ("GLPI_REQUEST_TYPE_ID", "RequestType", "Tipo de requisição"),
+    ],
+)
 def test_a_configured_id_missing_in_glpi_fails_with_where_to_find_it(glpi, variable, itemtype, title):
     report = diagnose(sandbox_settings(glpi.url, **{variable: "99"}))
     failed = check(report, title)
@@ -291,7 +320,7 @@ def test_a_certificate_from_an_unknown_ca_is_refused_clearly(tls_glpi):
 
 
 def test_a_trusted_certificate_passes_with_its_expiry_date(tls_glpi, monkeypatch):
-    url, ca_file = tls_glpi(not_after=datetime.datetime(2040, 3, 1, tzinfo=datetime.timezone.utc))
+    url, ca_file = tls_glpi(not_after=datetime.datetime(2040, 3, 1, tzinfo=datetime.UTC))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)  # an internal CA, trusted the way requests trusts it
     report = diagnose(sandbox_settings(url), cnpj=ALFA)
     assert report.ok, report.render()
@@ -300,15 +329,17 @@ def test_a_trusted_certificate_passes_with_its_expiry_date(tls_glpi, monkeypatch
 
 
 def test_an_expired_certificate_is_named_as_expired(tls_glpi, monkeypatch):
-    url, ca_file = tls_glpi(not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
-                            not_after=datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc))
+    url, ca_file = tls_glpi(
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        not_after=datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC),
+    )
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
     failed = check(diagnose(sandbox_settings(url)), doctor.TLS)
     assert failed.detail == "o certificado de 127.0.0.1 não foi aceito: certificate has expired"
 
 
 def test_a_certificate_about_to_expire_is_a_warning(tls_glpi, monkeypatch):
-    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=5, hours=12)
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5, hours=12)
     url, ca_file = tls_glpi(not_after=soon)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
     report = diagnose(sandbox_settings(url))

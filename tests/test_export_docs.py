@@ -1,5 +1,6 @@
 """The Postman collection and the README's curl examples and answers table are derived from the OpenAPI document
 and kept up to date."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,10 @@ import re
 import subprocess
 import sys
 
-from glpi_gateway.web.routes import api_document
 from conftest import ROOT
+
 from glpi_gateway.validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
+from glpi_gateway.web.routes import api_document
 
 DOCUMENT = api_document()
 CRIAR_CHAMADO = DOCUMENT["paths"]["/criar-chamado"]["post"]
@@ -17,8 +19,12 @@ OPERATIONS = [(method.upper(), path) for path, methods in DOCUMENT["paths"].item
 
 
 def documented_codigos(operation: dict) -> set[str]:
-    return {name for status, response in operation["responses"].items() if not status.startswith("2")
-            for name in response["content"]["application/json"]["examples"]}
+    return {
+        name
+        for status, response in operation["responses"].items()
+        if not status.startswith("2")
+        for name in response["content"]["application/json"]["examples"]
+    }
 
 
 def committed_collection() -> dict:
@@ -43,8 +49,11 @@ def test_collection_is_postman_v2_1_with_one_request_per_documented_operation():
 
 def test_collection_body_is_the_documented_example_and_every_codigo_is_a_saved_answer():
     collection = committed_collection()
-    items = {item["request"]["method"] + " " + item["request"]["url"]["raw"]: item
-             for folder in collection["item"] for item in folder["item"]}
+    items = {
+        item["request"]["method"] + " " + item["request"]["url"]["raw"]: item
+        for folder in collection["item"]
+        for item in folder["item"]
+    }
     criar = items["POST {{baseUrl}}/criar-chamado"]
     examples = DOCUMENT["paths"]["/criar-chamado"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     assert json.loads(criar["request"]["body"]["raw"]) == examples["minimo"]["value"]
@@ -65,8 +74,14 @@ def test_readme_answers_table_lists_every_codigo_of_criar_chamado():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- respostas: início -->")[1].split("<!-- respostas: fim -->")[0]
     codigos = documented_codigos(CRIAR_CHAMADO)
-    assert {"chave_api_invalida", "limite_de_requisicoes", "pedido_em_andamento", "armazenamento_indisponivel",
-            "idempotency_key_reutilizada", "idempotency_key_invalida"} <= codigos
+    assert {
+        "chave_api_invalida",
+        "limite_de_requisicoes",
+        "pedido_em_andamento",
+        "armazenamento_indisponivel",
+        "idempotency_key_reutilizada",
+        "idempotency_key_invalida",
+    } <= codigos
     for codigo in codigos:
         assert f'"codigo": "{codigo}"' in table, codigo
     assert '| 202 | `{"status": "enfileirado"' in table and "`Location`" in table
@@ -77,6 +92,6 @@ def test_readme_fields_table_is_the_validation_spec():
     table = readme.split("<!-- campos: início -->")[1].split("<!-- campos: fim -->")[0]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == [field.name for field in FIELDS]
-    for row, field in zip(rows, FIELDS):
+    for row, field in zip(rows, FIELDS, strict=True):
         assert ("obrigatório" in row) == (field.name in REQUIRED_FIELDS)
         assert field.name not in MAX_LENGTHS or f"até {MAX_LENGTHS[field.name]} caracteres" in row

@@ -3,6 +3,7 @@
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them). Without them the
 tests are skipped on a developer's machine and fail under CI=true.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,23 +14,28 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from glpi_gateway.cnpj import is_valid_cnpj
 from conftest import free_port, sandbox_settings
-from test_http_contract import ALFA, UNKNOWN, stored_ticket
-
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+from test_http_contract import ALFA, UNKNOWN, stored_ticket
+
+from glpi_gateway.cnpj import is_valid_cnpj
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # The machine has no network: nothing in the browser may try to reach one.
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 )
 WAIT_SECONDS = 20  # a safety net against hanging, not a speed expectation
@@ -166,8 +172,15 @@ def test_happy_path_by_keyboard_shows_the_ticket_number_and_glpi_has_what_was_ty
     assert f"Chamado nº {ticket_id} aberto" in message
     ticket = stored_ticket(sandbox, ticket_id)
     assert ticket["entities_id"] == 1
-    for typed in ("Maria Souza", "(11) 98765-4321", ALFA, "123 456 789", "maria@cliente.com.br",
-                  "A impressora não imprime.", "Já reiniciei."):
+    for typed in (
+        "Maria Souza",
+        "(11) 98765-4321",
+        ALFA,
+        "123 456 789",
+        "maria@cliente.com.br",
+        "A impressora não imprime.",
+        "Já reiniciei.",
+    ):
         assert typed in ticket["content"]
     assert control(page, "Nome").get_attribute("value") == ""  # ready for the next ticket
 
@@ -268,8 +281,14 @@ def test_screen_readers_get_each_field_by_its_label_with_hint_error_and_state(pa
     fill(page, Nome="", CNPJ="11.222.333/0001-82")
     submit(page)
     boxes = accessible_textboxes(page)
-    assert set(boxes) == {"Nome", "Telefone com DDD", "CNPJ da empresa", "ID do AnyDesk", "E-mail (opcional)",
-                          "Descrição do problema"}
+    assert set(boxes) == {
+        "Nome",
+        "Telefone com DDD",
+        "CNPJ da empresa",
+        "ID do AnyDesk",
+        "E-mail (opcional)",
+        "Descrição do problema",
+    }
     assert boxes["Nome"]["description"] == "Preencha este campo."
     assert boxes["Nome"]["invalid"] == "true" and boxes["Nome"]["required"] and boxes["Nome"]["focused"]
     assert boxes["CNPJ da empresa"]["description"] == (
@@ -291,8 +310,17 @@ def test_the_page_fits_a_phone_screen_without_sideways_scrolling(page):
 def test_js_cnpj_check_agrees_with_the_server_on_random_cnpjs(page):
     rng = random.Random(5)
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    candidates = ["11.222.333/0001-81", "12.ABC.345/01DE-35", "A1.B2C.3D4/E5F6-68", "a1b2c3d4e5f668",
-                  "", "11222333000181 ", "11.222.333/0001-8", "1122233300018A", "11_222_333_0001_81"]
+    candidates = [
+        "11.222.333/0001-81",
+        "12.ABC.345/01DE-35",
+        "A1.B2C.3D4/E5F6-68",
+        "a1b2c3d4e5f668",
+        "",
+        "11222333000181 ",
+        "11.222.333/0001-8",
+        "1122233300018A",
+        "11_222_333_0001_81",
+    ]
     for _ in range(300):
         base = "".join(rng.choice(alphabet if rng.random() < 0.5 else "0123456789") for _ in range(12))
         # Every pair of check digits: exactly one is right, and both sides must find the same one.
@@ -332,8 +360,12 @@ def test_iframe_is_refused_outside_form_frame_ancestors(browser, sandbox, launch
     browser.get(foreign_site.url + "/")
     browser.switch_to.frame(browser.find_element(By.ID, "f"))
     try:
-        frame_url = wait_for(browser, lambda d: d.execute_script(
-            "return location.href !== 'about:blank' && document.readyState === 'complete' && location.href"))
+        frame_url = wait_for(
+            browser,
+            lambda d: d.execute_script(
+                "return location.href !== 'about:blank' && document.readyState === 'complete' && location.href"
+            ),
+        )
         assert frame_url.startswith("chrome-error://")  # what Chromium shows for a refused frame
         assert not browser.find_elements(By.CSS_SELECTOR, "form.gf")
     finally:
@@ -360,7 +392,6 @@ def test_script_snippet_injects_the_form_that_targets_the_gateway(browser, gatew
     control(browser, "CNPJ").send_keys(ALFA)
     submit(browser)
     assert "Não foi possível falar com o servidor de chamados" in result(browser)
-
 
 
 # --- with API keys ------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Property-based fuzzing over HTTP: whatever bodies and headers a client sends, the gateway under
 gunicorn answers without a 5xx and without a traceback, in its answers or in its log."""
+
 from __future__ import annotations
 
 import http.client
@@ -8,10 +9,9 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
+from conftest import sandbox_settings, start_gateway
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from conftest import start_gateway, sandbox_settings
 from test_http_contract import ALFA, BETA, DUPLICATED, GAMA, UNKNOWN
 
 SITE_KEY = "fuzz-site-key-0123456789abcdefghijklmnop"
@@ -22,21 +22,44 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[Hea
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=80)
 header_bytes = st.binary(max_size=60).map(lambda raw: raw.replace(b"\r", b"").replace(b"\n", b""))
 content_types = st.one_of(
-    st.sampled_from([
-        "application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/json;charset=latin-1",
-        "application/json; charset=utf-16", "application/problem+json", "text/plain", "text/html",
-        "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/", "", ";;",
-    ]),
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "APPLICATION/JSON",
+            "application/json;charset=latin-1",
+            "application/json; charset=utf-16",
+            "application/problem+json",
+            "text/plain",
+            "text/html",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/",
+            "",
+            ";;",
+        ]
+    ),
     header_text,
 )
 authorizations = st.one_of(
-    st.sampled_from([f"Bearer {SITE_KEY}", f"bearer {SITE_KEY}", "Bearer", "Bearer ", f"Basic {SITE_KEY}",
-                     f"Bearer {SITE_KEY}{SITE_KEY}", f"Bearer {SITE_KEY[:-1]}", "Bearer \u00e9\u00e9"]),
+    st.sampled_from(
+        [
+            f"Bearer {SITE_KEY}",
+            f"bearer {SITE_KEY}",
+            "Bearer",
+            "Bearer ",
+            f"Basic {SITE_KEY}",
+            f"Bearer {SITE_KEY}{SITE_KEY}",
+            f"Bearer {SITE_KEY[:-1]}",
+            "Bearer \u00e9\u00e9",
+        ]
+    ),
     header_text.map(lambda text: f"Bearer {text}"),
     header_text,
 )
-ip_like = st.one_of(st.ip_addresses().map(str), st.sampled_from(["unknown", "::ffff:1.2.3.4", "1.2.3.4:80", "[::1]", ""]),
-                    header_text)
+ip_like = st.one_of(
+    st.ip_addresses().map(str), st.sampled_from(["unknown", "::ffff:1.2.3.4", "1.2.3.4:80", "[::1]", ""]), header_text
+)
 forwarded_for = st.lists(ip_like, max_size=4).map(", ".join)
 origins = st.one_of(st.sampled_from([SITE, "null", "https://evil.example", SITE + "/", "*"]), header_text)
 request_ids = st.one_of(st.text("abcXYZ019._:-", min_size=1, max_size=130), header_text)
@@ -66,12 +89,28 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4),
     max_leaves=12,
 )
-field_values = st.one_of(json_values, st.sampled_from([ALFA, BETA, GAMA, DUPLICATED, UNKNOWN, "1", "3", 5, -1, ""]),
-                         st.text(max_size=300))
-ticket_fields = st.sampled_from(["nome_cliente", "telefone_cliente", "cnpj_cliente", "anydesk_cliente",
-                                 "descricao_problema", "email_cliente", "categoria", "urgencia"])
-valid_ticket = {"nome_cliente": "Maria", "telefone_cliente": "11 9999-0000", "cnpj_cliente": ALFA,
-                "anydesk_cliente": "123", "descricao_problema": "Impressora"}
+field_values = st.one_of(
+    json_values, st.sampled_from([ALFA, BETA, GAMA, DUPLICATED, UNKNOWN, "1", "3", 5, -1, ""]), st.text(max_size=300)
+)
+ticket_fields = st.sampled_from(
+    [
+        "nome_cliente",
+        "telefone_cliente",
+        "cnpj_cliente",
+        "anydesk_cliente",
+        "descricao_problema",
+        "email_cliente",
+        "categoria",
+        "urgencia",
+    ]
+)
+valid_ticket = {
+    "nome_cliente": "Maria",
+    "telefone_cliente": "11 9999-0000",
+    "cnpj_cliente": ALFA,
+    "anydesk_cliente": "123",
+    "descricao_problema": "Impressora",
+}
 tickets = st.dictionaries(ticket_fields, field_values, max_size=8).map(lambda fields: {**valid_ticket, **fields})
 bodies = st.one_of(
     tickets.map(lambda ticket: json.dumps(ticket).encode()),
@@ -86,10 +125,18 @@ bodies = st.one_of(
 def fuzzed(sandbox, tmp_path_factory):
     """A gateway with every access feature on, so every code path of the hooks is fuzzed."""
     tmp = tmp_path_factory.mktemp("fuzz")
-    process = start_gateway(tmp, sandbox_settings(
-        sandbox.url, API_KEYS=f"site-principal:{SITE_KEY}", CORS_ORIGINS=SITE, TRUSTED_PROXIES="127.0.0.1,::1",
-        RATE_LIMIT_PER_IP="100000/hour", RATE_LIMIT_PER_KEY="100000/hour", DATA_DIR=str(tmp / "data"),
-    ))
+    process = start_gateway(
+        tmp,
+        sandbox_settings(
+            sandbox.url,
+            API_KEYS=f"site-principal:{SITE_KEY}",
+            CORS_ORIGINS=SITE,
+            TRUSTED_PROXIES="127.0.0.1,::1",
+            RATE_LIMIT_PER_IP="100000/hour",
+            RATE_LIMIT_PER_KEY="100000/hour",
+            DATA_DIR=str(tmp / "data"),
+        ),
+    )
     assert process.exit_code is None, process.logs()
     yield process
     logs = process.logs()
@@ -100,8 +147,12 @@ def fuzzed(sandbox, tmp_path_factory):
 def send(url: str, method: str, path: str, header_items: list[tuple[str, bytes]], payload: bytes):
     """One raw HTTP/1.1 request, headers sent byte for byte (no client-side validation)."""
     target = urlparse(url)
-    head = [f"{method} {path} HTTP/1.1".encode(), f"Host: {target.netloc}".encode(), b"Connection: close",
-            f"Content-Length: {len(payload)}".encode()]
+    head = [
+        f"{method} {path} HTTP/1.1".encode(),
+        f"Host: {target.netloc}".encode(),
+        b"Connection: close",
+        f"Content-Length: {len(payload)}".encode(),
+    ]
     head += [name.encode() + b": " + value for name, value in header_items]
     with socket.create_connection((target.hostname, target.port), timeout=30) as sock:
         sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + payload)
@@ -132,7 +183,9 @@ def test_posting_any_body_with_any_headers_never_gets_a_5xx(fuzzed, header_value
 @FUZZ
 @given(
     header_values=headers,
-    raw_name=st.sampled_from(["Authorization", "X-API-Key", "X-Request-ID", "X-Forwarded-For", "Origin", "Content-Type"]),
+    raw_name=st.sampled_from(
+        ["Authorization", "X-API-Key", "X-Request-ID", "X-Forwarded-For", "Origin", "Content-Type"]
+    ),
     raw_value=header_bytes,
     payload=bodies,
 )
@@ -146,8 +199,9 @@ def test_raw_header_bytes_never_get_a_5xx(fuzzed, header_values, raw_name, raw_v
     method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]),
     path=st.one_of(
         st.sampled_from(["/criar-chamado", "/ping", "/chamados/1", "/", "/criar-chamado/", "//criar-chamado"]),
-        st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#?"), max_size=40)
-        .map(lambda text: "/" + text),
+        st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#?"), max_size=40).map(
+            lambda text: "/" + text
+        ),
     ).filter(lambda path: path.rstrip("/") != "/debug"),
     header_values=headers,
     payload=bodies,

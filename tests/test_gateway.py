@@ -1,4 +1,5 @@
 """TicketGateway: GLPI-side checks, CNPJ -> entity, caches and ticket input, over a fake client."""
+
 from __future__ import annotations
 
 import html
@@ -7,8 +8,9 @@ import time
 
 import pytest
 
-from glpi_gateway.attachments import PNG, Attachment
 from config import Config
+from glpi_client import GlpiNotFound, GlpiRequestError, GlpiUnavailable
+from glpi_gateway.attachments import PNG, Attachment
 from glpi_gateway.tickets import (
     AmbiguousEntity,
     AttachmentReport,
@@ -18,7 +20,6 @@ from glpi_gateway.tickets import (
     TicketRefused,
     UnknownCategory,
 )
-from glpi_client import GlpiNotFound, GlpiRequestError, GlpiUnavailable
 from glpi_gateway.validation import TicketRequest
 
 CNPJ_OPTION = {"name": "Dados Fiscais - CNPJ", "table": "glpi_plugin_fields_entitydadosfiscais", "field": "cnpjfield"}
@@ -76,7 +77,7 @@ class FakeGlpi:
             for part in pattern:
                 position = rest.find(part.upper())
                 hit = hit and position >= 0
-                rest = rest[position + len(part):]
+                rest = rest[position + len(part) :]
             if hit:
                 found.append({"1": name, "2": entity_id, str(criteria[0]["field"]): stored})
         return found
@@ -299,8 +300,10 @@ def test_unknown_cnpj_is_cached_negatively_for_a_short_time():
 def test_entity_cache_observer_hears_a_miss_then_hits_until_the_entry_expires():
     clock, heard = Clock(), []
     gateway = TicketGateway(
-        make_config(glpi_entity_cache_ttl=300, glpi_entity_negative_cache_ttl=30), FakeGlpi(),
-        clock=clock, entity_cache_observer=heard.append,
+        make_config(glpi_entity_cache_ttl=300, glpi_entity_negative_cache_ttl=30),
+        FakeGlpi(),
+        clock=clock,
+        entity_cache_observer=heard.append,
     )
     gateway.find_entity("11222333000181")
     gateway.find_entity("11222333000181")
@@ -318,7 +321,9 @@ def test_concurrent_lookups_of_one_uncached_cnpj_share_one_search():
     gateway = TicketGateway(make_config(), glpi)
     gateway.check_setup()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(gateway.find_entity("11444777000161").id)) for _ in range(10)]
+    threads = [
+        threading.Thread(target=lambda: results.append(gateway.find_entity("11444777000161").id)) for _ in range(10)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -382,7 +387,9 @@ def test_attachments_go_to_the_entity_glpi_holds_the_ticket_in():
     report = gateway.attach_files(ticket_id, files)
     assert report == AttachmentReport([("a.png", 501), ("b.png", 502)], [])
     assert [call[1:] for call in glpi.calls if call[0] == "upload"] == [
-        ("a.png", "Ticket", ticket_id, 4), ("b.png", "Ticket", ticket_id, 4)]
+        ("a.png", "Ticket", ticket_id, 4),
+        ("b.png", "Ticket", ticket_id, 4),
+    ]
 
 
 def test_attachments_of_a_ticket_glpi_cannot_show_all_fail_without_uploading():

@@ -1,4 +1,5 @@
 """GlpiClient against recorded GLPI answers (responses mocks; shapes from tests/transcripts)."""
+
 from __future__ import annotations
 
 import json
@@ -107,13 +108,17 @@ def test_a_session_refused_twice_in_a_row_is_not_retried_forever(client, glpi):
 
 
 def test_wrong_user_token_is_an_auth_error(client, glpi):
-    glpi.get(f"{BASE}/initSession", json=["ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid"], status=401)
+    glpi.get(
+        f"{BASE}/initSession", json=["ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid"], status=401
+    )
     with pytest.raises(GlpiAuthError) as raised:
         client.get_item("User", 8)
     assert (raised.value.code, raised.value.status) == ("ERROR_GLPI_LOGIN_USER_TOKEN", 401)
 
 
-@pytest.mark.parametrize("code", ["ERROR_WRONG_APP_TOKEN_PARAMETER", "ERROR_APP_TOKEN_PARAMETERS_MISSING", "ERROR_LOGIN_PARAMETERS_MISSING"])
+@pytest.mark.parametrize(
+    "code", ["ERROR_WRONG_APP_TOKEN_PARAMETER", "ERROR_APP_TOKEN_PARAMETERS_MISSING", "ERROR_LOGIN_PARAMETERS_MISSING"]
+)
 def test_app_token_and_missing_credentials_refusals_are_auth_errors(client, glpi, code):
     glpi.get(f"{BASE}/initSession", json=[code, "message; view documentation in your browser at …"], status=400)
     with pytest.raises(GlpiAuthError) as raised:
@@ -228,16 +233,20 @@ def test_new_ticket_id_is_read_from_the_body_not_the_location_header(client, glp
 def multipart_parts(request) -> dict[str, tuple[str | None, bytes]]:
     """name -> (file name, bytes) of a multipart request body, read with the stdlib email parser."""
     message = BytesParser(policy=HTTP).parsebytes(
-        f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode() + request.body)
-    return {part.get_param("name", header="content-disposition"): (part.get_filename(), part.get_payload(decode=True))
-            for part in message.iter_parts()}
+        f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode() + request.body
+    )
+    return {
+        part.get_param("name", header="content-disposition"): (part.get_filename(), part.get_payload(decode=True))
+        for part in message.iter_parts()
+    }
 
 
 def test_document_upload_is_multipart_with_a_manifest_linking_the_item_in_its_entity(client, glpi):
     sessions(glpi, "s1", "s2")
     glpi.post(f"{BASE}/Document", json=SESSION_INVALID, status=401)
-    glpi.post(f"{BASE}/Document", json={"id": 9, "message": "Item successfully added: Document: Ticket - x"},
-              status=201)
+    glpi.post(
+        f"{BASE}/Document", json={"id": 9, "message": "Item successfully added: Document: Ticket - x"}, status=201
+    )
     content = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     assert client.upload_document("relatório.png", content, "image/png", "Ticket", 42, 3) == 9
     sent = calls_to(glpi, "/Document")
@@ -246,9 +255,15 @@ def test_document_upload_is_multipart_with_a_manifest_linking_the_item_in_its_en
         parts = multipart_parts(call.request)
         manifest_name, manifest = parts["uploadManifest"]
         assert manifest_name is None and b"\\" not in manifest  # GLPI may stripcslashes() it
-        assert json.loads(manifest) == {"input": {
-            "name": "relatório.png", "_filename": ["relatório.png"], "itemtype": "Ticket", "items_id": 42,
-            "entities_id": 3}}
+        assert json.loads(manifest) == {
+            "input": {
+                "name": "relatório.png",
+                "_filename": ["relatório.png"],
+                "itemtype": "Ticket",
+                "items_id": 42,
+                "entities_id": 3,
+            }
+        }
         assert parts["filename[0]"] == ("relatório.png", content)
 
 
@@ -409,8 +424,7 @@ def test_no_proxy_and_glpi_verify_tls_false_are_honoured(clock, glpi, monkeypatc
 @pytest.mark.parametrize("header, seconds", [("120", 120.0), ("999999", 3600.0), ("soon", None), (None, None)])
 def test_a_5xx_carries_the_retry_after_glpi_or_its_proxy_asked_for(client, glpi, header, seconds):
     headers = {"Retry-After": header} if header else {}
-    glpi.get(f"{BASE}/initSession", body="<h1>Maintenance</h1>", status=503, content_type="text/html",
-             headers=headers)
+    glpi.get(f"{BASE}/initSession", body="<h1>Maintenance</h1>", status=503, content_type="text/html", headers=headers)
     with pytest.raises(GlpiUnavailable) as raised:
         client.get_item("ITILCategory", 1)
     assert raised.value.retry_after == seconds

@@ -1,23 +1,28 @@
 """Readiness (`GET /health`) over HTTP: the gateway under gunicorn, a sandbox of its own behind it."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
-
-from glpi_gateway.health import Readiness
-from config import load_config
 from conftest import free_port, sandbox_settings
-from glpi_gateway.tickets import TicketGateway
-from glpi_client import GlpiClient
-from glpi_gateway.store import StoreUnavailable
 from test_http_contract import body
+
+from config import load_config
+from glpi_client import GlpiClient
+from glpi_gateway.health import Readiness
+from glpi_gateway.store import StoreUnavailable
+from glpi_gateway.tickets import TicketGateway
 
 EMPTY_QUEUE = {"ok": True, "enfileirados": 0, "mais_antigo_segundos": 0}
 READY = {
     "status": "ok",
-    "checks": {"configuracao": {"ok": True}, "sessao_glpi": {"ok": True}, "verificacoes_partida": {"ok": True},
-               "fila": EMPTY_QUEUE},
+    "checks": {
+        "configuracao": {"ok": True},
+        "sessao_glpi": {"ok": True},
+        "verificacoes_partida": {"ok": True},
+        "fila": EMPTY_QUEUE,
+    },
 }
 QUEUE_DEADLINE = 60.0  # generous: a state never reached fails the test, a slow one does not
 
@@ -45,12 +50,15 @@ def test_health_follows_glpi_going_down_and_coming_back_while_ping_stays_alive(n
     box.stop()
     down = gateway.get("/health")
     assert down.status_code == 503
-    assert down.json() == {"status": "indisponivel", "checks": {
-        "configuracao": {"ok": True},
-        "sessao_glpi": {"ok": False, "detalhe": "não foi possível conectar ao GLPI"},
-        "verificacoes_partida": {"ok": True},  # they passed at start-up
-        "fila": EMPTY_QUEUE,
-    }}
+    assert down.json() == {
+        "status": "indisponivel",
+        "checks": {
+            "configuracao": {"ok": True},
+            "sessao_glpi": {"ok": False, "detalhe": "não foi possível conectar ao GLPI"},
+            "verificacoes_partida": {"ok": True},  # they passed at start-up
+            "fila": EMPTY_QUEUE,
+        },
+    }
     assert gateway.get("/ping").status_code == 200
 
     box.start(port=port)
@@ -85,18 +93,23 @@ def test_health_is_unavailable_when_glpi_refuses_the_tokens(new_sandbox, launch)
 
 def test_health_reports_startup_checks_that_fail_once_glpi_answers(new_sandbox, launch):
     port = free_port()  # GLPI is down while the gateway starts: its checks are postponed
-    gateway = launch(sandbox_settings(f"http://127.0.0.1:{port}/apirest.php", GLPI_DEFAULT_CATEGORY_ID="99",
-                                      HEALTH_CACHE_TTL="0"))
+    gateway = launch(
+        sandbox_settings(f"http://127.0.0.1:{port}/apirest.php", GLPI_DEFAULT_CATEGORY_ID="99", HEALTH_CACHE_TTL="0")
+    )
     assert gateway.exit_code is None, gateway.logs()
     assert gateway.get("/health").json()["checks"]["verificacoes_partida"] == {
-        "ok": False, "detalhe": "pendentes: dependem de uma sessão no GLPI"}
+        "ok": False,
+        "detalhe": "pendentes: dependem de uma sessão no GLPI",
+    }
 
     new_sandbox().start(port=port)
     answer = gateway.get("/health")
     assert answer.status_code == 503
     assert answer.json()["checks"]["sessao_glpi"] == {"ok": True}
     assert answer.json()["checks"]["verificacoes_partida"] == {
-        "ok": False, "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor"}
+        "ok": False,
+        "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor",
+    }
     assert "GLPI_DEFAULT_CATEGORY_ID=99: não existe ITILCategory 99 no GLPI" in gateway.logs()
 
 
@@ -111,7 +124,11 @@ def test_health_turns_unavailable_when_the_oldest_queued_ticket_waits_too_long(n
     assert late.status_code == 503
     checks = late.json()["checks"]
     assert {name: check["ok"] for name, check in checks.items()} == {
-        "configuracao": True, "sessao_glpi": True, "verificacoes_partida": True, "fila": False}
+        "configuracao": True,
+        "sessao_glpi": True,
+        "verificacoes_partida": True,
+        "fila": False,
+    }
     assert checks["fila"]["enfileirados"] == 1 and checks["fila"]["mais_antigo_segundos"] >= 1
     assert checks["fila"]["detalhe"].startswith("o pedido mais antigo da fila espera há ")
     assert checks["fila"]["detalhe"].endswith(" s, mais que HEALTH_QUEUE_MAX_AGE (1 s)")
@@ -130,7 +147,9 @@ def test_health_fails_the_queue_check_when_the_store_does_not_answer(sandbox, la
     answer = gateway.get("/health")
     assert answer.status_code == 503
     assert answer.json()["checks"]["fila"] == {
-        "ok": False, "detalhe": "o armazenamento da fila (DATA_DIR ou REDIS_URL) não respondeu"}
+        "ok": False,
+        "detalhe": "o armazenamento da fila (DATA_DIR ou REDIS_URL) não respondeu",
+    }
     assert answer.json()["checks"]["sessao_glpi"] == {"ok": True}
 
 
@@ -139,18 +158,34 @@ def readiness_for(box, queue_backlog, queue_max_age=900.0, now=None):
     config = load_config(sandbox_settings(box.start()), env_file=None)
     client = GlpiClient(config.glpi_url, user_token=config.glpi_user_token, app_token=config.glpi_app_token)
     now = now or [1000.0]
-    readiness = Readiness(TicketGateway(config, client), client, cache_ttl=5, queue_backlog=queue_backlog,
-                          queue_max_age=queue_max_age, clock=lambda: now[0])
+    readiness = Readiness(
+        TicketGateway(config, client),
+        client,
+        cache_ttl=5,
+        queue_backlog=queue_backlog,
+        queue_max_age=queue_max_age,
+        clock=lambda: now[0],
+    )
     return readiness, client
 
 
-@pytest.mark.parametrize("backlog, fila", [
-    ((0, 0.0), EMPTY_QUEUE),
-    ((3, 12.34), {"ok": True, "enfileirados": 3, "mais_antigo_segundos": 12.3}),
-    ((3, 900.0), {"ok": True, "enfileirados": 3, "mais_antigo_segundos": 900.0}),
-    ((3, 900.2), {"ok": False, "detalhe": "o pedido mais antigo da fila espera há 900 s, mais que "
-                  "HEALTH_QUEUE_MAX_AGE (900 s)", "enfileirados": 3, "mais_antigo_segundos": 900.2}),
-])
+@pytest.mark.parametrize(
+    "backlog, fila",
+    [
+        ((0, 0.0), EMPTY_QUEUE),
+        ((3, 12.34), {"ok": True, "enfileirados": 3, "mais_antigo_segundos": 12.3}),
+        ((3, 900.0), {"ok": True, "enfileirados": 3, "mais_antigo_segundos": 900.0}),
+        (
+            (3, 900.2),
+            {
+                "ok": False,
+                "detalhe": "o pedido mais antigo da fila espera há 900 s, mais que HEALTH_QUEUE_MAX_AGE (900 s)",
+                "enfileirados": 3,
+                "mais_antigo_segundos": 900.2,
+            },
+        ),
+    ],
+)
 def test_the_queue_check_fails_only_past_the_maximum_age(new_sandbox, backlog, fila):
     readiness, client = readiness_for(new_sandbox(), lambda: backlog)
     try:
@@ -177,7 +212,9 @@ def test_the_queue_check_is_cached_like_the_glpi_probe(new_sandbox):
         assert len(calls) == 1
         now[0] += 0.2
         assert readiness.checks()["fila"] == {
-            "ok": False, "detalhe": "o armazenamento da fila (DATA_DIR ou REDIS_URL) não respondeu"}
+            "ok": False,
+            "detalhe": "o armazenamento da fila (DATA_DIR ou REDIS_URL) não respondeu",
+        }
         assert len(calls) == 2
     finally:
         client.close()

@@ -1,4 +1,5 @@
 """The public contract of the gateway, over HTTP: gunicorn in front, the GLPI sandbox behind."""
+
 from __future__ import annotations
 
 import html
@@ -7,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
 
 ALFA = "11.222.333/0001-81"  # stored formatted in the sandbox (entity 1)
@@ -91,9 +91,14 @@ def test_ticket_carries_the_customer_fields_and_configured_category_and_request_
     ticket = stored_ticket(sandbox, response.json()["ticket_id"])
     assert ticket["name"] == "Maria Souza - A impressora não imprime."
     assert ticket["itilcategories_id"] == 1 and ticket["requesttypes_id"] == 7 and ticket["urgency"] == 3
-    for shown in ("<strong>Nome:</strong> Maria Souza", "<strong>Telefone:</strong> (11) 99999-0000",
-                  "<strong>CNPJ:</strong> 11.222.333/0001-81", "<strong>AnyDesk:</strong> 123 456 789",
-                  "<strong>E-mail:</strong> maria@example.com", "A impressora não imprime.<br>Já reiniciei."):
+    for shown in (
+        "<strong>Nome:</strong> Maria Souza",
+        "<strong>Telefone:</strong> (11) 99999-0000",
+        "<strong>CNPJ:</strong> 11.222.333/0001-81",
+        "<strong>AnyDesk:</strong> 123 456 789",
+        "<strong>E-mail:</strong> maria@example.com",
+        "A impressora não imprime.<br>Já reiniciei.",
+    ):
         assert shown in ticket["content"]
 
 
@@ -133,8 +138,13 @@ def test_missing_or_blank_required_fields_are_all_listed(gateway, sandbox):
 
 @pytest.mark.parametrize(
     "raw, why",
-    [(b'{"nome_cliente": ', "malformed"), (b"[1, 2]", "a list"), (b'"texto"', "a string"), (b"null", "null"),
-     (b"\xff\xfe", "not UTF-8")],
+    [
+        (b'{"nome_cliente": ', "malformed"),
+        (b"[1, 2]", "a list"),
+        (b'"texto"', "a string"),
+        (b"null", "null"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
 )
 def test_a_body_that_is_not_a_json_object_is_invalid_data(gateway, raw, why):
     response = gateway.session.post(
@@ -198,7 +208,10 @@ def test_filial_cnpj_does_not_open_a_ticket_for_the_matriz(gateway, sandbox):
 
 def test_cnpj_carried_by_two_entities_is_409_naming_them(gateway):
     answer = assert_error(gateway.post_ticket(body(cnpj_cliente=DUPLICATED)), 409, "entidade_ambigua")
-    assert sorted(answer["entidades"]) == ["Root entity > Cliente Duplicado Cópia", "Root entity > Cliente Duplicado Matriz"]
+    assert sorted(answer["entidades"]) == [
+        "Root entity > Cliente Duplicado Cópia",
+        "Root entity > Cliente Duplicado Matriz",
+    ]
 
 
 def test_customer_entity_created_after_the_session_was_opened_still_gets_its_ticket(gateway, sandbox):
@@ -234,9 +247,7 @@ def gateway_without_queue(sandbox, tmp_path_factory):
 
 
 def test_glpi_unreachable_is_503_with_retry_after_when_queueing_is_off(launch):
-    process = launch(
-        sandbox_settings(f"http://127.0.0.1:{free_port()}/apirest.php", QUEUE_WHEN_UNAVAILABLE="false")
-    )
+    process = launch(sandbox_settings(f"http://127.0.0.1:{free_port()}/apirest.php", QUEUE_WHEN_UNAVAILABLE="false"))
     response = process.post_ticket(body())
     answer = assert_error(response, 503, "glpi_indisponivel")
     assert answer["erro"] == "GLPI indisponível" and int(response.headers["Retry-After"]) > 0
@@ -260,8 +271,14 @@ def test_form_page_is_pt_br_html_whose_csp_allows_only_the_gateway_and_any_frame
     assert response.headers["Content-Type"].startswith("text/html")
     assert '<html lang="pt-BR">' in response.text
     csp = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
-    for directive in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
-                      "form-action 'none'", "frame-ancestors *"):
+    for directive in (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "form-action 'none'",
+        "frame-ancestors *",
+    ):
         assert directive in csp
 
 
@@ -302,7 +319,9 @@ def test_request_log_is_one_json_line_with_request_id_status_and_ticket(gateway)
 
 def test_no_answer_or_log_line_contains_a_token(gateway, sandbox, launch):
     answers = [
-        gateway.post_ticket(body()), gateway.post_ticket({}), gateway.get("/debug"),
+        gateway.post_ticket(body()),
+        gateway.post_ticket({}),
+        gateway.get("/debug"),
         gateway.post_ticket(body(cnpj_cliente=UNKNOWN)),
     ]
     refused = launch(sandbox_settings(sandbox.url, GLPI_USER_TOKEN="wrong-token-0123456789"))
@@ -362,6 +381,7 @@ def test_a_fresh_gateway_spends_at_most_three_glpi_calls_on_its_first_ticket(san
 
 def burst(process, cnpj: str, size: int) -> list[int]:
     """`size` tickets for `cnpj` sent at once, each on its own connection; their status codes."""
+
     def send(_) -> int:
         return requests.post(f"{process.url}/criar-chamado", json=body(cnpj_cliente=cnpj), timeout=30).status_code
 

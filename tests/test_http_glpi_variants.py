@@ -1,9 +1,10 @@
 """The gateway against differently set-up GLPIs: version 11, no App-Token, several CNPJ fields, shutdown."""
+
 from __future__ import annotations
 
 import pytest
-
 from conftest import SANDBOX_USER_TOKEN, sandbox_settings
+
 from glpi_sandbox import GlpiSandbox
 
 TICKET = {
@@ -46,8 +47,13 @@ def test_glpi_api_client_without_app_token_works_when_none_is_configured(make_sa
 
 
 def test_several_fields_options_labelled_cnpj_stop_start_up_listing_their_ids(make_sandbox, launch):
-    second = {"name": "Outros Dados - CNPJ", "table": "glpi_plugin_fields_entityoutrosdados", "field": "cnpjfield",
-              "datatype": "string", "available_searchtypes": ["contains", "notcontains"]}
+    second = {
+        "name": "Outros Dados - CNPJ",
+        "table": "glpi_plugin_fields_entityoutrosdados",
+        "field": "cnpjfield",
+        "datatype": "string",
+        "available_searchtypes": ["contains", "notcontains"],
+    }
     box = make_sandbox(user_tokens={SANDBOX_USER_TOKEN: 7}, app_token=None, extra_search_options={"76674": second})
     gateway = launch(sandbox_settings(box.url, GLPI_APP_TOKEN=""))
     assert gateway.exit_code not in (None, 0)
@@ -55,8 +61,13 @@ def test_several_fields_options_labelled_cnpj_stop_start_up_listing_their_ids(ma
 
 
 def test_configured_cnpj_field_id_chooses_among_several(make_sandbox, launch):
-    second = {"name": "Outros Dados - CNPJ", "table": "glpi_plugin_fields_entityoutrosdados", "field": "cnpjfield",
-              "datatype": "string", "available_searchtypes": ["contains", "notcontains"]}
+    second = {
+        "name": "Outros Dados - CNPJ",
+        "table": "glpi_plugin_fields_entityoutrosdados",
+        "field": "cnpjfield",
+        "datatype": "string",
+        "available_searchtypes": ["contains", "notcontains"],
+    }
     box = make_sandbox(user_tokens={SANDBOX_USER_TOKEN: 7}, app_token=None, extra_search_options={"76674": second})
     gateway = launch(sandbox_settings(box.url, GLPI_APP_TOKEN="", GLPI_CNPJ_FIELD_ID="76666"))
     assert gateway.post_ticket(TICKET).status_code == 201

@@ -1,16 +1,19 @@
 """idempotency.py: which keys are sane, what a fingerprint covers, which answers are stored."""
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from conftest import sandbox_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_gateway import ticket_request
+from test_http_contract import UNKNOWN, body
+from test_store import Clock
 
 from app import create_app
-from glpi_gateway.web import services
 from config import load_config
-from conftest import sandbox_settings
 from glpi_gateway.delivery import encode_request
 from glpi_gateway.idempotency import (
     IdempotencyKeyInFlight,
@@ -24,9 +27,7 @@ from glpi_gateway.idempotency import (
 )
 from glpi_gateway.store import ClaimOutcome, StoredAnswer
 from glpi_gateway.store.sqlite import SqliteStore
-from test_gateway import ticket_request
-from test_store import Clock
-from test_http_contract import UNKNOWN, body
+from glpi_gateway.web import services
 
 
 @pytest.mark.parametrize("key", [str(uuid.uuid4()), "a", "form-42.submit:7", "YWJj+/=~_", "x" * 255])
@@ -50,10 +51,20 @@ def test_fingerprint_covers_the_validated_body():
     assert fingerprint(base) != fingerprint(encode_request(ticket_request(urgencia=5)))
 
 
-@pytest.mark.parametrize("status, stored", [
-    (201, True), (202, True), (400, True), (404, True), (409, True),
-    (401, False), (500, False), (502, False), (503, False),
-])
+@pytest.mark.parametrize(
+    "status, stored",
+    [
+        (201, True),
+        (202, True),
+        (400, True),
+        (404, True),
+        (409, True),
+        (401, False),
+        (500, False),
+        (502, False),
+        (503, False),
+    ],
+)
 def test_final_answers_are_stored_and_server_side_failures_are_not(status, stored):
     assert is_final(status) is stored
 
@@ -92,8 +103,10 @@ header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=2
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.one_of(header_values, st.sampled_from(["k-fixa-1", "k-fixa-2"])),
-       payload=st.sampled_from([body(), body(urgencia=5), body(cnpj_cliente=UNKNOWN), {}, [], body(urgencia=9)]))
+@given(
+    key=st.one_of(header_values, st.sampled_from(["k-fixa-1", "k-fixa-2"])),
+    payload=st.sampled_from([body(), body(urgencia=5), body(cnpj_cliente=UNKNOWN), {}, [], body(urgencia=9)]),
+)
 def test_any_idempotency_key_with_any_body_never_gets_a_5xx(app_client, key, payload):
     response = app_client.post("/criar-chamado", json=payload, headers={"Idempotency-Key": key})
     assert response.status_code < 500, response.get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Contract of logging_setup.py: one JSON object per line, with every configured secret masked."""
+
 from __future__ import annotations
 
 import json

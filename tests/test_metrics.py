@@ -3,6 +3,7 @@
 Every test reads the exposition with prometheus_client's own parser and compares
 values before and after what it does, so the tests do not depend on their order.
 """
+
 from __future__ import annotations
 
 import glob
@@ -13,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from conftest import sandbox_settings, start_gateway
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import sandbox_settings, start_gateway
 from glpi_gateway.metrics import GatewayMetrics
 from glpi_gateway.store import StoreUnavailable
 
@@ -79,7 +80,9 @@ def created_per_worker(directory: str) -> dict[str, float]:
     counts = {}
     for path in glob.glob(os.path.join(directory, "counter_*.db")):
         for metric in MultiProcessCollector.merge([path]):
-            counts.update({path: s.value for s in metric.samples if s.name == CREATED})
+            for sample in metric.samples:
+                if sample.name == CREATED:
+                    counts[path] = sample.value
     return counts
 
 
@@ -155,9 +158,10 @@ def test_glpi_latency_histogram_counts_every_post_ticket(two_workers):
         assert post_ticket(two_workers, ticket()).status_code == 201
     after = scrape(two_workers)
     post_ticket_labels = {"method": "POST", "endpoint": "Ticket"}
-    assert value(after, f"{GLPI_SECONDS}_count", **post_ticket_labels) == value(
-        before, f"{GLPI_SECONDS}_count", **post_ticket_labels
-    ) + 3
+    assert (
+        value(after, f"{GLPI_SECONDS}_count", **post_ticket_labels)
+        == value(before, f"{GLPI_SECONDS}_count", **post_ticket_labels) + 3
+    )
     assert value(after, f"{GLPI_SECONDS}_bucket", le="+Inf", **post_ticket_labels) == value(
         after, f"{GLPI_SECONDS}_count", **post_ticket_labels
     )
@@ -168,9 +172,7 @@ def test_glpi_latency_histogram_counts_every_post_ticket(two_workers):
 
 def test_glpi_endpoint_labels_never_carry_ids(two_workers):
     assert post_ticket(two_workers, ticket()).status_code == 201
-    endpoints = {
-        dict(labels)["endpoint"] for name, labels in scrape(two_workers) if name == f"{GLPI_SECONDS}_count"
-    }
+    endpoints = {dict(labels)["endpoint"] for name, labels in scrape(two_workers) if name == f"{GLPI_SECONDS}_count"}
     assert {"initSession", "listSearchOptions/Entity", "search/Entity", "Ticket"} <= endpoints
     assert "ITILCategory/:id" in endpoints  # the startup check of GLPI_DEFAULT_CATEGORY_ID=1
     assert not any(re.search(r"\d", endpoint) for endpoint in endpoints), endpoints
@@ -184,10 +186,12 @@ def test_the_second_ticket_for_a_cnpj_is_answered_by_the_entity_cache(two_worker
         assert keep_alive.post(f"{two_workers.url}/criar-chamado", json=ticket(BETA), timeout=30).status_code == 201
         third = scrape(two_workers)
     assert (value(second, CACHE_MISSES), value(second, CACHE_HITS)) == (
-        value(first, CACHE_MISSES) + 1, value(first, CACHE_HITS)
+        value(first, CACHE_MISSES) + 1,
+        value(first, CACHE_HITS),
     )
     assert (value(third, CACHE_MISSES), value(third, CACHE_HITS)) == (
-        value(second, CACHE_MISSES), value(second, CACHE_HITS) + 1
+        value(second, CACHE_MISSES),
+        value(second, CACHE_HITS) + 1,
     )
 
 
@@ -206,13 +210,16 @@ def test_queued_tickets_are_one_queue_depth_for_both_workers_and_count_as_create
 
     for samples in [scrape(gateway) for _ in range(6)]:  # on new connections: either worker answers
         assert [key for key in samples if key[0] in (QUEUE_DEPTH, QUEUE_AGE)] == [
-            (QUEUE_DEPTH, frozenset()), (QUEUE_AGE, frozenset())]
+            (QUEUE_DEPTH, frozenset()),
+            (QUEUE_AGE, frozenset()),
+        ]
         assert value(samples, QUEUE_DEPTH) == 4
         assert value(samples, QUEUE_AGE) > 0
         assert value(samples, QUEUED) == value(before, QUEUED) + 4
         assert value(samples, CREATED) == value(before, CREATED)
         assert value(samples, FAILED, codigo="entidade_nao_encontrada") == value(
-            before, FAILED, codigo="entidade_nao_encontrada")
+            before, FAILED, codigo="entidade_nao_encontrada"
+        )
 
     sandbox.fault = None
     deadline = time.monotonic() + DRAIN_DEADLINE
@@ -221,8 +228,10 @@ def test_queued_tickets_are_one_queue_depth_for_both_workers_and_count_as_create
         time.sleep(0.2)
     assert (value(drained, QUEUE_DEPTH), value(drained, QUEUE_AGE)) == (0, 0)
     assert value(drained, CREATED) == value(before, CREATED) + 3
-    assert value(drained, FAILED, codigo="entidade_nao_encontrada") == value(
-        before, FAILED, codigo="entidade_nao_encontrada") + 1
+    assert (
+        value(drained, FAILED, codigo="entidade_nao_encontrada")
+        == value(before, FAILED, codigo="entidade_nao_encontrada") + 1
+    )
     assert value(drained, QUEUED) == value(before, QUEUED) + 4
 
 

@@ -1,16 +1,16 @@
 """The OpenAPI document and the docs page: one source of truth with the server, served without a CDN."""
+
 from __future__ import annotations
 
 import re
 from importlib import import_module
 
 import pytest
+from conftest import ROOT, sandbox_settings
 
-from glpi_gateway import errors
-from glpi_gateway.web import access, routes
 from app import create_app
 from config import load_config
-from conftest import ROOT, sandbox_settings
+from glpi_gateway import errors
 from glpi_gateway.errors import (
     ANY_OPERATION,
     ERROR_ANSWERS,
@@ -19,7 +19,14 @@ from glpi_gateway.errors import (
     ErrorAnswer,
 )
 from glpi_gateway.idempotency import is_final
-from glpi_gateway.validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS, ticket_request_example, validate_ticket_request
+from glpi_gateway.validation import (
+    FIELDS,
+    MAX_LENGTHS,
+    REQUIRED_FIELDS,
+    ticket_request_example,
+    validate_ticket_request,
+)
+from glpi_gateway.web import access, routes
 
 WEB_DIR = ROOT / "glpi_gateway" / "web"
 
@@ -80,8 +87,12 @@ def test_the_documented_request_example_is_accepted_by_validation(document):
 
 def test_every_error_answer_defined_is_in_the_catalogue():
     web_modules = [import_module(f"glpi_gateway.web.{path.stem}") for path in WEB_DIR.glob("*.py")]
-    defined = {value.codigo for module in (errors, *web_modules) for value in vars(module).values()
-               if isinstance(value, ErrorAnswer)}
+    defined = {
+        value.codigo
+        for module in (errors, *web_modules)
+        for value in vars(module).values()
+        if isinstance(value, ErrorAnswer)
+    }
     assert defined == {a.codigo for a in ERROR_ANSWERS}
 
 
@@ -154,13 +165,18 @@ def test_a_header_only_some_answers_of_a_status_set_is_not_required(document):
     assert conflict["headers"]["Retry-After"]["required"] is False
     assert "pedido_em_andamento" in conflict["headers"]["Retry-After"]["description"]
     assert document["paths"]["/criar-chamado"]["post"]["responses"]["202"]["headers"]["Location"] == {
-        "$ref": "#/components/headers/Location"}
+        "$ref": "#/components/headers/Location"
+    }
 
 
 def test_answers_documented_as_replayed_are_the_ones_idempotency_stores(document):
     replayed = [answer for answer in ERROR_ANSWERS if answer.replayed]
     assert {answer.codigo for answer in replayed} == {
-        "categoria_desconhecida", "entidade_nao_encontrada", "entidade_ambigua", "chamado_recusado"}
+        "categoria_desconhecida",
+        "entidade_nao_encontrada",
+        "entidade_ambigua",
+        "chamado_recusado",
+    }
     assert all(is_final(int(str(answer.status).replace("XX", "00"))) for answer in replayed)
     responses = document["paths"]["/criar-chamado"]["post"]["responses"]
     only = responses["409"]["headers"]["Idempotent-Replayed"]["description"]

@@ -1,5 +1,6 @@
 """Contract of ratelimit.py: who the client is, and the limiter over the store's counters
 (the counters themselves are part of the store's contract, tests/test_store.py)."""
+
 from __future__ import annotations
 
 import ipaddress

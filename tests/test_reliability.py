@@ -3,6 +3,7 @@
 GLPI is the sandbox (a real HTTP server) with its fault switches; the store is SQLite in a
 temporary DATA_DIR or, where a test takes the `backend` parameter, Redis too.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-
 from conftest import sandbox_settings
 from test_http_contract import UNKNOWN, assert_error, body
 
@@ -25,8 +25,10 @@ def backend(request):
     """Settings selecting the store: SQLite in the gateway's own DATA_DIR, or Redis."""
     if request.param == "sqlite":
         return {}
-    return {"REDIS_URL": request.getfixturevalue("redis_url"),
-            "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix")}
+    return {
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
+    }
 
 
 def wait_for_final_state(process, protocol: str) -> dict:
@@ -242,16 +244,18 @@ def test_same_key_with_another_body_is_422(gateway):
 def test_same_key_and_same_validated_body_written_differently_replays(gateway):
     key = uuid.uuid4().hex
     first = gateway.post_ticket(body(), headers={"Idempotency-Key": key})
-    again = gateway.post_ticket(body(cnpj_cliente="11222333000181", nome_cliente="  Maria Souza "),
-                                headers={"Idempotency-Key": key})
+    again = gateway.post_ticket(
+        body(cnpj_cliente="11222333000181", nome_cliente="  Maria Souza "), headers={"Idempotency-Key": key}
+    )
     assert again.status_code == 201 and again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
 @pytest.mark.parametrize("key", ["", "tem espaço", "x" * 256, "ção"])
 def test_insane_idempotency_key_is_400(gateway, key):
-    response = gateway.session.post(f"{gateway.url}/criar-chamado", json=body(), timeout=30,
-                                    headers={"Idempotency-Key": key.encode("utf-8")})
+    response = gateway.session.post(
+        f"{gateway.url}/criar-chamado", json=body(), timeout=30, headers={"Idempotency-Key": key.encode("utf-8")}
+    )
     assert_error(response, 400, "idempotency_key_invalida")
 
 

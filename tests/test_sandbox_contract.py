@@ -37,6 +37,7 @@ the sandbox's sha1 with that of the bytes it sent.
 The last section tests sandbox behaviour no recording shows (faults, latency, control endpoints,
 GLPI 11, demo data, the command line, documents).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -116,8 +117,11 @@ class Replay:
 
     def live_token(self, lab_token: str) -> str:
         if lab_token not in self.tokens and lab_token in LAB_SESSIONS:
-            answer = self.http.get(f"{self.api_url}/initSession", timeout=5, headers={
-                "App-Token": LAB_APP_TOKEN, "Authorization": f"user_token {LAB_SESSIONS[lab_token]}"})
+            answer = self.http.get(
+                f"{self.api_url}/initSession",
+                timeout=5,
+                headers={"App-Token": LAB_APP_TOKEN, "Authorization": f"user_token {LAB_SESSIONS[lab_token]}"},
+            )
             self.tokens[lab_token] = answer.json()["session_token"]
         return self.tokens.get(lab_token, lab_token)
 
@@ -136,19 +140,26 @@ class Replay:
         if url.query:  # kept percent-encoded as recorded, with the session token translated
             target += "?" + "&".join(
                 f"session_token={self.live_token(part[14:])}" if part.startswith("session_token=") else part
-                for part in url.query.split("&"))
+                for part in url.query.split("&")
+            )
         headers = {name: value for name, value in request["headers"].items() if name in SENT_HEADERS}
         if "Session-Token" in headers:
             headers["Session-Token"] = self.live_token(headers["Session-Token"])
         if request.get("body_note", "").startswith("multipart/form-data"):
             del headers["Content-Type"]  # requests writes it, with its own boundary
-            return self.http.request(request["method"], target, headers=headers, timeout=10,
-                                     files=[self.live_part(part) for part in request["body"]["parts"]])
+            return self.http.request(
+                request["method"],
+                target,
+                headers=headers,
+                timeout=10,
+                files=[self.live_part(part) for part in request["body"]["parts"]],
+            )
         data = request["body_raw"]
         if data is None and request["body"] is not None:
             data = json.dumps(self.live_body(request["body"]))
-        return self.http.request(request["method"], target, headers=headers,
-                                 data=data.encode() if data else None, timeout=10)
+        return self.http.request(
+            request["method"], target, headers=headers, data=data.encode() if data else None, timeout=10
+        )
 
     def live_part(self, part: dict) -> tuple[str, tuple]:
         """A recorded multipart part, as sent again: the manifest with live ids, or a stand-in file."""
@@ -159,7 +170,7 @@ class Replay:
             return part["name"], (None, json.dumps(self.live_body(part["value"])))
         start = PNG_START if part["content_type"] == "image/png" else b"MZ"
         filler = bytes.fromhex(part["sha1"]) * (part["size"] // 20 + 1)
-        content = (start + filler)[:part["size"]]
+        content = (start + filler)[: part["size"]]
         self.sha1s[part["sha1"]] = hashlib.sha1(content).hexdigest()
         return part["name"], (part["filename"], content, part["content_type"])
 
@@ -188,7 +199,7 @@ class Replay:
             lab_body, live_body = [lab_body], [live_body]
         elif lab_body[0] == "ERROR_GLPI_PARTIAL_ADD":
             lab_body, live_body = lab_body[1], live_body[1]
-        for lab, live in zip(lab_body, live_body):
+        for lab, live in zip(lab_body, live_body, strict=True):
             if lab["id"] is not False:
                 self.ids["Ticket"][lab["id"]] = live["id"]
 
@@ -211,32 +222,104 @@ Step = str | Callable[[Replay], None]
 
 # Replayed transcript -> the steps to replay before it.
 CASES: dict[str, list[Step]] = {
-    "01": [], "02": [], "03": [], "04": [], "08": [], "09": [], "09b": [],
-    "14": ["13"], "15": ["13", "14"], "16": ["13", "14"], "17": [], "18": [], "19": [], "19b": [],
-    "20": [], "22": [],
+    "01": [],
+    "02": [],
+    "03": [],
+    "04": [],
+    "08": [],
+    "09": [],
+    "09b": [],
+    "14": ["13"],
+    "15": ["13", "14"],
+    "16": ["13", "14"],
+    "17": [],
+    "18": [],
+    "19": [],
+    "19b": [],
+    "20": [],
+    "22": [],
     **{number: [] for number in ("30", "31", "32", "33", "34", "35", "36", "37", "38", "39", "40", "41", "42")},
     **{number: [] for number in ("45", "46", "47", "48", "49", "49b", "49c", "49d", "49e", "49f")},
-    "50": [], "51": ["50"], "53": ["50"], "54": [], "55": ["54"], "55b": ["54"],
-    "56": [], "57": ["56"], "57b": ["56"], "60": [], "60b": ["60"], "61": [], "62": [], "62b": ["62"],
-    "63": [], "64": [], "65": [], "66": [],
+    "50": [],
+    "51": ["50"],
+    "53": ["50"],
+    "54": [],
+    "55": ["54"],
+    "55b": ["54"],
+    "56": [],
+    "57": ["56"],
+    "57b": ["56"],
+    "60": [],
+    "60b": ["60"],
+    "61": [],
+    "62": [],
+    "62b": ["62"],
+    "63": [],
+    "64": [],
+    "65": [],
+    "66": [],
     **{number: [] for number in ("70", "71", "72", "73", "74", "75", "76", "77", "78")},
     # 79 lists the last tickets: replay every ticket creation recorded before it.
     "79": ["50", "54", "56", "60", "61", "62", "65", "66", "70", "71", "72", "73", "74", "75", "76", "77"],
-    "80": [], "88": [], "89": [], "90": [], "91": ["50"], "92": [], "93": [], "94": ["93"], "95": ["93"],
+    "80": [],
+    "88": [],
+    "89": [],
+    "90": [],
+    "91": ["50"],
+    "92": [],
+    "93": [],
+    "94": ["93"],
+    "95": ["93"],
     "98": [lab_after_96_and_97],
     **{number: [lab_after_96_and_97] for number in ("101", "102", "103", "104", "107", "108", "110")},
-    "109": [lab_after_96_and_97, "108"], "111": [lab_after_96_and_97, "110"],
-    **{number: [lab_after_96_and_97] for number in (
-        "201", "202", "203", "204", "205", "206", "207", "208", "210", "211", "212", "213", "214", "215", "216",
-        "240", "241", "242", "250", "253", "261", "264")},
-    **{number: [lab_after_96_and_97, creation] for number, creation in (
-        ("251", "250"), ("252", "250"), ("254", "253"), ("255", "253"),
-        ("262", "261"), ("263", "261"), ("265", "264"))},
-    "220": [lab_after_96_and_97], "225": [lab_after_96_and_97],
+    "109": [lab_after_96_and_97, "108"],
+    "111": [lab_after_96_and_97, "110"],
+    **{
+        number: [lab_after_96_and_97]
+        for number in (
+            "201",
+            "202",
+            "203",
+            "204",
+            "205",
+            "206",
+            "207",
+            "208",
+            "210",
+            "211",
+            "212",
+            "213",
+            "214",
+            "215",
+            "216",
+            "240",
+            "241",
+            "242",
+            "250",
+            "253",
+            "261",
+            "264",
+        )
+    },
+    **{
+        number: [lab_after_96_and_97, creation]
+        for number, creation in (
+            ("251", "250"),
+            ("252", "250"),
+            ("254", "253"),
+            ("255", "253"),
+            ("262", "261"),
+            ("263", "261"),
+            ("265", "264"),
+        )
+    },
+    "220": [lab_after_96_and_97],
+    "225": [lab_after_96_and_97],
     **{number: [lab_after_96_and_97, "220"] for number in ("221", "229", "266")},
     **{number: [lab_after_96_and_97, "220", "221"] for number in ("222", "223", "224", "272")},
     **{number: [lab_after_96_and_97, "225", "226"] for number in ("227", "228")},
-    "226": [lab_after_96_and_97, "225"], "229b": [lab_after_96_and_97, "220", "221", "229"],
+    "226": [lab_after_96_and_97, "225"],
+    "229b": [lab_after_96_and_97, "220", "221", "229"],
     **{number: [lab_after_96_and_97, "220", "221", "266"] for number in ("267", "271", "273")},
     "305": [lab_after_96_and_97, "300", late_customer],
     "306": [lab_after_96_and_97, "300", late_customer],
@@ -246,8 +329,7 @@ CASES: dict[str, list[Step]] = {
 
 @pytest.fixture
 def lab_sandbox():
-    sandbox = GlpiSandbox(app_token=LAB_APP_TOKEN, user_tokens={LAB_USER_TOKEN: 7, LAB_RESTRICTED_TOKEN: 9},
-                          seed="lab")
+    sandbox = GlpiSandbox(app_token=LAB_APP_TOKEN, user_tokens={LAB_USER_TOKEN: 7, LAB_RESTRICTED_TOKEN: 9}, seed="lab")
     url = sandbox.start()
     yield sandbox, url
     sandbox.stop()
@@ -300,7 +382,8 @@ def assert_same_answer(replay: Replay, record: dict, response: requests.Response
         itemtype = segments[2] if len(segments) > 2 else segments[0]
         if isinstance(expected, list):
             assert [comparable(replay, itemtype, item) for item in answer] == [
-                comparable(replay, itemtype, item, lab=True) for item in expected]
+                comparable(replay, itemtype, item, lab=True) for item in expected
+            ]
             for name in ("Accept-Range", "Content-Range"):
                 assert response.headers.get(name) == headers.get(name), name
         else:
@@ -324,7 +407,7 @@ def assert_same_creation(replay: Replay, expected, answer, itemtype: str = "Tick
     """201 bodies: {"id", "message"} or a list of them; ids as the sandbox numbered them."""
     expected_list, answer_list = (expected, answer) if isinstance(expected, list) else ([expected], [answer])
     assert len(answer_list) == len(expected_list)
-    for lab, live in zip(expected_list, answer_list):
+    for lab, live in zip(expected_list, answer_list, strict=True):
         assert list(live) == list(lab)
         if lab["id"] is False:
             assert live == lab
@@ -334,7 +417,8 @@ def assert_same_creation(replay: Replay, expected, answer, itemtype: str = "Tick
             assert live["message"] == re.sub(rf"(?<!\d){lab['id']}(?!\d)", str(live_id), lab["message"])
         if "upload_result" in lab:
             assert [uploaded(replay, entry) for entry in live["upload_result"]["filename"]] == [
-                uploaded(replay, entry, lab=True) for entry in lab["upload_result"]["filename"]]
+                uploaded(replay, entry, lab=True) for entry in lab["upload_result"]["filename"]
+            ]
 
 
 def uploaded(replay: Replay, entry: dict, lab: bool = False) -> dict:
@@ -342,8 +426,9 @@ def uploaded(replay: Replay, entry: dict, lab: bool = False) -> dict:
     prefix = entry["prefix"]
     assert re.fullmatch(r"[0-9a-f]{14}\.\d{8}", prefix) and entry["name"] == prefix + entry["display"]
     assert re.fullmatch(r"docfilename\d+", entry["id"])
-    entry = {key: value.replace(prefix, "<prefix>") if isinstance(value, str) else value
-             for key, value in entry.items()}
+    entry = {
+        key: value.replace(prefix, "<prefix>") if isinstance(value, str) else value for key, value in entry.items()
+    }
     entry["id"] = "<id>"
     return {key: replay.live_text(value) if lab and isinstance(value, str) else value for key, value in entry.items()}
 
@@ -363,8 +448,10 @@ def assert_same_search(replay: Replay, itemtype: str, expected: dict, answer: di
     if "data" in expected:
         rows = expected["data"]
         if isinstance(rows, dict):  # withindexes: keyed by item id
-            expected["data"] = {str(replay.live_id(itemtype, int(key))): live_search_row(replay, itemtype, row)
-                                for key, row in rows.items()}
+            expected["data"] = {
+                str(replay.live_id(itemtype, int(key))): live_search_row(replay, itemtype, row)
+                for key, row in rows.items()
+            }
         else:
             expected["data"] = [live_search_row(replay, itemtype, row) for row in rows]
     assert answer == expected
@@ -385,8 +472,20 @@ def assert_same_search_options(itemtype: str, expected: dict, answer: dict) -> N
 
 
 # The sandbox keeps these columns of a User; GLPI returns some 100.
-USER_COLUMNS = {"id", "name", "realname", "firstname", "is_active", "is_deleted", "entities_id", "profiles_id",
-                "authtype", "date_mod", "date_creation", "links"}
+USER_COLUMNS = {
+    "id",
+    "name",
+    "realname",
+    "firstname",
+    "is_active",
+    "is_deleted",
+    "entities_id",
+    "profiles_id",
+    "authtype",
+    "date_mod",
+    "date_creation",
+    "links",
+}
 
 
 def assert_same_item(replay: Replay, itemtype: str, expected: dict, answer: dict) -> None:
@@ -420,8 +519,10 @@ def comparable(replay: Replay, itemtype: str, item: dict, lab: bool = False) -> 
         item["id"] = "<row id>"  # GLPI numbers every actor of every ticket, every link of every document
     if itemtype == "Document":
         item["tag"] = "<tag>"  # random
-    return {key: "<datetime>" if isinstance(value, str) and DATETIME.fullmatch(value) else value
-            for key, value in item.items()}
+    return {
+        key: "<datetime>" if isinstance(value, str) and DATETIME.fullmatch(value) else value
+        for key, value in item.items()
+    }
 
 
 # --- behaviour no recording shows -----------------------------------------------------------------
@@ -449,9 +550,18 @@ def login(url: str, app_token: str | None = APP_TOKEN, user_token: str = USER_TO
 
 
 def cnpj_search(url: str, headers: dict, value: str, searchtype: str = "contains") -> requests.Response:
-    return requests.get(f"{url}/search/Entity", headers=headers, timeout=5, params={
-        "criteria[0][field]": 76666, "criteria[0][searchtype]": searchtype, "criteria[0][value]": value,
-        "forcedisplay[0]": 2, "forcedisplay[1]": 76666})
+    return requests.get(
+        f"{url}/search/Entity",
+        headers=headers,
+        timeout=5,
+        params={
+            "criteria[0][field]": 76666,
+            "criteria[0][searchtype]": searchtype,
+            "criteria[0][value]": value,
+            "forcedisplay[0]": 2,
+            "forcedisplay[1]": 76666,
+        },
+    )
 
 
 def found_ids(response: requests.Response) -> list[int]:
@@ -468,8 +578,9 @@ def test_an_api_client_without_app_token_refuses_one_that_is_sent():
     try:
         headers = login(url, app_token=None)
         assert requests.get(f"{url}/ITILCategory/1", headers=headers, timeout=5).status_code == 200
-        refused = requests.get(f"{url}/initSession", timeout=5,
-                               headers={"App-Token": "any", "Authorization": f"user_token {USER_TOKEN}"})
+        refused = requests.get(
+            f"{url}/initSession", timeout=5, headers={"App-Token": "any", "Authorization": f"user_token {USER_TOKEN}"}
+        )
         assert refused.status_code == 400 and refused.json()[0] == "ERROR_WRONG_APP_TOKEN_PARAMETER"
     finally:
         sandbox.stop()
@@ -505,9 +616,14 @@ def test_demo_data_has_an_ambiguous_cnpj_and_an_alphanumeric_one_stored_bare(dem
 
 
 def test_extra_search_options_make_the_cnpj_option_ambiguous():
-    other = {"name": "Outros - CNPJ", "table": "glpi_plugin_fields_entityoutros", "field": "cnpjfield",
-             "datatype": "string", "available_searchtypes": ["contains", "notcontains"],
-             "uid": "Entity.PluginFieldsEntityoutro.cnpjfield"}
+    other = {
+        "name": "Outros - CNPJ",
+        "table": "glpi_plugin_fields_entityoutros",
+        "field": "cnpjfield",
+        "datatype": "string",
+        "available_searchtypes": ["contains", "notcontains"],
+        "uid": "Entity.PluginFieldsEntityoutro.cnpjfield",
+    }
     sandbox = GlpiSandbox(user_tokens={USER_TOKEN: 7}, fields_option_id=76670, extra_search_options={76671: other})
     url = sandbox.start()
     try:
@@ -529,22 +645,27 @@ def test_api_switches_answer_like_glpi_in_glpi_order(demo):
     not_allowed = requests.get(f"{url}/search/Entity", headers=credentials, timeout=5)
     assert not_allowed.status_code == 400 and not_allowed.json() == [
         "ERROR_NOT_ALLOWED_IP",
-        "There isn't an active API client matching your IP address in the configuration (127.0.0.1)"]
+        "There isn't an active API client matching your IP address in the configuration (127.0.0.1)",
+    ]
     sandbox.allowed_ips = {"127.0.0.1"}
-    assert requests.get(f"{url}/initSession", headers=credentials, timeout=5).json()[0] == \
-        "ERROR_WRONG_APP_TOKEN_PARAMETER"
+    assert (
+        requests.get(f"{url}/initSession", headers=credentials, timeout=5).json()[0]
+        == "ERROR_WRONG_APP_TOKEN_PARAMETER"
+    )
     login(url)
 
 
 def test_a_web_server_dropping_authorization_leaves_glpi_without_credentials(demo):
     sandbox, url = demo
     sandbox.drops_authorization = True
-    answer = requests.get(f"{url}/initSession", timeout=5,
-                          headers={"App-Token": APP_TOKEN, "Authorization": f"user_token {USER_TOKEN}"})
+    answer = requests.get(
+        f"{url}/initSession", timeout=5, headers={"App-Token": APP_TOKEN, "Authorization": f"user_token {USER_TOKEN}"}
+    )
     assert answer.status_code == 400 and answer.json() == [
         "ERROR_LOGIN_PARAMETERS_MISSING",
         f"parameter(s) login, password or user_token are missing; view documentation in your browser at "
-        f"{url}/#ERROR_LOGIN_PARAMETERS_MISSING"]
+        f"{url}/#ERROR_LOGIN_PARAMETERS_MISSING",
+    ]
 
 
 def test_redirect_fault_sends_to_the_same_path_over_https(demo):
@@ -563,7 +684,9 @@ def test_without_rights_on_the_fields_container_entity_has_no_fields_option():
         options = requests.get(f"{url}/listSearchOptions/Entity", headers=headers, timeout=5).json()
         assert not [key for key, option in options.items() if "plugin_fields" in str(option.get("table"))]
         assert cnpj_search(url, headers, "^11%222%333%0001%81$").json() == [
-            "ERROR", f"Bad field ID in search criteria; view documentation in your browser at {url}/#ERROR"]
+            "ERROR",
+            f"Bad field ID in search criteria; view documentation in your browser at {url}/#ERROR",
+        ]
     finally:
         sandbox.stop()
 
@@ -578,8 +701,12 @@ def test_sandbox_serves_https_with_the_given_certificate(tmp_path):
     url = sandbox.start(tls=server_context)
     try:
         assert url.startswith("https://127.0.0.1:")
-        answer = requests.get(f"{url}/initSession", verify=str(ca_file), timeout=5,
-                              headers={"App-Token": APP_TOKEN, "Authorization": f"user_token {USER_TOKEN}"})
+        answer = requests.get(
+            f"{url}/initSession",
+            verify=str(ca_file),
+            timeout=5,
+            headers={"App-Token": APP_TOKEN, "Authorization": f"user_token {USER_TOKEN}"},
+        )
         assert answer.status_code == 200 and "session_token" in answer.json()
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(f"{url}/initSession", timeout=5)  # not signed by a CA requests trusts
@@ -589,8 +716,14 @@ def test_sandbox_serves_https_with_the_given_certificate(tmp_path):
 
 def test_an_invalid_requester_email_refuses_the_ticket(demo):
     sandbox, url = demo
-    answer = post_ticket(url, login(url), name="x", entities_id=1, _users_id_requester=0,
-                         _users_id_requester_notif={"use_notification": [1], "alternative_email": ["nobody@"]})
+    answer = post_ticket(
+        url,
+        login(url),
+        name="x",
+        entities_id=1,
+        _users_id_requester=0,
+        _users_id_requester_notif={"use_notification": [1], "alternative_email": ["nobody@"]},
+    )
     assert answer.status_code == 400 and answer.json() == ["ERROR_GLPI_ADD", "Invalid email address nobody@"]
     assert sandbox.tickets == {}
 
@@ -604,8 +737,12 @@ def test_glpi_11_stores_text_as_sent_and_links_to_api_php():
         assert answer.status_code == 201 and answer.json()["message"] == "Item successfully added: A & B <i> (1)"
         assert answer.headers["location"] == url.replace("/apirest.php", "/api.php/v1") + "/Ticket/1"
         assert sandbox.tickets[1]["name"] == "A & B <i>" and sandbox.tickets[1]["content"] == "x & y"
-        found = requests.get(f"{url}/search/Ticket", headers=headers, timeout=5, params={
-            "criteria[0][field]": 21, "criteria[0][searchtype]": "contains", "criteria[0][value]": "x & y"})
+        found = requests.get(
+            f"{url}/search/Ticket",
+            headers=headers,
+            timeout=5,
+            params={"criteria[0][field]": 21, "criteria[0][searchtype]": "contains", "criteria[0][value]": "x & y"},
+        )
         assert found.json()["totalcount"] == 1
         v1 = requests.get(url.replace("/apirest.php", "/api.php/v1") + "/Ticket/1", headers=headers, timeout=5)
         assert v1.json()["name"] == "A & B <i>"
@@ -618,9 +755,17 @@ def test_ticket_is_found_by_a_marker_in_its_content(demo):
     headers = login(url)
     post_ticket(url, headers, name="one", content="<p>Protocolo GW-1 & mais</p>", entities_id=2)
     post_ticket(url, headers, name="two", content="<p>Protocolo GW-2</p>", entities_id=2)
-    found = requests.get(f"{url}/search/Ticket", headers=headers, timeout=5, params={
-        "criteria[0][field]": 21, "criteria[0][searchtype]": "contains", "criteria[0][value]": "GW-1 & mais",
-        "forcedisplay[0]": 2})
+    found = requests.get(
+        f"{url}/search/Ticket",
+        headers=headers,
+        timeout=5,
+        params={
+            "criteria[0][field]": 21,
+            "criteria[0][searchtype]": "contains",
+            "criteria[0][value]": "GW-1 & mais",
+            "forcedisplay[0]": 2,
+        },
+    )
     assert found.json()["totalcount"] == 1 and found.json()["data"][0]["2"] == 1
     assert sandbox.tickets[1]["content"] == "&#60;p&#62;Protocolo GW-1 &#38; mais&#60;/p&#62;"
 
@@ -631,16 +776,22 @@ def test_calls_are_counted_by_method_and_endpoint(demo):
     post_ticket(url, headers, name="x")
     requests.get(f"{url}/Ticket/1/Ticket_User", headers=headers, timeout=5)
     cnpj_search(url, headers, "11")
-    assert sandbox.calls == {("GET", "initSession"): 1, ("POST", "Ticket"): 1, ("GET", "Ticket/Ticket_User"): 1,
-                             ("GET", "search/Entity"): 1}
+    assert sandbox.calls == {
+        ("GET", "initSession"): 1,
+        ("POST", "Ticket"): 1,
+        ("GET", "Ticket/Ticket_User"): 1,
+        ("GET", "search/Entity"): 1,
+    }
     assert sandbox.call_count() == 4 and sandbox.call_count(method="GET") == 3
     assert sandbox.call_count(endpoint="Ticket", method="POST") == 1
     sandbox.reset_calls()
     assert sandbox.call_count() == 0
 
 
-@pytest.mark.parametrize("fault, status, content", [("http500", 500, "Internal Server Error"),
-                                                    ("html", 200, "<title>GLPI - Authentication</title>")])
+@pytest.mark.parametrize(
+    "fault, status, content",
+    [("http500", 500, "Internal Server Error"), ("html", 200, "<title>GLPI - Authentication</title>")],
+)
 def test_faults_answer_html_on_the_chosen_endpoints(demo, fault, status, content):
     sandbox, url = demo
     headers = login(url)
@@ -695,13 +846,20 @@ def test_control_endpoints(demo):
     assert stats == {"calls": {"GET initSession": 1, "POST Ticket": 1}, "total": 2, "tickets": 1}
     assert requests.get(f"{control}/tickets/1", timeout=5).json() == sandbox.tickets[1]
     assert requests.get(f"{control}/tickets/2", timeout=5).status_code == 404
-    created = requests.post(f"{control}/entities", json={"name": "Cliente Novo", "cnpj": "47.960.950/0001-21"},
-                            timeout=5)
+    created = requests.post(
+        f"{control}/entities", json={"name": "Cliente Novo", "cnpj": "47.960.950/0001-21"}, timeout=5
+    )
     assert created.status_code == 201 and found_ids(cnpj_search(url, headers, "47.960.950")) == [created.json()["id"]]
-    config = requests.post(f"{control}/config", timeout=5,
-                           json={"latency_ms": 5, "fault": "http500", "fault_endpoints": ["Ticket"]}).json()
-    assert config == {"latency_ms": 5.0, "stall_seconds": 30.0, "fault": "http500", "fault_endpoints": ["Ticket"],
-                      "retry_after_seconds": 120}
+    config = requests.post(
+        f"{control}/config", timeout=5, json={"latency_ms": 5, "fault": "http500", "fault_endpoints": ["Ticket"]}
+    ).json()
+    assert config == {
+        "latency_ms": 5.0,
+        "stall_seconds": 30.0,
+        "fault": "http500",
+        "fault_endpoints": ["Ticket"],
+        "retry_after_seconds": 120,
+    }
     assert post_ticket(url, headers, name="y").status_code == 500
     assert requests.post(f"{control}/config", json={"fault": "boom"}, timeout=5).status_code == 400
     assert requests.post(f"{control}/reset-calls", timeout=5).status_code == 200 and sandbox.call_count() == 0
@@ -723,13 +881,14 @@ def test_http503_fault_is_a_maintenance_page_with_retry_after(demo):
 def test_unsupported_requests_get_glpi_errors_not_tracebacks(demo):
     _, url = demo
     headers = login(url)
-    for method, path, code in [("PUT", "/Ticket/1", "ERROR_METHOD_NOT_ALLOWED"),
-                               ("DELETE", "/Entity/1", "ERROR_METHOD_NOT_ALLOWED"),
-                               ("GET", "/getMyEntities", "ERROR_METHOD_NOT_ALLOWED"),
-                               ("GET", "/Ticket/1/Document", "ERROR_METHOD_NOT_ALLOWED"),
-                               ("POST", "/Document", "ERROR_METHOD_NOT_ALLOWED"),  # JSON: a document without file
-                               ("GET", "/search/Entity?criteria[0][field]=1&criteria[0][searchtype]=under"
-                                       "&criteria[0][value]=0", "ERROR")]:
+    for method, path, code in [
+        ("PUT", "/Ticket/1", "ERROR_METHOD_NOT_ALLOWED"),
+        ("DELETE", "/Entity/1", "ERROR_METHOD_NOT_ALLOWED"),
+        ("GET", "/getMyEntities", "ERROR_METHOD_NOT_ALLOWED"),
+        ("GET", "/Ticket/1/Document", "ERROR_METHOD_NOT_ALLOWED"),
+        ("POST", "/Document", "ERROR_METHOD_NOT_ALLOWED"),  # JSON: a document without file
+        ("GET", "/search/Entity?criteria[0][field]=1&criteria[0][searchtype]=under&criteria[0][value]=0", "ERROR"),
+    ]:
         answer = requests.request(method, f"{url}{path}", headers=headers, timeout=5)
         assert answer.status_code in (400, 405) and answer.json()[0] == code, (method, path)
 
@@ -747,13 +906,19 @@ def test_documents_keep_their_bytes_and_name_and_need_a_known_extension(demo):
     every_byte = bytes(range(256)) * 4 + b"\r\n--\r\n"
     link = {"itemtype": "Ticket", "items_id": ticket_id, "entities_id": 2}
     created = post_document(url, headers, {"input": {"name": "x", **link}}, ("relatório 日本.pdf", every_byte))
-    assert created.status_code == 201 and created.json()["message"] == \
-        "Item successfully added: Document: Ticket - Impressora &#60;HP&#62;"
+    assert (
+        created.status_code == 201
+        and created.json()["message"] == "Item successfully added: Document: Ticket - Impressora &#60;HP&#62;"
+    )
     document = requests.get(f"{url}/Document/{created.json()['id']}", headers=headers, timeout=5).json()
     assert (document["filename"], document["mime"], document["entities_id"]) == (
-        "relatório 日本.pdf", "application/pdf", 2)
-    download = requests.get(f"{url}/Document/{created.json()['id']}", params={"alt": "media"}, headers=headers,
-                            timeout=5)
+        "relatório 日本.pdf",
+        "application/pdf",
+        2,
+    )
+    download = requests.get(
+        f"{url}/Document/{created.json()['id']}", params={"alt": "media"}, headers=headers, timeout=5
+    )
     assert download.content == every_byte and download.headers["Content-Type"] == "application/pdf"
     assert download.headers["Content-Disposition"].endswith("filename*=utf-8''relat%C3%B3rio%20%E6%97%A5%E6%9C%AC.pdf")
     # GLPI's default document types have neither .log nor .webp; an administrator may add them.
@@ -772,14 +937,22 @@ def test_document_uploads_refused_like_glpi(demo):
     ticket_id = post_ticket(url, headers, name="x", entities_id=1).json()["id"]
     link = {"itemtype": "Ticket", "items_id": ticket_id}
     for answer, expected in [
-        (post_document(url, headers, "{not json", ("a.png", b"x")), ["ERROR_JSON_PAYLOAD_INVALID",
-                                                                    "JSON payload seems not valid"]),
-        (post_document(url, headers, {"input": link}), ["ERROR_UPLOAD_FILE_TOO_BIG_POST_MAX_SIZE",
-                                                        "The file seems too big"]),
-        (post_document(url, headers, {"input": {**link, "entities_id": 99}}, ("a.png", b"x")),
-         ["ERROR_GLPI_ADD", NO_PERMISSION]),
-        (post_document(url, headers, {"input": {**link, "items_id": 999}}, ("a.png", b"x")),
-         ["ERROR_GLPI_ADD", NO_PERMISSION]),
+        (
+            post_document(url, headers, "{not json", ("a.png", b"x")),
+            ["ERROR_JSON_PAYLOAD_INVALID", "JSON payload seems not valid"],
+        ),
+        (
+            post_document(url, headers, {"input": link}),
+            ["ERROR_UPLOAD_FILE_TOO_BIG_POST_MAX_SIZE", "The file seems too big"],
+        ),
+        (
+            post_document(url, headers, {"input": {**link, "entities_id": 99}}, ("a.png", b"x")),
+            ["ERROR_GLPI_ADD", NO_PERMISSION],
+        ),
+        (
+            post_document(url, headers, {"input": {**link, "items_id": 999}}, ("a.png", b"x")),
+            ["ERROR_GLPI_ADD", NO_PERMISSION],
+        ),
     ]:
         assert answer.status_code == 400 and answer.json() == expected
 
@@ -789,8 +962,10 @@ def test_many_concurrent_clients_are_served(demo):
     headers = login(url)
     address = (urlsplit(url).hostname, urlsplit(url).port)
     sockets = [socket.create_connection(address, timeout=5) for _ in range(64)]
-    request = (f"GET /apirest.php/ITILCategory/1 HTTP/1.1\r\nHost: x\r\nApp-Token: {APP_TOKEN}\r\n"
-               f"Session-Token: {headers['Session-Token']}\r\n\r\n").encode()
+    request = (
+        f"GET /apirest.php/ITILCategory/1 HTTP/1.1\r\nHost: x\r\nApp-Token: {APP_TOKEN}\r\n"
+        f"Session-Token: {headers['Session-Token']}\r\n\r\n"
+    ).encode()
     for connection in sockets:
         connection.sendall(request)
     for connection in sockets:
@@ -805,8 +980,21 @@ def sandbox_command(*arguments: str):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     script = Path(__file__).resolve().parent.parent / "glpi_sandbox.py"
-    process = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--app-token", "cli-app",
-                                "--user-token", "cli-user", *arguments], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            "--port",
+            str(port),
+            "--app-token",
+            "cli-app",
+            "--user-token",
+            "cli-user",
+            *arguments,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/apirest.php" in banner
@@ -819,29 +1007,38 @@ def sandbox_command(*arguments: str):
 
 def test_command_line_serves_until_sigterm():
     with sandbox_command() as (process, url):
-        answer = requests.get(f"{url}/initSession", timeout=5,
-                              headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"})
+        answer = requests.get(
+            f"{url}/initSession", timeout=5, headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}
+        )
         assert answer.status_code == 200 and "session_token" in answer.json()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
 
 
-@pytest.mark.parametrize("arguments, code", [
-    (["--api-disabled"], "ERROR"),
-    (["--allowed-ip", "192.0.2.10", "--allowed-ip", "192.0.2.11"], "ERROR_NOT_ALLOWED_IP"),
-    (["--drop-authorization"], "ERROR_LOGIN_PARAMETERS_MISSING"),
-])
+@pytest.mark.parametrize(
+    "arguments, code",
+    [
+        (["--api-disabled"], "ERROR"),
+        (["--allowed-ip", "192.0.2.10", "--allowed-ip", "192.0.2.11"], "ERROR_NOT_ALLOWED_IP"),
+        (["--drop-authorization"], "ERROR_LOGIN_PARAMETERS_MISSING"),
+    ],
+)
 def test_command_line_switches_reproduce_glpi_set_up_mistakes(arguments, code):
     with sandbox_command(*arguments) as (_, url):
-        answer = requests.get(f"{url}/initSession", timeout=5,
-                              headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"})
+        answer = requests.get(
+            f"{url}/initSession", timeout=5, headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}
+        )
         assert answer.status_code == 400 and answer.json()[0] == code
 
 
 def test_command_line_without_fields_option():
     with sandbox_command("--no-fields-option") as (_, url):
-        session = requests.get(f"{url}/initSession", timeout=5,
-                               headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}).json()
-        options = requests.get(f"{url}/listSearchOptions/Entity", timeout=5, headers={
-            "App-Token": "cli-app", "Session-Token": session["session_token"]}).json()
+        session = requests.get(
+            f"{url}/initSession", timeout=5, headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}
+        ).json()
+        options = requests.get(
+            f"{url}/listSearchOptions/Entity",
+            timeout=5,
+            headers={"App-Token": "cli-app", "Session-Token": session["session_token"]},
+        ).json()
         assert str(76666) not in options and options["14"]["name"] == "Name"

@@ -1,13 +1,13 @@
 """No secret ever leaves the gateway: every kind of answer is driven over HTTP with known secret
 values configured, and none of them may appear in any answer (body or headers) or in the output
 of gunicorn."""
+
 from __future__ import annotations
 
 import json
 import uuid
 
 import requests
-
 from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, sandbox_settings
 from test_http_contract import ALFA, DUPLICATED, UNKNOWN, body
 
@@ -20,10 +20,14 @@ SITE = "https://www.exemplo.com.br"
 
 def test_no_answer_or_log_line_of_any_kind_contains_a_secret(sandbox, launch, tmp_path):
     keys = f"site-principal:{SITE_KEY},zabbix:{ZABBIX_KEY}"
-    main = launch(sandbox_settings(sandbox.url, API_KEYS=keys, CORS_ORIGINS=SITE, LOG_LEVEL="DEBUG",
-                                   MAX_BODY_BYTES="4096"))
-    limited = launch(sandbox_settings(sandbox.url, API_KEYS=keys, RATE_LIMIT_PER_KEY="1/hour",
-                                      DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="DEBUG"))
+    main = launch(
+        sandbox_settings(sandbox.url, API_KEYS=keys, CORS_ORIGINS=SITE, LOG_LEVEL="DEBUG", MAX_BODY_BYTES="4096")
+    )
+    limited = launch(
+        sandbox_settings(
+            sandbox.url, API_KEYS=keys, RATE_LIMIT_PER_KEY="1/hour", DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="DEBUG"
+        )
+    )
     refused = launch(sandbox_settings(sandbox.url, API_KEYS=keys, GLPI_USER_TOKEN=WRONG_GLPI_TOKEN))
     unqueued = launch(sandbox_settings(sandbox.url, API_KEYS=keys, QUEUE_WHEN_UNAVAILABLE="false"))
     key = {"Authorization": f"Bearer {SITE_KEY}", "Origin": SITE}
@@ -46,8 +50,9 @@ def test_no_answer_or_log_line_of_any_kind_contains_a_secret(sandbox, launch, tm
         "409": main.post_ticket(body(cnpj_cliente=DUPLICATED), headers=key),
         "413": main.post_ticket(body(descricao_problema="x" * 5000), headers=key),
         "415": requests.post(url, data="nome_cliente=x", headers=key, timeout=30),
-        "204 preflight": requests.options(url, headers={"Origin": SITE, "Access-Control-Request-Method": "POST"},
-                                          timeout=30),
+        "204 preflight": requests.options(
+            url, headers={"Origin": SITE, "Access-Control-Request-Method": "POST"}, timeout=30
+        ),
         "500 debug": main.get("/debug", headers=key),
         "201 limited": limited.post_ticket(body(), headers=key),
         "429": limited.post_ticket(body(), headers=key),
@@ -67,10 +72,16 @@ def test_no_answer_or_log_line_of_any_kind_contains_a_secret(sandbox, launch, tm
     assert statuses == {name: int(str(name).split()[0]) for name in answers}, statuses
     session_tokens = sandbox.session_tokens()
     assert session_tokens
-    secrets = [SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, SITE_KEY, ZABBIX_KEY, WRONG_GLPI_TOKEN, GUESSED_KEY,
-               *session_tokens]
-    texts = {f"answer {name}": response.text + json.dumps(dict(response.headers))
-             for name, response in answers.items()}
+    secrets = [
+        SANDBOX_APP_TOKEN,
+        SANDBOX_USER_TOKEN,
+        SITE_KEY,
+        ZABBIX_KEY,
+        WRONG_GLPI_TOKEN,
+        GUESSED_KEY,
+        *session_tokens,
+    ]
+    texts = {f"answer {name}": response.text + json.dumps(dict(response.headers)) for name, response in answers.items()}
     texts.update({f"log of {process.url}": process.logs() for process in (main, limited, refused)})
     leaks = [(where, secret[:8]) for where, text in texts.items() for secret in secrets if secret in text]
     assert leaks == []

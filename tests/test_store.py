@@ -1,4 +1,5 @@
 """The store's contract, run against both backends: SQLite (a file in a temporary DATA_DIR) and Redis."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Contract of ticket_format.py: what the technician reads (title and HTML content) and the POST /Ticket input."""
+
 from __future__ import annotations
 
 import html
@@ -19,8 +20,11 @@ from glpi_gateway.ticket_format import (
 from glpi_gateway.validation import TicketRequest
 
 REQUEST_FOR_PROTOCOL = TicketRequest(
-    nome_cliente="Maria", telefone_cliente="11 99999-0000", cnpj="11222333000181",
-    anydesk_cliente="123", descricao_problema="Impressora parada",
+    nome_cliente="Maria",
+    telefone_cliente="11 99999-0000",
+    cnpj="11222333000181",
+    anydesk_cliente="123",
+    descricao_problema="Impressora parada",
 )
 
 
@@ -48,7 +52,7 @@ def tokens(content: str) -> list[tuple[str, str]]:
     position = 0
     for match in _TAG.finditer(content):
         if match.start() > position:
-            result.append(("text", content[position:match.start()]))
+            result.append(("text", content[position : match.start()]))
         result.append(("tag", match.group(0)))
         position = match.end()
     if position < len(content):
@@ -114,6 +118,7 @@ def parse(content: str) -> _TagCollector:
 
 # --- title ----------------------------------------------------------------------
 
+
 def test_title_is_the_name_and_the_first_line_of_the_description():
     request = make_request(descricao_problema="Impressora parada\nsegunda linha")
     assert build_ticket_title(request) == "Maria Silva - Impressora parada"
@@ -163,13 +168,16 @@ def test_title_never_exceeds_80_characters(name, description):
     assert len(build_ticket_title(make_request(nome_cliente=name.strip(), descricao_problema=description))) <= 80
 
 
-@pytest.mark.parametrize("text", ["<b>negrito</b>", "Tom & Jerry", "&amp;", "\"aspas\" 'simples'", "<script>x</script>"])
+@pytest.mark.parametrize(
+    "text", ["<b>negrito</b>", "Tom & Jerry", "&amp;", "\"aspas\" 'simples'", "<script>x</script>"]
+)
 def test_title_is_not_html_escaped(text):
     title = build_ticket_title(make_request(nome_cliente=text, descricao_problema=text))
     assert title == f"{text} - {text}"
 
 
 # --- content --------------------------------------------------------------------
+
 
 def test_content_is_wrapped_in_paragraphs_with_bold_labels_one_line_per_field():
     content = build_ticket_content(make_request())
@@ -212,14 +220,18 @@ def test_ampersand_is_escaped_exactly_once():
 
 
 def test_script_tag_typed_by_the_customer_is_escaped_as_text():
-    content = build_ticket_content(make_request(descricao_problema="<script>alert(1)</script>", anydesk_cliente="<b>1</b>"))
+    content = build_ticket_content(
+        make_request(descricao_problema="<script>alert(1)</script>", anydesk_cliente="<b>1</b>")
+    )
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
     assert "&lt;b&gt;1&lt;/b&gt;" in content
     assert "<script>" not in content and "<b>" not in content
 
 
 def test_extra_lines_are_appended_after_the_customer_fields():
-    content = build_ticket_content(make_request(email_cliente="m@example.com"), extra_lines=(("Protocolo", "abc-123"), ("Origem", "<site>")))
+    content = build_ticket_content(
+        make_request(email_cliente="m@example.com"), extra_lines=(("Protocolo", "abc-123"), ("Origem", "<site>"))
+    )
     assert (
         "<strong>E-mail:</strong> m@example.com<br><strong>Protocolo:</strong> abc-123<br>"
         "<strong>Origem:</strong> &lt;site&gt;</p>"
@@ -238,9 +250,15 @@ printable_or_not = st.text(max_size=40)
     description=st.text(max_size=120),
     extra=st.lists(st.tuples(printable_or_not, printable_or_not), max_size=2),
 )
-def test_unescaping_the_text_between_tags_recovers_exactly_what_was_typed(name, phone, anydesk, email, description, extra):
+def test_unescaping_the_text_between_tags_recovers_exactly_what_was_typed(
+    name, phone, anydesk, email, description, extra
+):
     request = make_request(
-        nome_cliente=name, telefone_cliente=phone, anydesk_cliente=anydesk, email_cliente=email, descricao_problema=description
+        nome_cliente=name,
+        telefone_cliente=phone,
+        anydesk_cliente=anydesk,
+        email_cliente=email,
+        descricao_problema=description,
     )
     extra_lines = tuple(extra)
     content = build_ticket_content(request, extra_lines)
@@ -252,11 +270,14 @@ def test_unescaping_the_text_between_tags_recovers_exactly_what_was_typed(name, 
 
     parsed = parse(content)
     assert set(parsed.tags) <= {"p", "strong", "br"}, parsed.tags
-    expected_text = "".join(text for kind, text in expected_tokens(request, "11.222.333/0001-81", extra_lines) if kind == "text")
+    expected_text = "".join(
+        text for kind, text in expected_tokens(request, "11.222.333/0001-81", extra_lines) if kind == "text"
+    )
     assert "".join(parsed.data) == expected_text
 
 
 # --- POST /Ticket input ---------------------------------------------------------
+
 
 def test_ticket_input_without_optional_values_sends_only_the_mandatory_keys():
     request = make_request()
@@ -278,7 +299,9 @@ def test_ticket_input_sends_category_and_request_type_only_when_given():
     ticket = build_ticket_input(make_request(), entity_id=1, category_id=12, requester_user_id=None, request_type_id=7)
     assert ticket["itilcategories_id"] == 12
     assert ticket["requesttypes_id"] == 7
-    bare = build_ticket_input(make_request(), entity_id=1, category_id=None, requester_user_id=None, request_type_id=None)
+    bare = build_ticket_input(
+        make_request(), entity_id=1, category_id=None, requester_user_id=None, request_type_id=None
+    )
     assert "itilcategories_id" not in bare and "requesttypes_id" not in bare
 
 
@@ -331,8 +354,9 @@ def test_protocol_line_is_found_as_glpi_10_and_11_return_the_content():
 
 
 def test_protocol_typed_by_the_customer_is_not_taken_for_the_gateways_line():
-    forged = TicketRequest(**{**REQUEST_FOR_PROTOCOL.__dict__,
-                              "descricao_problema": "<strong>Protocolo:</strong> abc123"})
+    forged = TicketRequest(
+        **{**REQUEST_FOR_PROTOCOL.__dict__, "descricao_problema": "<strong>Protocolo:</strong> abc123"}
+    )
     content = build_ticket_content(forged)
     glpi10 = content.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")
     assert not content_has_line(content, "Protocolo", "abc123")

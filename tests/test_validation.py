@@ -1,6 +1,6 @@
 """Contract of validation.py: the `POST /criar-chamado` body becomes a TicketRequest or a ValidationError."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
@@ -45,6 +45,7 @@ def rejected(payload) -> ValidationError:
 
 # --- the happy path -------------------------------------------------------------
 
+
 def test_a_complete_valid_body_gives_a_ticket_request_with_the_values():
     request = validate_ticket_request(body(email_cliente="maria@example.com", categoria=4, urgencia=5))
     assert request == TicketRequest(
@@ -61,7 +62,12 @@ def test_a_complete_valid_body_gives_a_ticket_request_with_the_values():
 
 @pytest.mark.parametrize(
     "typed, normalised",
-    [("11.222.333/0001-81", "11222333000181"), ("11222333000181", "11222333000181"), ("12.abc.345/01de-35", "12ABC34501DE35"), (" 12 ABC 345 01DE 35 ", "12ABC34501DE35")],
+    [
+        ("11.222.333/0001-81", "11222333000181"),
+        ("11222333000181", "11222333000181"),
+        ("12.abc.345/01de-35", "12ABC34501DE35"),
+        (" 12 ABC 345 01DE 35 ", "12ABC34501DE35"),
+    ],
 )
 def test_the_returned_request_carries_the_normalised_cnpj(typed, normalised):
     assert validate_ticket_request(body(cnpj_cliente=typed)).cnpj == normalised
@@ -74,8 +80,11 @@ def test_extra_unknown_fields_are_ignored():
 
 # --- missing fields -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("field", REQUIRED_FIELDS)
-@pytest.mark.parametrize("blank", [_ABSENT, None, "", "   ", "\t\n \r\n"], ids=["absent", "null", "empty", "spaces", "whitespace"])
+@pytest.mark.parametrize(
+    "blank", [_ABSENT, None, "", "   ", "\t\n \r\n"], ids=["absent", "null", "empty", "spaces", "whitespace"]
+)
 def test_each_required_field_absent_null_or_blank_is_listed_as_missing(field, blank):
     error = rejected(body(**{field: blank}))
     assert error.missing == [field]
@@ -98,6 +107,7 @@ def test_a_required_field_made_only_of_control_characters_is_listed_as_missing(f
 
 # --- shape and types ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("payload", [[], [VALID_BODY], "texto", "", 42, 3.5, True, None], ids=repr)
 def test_a_body_that_is_not_a_json_object_is_rejected(payload):
     error = rejected(payload)
@@ -117,18 +127,24 @@ def test_an_email_that_is_not_text_is_invalid(wrong):
 
 
 def test_every_invalid_field_is_reported_at_once():
-    error = rejected(body(nome_cliente=7, cnpj_cliente="11.222.333/0001-82", email_cliente="x", categoria="abc", urgencia=9))
+    error = rejected(
+        body(nome_cliente=7, cnpj_cliente="11.222.333/0001-82", email_cliente="x", categoria="abc", urgencia=9)
+    )
     assert set(error.invalid) == {"nome_cliente", "cnpj_cliente", "email_cliente", "categoria", "urgencia"}
 
 
 # --- CNPJ -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("cnpj", ["11.222.333/0001-82", "1122233300018", "11.222.333/0001-8A", "abc", "11@222.333/0001-81"])
+
+@pytest.mark.parametrize(
+    "cnpj", ["11.222.333/0001-82", "1122233300018", "11.222.333/0001-8A", "abc", "11@222.333/0001-81"]
+)
 def test_an_invalid_cnpj_is_rejected(cnpj):
     assert "cnpj_cliente" in rejected(body(cnpj_cliente=cnpj)).invalid
 
 
 # --- length limits --------------------------------------------------------------
+
 
 def _text_of_length(field: str, length: int) -> str:
     if field == "cnpj_cliente":
@@ -165,6 +181,7 @@ def test_length_is_measured_after_trimming():
 
 # --- e-mail ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("blank", [_ABSENT, None, "", "   "], ids=["absent", "null", "empty", "spaces"])
 def test_email_is_optional_and_blank_means_none(blank):
     assert validate_ticket_request(body(email_cliente=blank)).email_cliente is None
@@ -179,12 +196,15 @@ def test_email_is_trimmed():
     assert validate_ticket_request(body(email_cliente="  maria@example.com \n")).email_cliente == "maria@example.com"
 
 
-@pytest.mark.parametrize("email", ["maria", "maria@", "@example.com", "maria@example", "ma ria@example.com", "a@b@example.com"])
+@pytest.mark.parametrize(
+    "email", ["maria", "maria@", "@example.com", "maria@example", "ma ria@example.com", "a@b@example.com"]
+)
 def test_an_invalid_email_is_rejected(email):
     assert "email_cliente" in rejected(body(email_cliente=email)).invalid
 
 
 # --- categoria ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("given_value, expected", [(7, 7), ("7", 7), (" 12 ", 12), (2**31 - 1, 2**31 - 1)])
 def test_categoria_is_accepted_as_int_or_numeric_string(given_value, expected):
@@ -196,12 +216,15 @@ def test_categoria_is_optional(absent):
     assert validate_ticket_request(body(categoria=absent)).categoria is None
 
 
-@pytest.mark.parametrize("wrong", [0, -1, "0", "-3", True, False, 1.5, 7.0, "abc", "7a", [7], {"id": 7}, 2**31], ids=repr)
+@pytest.mark.parametrize(
+    "wrong", [0, -1, "0", "-3", True, False, 1.5, 7.0, "abc", "7a", [7], {"id": 7}, 2**31], ids=repr
+)
 def test_categoria_that_is_not_a_positive_integer_is_rejected(wrong):
     assert "categoria" in rejected(body(categoria=wrong)).invalid
 
 
 # --- urgencia -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("urgency", [1, 2, 3, 4, 5])
 def test_urgencia_from_1_to_5_is_accepted(urgency):
@@ -224,6 +247,7 @@ def test_urgencia_defaults_to_3(absent):
 
 
 # --- text cleaning --------------------------------------------------------------
+
 
 def test_surrounding_whitespace_is_trimmed_from_every_text_field():
     request = validate_ticket_request(

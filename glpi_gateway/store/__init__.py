@@ -6,6 +6,7 @@ number of gunicorn workers) and Redis (`REDIS_URL`, several gateway instances). 
 read-modify-write is atomic across processes and threads, so correctness never depends on
 in-process state. Times are wall-clock seconds (`time.time()`), shared by every process.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,27 +95,24 @@ class Store(Protocol):
     def mark_attempt(self, protocol: str) -> None:
         """Record, before sending, that the ticket may reach GLPI from now on."""
 
-    def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
-        ...
+    def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None: ...
 
-    def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
-        ...
+    def finish_ticket(
+        self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float
+    ) -> None: ...
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew the lease `name` for `owner`; False while someone else holds it."""
 
-    def release_lease(self, name: str, owner: str) -> None:
-        ...
+    def release_lease(self, name: str, owner: str) -> None: ...
 
     def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
         """Count a hit on `key`: the hits so far in its window (which starts at the first hit
         and lasts `window_seconds`) and the seconds until that window ends."""
 
-    def purge_expired(self) -> None:
-        ...
+    def purge_expired(self) -> None: ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 def open_store(data_dir: str, redis_url: str | None, redis_prefix: str = REDIS_PREFIX) -> Store:

@@ -1,9 +1,10 @@
 """The Redis backend of the store: the same state shared by several gateway instances (REDIS_URL)."""
+
 from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 
@@ -70,8 +71,9 @@ class RedisStore:
             pipe.multi()
             if outcome is ClaimOutcome.NEW:
                 pipe.delete(name)
-                pipe.hset(name, mapping={"fingerprint": fingerprint, "protocol": protocol,
-                                         "locked_until": now + lock_seconds})
+                pipe.hset(
+                    name, mapping={"fingerprint": fingerprint, "protocol": protocol, "locked_until": now + lock_seconds}
+                )
                 pipe.expireat(name, int(now + ttl) + 1)
                 existing = KeyRecord(fingerprint, protocol, None)
             elif outcome is ClaimOutcome.TAKEN_OVER:
@@ -84,8 +86,15 @@ class RedisStore:
     def finish_key(self, key: str, answer: StoredAnswer, ttl: float) -> None:
         name = self._key("key", key)
         pipe = self._redis.pipeline()
-        pipe.hset(name, mapping={"status": answer.status, "body": answer.body,
-                                 "headers": json.dumps(answer.headers), "locked_until": 0})
+        pipe.hset(
+            name,
+            mapping={
+                "status": answer.status,
+                "body": answer.body,
+                "headers": json.dumps(answer.headers),
+                "locked_until": 0,
+            },
+        )
         pipe.expireat(name, int(self._clock() + ttl) + 1)
         self._guarded(pipe.execute)
 
@@ -106,10 +115,18 @@ class RedisStore:
             return  # a request that takes over a key may queue its protocol a second time
         seq = self._guarded(self._redis.incr, self._key("seq"))
         pipe = self._redis.pipeline()  # MULTI/EXEC: the record and its place in line together
-        pipe.hset(self._key("ticket", protocol), mapping={
-            "payload": payload, "state": QUEUED, "attempts": 0, "maybe_sent": int(maybe_sent),
-            "next_attempt_at": now + delay, "created_at": now, "seq": seq,
-        })
+        pipe.hset(
+            self._key("ticket", protocol),
+            mapping={
+                "payload": payload,
+                "state": QUEUED,
+                "attempts": 0,
+                "maybe_sent": int(maybe_sent),
+                "next_attempt_at": now + delay,
+                "created_at": now,
+                "seq": seq,
+            },
+        )
         pipe.zadd(self._key("queue"), {protocol: seq})
         self._guarded(pipe.execute)
 
@@ -138,14 +155,18 @@ class RedisStore:
         self._guarded(self._redis.hset, self._key("ticket", protocol), "maybe_sent", 1)
 
     def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
-        self._guarded(self._redis.hset, self._key("ticket", protocol),
-                      mapping={"attempts": attempts, "next_attempt_at": next_attempt_at, "reason": reason})
+        self._guarded(
+            self._redis.hset,
+            self._key("ticket", protocol),
+            mapping={"attempts": attempts, "next_attempt_at": next_attempt_at, "reason": reason},
+        )
 
     def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
         name = self._key("ticket", protocol)
         pipe = self._redis.pipeline()
-        pipe.hset(name, mapping={"state": state, "ticket_id": "" if ticket_id is None else ticket_id,
-                                 "reason": reason or ""})
+        pipe.hset(
+            name, mapping={"state": state, "ticket_id": "" if ticket_id is None else ticket_id, "reason": reason or ""}
+        )
         pipe.zrem(self._key("queue"), protocol)
         pipe.expireat(name, int(self._clock() + ttl) + 1)
         self._guarded(pipe.execute)

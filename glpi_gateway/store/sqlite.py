@@ -1,4 +1,5 @@
 """The SQLite backend of the store: one file in DATA_DIR, shared by every gunicorn worker of one machine."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from glpi_gateway.store import (
     QUEUED,
@@ -106,14 +107,16 @@ class SqliteStore:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT fingerprint, protocol, status, body, headers, locked_until FROM idempotency_keys "
-                "WHERE key = ? AND expires_at > ?", (key, now),
+                "WHERE key = ? AND expires_at > ?",
+                (key, now),
             ).fetchone()
             existing = None if row is None else KeyRecord(row[0], row[1], decode_answer(row[2], row[3], row[4]))
             outcome = decide_claim(existing, row[5] if row else 0.0, fingerprint, now)
             if outcome is ClaimOutcome.NEW:
                 db.execute(
                     "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, protocol, locked_until, expires_at) "
-                    "VALUES (?, ?, ?, ?, ?)", (key, fingerprint, protocol, now + lock_seconds, now + ttl),
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (key, fingerprint, protocol, now + lock_seconds, now + ttl),
                 )
                 existing = KeyRecord(fingerprint, protocol, None)
             elif outcome is ClaimOutcome.TAKEN_OVER:
@@ -124,7 +127,8 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute(
                 "UPDATE idempotency_keys SET status = ?, body = ?, headers = ?, locked_until = 0, expires_at = ? "
-                "WHERE key = ?", (answer.status, answer.body, json.dumps(answer.headers), self._clock() + ttl, key),
+                "WHERE key = ?",
+                (answer.status, answer.body, json.dumps(answer.headers), self._clock() + ttl, key),
             )
 
     def release_key(self, key: str) -> None:
@@ -137,7 +141,8 @@ class SqliteStore:
             db.execute(
                 # OR IGNORE: a request that takes over a key may queue its protocol a second time.
                 "INSERT OR IGNORE INTO queue (protocol, payload, state, maybe_sent, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (protocol, payload, QUEUED, int(maybe_sent), now + delay, now),
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (protocol, payload, QUEUED, int(maybe_sent), now + delay, now),
             )
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
@@ -186,8 +191,9 @@ class SqliteStore:
             row = db.execute("SELECT owner, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
             if row is not None and row[0] != owner and row[1] > now:
                 return False
-            db.execute("INSERT OR REPLACE INTO leases (name, owner, expires_at) VALUES (?, ?, ?)",
-                       (name, owner, now + seconds))
+            db.execute(
+                "INSERT OR REPLACE INTO leases (name, owner, expires_at) VALUES (?, ?, ?)", (name, owner, now + seconds)
+            )
         return True
 
     def release_lease(self, name: str, owner: str) -> None:
@@ -246,5 +252,14 @@ class _SqliteTransaction:
 
 def _queued_ticket(row: tuple) -> QueuedTicket:
     protocol, payload, state, ticket_id, reason, attempts, maybe_sent, next_attempt_at, created_at = row
-    return QueuedTicket(protocol, payload, state, ticket_id, reason, int(attempts), bool(maybe_sent),
-                        float(next_attempt_at), float(created_at))
+    return QueuedTicket(
+        protocol,
+        payload,
+        state,
+        ticket_id,
+        reason,
+        int(attempts),
+        bool(maybe_sent),
+        float(next_attempt_at),
+        float(created_at),
+    )

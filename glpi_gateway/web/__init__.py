@@ -5,6 +5,7 @@ after-request hooks in reverse): context.py (per-request state and its log line)
 (keys, CORS, limits), routes.py (the API), observe.py (ticket counters and /metrics),
 form.py (the contact form) and errors.py (every failure as a JSON answer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """Who may call, from which browser origin and how often: the API keys, the public form key,
 the CORS allowlist and the rate limits, as request hooks. OPEN_PATHS stay open."""
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,9 @@ from glpi_gateway.web.context import current
 
 # Answered without a key and never limited: liveness/readiness probes and the form's own files
 # (the form itself posts to /criar-chamado like any client).
-OPEN_PATHS = frozenset({"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset(
+    {"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css", "/openapi.json", "/docs"}
+)
 OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
 # The view of POST /criar-chamado: the only one the form's public key may reach.
 CREATE_TICKET_ENDPOINT = "criar_chamado"
@@ -78,6 +81,7 @@ def warn_about_access(config: Config) -> None:
     elif config.rate_limit_per_ip is None:
         log.warning(
             "ATENÇÃO: a chave %r (FORM_API_KEY_NAME) é pública, vai no formulário; "
-            "defina RATE_LIMIT_PER_IP para limitar quem a usa", config.form_api_key_name,
+            "defina RATE_LIMIT_PER_IP para limitar quem a usa",
+            config.form_api_key_name,
             extra={"event": "chave_publica_sem_limite"},
         )

@@ -1,5 +1,6 @@
 """Per-request state (one typed `RequestContext` in `flask.g`), its X-Request-ID and the one
 log line every request leaves."""
+
 from __future__ import annotations
 
 import logging

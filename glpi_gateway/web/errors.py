@@ -1,5 +1,6 @@
 """Every failure becomes a JSON answer here, and only here: the exceptions of the table
 `errors.EXCEPTION_ANSWERS`, Werkzeug's HTTP errors, and anything unexpected (500)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,10 @@ from glpi_gateway.errors import (
 )
 from glpi_gateway.web.context import current
 
-_HTTP_ERRORS = {answer.status: answer for answer in (
-    ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, CORPO_MUITO_GRANDE, TIPO_DE_CONTEUDO_INVALIDO)}
+_HTTP_ERRORS = {
+    answer.status: answer
+    for answer in (ROTA_NAO_ENCONTRADA, METODO_NAO_PERMITIDO, CORPO_MUITO_GRANDE, TIPO_DE_CONTEUDO_INVALIDO)
+}
 
 log = logging.getLogger(__name__)
 

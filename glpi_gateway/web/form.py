@@ -1,5 +1,6 @@
 """The contact form: a page for direct links and iframes, and its script and stylesheet, which
 another site can also load to inject the form (docs/formulario.md)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """What the metrics learn from each request: the outcome of every ticket attempt, and /metrics."""
+
 from __future__ import annotations
 
 from flask import Flask, Response, request
@@ -25,6 +26,7 @@ def register_metrics(app: Flask, metrics: GatewayMetrics, expose: bool) -> None:
         return response
 
     if expose:
+
         @app.get("/metrics")
         def prometheus_metrics() -> Response:
             return Response(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)

@@ -5,10 +5,11 @@ error catalogue `errors.ERROR_ANSWERS`, the queue's states and the idempotency h
 Where to add things: a route in `_operations`, a response header in `HEADERS`, an error answer
 in glpi_gateway/errors.py.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import flask_swagger_ui
 
@@ -50,7 +51,7 @@ HEADERS = {
         "example": "POST",
     },
     "WWW-Authenticate": {
-        "description": "O esquema de autenticação esperado: `Bearer`, com `error=\"invalid_token\"` quando "
+        "description": 'O esquema de autenticação esperado: `Bearer`, com `error="invalid_token"` quando '
         "uma chave veio e foi recusada.",
         "required": True,
         "schema": {"type": "string", "pattern": "^Bearer "},
@@ -151,8 +152,11 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "de partida; o resultado fica em cache por `HEALTH_CACHE_TTL` segundos.",
             "responses": {
                 "200": _health_answer("Pronto.", "ok", {"ok": True}),
-                "503": _health_answer("Não pronto; `detalhe` diz o motivo de cada verificação que falhou.",
-                                      "indisponivel", {"ok": False, "detalhe": "não foi possível conectar ao GLPI"}),
+                "503": _health_answer(
+                    "Não pronto; `detalhe` diz o motivo de cada verificação que falhou.",
+                    "indisponivel",
+                    {"ok": False, "detalhe": "não foi possível conectar ao GLPI"},
+                ),
             },
         },
         "GET /debug": {
@@ -194,27 +198,41 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                     "description": "`criado`: Chamado criado.\n\n`criado_com_anexos`: Chamado criado com anexos; "
                     "`anexos` diz quais arquivos o GLPI aceitou (o chamado existe mesmo que ele recuse algum).",
                     "headers": {REPLAYED_HEADER: _only_in(REPLAYED_HEADER, ["criado"])},  # multipart: no key
-                    "content": {"application/json": {
-                        "schema": {"anyOf": [{"$ref": "#/components/schemas/ChamadoCriado"},
-                                             {"$ref": "#/components/schemas/ChamadoCriadoComAnexos"}]},
-                        "examples": {
-                            "criado": {"summary": "Chamado criado", "value": {"ticket_id": 123}},
-                            "criado_com_anexos": {"summary": "Chamado criado com anexos", "value": {
-                                "ticket_id": 124,
-                                "anexos": {
-                                    "enviados": [{"arquivo": "print.png", "documento_id": 7}],
-                                    "falharam": [{"arquivo": "erro.log",
-                                                  "motivo": "o GLPI recusou o arquivo: File erro.log not found."}],
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "anyOf": [
+                                    {"$ref": "#/components/schemas/ChamadoCriado"},
+                                    {"$ref": "#/components/schemas/ChamadoCriadoComAnexos"},
+                                ]
+                            },
+                            "examples": {
+                                "criado": {"summary": "Chamado criado", "value": {"ticket_id": 123}},
+                                "criado_com_anexos": {
+                                    "summary": "Chamado criado com anexos",
+                                    "value": {
+                                        "ticket_id": 124,
+                                        "anexos": {
+                                            "enviados": [{"arquivo": "print.png", "documento_id": 7}],
+                                            "falharam": [
+                                                {
+                                                    "arquivo": "erro.log",
+                                                    "motivo": "o GLPI recusou o arquivo: File erro.log not found.",
+                                                }
+                                            ],
+                                        },
+                                    },
                                 },
-                            }},
-                        },
-                    }},
+                            },
+                        }
+                    },
                 },
                 "202": {
                     **_content(
                         "GLPI indisponível e `QUEUE_WHEN_UNAVAILABLE=true` (o padrão): o pedido foi guardado e "
                         "será entregue; acompanhe em `Location` (`GET /chamados/{protocolo}`).",
-                        "application/json", {"$ref": "#/components/schemas/ChamadoEnfileirado"},
+                        "application/json",
+                        {"$ref": "#/components/schemas/ChamadoEnfileirado"},
                         {"status": QUEUED, "protocolo": PROTOCOL_EXAMPLE},
                     ),
                     "headers": {"Location": _header("Location"), REPLAYED_HEADER: _header(REPLAYED_HEADER)},
@@ -227,31 +245,56 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "summary": "Acompanhar pedido enfileirado",
             "description": "O estado de um pedido respondido com 202 (o `Location` da resposta).",
             "parameters": [
-                {"name": "protocolo", "in": "path", "required": True,
-                 "description": "O `protocolo` da resposta 202.",
-                 "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
-                 "example": PROTOCOL_EXAMPLE},
+                {
+                    "name": "protocolo",
+                    "in": "path",
+                    "required": True,
+                    "description": "O `protocolo` da resposta 202.",
+                    "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
+                    "example": PROTOCOL_EXAMPLE,
+                },
             ],
             "responses": {
                 "200": {
                     "description": f"`{QUEUED}`: aguardando o GLPI; `{CREATED}`: o chamado existe; `{FAILED}`: o "
                     "GLPI respondeu que o pedido não pode virar chamado (não há nova tentativa).",
-                    "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/EstadoDoPedido"},
-                        "examples": {
-                            QUEUED: {"summary": "Aguardando o GLPI", "value": {
-                                "protocolo": PROTOCOL_EXAMPLE, "status": QUEUED, "recebido_em": "2026-11-28T10:00:00Z",
-                                "tentativas": 2, "ultimo_erro": "CONNECTION_FAILED",
-                                "proxima_tentativa_em": "2026-11-28T10:00:04Z"}},
-                            CREATED: {"summary": "Chamado criado", "value": {
-                                "protocolo": PROTOCOL_EXAMPLE, "status": CREATED, "recebido_em": "2026-11-28T10:00:00Z",
-                                "ticket_id": 123}},
-                            FAILED: {"summary": "Recusado pelo GLPI", "value": {
-                                "protocolo": PROTOCOL_EXAMPLE, "status": FAILED, "recebido_em": "2026-11-28T10:00:00Z",
-                                "codigo": "entidade_nao_encontrada",
-                                "motivo": "Entidade não encontrada para o CNPJ informado"}},
-                        },
-                    }},
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/EstadoDoPedido"},
+                            "examples": {
+                                QUEUED: {
+                                    "summary": "Aguardando o GLPI",
+                                    "value": {
+                                        "protocolo": PROTOCOL_EXAMPLE,
+                                        "status": QUEUED,
+                                        "recebido_em": "2026-11-28T10:00:00Z",
+                                        "tentativas": 2,
+                                        "ultimo_erro": "CONNECTION_FAILED",
+                                        "proxima_tentativa_em": "2026-11-28T10:00:04Z",
+                                    },
+                                },
+                                CREATED: {
+                                    "summary": "Chamado criado",
+                                    "value": {
+                                        "protocolo": PROTOCOL_EXAMPLE,
+                                        "status": CREATED,
+                                        "recebido_em": "2026-11-28T10:00:00Z",
+                                        "ticket_id": 123,
+                                    },
+                                },
+                                FAILED: {
+                                    "summary": "Recusado pelo GLPI",
+                                    "value": {
+                                        "protocolo": PROTOCOL_EXAMPLE,
+                                        "status": FAILED,
+                                        "recebido_em": "2026-11-28T10:00:00Z",
+                                        "codigo": "entidade_nao_encontrada",
+                                        "motivo": "Entidade não encontrada para o CNPJ informado",
+                                    },
+                                },
+                            },
+                        }
+                    },
                 },
             },
         },
@@ -294,8 +337,13 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "summary": "Arquivos da página de documentação",
             "description": "JavaScript, CSS e imagens do Swagger UI usados por `/docs`.",
             "parameters": [
-                {"name": "arquivo", "in": "path", "required": True, "schema": {"type": "string"},
-                 "example": "swagger-ui.css"}
+                {
+                    "name": "arquivo",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "example": "swagger-ui.css",
+                }
             ],
             "responses": {"200": _content("O arquivo.", "*/*", {"type": "string"})},
         },
@@ -463,10 +511,14 @@ def _multipart_schema() -> dict:
 
 def _created_with_attachments_schema() -> dict:
     def files(member: str, member_schema: dict) -> dict:
-        return {"type": "array", "items": {
-            "type": "object", "required": ["arquivo", member],
-            "properties": {"arquivo": {"type": "string"}, member: member_schema},
-        }}
+        return {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["arquivo", member],
+                "properties": {"arquivo": {"type": "string"}, member: member_schema},
+            },
+        }
 
     return {
         "type": "object",
@@ -498,20 +550,33 @@ def _queued_state_schema() -> dict:
             },
         }
 
-    return {"oneOf": [
-        state(QUEUED, ["tentativas"], {
-            "tentativas": {"type": "integer", "minimum": 0},
-            "ultimo_erro": {"type": "string", "description": "Código do erro do GLPI na última tentativa."},
-            "proxima_tentativa_em": {"type": "string", "format": "date-time"},
-        }),
-        state(CREATED, ["ticket_id"], {"ticket_id": {"type": "integer"}}),
-        state(FAILED, ["codigo", "motivo"], {
-            "codigo": {"type": "string", "enum": list(REFUSAL_CODIGOS),
-                       "description": f"O erro que o pedido teria recebido com o GLPI no ar; `{UNREADABLE_CODIGO}` "
-                       "quando o pedido guardado não pôde ser lido."},
-            "motivo": {"type": "string"},
-        }),
-    ]}
+    return {
+        "oneOf": [
+            state(
+                QUEUED,
+                ["tentativas"],
+                {
+                    "tentativas": {"type": "integer", "minimum": 0},
+                    "ultimo_erro": {"type": "string", "description": "Código do erro do GLPI na última tentativa."},
+                    "proxima_tentativa_em": {"type": "string", "format": "date-time"},
+                },
+            ),
+            state(CREATED, ["ticket_id"], {"ticket_id": {"type": "integer"}}),
+            state(
+                FAILED,
+                ["codigo", "motivo"],
+                {
+                    "codigo": {
+                        "type": "string",
+                        "enum": list(REFUSAL_CODIGOS),
+                        "description": f"O erro que o pedido teria recebido com o GLPI no ar; `{UNREADABLE_CODIGO}` "
+                        "quando o pedido guardado não pôde ser lido.",
+                    },
+                    "motivo": {"type": "string"},
+                },
+            ),
+        ]
+    }
 
 
 def _health_schema() -> dict:
@@ -534,8 +599,10 @@ def _health_schema() -> dict:
 
 
 def _health_answer(description: str, status: str, glpi_check: dict) -> dict:
-    example = {"status": status, "checks": {"configuracao": {"ok": True}, "sessao_glpi": glpi_check,
-                                            "verificacoes_partida": {"ok": True}}}
+    example = {
+        "status": status,
+        "checks": {"configuracao": {"ok": True}, "sessao_glpi": glpi_check, "verificacoes_partida": {"ok": True}},
+    }
     response = _content(description, "application/json", {"$ref": "#/components/schemas/Saude"}, example)
     return {**response, "headers": {"Cache-Control": _header("Cache-Control")}}
 

@@ -1,5 +1,6 @@
 """The API's routes: /ping, /health, /debug, POST /criar-chamado (JSON or multipart, with its
 Idempotency-Key), GET /chamados/<protocolo>, and the API document at /openapi.json and /docs."""
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,12 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         if key is not None:
             scoped_key = _scoped_key(key)
             claim = idempotency.claim(
-                store, scoped_key, encode_request(ticket_request), ctx.protocolo,
-                idempotency.lock_seconds(config.glpi_timeout), config.idempotency_ttl,
+                store,
+                scoped_key,
+                encode_request(ticket_request),
+                ctx.protocolo,
+                idempotency.lock_seconds(config.glpi_timeout),
+                config.idempotency_ttl,
             )
             ctx.protocolo = claim.record.protocol
             if claim.outcome is ClaimOutcome.REPLAY:
@@ -88,7 +93,12 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             ctx.idempotency_key = scoped_key
             maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
         ctx.ticket_id = create_or_enqueue(
-            gateway, store, ticket_request, ctx.protocolo, maybe_sent, config.queue_when_unavailable,
+            gateway,
+            store,
+            ticket_request,
+            ctx.protocolo,
+            maybe_sent,
+            config.queue_when_unavailable,
             resend_delay=config.glpi_timeout,
         )
         if ctx.ticket_id is None:
@@ -137,7 +147,8 @@ def register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
             # The answer stands. The key stays locked until its lock expires; then a repeat
             # takes over and finds this request's ticket by its protocol before sending.
             log.error(
-                "não foi possível registrar a resposta da Idempotency-Key: %s", error,
+                "não foi possível registrar a resposta da Idempotency-Key: %s",
+                error,
                 extra={"event": "idempotency_key_nao_registrada"},
             )
         return response
