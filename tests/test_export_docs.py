@@ -1,15 +1,25 @@
-"""The Postman collection and the README's curl examples and answers table are derived from the OpenAPI document
-and kept up to date."""
+"""The generated parts of the docs are kept up to date: the Postman collection and the README's curl examples
+and tables, derived from the OpenAPI document, and the README's module map, derived from the modules'
+docstrings."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from app import api_document
 from conftest import ROOT
 from validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
+
+_spec = importlib.util.spec_from_file_location("export_docs", ROOT / "scripts" / "export_docs.py")
+export_docs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export_docs)
 
 DOCUMENT = api_document()
 CRIAR_CHAMADO = DOCUMENT["paths"]["/criar-chamado"]["post"]
@@ -25,7 +35,7 @@ def committed_collection() -> dict:
     return json.loads((ROOT / "docs" / "postman_collection.json").read_text(encoding="utf-8"))
 
 
-def test_committed_collection_and_readme_are_up_to_date_with_the_document():
+def test_every_generated_file_is_up_to_date():
     result = subprocess.run(
         [sys.executable, "scripts/export_docs.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -80,3 +90,80 @@ def test_readme_fields_table_is_the_validation_spec():
     for row, field in zip(rows, FIELDS):
         assert ("obrigatório" in row) == (field.name in REQUIRED_FIELDS)
         assert field.name not in MAX_LENGTHS or f"até {MAX_LENGTHS[field.name]} caracteres" in row
+
+
+# The module map of the README.
+
+MAPPED_MODULES = export_docs.documented_modules()
+
+
+def module_map_block() -> str:
+    page = (ROOT / "README.md").read_text(encoding="utf-8")
+    return page.split("<!-- módulos: início -->\n")[1].split("<!-- módulos: fim -->")[0]
+
+
+@pytest.mark.parametrize("path", MAPPED_MODULES, ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_every_mapped_module_has_a_docstring(path):
+    assert export_docs.module_summary(path), (
+        f"{path.relative_to(ROOT)} needs a module docstring: its first paragraph is its line in the module map"
+    )
+
+
+def test_module_map_is_the_modules_docstrings():
+    assert module_map_block() == export_docs.module_map(), "the module map is out of date: run `make docs`"
+
+
+def python_files_outside_tests() -> list[str]:
+    """Every *.py of the repository but the tests, hidden directories (.venv, .git…) and caches."""
+    found = []
+    for directory, subdirectories, files in os.walk(ROOT):
+        subdirectories[:] = [name for name in subdirectories
+                             if not name.startswith(".") and name not in {"tests", "__pycache__", "data"}]
+        found += [(Path(directory) / name).relative_to(ROOT).as_posix() for name in files if name.endswith(".py")]
+    return found
+
+
+def test_module_map_lists_every_python_file_of_the_code_once():
+    names = re.findall(r"^\| \[`([^`]+)`\]", module_map_block(), re.MULTILINE)
+    assert sorted(names) == sorted(python_files_outside_tests()), (
+        "a Python file outside the mapped places: add its directory to MODULE_DIRECTORIES in scripts/export_docs.py"
+    )
+    assert len(names) == len(set(names))
+    assert {"app.py", "config.py", "glpi_client.py", "gunicorn.conf.py", "scripts/export_docs.py"} <= set(names)
+
+
+def write(path: Path, text: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_module_map_follows_the_package_layout_root_first_then_the_packages_by_path(tmp_path):
+    for name in ("gunicorn.conf.py", "app.py", "config.py"):
+        write(tmp_path / name, f'"""{name} at the root."""\n')
+    write(tmp_path / "glpi_gateway" / "__init__.py", '"""The service."""\n')
+    write(tmp_path / "glpi_gateway" / "web" / "routes.py", '"""Routes,\nwrapped over two lines.\n\nDetails."""\n')
+    write(tmp_path / "glpi_gateway" / "store" / "sqlite.py", '"""SQLite | the default."""\n')
+    write(tmp_path / "glpi_gateway" / "tickets.py", "import os\n")
+    write(tmp_path / "glpi_sandbox" / "__main__.py", '"""python -m glpi_sandbox."""\n')
+    write(tmp_path / "bench" / "bench.py", '"""Bench."""\n')
+    write(tmp_path / "scripts" / "export_docs.py", '"""Docs."""\n')
+    write(tmp_path / "tests" / "test_x.py", '"""Not mapped."""\n')
+    write(tmp_path / "static" / "formulario.js", "// not Python\n")
+
+    table = export_docs.module_map(tmp_path, tmp_path / "docs")
+
+    rows = table.splitlines()
+    assert rows[:2] == ["| módulo | o que faz |", "|---|---|"]
+    assert rows[2:] == [
+        "| [`app.py`](../app.py) | app.py at the root. |",
+        "| [`config.py`](../config.py) | config.py at the root. |",
+        "| [`gunicorn.conf.py`](../gunicorn.conf.py) | gunicorn.conf.py at the root. |",
+        "| [`bench/bench.py`](../bench/bench.py) | Bench. |",
+        "| [`glpi_gateway/__init__.py`](../glpi_gateway/__init__.py) | The service. |",
+        "| [`glpi_gateway/store/sqlite.py`](../glpi_gateway/store/sqlite.py) | SQLite \\| the default. |",
+        "| [`glpi_gateway/tickets.py`](../glpi_gateway/tickets.py) | *(sem docstring)* |",
+        "| [`glpi_gateway/web/routes.py`](../glpi_gateway/web/routes.py) | Routes, wrapped over two lines. |",
+        "| [`glpi_sandbox/__main__.py`](../glpi_sandbox/__main__.py) | python -m glpi_sandbox. |",
+        "| [`scripts/export_docs.py`](../scripts/export_docs.py) | Docs. |",
+    ]
+    assert export_docs.module_summary(tmp_path / "glpi_gateway" / "tickets.py") is None
