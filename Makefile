@@ -17,7 +17,8 @@ run: install
 test: install
 	$(VENV)/bin/pytest
 
-# Postman collection (docs/) and README curl examples, derived from the OpenAPI document.
+# The generated parts of docs/: the Postman collection and api.md's curl examples and tables (from the
+# OpenAPI document), and desenvolvimento.md's module map (from the modules' docstrings).
 docs: install
 	$(VENV)/bin/python scripts/export_docs.py
 

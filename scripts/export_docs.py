@@ -1,7 +1,7 @@
 """Derive the generated parts of the docs (`make docs`) from the code, and check that they are up to date.
 
-From the OpenAPI document: docs/postman_collection.json and the README's curl examples and its field and
-answer tables. From the modules' docstrings: the README's module map.
+From the OpenAPI document: docs/postman_collection.json and the curl examples and the field and answer
+tables of docs/api.md. From the modules' docstrings: the module map of docs/desenvolvimento.md.
 
     python scripts/export_docs.py          # rewrite whatever is out of date (`make docs`)
     python scripts/export_docs.py --check  # exit 1 if anything is out of date
@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 from app import api_document  # noqa: E402
 
 COLLECTION_PATH = ROOT / "docs" / "postman_collection.json"
-README_PATH = ROOT / "README.md"
+API_PATH = ROOT / "docs" / "api.md"
+DEVELOPMENT_PATH = ROOT / "docs" / "desenvolvimento.md"
 BASE_URL = "http://127.0.0.1:5000"  # where `make run` serves
 # Where the module map looks for modules besides the repository root, those that exist.
 MODULE_DIRECTORIES = ("glpi_gateway", "glpi_sandbox", "scripts", "bench")
@@ -199,7 +200,7 @@ def module_summary(path: Path) -> str | None:
     return " ".join(docstring.split("\n\n")[0].split()) if docstring and docstring.strip() else None
 
 
-def module_map(root: Path = ROOT, page_dir: Path = README_PATH.parent) -> str:
+def module_map(root: Path = ROOT, page_dir: Path = DEVELOPMENT_PATH.parent) -> str:
     """Markdown: one row per module, linked from the page, with its docstring's summary."""
     rows = []
     for path in documented_modules(root):
@@ -228,12 +229,12 @@ def render() -> dict[Path, str]:
     chamado = document["components"]["schemas"]["Chamado"]
     return {
         COLLECTION_PATH: json.dumps(postman_collection(document), ensure_ascii=False, indent=2) + "\n",
-        README_PATH: fill(README_PATH, {
+        API_PATH: fill(API_PATH, {
             CURL_BLOCK: curl_examples(document),
             ANSWERS_BLOCK: answers_table(criar),
             FIELDS_BLOCK: fields_table(chamado),
-            MODULES_BLOCK: module_map(),
         }),
+        DEVELOPMENT_PATH: fill(DEVELOPMENT_PATH, {MODULES_BLOCK: module_map()}),
     }
 
 

@@ -1,6 +1,6 @@
-"""The generated parts of the docs are kept up to date: the Postman collection and the README's curl examples
-and tables, derived from the OpenAPI document, and the README's module map, derived from the modules'
-docstrings."""
+"""The generated parts of the docs are kept up to date: the Postman collection and docs/api.md's curl examples
+and tables, derived from the OpenAPI document, and docs/desenvolvimento.md's module map, derived from the
+modules' docstrings."""
 from __future__ import annotations
 
 import importlib.util
@@ -35,6 +35,10 @@ def committed_collection() -> dict:
     return json.loads((ROOT / "docs" / "postman_collection.json").read_text(encoding="utf-8"))
 
 
+def api_page() -> str:
+    return (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+
+
 def test_every_generated_file_is_up_to_date():
     result = subprocess.run(
         [sys.executable, "scripts/export_docs.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
@@ -63,17 +67,15 @@ def test_collection_body_is_the_documented_example_and_every_codigo_is_a_saved_a
     assert len(saved) == len([answer for answer in criar["response"] if answer["code"] >= 400])  # each once
 
 
-def test_readme_has_a_curl_example_for_every_documented_operation():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- curl: início -->")[1].split("<!-- curl: fim -->")[0]
+def test_api_page_has_a_curl_example_for_every_documented_operation():
+    block = api_page().split("<!-- curl: início -->")[1].split("<!-- curl: fim -->")[0]
     for method, path in OPERATIONS:
         prefix = "curl -i " if method == "GET" else f"curl -i -X {method} "
         assert prefix + "http://127.0.0.1:5000" + path.split("{")[0] in block, (method, path)
 
 
-def test_readme_answers_table_lists_every_codigo_of_criar_chamado():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- respostas: início -->")[1].split("<!-- respostas: fim -->")[0]
+def test_api_page_answers_table_lists_every_codigo_of_criar_chamado():
+    table = api_page().split("<!-- respostas: início -->")[1].split("<!-- respostas: fim -->")[0]
     codigos = documented_codigos(CRIAR_CHAMADO)
     assert {"chave_api_invalida", "limite_de_requisicoes", "pedido_em_andamento", "armazenamento_indisponivel",
             "idempotency_key_reutilizada", "idempotency_key_invalida"} <= codigos
@@ -82,9 +84,8 @@ def test_readme_answers_table_lists_every_codigo_of_criar_chamado():
     assert '| 202 | `{"status": "enfileirado"' in table and "`Location`" in table
 
 
-def test_readme_fields_table_is_the_validation_spec():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- campos: início -->")[1].split("<!-- campos: fim -->")[0]
+def test_api_page_fields_table_is_the_validation_spec():
+    table = api_page().split("<!-- campos: início -->")[1].split("<!-- campos: fim -->")[0]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == [field.name for field in FIELDS]
     for row, field in zip(rows, FIELDS):
@@ -92,13 +93,13 @@ def test_readme_fields_table_is_the_validation_spec():
         assert field.name not in MAX_LENGTHS or f"até {MAX_LENGTHS[field.name]} caracteres" in row
 
 
-# The module map of the README.
+# The module map of docs/desenvolvimento.md.
 
 MAPPED_MODULES = export_docs.documented_modules()
 
 
 def module_map_block() -> str:
-    page = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "desenvolvimento.md").read_text(encoding="utf-8")
     return page.split("<!-- módulos: início -->\n")[1].split("<!-- módulos: fim -->")[0]
 
 
