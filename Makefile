@@ -38,9 +38,10 @@ typecheck: install
 # What CI runs before the whole suite: format, lint, types and the fast tests.
 check: lint typecheck test-fast
 
-# Postman collection and the generated blocks of the docs, derived from the OpenAPI document.
+# The generated parts of docs/: the Postman collection and api.md's curl examples and tables (from the
+# OpenAPI document), and desenvolvimento.md's module map (from the modules' docstrings).
 docs: install
-	$(VENV)/bin/python scripts/export_docs.py
+	$(VENV)/bin/python -m scripts.export_docs
 
 bench: install
 	$(VENV)/bin/python bench/bench.py

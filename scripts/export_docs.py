@@ -1,28 +1,43 @@
-"""Derive the Postman collection (docs/) and the README's curl examples and tables from the OpenAPI document.
+"""Derive the generated parts of the docs (`make docs`) from the code, and check that they are up to date.
 
-python scripts/export_docs.py          # rewrite docs/postman_collection.json and the README block
-python scripts/export_docs.py --check  # exit 1 if either is out of date with the document
+From the OpenAPI document: docs/postman_collection.json and the curl examples and the field and answer
+tables of docs/api.md. From the modules' docstrings: the module map of docs/desenvolvimento.md.
+
+    python -m scripts.export_docs          # rewrite whatever is out of date (`make docs`)
+    python -m scripts.export_docs --check  # exit 1 if anything is out of date
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from glpi_gateway.web.routes import api_document
 
-from glpi_gateway.web.routes import api_document  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 COLLECTION_PATH = ROOT / "docs" / "postman_collection.json"
-README_PATH = ROOT / "README.md"
+API_PATH = ROOT / "docs" / "api.md"
+DEVELOPMENT_PATH = ROOT / "docs" / "desenvolvimento.md"
 BASE_URL = "http://127.0.0.1:5000"  # where `make run` serves
-CURL_BLOCK = re.compile(r"(<!-- curl: início -->\n).*?(<!-- curl: fim -->)", re.DOTALL)
-ANSWERS_BLOCK = re.compile(r"(<!-- respostas: início -->\n).*?(<!-- respostas: fim -->)", re.DOTALL)
-FIELDS_BLOCK = re.compile(r"(<!-- campos: início -->\n).*?(<!-- campos: fim -->)", re.DOTALL)
+# Where the module map looks for modules besides the repository root, those that exist.
+MODULE_DIRECTORIES = ("glpi_gateway", "glpi_sandbox", "scripts", "bench")
+
+
+def block(name: str) -> re.Pattern[str]:
+    """A generated block of a Markdown page: what lies between its two marker comments."""
+    return re.compile(rf"(<!-- {name}: início -->\n).*?(<!-- {name}: fim -->)", re.DOTALL)
+
+
+CURL_BLOCK = block("curl")
+ANSWERS_BLOCK = block("respostas")
+FIELDS_BLOCK = block("campos")
+MODULES_BLOCK = block("módulos")
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
 
@@ -191,33 +206,70 @@ def answers_table(operation: dict) -> str:
     return "| Status | Corpo | Quando |\n|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
-def render() -> tuple[str, str]:
-    """The collection file and the README, as they should be."""
+def documented_modules(root: Path = ROOT) -> list[Path]:
+    """The modules the map lists: the root's *.py, then every *.py under MODULE_DIRECTORIES, by path."""
+    nested = [
+        path
+        for directory in MODULE_DIRECTORIES
+        if (root / directory).is_dir()
+        for path in (root / directory).rglob("*.py")
+    ]
+    return sorted(root.glob("*.py")) + sorted(nested, key=lambda path: path.relative_to(root).as_posix())
+
+
+def module_summary(path: Path) -> str | None:
+    """The first paragraph of the module's docstring (its summary, which may wrap), on one line."""
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return " ".join(docstring.split("\n\n")[0].split()) if docstring and docstring.strip() else None
+
+
+def module_map(root: Path = ROOT, page_dir: Path = DEVELOPMENT_PATH.parent) -> str:
+    """Markdown: one row per module, linked from the page, with its docstring's summary."""
+    rows = []
+    for path in documented_modules(root):
+        name = path.relative_to(root).as_posix()
+        link = Path(os.path.relpath(path, page_dir)).as_posix()
+        summary = module_summary(path)
+        text = summary.replace("|", "\\|") if summary else "*(sem docstring)*"
+        rows.append(f"| [`{name}`]({link}) | {text} |")
+    return "| módulo | o que faz |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def fill(path: Path, blocks: dict[re.Pattern[str], str]) -> str:
+    """The page at `path` with each of its generated blocks replaced by the given content."""
+    text = path.read_text(encoding="utf-8")
+    for pattern, content in blocks.items():
+        if not pattern.search(text):
+            raise SystemExit(f"{path.relative_to(ROOT)} has no block matching {pattern.pattern!r}")
+        text = pattern.sub(lambda match, content=content: match[1] + content + match[2], text)
+    return text
+
+
+def render() -> dict[Path, str]:
+    """Every generated file, as it should be."""
     document = api_document()
-    collection = json.dumps(postman_collection(document), ensure_ascii=False, indent=2) + "\n"
-    readme = README_PATH.read_text(encoding="utf-8")
-    for block in (CURL_BLOCK, ANSWERS_BLOCK, FIELDS_BLOCK):
-        if not block.search(readme):
-            raise SystemExit(f"README.md has no block matching {block.pattern!r}")
-    readme = CURL_BLOCK.sub(lambda match: match[1] + curl_examples(document) + match[2], readme)
     criar = document["paths"]["/criar-chamado"]["post"]
-    readme = ANSWERS_BLOCK.sub(lambda match: match[1] + answers_table(criar) + match[2], readme)
     chamado = document["components"]["schemas"]["Chamado"]
-    readme = FIELDS_BLOCK.sub(lambda match: match[1] + fields_table(chamado) + match[2], readme)
-    return collection, readme
+    return {
+        COLLECTION_PATH: json.dumps(postman_collection(document), ensure_ascii=False, indent=2) + "\n",
+        API_PATH: fill(
+            API_PATH,
+            {
+                CURL_BLOCK: curl_examples(document),
+                ANSWERS_BLOCK: answers_table(criar),
+                FIELDS_BLOCK: fields_table(chamado),
+            },
+        ),
+        DEVELOPMENT_PATH: fill(DEVELOPMENT_PATH, {MODULES_BLOCK: module_map()}),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
     args = parser.parse_args()
-    collection, readme = render()
-    current = {
-        COLLECTION_PATH: COLLECTION_PATH.read_text(encoding="utf-8") if COLLECTION_PATH.exists() else "",
-        README_PATH: README_PATH.read_text(encoding="utf-8"),
-    }
-    wanted = {COLLECTION_PATH: collection, README_PATH: readme}
-    stale = [path for path in wanted if current[path] != wanted[path]]
+    wanted = render()
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
             print(f"{path.relative_to(ROOT)} está desatualizado: rode `make docs`", file=sys.stderr)
