@@ -168,7 +168,7 @@ class Sandbox:
 
 def start_sandbox(latency_ms: float) -> Sandbox:
     process = subprocess.Popen(
-        [sys.executable, "glpi_sandbox.py", "--host", HOST, "--port", "0", "--latency-ms", str(latency_ms),
+        [sys.executable, "-m", "glpi_sandbox", "--host", HOST, "--port", "0", "--latency-ms", str(latency_ms),
          "--app-token", APP_TOKEN, "--user-token", USER_TOKEN],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

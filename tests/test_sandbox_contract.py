@@ -800,13 +800,13 @@ def test_many_concurrent_clients_are_served(demo):
 
 @contextmanager
 def sandbox_command(*arguments: str):
-    """`python glpi_sandbox.py --port <free> ...arguments` as a process; yields (process, API URL)."""
+    """`python -m glpi_sandbox --port <free> ...arguments` as a process; yields (process, API URL)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = Path(__file__).resolve().parent.parent / "glpi_sandbox.py"
-    process = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--app-token", "cli-app",
-                                "--user-token", "cli-user", *arguments], stdout=subprocess.PIPE, text=True)
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "glpi_sandbox", "--port", str(port), "--app-token", "cli-app",
+                                "--user-token", "cli-user", *arguments], cwd=root, stdout=subprocess.PIPE, text=True)
     try:
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/apirest.php" in banner
