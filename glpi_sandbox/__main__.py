@@ -5,7 +5,9 @@ import argparse
 import signal
 import threading
 
-from . import API_PREFIX, CONTROL_PREFIX, FIELDS_OPTION_ID, GlpiSandbox
+from .api import API_PREFIX, CONTROL_PREFIX
+from .sandbox import GlpiSandbox
+from .searchoptions import FIELDS_OPTION_ID
 
 
 def main(argv: list[str] | None = None) -> int:
