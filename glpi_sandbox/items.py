@@ -6,6 +6,7 @@ import mimetypes
 import re
 import secrets
 import urllib.parse
+from collections.abc import Callable, Iterable
 from email.message import Message
 from typing import Any
 
@@ -85,36 +86,40 @@ class ItemsMixin:
 
     def _get_items(self, session: Session, itemtype: Itemtype, params: dict, headers: Message,
                    api_url: str) -> Response:
-        start, end = parse_range(params.get("range"), ITEMS_RANGE)
-        with self._lock:
-            items = [dict(item) for item in self._collection(itemtype).values()
-                     if self._visible(itemtype, item, session.entities)]
-        sort = params.get("sort")
-        sort = sort if isinstance(sort, str) and items and sort in items[0] else "id"
-        items.sort(key=lambda item: sort_key(item[sort]), reverse=params.get("order") == "DESC")
-        page = [self._render(itemtype, item, headers, api_url) for item in items[start:end + 1]]
-        return paged_response(itemtype.name, page, start, len(page), len(items))
+        """GET /<itemtype>: the items the session sees, sorted by the `sort` column (else by id)."""
+        return self._paged_list(itemtype, self._collection(itemtype).values(),
+                                lambda item: self._visible(itemtype, item, session.entities),
+                                params, headers, api_url, sortable=True)
 
     def _get_ticket_users(self, session: Session, raw_id: str, params: dict, headers: Message,
                           api_url: str) -> Response:
+        """Ticket/<id>/Ticket_User: the ticket's requesters."""
         ticket = self._readable_item(session, ITEMTYPES["Ticket"], raw_id)
-        start, end = parse_range(params.get("range"), ITEMS_RANGE)
-        with self._lock:
-            rows = [dict(row) for row in self.ticket_users if row["tickets_id"] == ticket["id"]]
-        page = [self._render(TICKET_USER, row, headers, api_url) for row in rows[start:end + 1]]
-        return paged_response(TICKET_USER.name, page, start, len(page), len(rows))
+        return self._paged_list(TICKET_USER, self.ticket_users, lambda row: row["tickets_id"] == ticket["id"],
+                                params, headers, api_url)
 
     def _get_ticket_documents(self, session: Session, raw_id: str, params: dict, headers: Message,
                               api_url: str) -> Response:
         """Ticket/<id>/Document_Item: only the links in the session's entities (LAB#267, #271)."""
         ticket = self._readable_item(session, ITEMTYPES["Ticket"], raw_id)
+        return self._paged_list(DOCUMENT_ITEM, self.document_items,
+                                lambda row: (row["itemtype"], row["items_id"]) == ("Ticket", ticket["id"])
+                                and self._visible(DOCUMENT_ITEM, row, session.entities),
+                                params, headers, api_url)
+
+    def _paged_list(self, itemtype: Itemtype, rows: Iterable[dict], keep: Callable[[dict], bool], params: dict,
+                    headers: Message, api_url: str, sortable: bool = False) -> Response:
+        """A list answer: the `range` (default ITEMS_RANGE) of the `rows` that `keep` accepts, copied
+        under the lock, sorted by the `sort` column (else by id) when `sortable`, rendered with links."""
         start, end = parse_range(params.get("range"), ITEMS_RANGE)
         with self._lock:
-            rows = [dict(row) for row in self.document_items
-                    if (row["itemtype"], row["items_id"]) == ("Ticket", ticket["id"])
-                    and self._visible(DOCUMENT_ITEM, row, session.entities)]
-        page = [self._render(DOCUMENT_ITEM, row, headers, api_url) for row in rows[start:end + 1]]
-        return paged_response(DOCUMENT_ITEM.name, page, start, len(page), len(rows))
+            kept = [dict(row) for row in rows if keep(row)]
+        if sortable:
+            sort = params.get("sort")
+            sort = sort if isinstance(sort, str) and kept and sort in kept[0] else "id"
+            kept.sort(key=lambda row: sort_key(row[sort]), reverse=params.get("order") == "DESC")
+        page = [self._render(itemtype, row, headers, api_url) for row in kept[start:end + 1]]
+        return paged_response(itemtype.name, page, start, len(page), len(kept))
 
     def _download(self, document: dict) -> Response:
         """Document/<id>?alt=media: the file itself (LAB#224)."""
