@@ -8,6 +8,14 @@ from a real GLPI 10.0.12 with the Fields plugin (`tests/transcripts/`, replayed 
 a session's entity rights are fixed when it is opened, GLPI 10 stores text HTML-encoded, bad ticket
 input is accepted silently, a document without `entities_id` lands in the root entity...
 
+How it is proven: each exchange recorded with that GLPI is a file `tests/transcripts/N-*.json`,
+and `tests/test_sandbox_contract.py` replays them against the sandbox and compares the answers.
+The comments cite them where the code does something because GLPI did:
+
+    LAB#N: the recorded exchange tests/transcripts/N-*.json
+
+(N may carry a letter, as in LAB#49b; "LAB#54-57" and "LAB#61, #306" cite several.)
+
 Standard library only. Use it in-process::
 
     sandbox = GlpiSandbox(app_token="sandbox-app-token", user_tokens={"sandbox-user-token": 7})
