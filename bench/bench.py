@@ -176,7 +176,8 @@ def start_sandbox(latency_ms: float) -> Sandbox:
     process = subprocess.Popen(
         [
             sys.executable,
-            "glpi_sandbox.py",
+            "-m",
+            "glpi_sandbox",
             "--host",
             HOST,
             "--port",

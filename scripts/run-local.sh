@@ -7,7 +7,7 @@ PY=.venv/bin/python
 
 if [ -z "${GLPI_URL:-}" ] && ! grep -qsE '^[[:space:]]*GLPI_URL=[^[:space:]]' .env; then
   SANDBOX_PORT="${SANDBOX_PORT:-8089}"
-  $PY glpi_sandbox.py --host 127.0.0.1 --port "$SANDBOX_PORT" >/dev/null &
+  $PY -m glpi_sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" >/dev/null &
   SANDBOX_PID=$!
   trap 'kill $SANDBOX_PID 2>/dev/null' EXIT INT TERM
   $PY -c "import socket, sys, time

@@ -975,15 +975,16 @@ def test_many_concurrent_clients_are_served(demo):
 
 @contextmanager
 def sandbox_command(*arguments: str):
-    """`python glpi_sandbox.py --port <free> ...arguments` as a process; yields (process, API URL)."""
+    """`python -m glpi_sandbox --port <free> ...arguments` as a process; yields (process, API URL)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = Path(__file__).resolve().parent.parent / "glpi_sandbox.py"
+    root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [
             sys.executable,
-            str(script),
+            "-m",
+            "glpi_sandbox",
             "--port",
             str(port),
             "--app-token",
@@ -992,6 +993,7 @@ def sandbox_command(*arguments: str):
             "cli-user",
             *arguments,
         ],
+        cwd=root,
         stdout=subprocess.PIPE,
         text=True,
     )
