@@ -274,7 +274,11 @@ class GlpiClient:
         try:
             self._send("GET", "killSession", session_token=token)
         except GlpiError as error:
-            log.info("killSession failed (%s); the session will expire in GLPI", error.code)
+            log.info(
+                "killSession falhou (%s); a sessão expira sozinha no GLPI",
+                error.code,
+                extra={"event": "sessao_glpi_nao_encerrada"},
+            )
 
     # --- the single HTTP choke point ------------------------------------------
 
@@ -295,12 +299,17 @@ class GlpiClient:
         try:
             return self._send(method, path, params=params, json=json, files=files, session_token=session.token)
         except GlpiSessionInvalid:
-            log.info("GLPI session expired; opening a new one")
+            log.info("sessão do GLPI expirada; abrindo outra", extra={"event": "sessao_glpi_renovada"})
             self._forget(session)
         except GlpiRequestError as error:
             if opened_now or not (renew_on_refusal and error.code == "ERROR_GLPI_ADD"):
                 raise
-            log.info("GLPI refused %s %s with an old session; retrying with a new one", method, path)
+            log.info(
+                "GLPI recusou %s %s com uma sessão antiga; repetindo com uma nova",
+                method,
+                path,
+                extra={"event": "sessao_glpi_renovada"},
+            )
             self._discard(session)
         session = self._open_session()
         return self._send(method, path, params=params, json=json, files=files, session_token=session.token)
@@ -355,7 +364,14 @@ class GlpiClient:
             ) from None
         finally:
             elapsed = time.perf_counter() - started
-            log.debug("GLPI %s %s -> %s in %.1f ms", method, endpoint, status or "no answer", elapsed * 1000)
+            log.debug(
+                "GLPI %s %s -> %s em %.1f ms",
+                method,
+                endpoint,
+                status or "sem resposta",
+                elapsed * 1000,
+                extra={"event": "chamada_glpi"},
+            )
             if self._observer:
                 self._observer(method, endpoint, status, elapsed)
         return _parse_answer(response, f"{method} {endpoint}")

@@ -45,7 +45,7 @@ def on_starting(server):
         directory = tempfile.mkdtemp(prefix="glpi-gateway-metrics-")
         server.metrics_dir_created = directory
     os.environ[METRICS_DIR_VARIABLE] = directory
-    server.log.info("metrics of every worker kept in %s", directory)
+    server.log.info("métricas de todos os workers guardadas em %s", directory)
 
 
 def child_exit(server, worker):

@@ -78,7 +78,12 @@ def deliver(gateway: TicketGateway, request: TicketRequest, protocol: str, maybe
     if maybe_sent:
         found = gateway.find_ticket_with_line(PROTOCOL_LABEL, protocol)
         if found is not None:
-            log.info("ticket %s adopted for protocol %s (its creation answer had been lost)", found, protocol)
+            log.info(
+                "chamado %s adotado para o protocolo %s (a resposta da criação tinha se perdido)",
+                found,
+                protocol,
+                extra={"event": "chamado_adotado"},
+            )
             return found
     return gateway.create_ticket(request, extra_lines=((PROTOCOL_LABEL, protocol),))
 
@@ -104,7 +109,12 @@ def create_or_enqueue(
             raise
         sent = maybe_sent or error.request_sent
         store.enqueue(protocol, encode_request(request), sent, delay=resend_delay if sent else 0.0)
-        log.warning("GLPI indisponível (%s); pedido enfileirado com o protocolo %s", error.code, protocol)
+        log.warning(
+            "GLPI indisponível (%s); pedido enfileirado com o protocolo %s",
+            error.code,
+            protocol,
+            extra={"event": "pedido_enfileirado"},
+        )
         return None
 
 
@@ -189,14 +199,23 @@ class DeliveryWorker:
         try:
             self._store.release_lease(LEASE_NAME, self.owner)
         except StoreUnavailable as error:
-            log.warning("could not release the delivery lease (%s); it expires by itself", error)
+            log.warning(
+                "não foi possível liberar a vez de entregar (%s); ela expira sozinha",
+                error,
+                extra={"event": "vez_nao_liberada"},
+            )
 
     def run_once(self) -> bool:
         """One step: deliver the head of the queue if it is due and the lease is ours.
         Returns True when it attempted a delivery."""
         holding = self._store.acquire_lease(LEASE_NAME, self.owner, self._lease_seconds)
         if holding != self._holding:
-            log.info("delivery lease %s by %s", "taken" if holding else "lost", self.owner)
+            log.info(
+                "vez de entregar a fila %s por %s",
+                "assumida" if holding else "perdida",
+                self.owner,
+                extra={"event": "vez_assumida" if holding else "vez_perdida", "owner": self.owner},
+            )
             self._holding = holding
         if not holding:
             return False
@@ -218,7 +237,12 @@ class DeliveryWorker:
         try:
             request = decode_request(ticket.payload)
         except (ValueError, TypeError) as error:
-            log.error("queued protocol %s is unreadable (%s); marked as failed", ticket.protocol, error)
+            log.error(
+                "protocolo %s na fila está ilegível (%s); marcado como falho",
+                ticket.protocol,
+                error,
+                extra={"event": "pedido_ilegivel"},
+            )
             self._finish(ticket, FAILED, None, refusal_reason(error))
             return
         # From here on the ticket may reach GLPI: after a crash, look for it before sending again.
@@ -226,7 +250,9 @@ class DeliveryWorker:
         try:
             ticket_id = deliver(self._gateway, request, ticket.protocol, ticket.maybe_sent)
         except FINAL_REFUSALS as error:
-            log.warning("queued protocol %s refused for good: %s", ticket.protocol, error)
+            log.warning(
+                "protocolo %s na fila recusado de vez: %s", ticket.protocol, error, extra={"event": "entrega_recusada"}
+            )
             self._finish(ticket, FAILED, None, refusal_reason(error))
         except (GlpiError, GatewaySetupError) as error:
             # Not about the request: GLPI down, our tokens or our settings. Keep it and retry.
@@ -234,20 +260,21 @@ class DeliveryWorker:
             reason = getattr(error, "code", type(error).__name__)
             delay = backoff_delay(attempts, self._retry_max_seconds, getattr(error, "retry_after", None))
             log.info(
-                "delivery of protocol %s failed (%s); attempt %s in %.1f s",
+                "entrega do protocolo %s falhou (%s); tentativa %s em %.1f s",
                 ticket.protocol,
                 reason,
                 attempts + 1,
                 delay,
+                extra={"event": "entrega_adiada"},
             )
             self._store.reschedule(ticket.protocol, attempts, self._clock() + delay, reason)
         else:
             log.info(
-                "queued protocol %s delivered as ticket %s by %s",
+                "protocolo %s da fila entregue como chamado %s por %s",
                 ticket.protocol,
                 ticket_id,
                 self.owner,
-                extra={"protocolo": ticket.protocol, "ticket_id": ticket_id},
+                extra={"event": "entregue", "owner": self.owner, "protocolo": ticket.protocol, "ticket_id": ticket_id},
             )
             self._finish(ticket, CREATED, ticket_id, None)
 
@@ -267,7 +294,7 @@ class DeliveryWorker:
             try:
                 busy = self.run_once()
             except StoreUnavailable as error:
-                log.error("delivery queue unreachable: %s", error)
+                log.error("fila de entrega inacessível: %s", error, extra={"event": "fila_inacessivel"})
                 busy = False
             if not busy:
                 self._stopping.wait(self._poll_seconds)
@@ -278,6 +305,9 @@ class DeliveryWorker:
                 continue
             try:
                 if not self._store.acquire_lease(LEASE_NAME, self.owner, self._lease_seconds):
-                    log.error("delivery lease lost during a delivery (was this process paused?)")
+                    log.error(
+                        "vez de entregar perdida durante uma entrega (este processo ficou parado?)",
+                        extra={"event": "vez_perdida_na_entrega"},
+                    )
             except StoreUnavailable as error:
-                log.error("could not renew the delivery lease: %s", error)
+                log.error("não foi possível renovar a vez de entregar: %s", error, extra={"event": "vez_nao_renovada"})

@@ -332,7 +332,7 @@ def _lookup_check(gateway: TicketGateway, option_id: int | None, cnpj: str | Non
         )
     normalized = normalize_cnpj(cnpj)
     try:
-        entity = gateway.lookup_entity(normalized, option_id)
+        entity = gateway.fetch_entity_uncached(normalized, option_id)
     except EntityNotFound:
         return Check(
             LOOKUP,

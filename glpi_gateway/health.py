@@ -62,7 +62,7 @@ class Readiness:
         try:
             depth, oldest_age = self._queue_backlog()
         except StoreUnavailable as error:
-            log.error("health: the queue could not be read: %s", error)
+            log.error("health: a fila não pôde ser lida: %s", error, extra={"event": "health_fila_ilegivel"})
             return {"fila": {"ok": False, "detalhe": "o armazenamento da fila (DATA_DIR ou REDIS_URL) não respondeu"}}
         check: dict[str, Any] = {"ok": oldest_age <= self._queue_max_age}
         if not check["ok"]:
@@ -77,7 +77,9 @@ class Readiness:
         try:
             self._client.count("Entity")
         except GlpiError as error:
-            log.warning("health: GLPI session check failed (%s)", error.code)
+            log.warning(
+                "health: a sessão do GLPI falhou (%s)", error.code, extra={"event": "health_sessao_glpi_falhou"}
+            )
             session = {"ok": False, "detalhe": describe_glpi_error(error)}
             setup = (
                 {"ok": True}
@@ -93,7 +95,9 @@ class Readiness:
         try:
             self._gateway.check_setup()
         except GatewaySetupError as error:
-            log.error("health: configuração incompatível com o GLPI: %s", error)
+            log.error(
+                "health: configuração incompatível com o GLPI: %s", error, extra={"event": "configuracao_incompativel"}
+            )
             return {"ok": False, "detalhe": "configuração incompatível com o GLPI; rode python app.py doctor"}
         except GlpiError as error:
             return {"ok": False, "detalhe": describe_glpi_error(error)}

@@ -25,6 +25,7 @@ CONTEXT_FIELDS = (
     "ticket_id",
     "protocolo",
     "codigo",
+    "owner",  # which process holds the delivery queue's lease
 )
 
 

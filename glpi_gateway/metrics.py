@@ -48,7 +48,11 @@ class QueueCollector:
         try:
             depth, oldest_age = self._backlog()
         except StoreUnavailable as error:
-            log.warning("metrics: queue not read, the store is unavailable (%s)", error)
+            log.warning(
+                "métricas: fila não lida, o armazenamento está indisponível (%s)",
+                error,
+                extra={"event": "metricas_fila_ilegivel"},
+            )
             return
         yield GaugeMetricFamily(
             "glpi_gateway_queue_depth", "Pedidos enfileirados à espera de entrega ao GLPI", value=depth

@@ -50,7 +50,12 @@ class RateLimiter:
         try:
             count, reset_in = self._store.hit_counter(f"{scope}:{rate.window_seconds}:{subject}", rate.window_seconds)
         except StoreUnavailable as error:
-            log.warning("limite por %s não verificado, contador indisponível: %s", scope, error)
+            log.warning(
+                "limite por %s não verificado, contador indisponível: %s",
+                scope,
+                error,
+                extra={"event": "limite_nao_verificado"},
+            )
             return
         if count > rate.limit:
             raise RateLimited(scope, rate, max(1, math.ceil(reset_in)))

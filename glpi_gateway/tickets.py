@@ -133,7 +133,11 @@ class TicketGateway:
             for itemtype, setting, variable in CONFIGURED_ITEMS:
                 self.check_configured_item(itemtype, getattr(self._config, setting), variable)
             self._cnpj_option_id = option_id
-            log.info("GLPI checks passed; CNPJ search option %s", option_id)
+            log.info(
+                "verificações do GLPI aprovadas; opção de busca do CNPJ %s",
+                option_id,
+                extra={"event": "verificacao_aprovada"},
+            )
 
     def create_ticket(self, request: TicketRequest, extra_lines: tuple[tuple[str, str], ...] = ()) -> int:
         self.check_setup()
@@ -152,7 +156,7 @@ class TicketGateway:
             ticket_id = self._client.create_item("Ticket", ticket)
         except GlpiRequestError as error:
             raise TicketRefused(error.message, error.status or 400) from error
-        log.info("ticket %s created in entity %s", ticket_id, entity.id)
+        log.info("chamado %s criado na entidade %s", ticket_id, entity.id, extra={"event": "chamado_criado"})
         return ticket_id
 
     def attach_files(self, ticket_id: int, attachments: list[Attachment]) -> AttachmentReport:
@@ -170,7 +174,12 @@ class TicketGateway:
         try:
             entity_id = int(self._client.get_item("Ticket", ticket_id)["entities_id"])
         except GlpiError as error:
-            log.warning("ticket %s unreadable, its attachments are not sent: %s", ticket_id, error.code)
+            log.warning(
+                "chamado %s ilegível, os anexos não foram enviados: %s",
+                ticket_id,
+                error.code,
+                extra={"event": "anexos_nao_enviados"},
+            )
             skip_reason = _upload_failure(error)
         for attachment in attachments:
             if skip_reason:
@@ -182,18 +191,25 @@ class TicketGateway:
                 )
             except GlpiError as error:
                 log.warning(
-                    "attachment %r of ticket %s failed: %s %s",
+                    "anexo %r do chamado %s falhou: %s %s",
                     attachment.filename,
                     ticket_id,
                     error.code,
                     error.message,
+                    extra={"event": "anexo_falhou"},
                 )
                 failed.append((attachment.filename, _upload_failure(error)))
                 if isinstance(error, GlpiUnavailable):
                     skip_reason = failed[-1][1]
             else:
                 sent.append((attachment.filename, document_id))
-        log.info("ticket %s: %d attachment(s) sent, %d failed", ticket_id, len(sent), len(failed))
+        log.info(
+            "chamado %s: %d anexo(s) enviado(s), %d falharam",
+            ticket_id,
+            len(sent),
+            len(failed),
+            extra={"event": "anexos_enviados"},
+        )
         return AttachmentReport(sent, failed)
 
     def find_ticket_with_line(self, label: str, value: str) -> int | None:
@@ -214,27 +230,28 @@ class TicketGateway:
         return min(ids) if ids else None
 
     def find_entity(self, cnpj: str) -> Entity:
-        """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored."""
+        """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored: from the
+        cache, else fetched once for all concurrent callers and cached (a miss too, briefly)."""
         self.check_setup()
         cached = self._entities.get(cnpj)
         if self._entity_cache_observer:
             self._entity_cache_observer(cached is not None)
         if cached is None:
-            cached = self._lookups.do(f"entity:{cnpj}", lambda: self._search_entity(cnpj))
+            cached = self._lookups.do(f"entity:{cnpj}", lambda: self._fetch_and_cache_entity(cnpj))
         if isinstance(cached, Entity):
             return cached
         raise EntityNotFound(cnpj)
 
-    def _search_entity(self, cnpj: str) -> Entity | bool:
+    def _fetch_and_cache_entity(self, cnpj: str) -> Entity | bool:
         try:
-            entity = self.lookup_entity(cnpj, self._cnpj_option_id)
+            entity = self.fetch_entity_uncached(cnpj, self._cnpj_option_id)
         except EntityNotFound:
             self._entities.put(cnpj, False, self._config.glpi_entity_negative_cache_ttl)
             return False
         self._entities.put(cnpj, entity, self._config.glpi_entity_cache_ttl)
         return entity
 
-    def lookup_entity(self, cnpj: str, option_id: int) -> Entity:
+    def fetch_entity_uncached(self, cnpj: str, option_id: int) -> Entity:
         """Ask GLPI now (no cache) for the one entity whose CNPJ search option `option_id` holds `cnpj`."""
         rows = self._client.search(
             "Entity",
@@ -277,7 +294,13 @@ class TicketGateway:
             raise GatewaySetupError(f"{variable}={item_id}: não existe {itemtype} {item_id} no GLPI") from None
         except GlpiRequestError as error:
             # e.g. ERROR_RIGHT_MISSING: the API profile may create tickets without reading users.
-            log.warning("%s=%s não pôde ser conferido no GLPI (%s)", variable, item_id, error.code)
+            log.warning(
+                "%s=%s não pôde ser conferido no GLPI (%s)",
+                variable,
+                item_id,
+                error.code,
+                extra={"event": "configuracao_nao_conferida"},
+            )
 
 
 def fields_plugin_options(search_options: dict[str, Any]) -> dict[int, str]:

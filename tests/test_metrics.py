@@ -33,7 +33,7 @@ FAILED = "glpi_gateway_tickets_failed_total"
 GLPI_SECONDS = "glpi_gateway_glpi_request_duration_seconds"
 CACHE_HITS = "glpi_gateway_entity_cache_hits_total"
 CACHE_MISSES = "glpi_gateway_entity_cache_misses_total"
-METRICS_DIR_LOG = re.compile(r"metrics of every worker kept in (\S+)")
+METRICS_DIR_LOG = re.compile(r"métricas de todos os workers guardadas em (\S+)")
 
 
 def ticket(cnpj=ALFA, **overrides):
@@ -245,7 +245,7 @@ def test_an_unreachable_store_leaves_out_only_the_queue_gauges(sandbox, launch, 
     samples = scrape(gateway)
     assert value(samples, CREATED) == 1
     assert not [key for key in samples if key[0] in (QUEUE_DEPTH, QUEUE_AGE)]
-    assert "metrics: queue not read, the store is unavailable" in gateway.logs()
+    assert '"event": "metricas_fila_ilegivel"' in gateway.logs()
 
 
 # --- turning it off, and where the numbers are kept -------------------------------

@@ -168,12 +168,12 @@ def test_one_drainer_across_worker_processes(sandbox, launch, backend):
         final = wait_for_final_state(process, protocol)
         assert tickets_with_protocol(sandbox, protocol) == [final["ticket_id"]]
     lines = [json.loads(line) for line in process.logs().splitlines() if line.startswith("{")]
-    taken = [line["msg"] for line in lines if line["msg"].startswith("delivery lease taken")]
-    delivered_by = {line["msg"].rsplit(" by ", 1)[1] for line in lines if "delivered as ticket" in line["msg"]}
+    taken = [line["owner"] for line in lines if line.get("event") == "vez_assumida"]
+    delivered_by = {line["owner"] for line in lines if line.get("event") == "entregue"}
     booted = [line for line in process.logs().splitlines() if "Booting worker" in line]
     assert len(booted) == 2
     assert len(taken) == 1 and len(delivered_by) == 1
-    assert taken[0].endswith(next(iter(delivered_by)))
+    assert taken[0] == next(iter(delivered_by))
 
 
 def test_sigterm_finishes_the_request_in_flight_and_stops_cleanly(sandbox, launch):
