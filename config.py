@@ -83,6 +83,7 @@ class Config:
     redis_url: str | None = None
     redis_key_prefix: str = "glpi-gateway:"
     idempotency_ttl: float = 86400.0
+    dedupe_window_seconds: float = 600.0  # 0: a request without Idempotency-Key is never deduplicated
     queue_when_unavailable: bool = True
     queue_retry_max_seconds: float = 300.0
 
@@ -166,6 +167,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         redis_url=env.redis_url("REDIS_URL"),
         redis_key_prefix=env.text("REDIS_KEY_PREFIX") or "glpi-gateway:",
         idempotency_ttl=env.number("IDEMPOTENCY_TTL", default=86400.0, minimum=1),
+        dedupe_window_seconds=env.number("DEDUPE_WINDOW_SECONDS", default=600.0, minimum=0),
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
     )

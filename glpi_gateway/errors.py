@@ -220,7 +220,8 @@ PEDIDO_EM_ANDAMENTO = ErrorAnswer(
     409,
     "Um pedido com a mesma Idempotency-Key ainda está em andamento",
     "pedido_em_andamento",
-    "Outro pedido com a mesma `Idempotency-Key` ainda não terminou; repita depois do `Retry-After`.",
+    "Outro pedido com a mesma `Idempotency-Key` (ou, sem ela, um pedido idêntico) ainda não terminou; repita "
+    "depois do `Retry-After`.",
     (CRIAR_CHAMADO,),
     headers=("Retry-After",),
 )

@@ -6,12 +6,17 @@ Which answers are final (stored): 2xx (201 created, 202 queued) and the 4xx that
 decided (unknown CNPJ, ambiguous CNPJ, unknown category, ticket refused). Not stored, so the
 client can retry with the same key: 5xx/503 (GLPI or the store failing) and 401 (the gateway's
 own GLPI credentials). Validation errors never reach the key: the body is validated first.
+
+A request without the header gets an implicit key made of the caller and the body, kept for
+DEDUPE_WINDOW_SECONDS: the same submission sent twice (a retried POST, a double click, a
+script that retries on timeout) opens one ticket, and the repeat gets the first one's answer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 from glpi_gateway.store import Claim, ClaimOutcome, Store
 
@@ -36,12 +41,37 @@ class IdempotencyKeyReused(Exception):
     """The key was used before with a different body."""
 
 
+@dataclass(frozen=True)
+class HeldKey:
+    """A key a request has claimed, until its answer settles it: stored for `ttl` seconds when
+    the answer is one to give again, released otherwise."""
+
+    key: str
+    ttl: float
+    explicit: bool  # sent by the client, or implicit (a keyless request's caller and body)
+
+    def keeps(self, status: int) -> bool:
+        return is_final(status) if self.explicit else is_final_without_key(status)
+
+
 def idempotency_key(header: str | None) -> str | None:
     if header is None:
         return None
     if not _SANE_KEY.fullmatch(header):
         raise InvalidIdempotencyKey(header)
     return header
+
+
+def implicit_key(caller: str | None, canonical_body: str) -> str:
+    """The key of a request sent without one: the caller (API key name) and the body itself.
+    `#` cannot occur in a client's key, so the two kinds of key never meet."""
+    return f"{caller or ''}#{fingerprint(canonical_body)}"
+
+
+def is_final_without_key(status: int) -> bool:
+    """Which answers an identical keyless repeat gets again: only those that created or queued a
+    ticket. A refusal (e.g. an unknown CNPJ) is answered afresh: GLPI's data may have been fixed."""
+    return status in (201, 202)
 
 
 def fingerprint(canonical_body: str) -> str:

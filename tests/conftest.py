@@ -61,6 +61,7 @@ GATEWAY_VARIABLES = (
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "IDEMPOTENCY_TTL",
+    "DEDUPE_WINDOW_SECONDS",
     "QUEUE_WHEN_UNAVAILABLE",
     "QUEUE_RETRY_MAX_SECONDS",
     "FORM_API_KEY_NAME",
@@ -176,6 +177,8 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "GLPI_REQUEST_TYPE_ID": "7",
         "GLPI_TIMEOUT": "2",
         "QUEUE_RETRY_MAX_SECONDS": "1",
+        # Most tests send the same body again and expect a new ticket; the dedupe tests turn it on.
+        "DEDUPE_WINDOW_SECONDS": "0",
     }
     settings.update(overrides)
     return settings

@@ -43,6 +43,7 @@ VARIABLES = (
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "IDEMPOTENCY_TTL",
+    "DEDUPE_WINDOW_SECONDS",
     "QUEUE_WHEN_UNAVAILABLE",
     "QUEUE_RETRY_MAX_SECONDS",
     "FORM_API_KEY_NAME",
@@ -592,6 +593,8 @@ def test_redis_url_is_a_secret_it_may_carry_a_password():
         ("IDEMPOTENCY_TTL", "0"),
         ("QUEUE_WHEN_UNAVAILABLE", "talvez"),
         ("QUEUE_RETRY_MAX_SECONDS", "-1"),
+        ("DEDUPE_WINDOW_SECONDS", "-1"),
+        ("DEDUPE_WINDOW_SECONDS", "dez minutos"),
     ],
 )
 def test_invalid_reliability_settings_name_the_variable(name, value):
@@ -599,3 +602,9 @@ def test_invalid_reliability_settings_name_the_variable(name, value):
     assert name in message
     if name == "REDIS_URL":
         assert value not in message  # it could hold a password
+
+
+@pytest.mark.parametrize("value, window", [(None, 600.0), ("0", 0.0), ("60", 60.0)])
+def test_the_dedupe_window_defaults_to_ten_minutes_and_zero_turns_it_off(value, window):
+    settings = {} if value is None else {"DEDUPE_WINDOW_SECONDS": value}
+    assert config_with(**settings).dedupe_window_seconds == window

@@ -247,6 +247,49 @@ def test_glpi_down_shows_the_queued_protocol(page, sandbox, gateway):
     assert gateway.get(f"/chamados/{protocol.group(1)}").json()["protocolo"] == protocol.group(1)
 
 
+# The page's fetch reaches the gateway, which creates the ticket, but the answer never arrives
+# (a mobile network drop, a proxy timeout): the page sees a network error.
+LOSE_NEXT_ANSWER = """
+window.__keysSent = [];
+var realFetch = window.fetch, loseNext = true;
+window.fetch = function (url, options) {
+  window.__keysSent.push(options.headers["Idempotency-Key"]);
+  return realFetch(url, options).then(function (response) {
+    if (loseNext) { loseNext = false; throw new TypeError("resposta perdida"); }
+    return response;
+  });
+};
+"""
+
+
+def test_a_lost_answer_then_a_second_press_shows_the_one_ticket_opened(page, sandbox):
+    description = f"Resposta perdida {random.randrange(10**9)}"
+    fill(page, Descrição=description)
+    page.execute_script(LOSE_NEXT_ANSWER)
+    submit(page)
+    assert "Não foi possível falar com o servidor" in result(page)
+    tickets = [ticket_id for ticket_id, ticket in sandbox.tickets.items() if description in ticket["content"]]
+    assert len(tickets) == 1  # GLPI got it; only the answer was lost
+
+    submit(page)  # the customer presses again, with the same data still in the form
+    assert f"Chamado nº {tickets[0]} aberto" in result(page)
+    assert [ticket_id for ticket_id, ticket in sandbox.tickets.items() if description in ticket["content"]] == tickets
+    first_key, second_key = page.execute_script("return window.__keysSent")
+    assert first_key == second_key and len(first_key) >= 32
+
+
+def test_edited_data_after_an_error_gets_a_new_idempotency_key(page, sandbox):
+    fill(page, Descrição=f"Primeira versão {random.randrange(10**9)}")
+    page.execute_script(LOSE_NEXT_ANSWER)
+    submit(page)
+    result(page)
+    control(page, "Descrição").send_keys(" e mais um detalhe")
+    submit(page)
+    assert "Chamado nº" in result(page)
+    first_key, second_key = page.execute_script("return window.__keysSent")
+    assert first_key != second_key
+
+
 def test_field_errors_from_the_server_are_shown_next_to_the_field(page, gateway):
     # Both slip past the browser's checks: a description of invisible characters only
     # (the server drops them, then finds it blank) and a name over the server's limit.

@@ -16,12 +16,14 @@ from app import create_app
 from config import load_config
 from glpi_gateway.delivery import encode_request
 from glpi_gateway.idempotency import (
+    HeldKey,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     claim,
     fingerprint,
     idempotency_key,
+    implicit_key,
     is_final,
     lock_seconds,
 )
@@ -43,6 +45,22 @@ def test_insane_keys_are_refused(key):
 
 def test_no_header_means_no_key():
     assert idempotency_key(None) is None
+
+
+def test_an_implicit_key_is_the_callers_and_the_bodys_and_never_a_clients_key():
+    base = encode_request(ticket_request())
+    assert implicit_key("site", base) == implicit_key("site", encode_request(ticket_request()))
+    assert implicit_key("site", base) != implicit_key("zabbix", base)
+    assert implicit_key(None, base) != implicit_key(None, encode_request(ticket_request(urgencia=5)))
+    with pytest.raises(InvalidIdempotencyKey):
+        idempotency_key(implicit_key(None, base))  # a client cannot send it, so cannot collide with it
+
+
+@pytest.mark.parametrize("status", [201, 202, 400, 404, 409, 422, 401, 500, 503])
+def test_without_a_key_only_answers_that_made_a_ticket_are_kept(status):
+    held = HeldKey("k", 600.0, explicit=False)
+    assert held.keeps(status) == (status in (201, 202))
+    assert HeldKey("k", 600.0, explicit=True).keeps(status) == is_final(status)
 
 
 def test_fingerprint_covers_the_validated_body():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, g, has_request_context, request
 
+from glpi_gateway.idempotency import HeldKey
 from glpi_gateway.ratelimit import client_ip
 
 # An X-Request-ID the gateway keeps; any other is replaced by a new one.
@@ -33,7 +34,7 @@ class RequestContext:
     queued: bool = False
     codigo: str | None = None  # of the error answer, when there was one
     glpi_calls: int = 0
-    idempotency_key: str | None = None  # scoped, claimed and not yet settled
+    held_key: HeldKey | None = None  # the Idempotency-Key (given or implicit) claimed, not yet settled
 
 
 def current() -> RequestContext:

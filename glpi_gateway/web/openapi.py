@@ -65,7 +65,8 @@ HEADERS = {
     },
     REPLAYED_HEADER: {
         "description": f"`true` quando a resposta é a guardada para a mesma `{IDEMPOTENCY_HEADER}` (repetição "
-        "de um pedido já respondido); ausente numa resposta nova.",
+        "de um pedido já respondido) ou, sem ela, para um pedido idêntico dentro de `DEDUPE_WINDOW_SECONDS`; "
+        "ausente numa resposta nova.",
         "required": False,
         "schema": {"type": "string", "const": "true"},
     },
@@ -91,7 +92,9 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "description": "Opcional, só no pedido JSON (ignorada com anexos): uma chave sua por chamado (ex. um UUID). "
     "Repetir o pedido com a mesma chave e o mesmo corpo devolve a resposta guardada (201, 202 ou o 4xx "
     f"decidido pelos dados do GLPI) com `{REPLAYED_HEADER}: true`, sem criar outro chamado; com outro corpo, "
-    "422 `idempotency_key_reutilizada`; enquanto o primeiro pedido não terminou, 409 `pedido_em_andamento`.",
+    "422 `idempotency_key_reutilizada`; enquanto o primeiro pedido não terminou, 409 `pedido_em_andamento`. "
+    "Sem a chave, um pedido idêntico (mesma chave de API, mesmo corpo) dentro de `DEDUPE_WINDOW_SECONDS` "
+    f"recebe o 201 ou 202 do primeiro, com `{REPLAYED_HEADER}: true`.",
     "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"},
     "example": "3b241101-e2bb-4255-8caf-4136c566a962",
 }

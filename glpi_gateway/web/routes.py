@@ -19,6 +19,7 @@ from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.attachments import read_attachments
 from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
 from glpi_gateway.health import Readiness
+from glpi_gateway.idempotency import HeldKey
 from glpi_gateway.store import (
     CREATED,
     QUEUED,
@@ -74,23 +75,18 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             return _create_ticket_with_attachments(gateway, config)
         ctx = current()
         ticket_request = replace(validate_ticket_request(_json_body()), origem=ctx.api_key)
-        key = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
+        canonical = encode_request(ticket_request)
+        held = _key_to_hold(canonical, config)
         ctx.protocolo = new_protocol()
         maybe_sent = False
-        if key is not None:
-            scoped_key = _scoped_key(key)
+        if held is not None:
             claim = idempotency.claim(
-                store,
-                scoped_key,
-                encode_request(ticket_request),
-                ctx.protocolo,
-                idempotency.lock_seconds(config.glpi_timeout),
-                config.idempotency_ttl,
+                store, held.key, canonical, ctx.protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
             )
             ctx.protocolo = claim.record.protocol
             if claim.outcome is ClaimOutcome.REPLAY:
                 return _replay(claim.record.answer)
-            ctx.idempotency_key = scoped_key
+            ctx.held_key = held
             maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
         ctx.ticket_id = create_or_enqueue(
             gateway,
@@ -133,16 +129,16 @@ def register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
     def settle_idempotency_key(response: Response) -> Response:
         """Store a final answer for the request's Idempotency-Key, or free the key for a retry."""
         ctx = current()
-        key, ctx.idempotency_key = ctx.idempotency_key, None
-        if key is None:
+        held, ctx.held_key = ctx.held_key, None
+        if held is None:
             return response
         try:
-            if idempotency.is_final(response.status_code):
+            if held.keeps(response.status_code):
                 headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
                 answer = StoredAnswer(response.status_code, response.get_data(as_text=True), headers)
-                store.finish_key(key, answer, config.idempotency_ttl)
+                store.finish_key(held.key, answer, held.ttl)
             else:
-                store.release_key(key)
+                store.release_key(held.key)
         except StoreUnavailable as error:
             # The answer stands. The key stays locked until its lock expires; then a repeat
             # takes over and finds this request's ticket by its protocol before sending.
@@ -209,9 +205,16 @@ def _replay(answer: StoredAnswer) -> Response:
     return response
 
 
-def _scoped_key(idempotency_key: str) -> str:
-    """Idempotency-Keys belong to the API key that sent them: two clients cannot collide."""
-    return f"{current().api_key or ''}/{idempotency_key}"
+def _key_to_hold(canonical_body: str, config: Config) -> HeldKey | None:
+    """The client's Idempotency-Key, scoped to its API key so that two clients cannot collide;
+    else, within DEDUPE_WINDOW_SECONDS, the implicit key of this caller and body."""
+    caller = current().api_key
+    given = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
+    if given is not None:
+        return HeldKey(f"{caller or ''}/{given}", config.idempotency_ttl, explicit=True)
+    if config.dedupe_window_seconds > 0:
+        return HeldKey(idempotency.implicit_key(caller, canonical_body), config.dedupe_window_seconds, explicit=False)
+    return None
 
 
 def _json_body() -> object:

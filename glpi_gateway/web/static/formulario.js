@@ -51,8 +51,21 @@
     429: "Muitos envios seguidos. Aguarde um pouco e tente de novo.",
     503: "O sistema de chamados está fora do ar. Tente de novo em alguns minutos."
   };
+  // Answers after which the same submission is sent again with the same Idempotency-Key: the
+  // gateway did not settle it (GLPI or the store failing, its own GLPI credentials, rate limits,
+  // the first attempt still running). Any other answer is final for that key.
+  var RETRY_WITH_SAME_KEY = {401: true, 409: true, 429: true};
   var DEFAULT_ADVICE = "Tente de novo em alguns minutos. Se o problema continuar, fale com o suporte por telefone.";
   var NETWORK_ERROR = "Não foi possível falar com o servidor de chamados. Verifique a conexão e tente de novo.";
+
+  /* A fresh random key (a UUID where the browser has one; pages served over plain HTTP on
+     another host than localhost lack crypto.randomUUID but still have getRandomValues). */
+  function newKey() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") { return window.crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
 
   // --- CNPJ rule, identical to cnpj.py ---------------------------------------------
 
@@ -288,6 +301,9 @@
           "está indisponível agora; o chamado será aberto assim que ele voltar. Guarde o protocolo.");
       } else if (status === 400 && answer && answer.campos) {
         showServerFieldErrors(answer);
+      } else if (status === 409 && answer && answer.codigo === "pedido_em_andamento") {
+        showResult("erro", "O envio anterior ainda está sendo processado. Aguarde alguns segundos e clique " +
+          "em Abrir chamado de novo: o chamado não será duplicado.");
       } else {
         var erro = answer && answer.erro ? sentence(answer.erro) : "Erro inesperado (HTTP " + status + ").";
         showResult("erro", erro + " " + (ADVICE[status] || DEFAULT_ADVICE));
@@ -295,22 +311,39 @@
       }
     }
 
+    /* One Idempotency-Key per submission: the same data sent again (after a lost answer, an
+       error the gateway did not settle, or a second press) reuses it, so the gateway answers with
+       the first attempt's ticket instead of opening another; edited data gets a new key. */
+    var pending = null;
+
+    function keyFor(payload) {
+      if (!pending || pending.payload !== payload) { pending = {payload: payload, key: newKey()}; }
+      return pending.key;
+    }
+
+    function settle(status) {
+      if (status < 500 && !RETRY_WITH_SAME_KEY[status]) { pending = null; }
+    }
+
     function send(data) {
       sending = true;
       button.setAttribute("aria-disabled", "true");
       button.textContent = "Enviando…";
       form.setAttribute("aria-busy", "true");
-      var headers = {"Content-Type": "application/json", "Accept": "application/json"};
+      var payload = JSON.stringify(body(data));
+      var headers = {"Content-Type": "application/json", "Accept": "application/json",
+        "Idempotency-Key": keyFor(payload)};
       if (formKey) { headers["X-API-Key"] = formKey; }
       fetch(endpoint, {
         method: "POST",
         headers: headers,
-        body: JSON.stringify(body(data)),
+        body: payload,
         credentials: "omit"
       }).then(function (response) {
         return response.text().then(function (text) {
           var answer = null;
           try { answer = JSON.parse(text); } catch (notJson) { answer = null; }
+          settle(response.status);
           showAnswer(response.status, answer);
           if (response.status === 401 && window.console) {
             console.error("formulario.js: o gateway recusou a chave do formulário; confira FORM_API_KEY_NAME e " +
