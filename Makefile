@@ -2,7 +2,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PY_SOURCES := .
 
-.PHONY: install run test test-fast check format lint typecheck bench docs lock clean
+.PHONY: install run test test-fast check format lint typecheck bench bench-desafio docs lock clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ docs: install
 
 bench: install
 	$(VENV)/bin/python bench/bench.py
+
+# The contact form's proof of work: solve time in headless Chromium, checking cost on the server.
+bench-desafio: install
+	$(VENV)/bin/python -m bench.challenge
 
 # Re-lock requirements*.txt (with hashes) from pyproject.toml after changing a dependency there.
 lock: install

@@ -16,6 +16,7 @@ from flask import Flask
 from config import Config, ConfigError, load_config
 from glpi_client import GlpiClient
 from glpi_gateway.auth import ApiKeys
+from glpi_gateway.challenge import FormChallenge, challenge_secret
 from glpi_gateway.cors import CorsPolicy
 from glpi_gateway.delivery import DeliveryWorker, queue_backlog
 from glpi_gateway.health import Readiness
@@ -71,13 +72,16 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     # after-request ones: the context exists before the access checks read it, and the
     # log line (registered first) is written last, after the counters and the key settled.
     register_request_context(app, config.trusted_proxies)
+    challenge = FormChallenge(
+        challenge_secret(config.api_keys), config.form_challenge_difficulty, config.form_challenge_ttl, store
+    )
     register_access_hooks(
-        app, CorsPolicy(config.cors_origins), ApiKeys(config.api_keys), limiter, config.form_api_key_name
+        app, CorsPolicy(config.cors_origins), ApiKeys(config.api_keys), limiter, config.form_api_key_name, challenge
     )
     register_idempotency_hook(app, store, config)
     register_routes(app, gateway, readiness, store, config)
     register_metrics(app, metrics, config.metrics_enabled)
-    app.register_blueprint(form_blueprint(config))
+    app.register_blueprint(form_blueprint(config, challenge))
     register_error_answers(app)
     return app
 

@@ -73,6 +73,9 @@ class Config:
     log_level: str = "INFO"
     metrics_enabled: bool = True
     form_frame_ancestors: str = "*"
+    # Leading zero bits of the form's proof of work (challenge.py); 0 turns the challenge off.
+    form_challenge_difficulty: int = 16
+    form_challenge_ttl: int = 1800  # seconds a challenge stays valid: a person may type slowly
     api_keys: tuple[tuple[str, str], ...] = ()  # (name, key) pairs
     form_api_key_name: str | None = None  # the entry of api_keys that the contact form carries
     cors_origins: tuple[str, ...] = ()
@@ -157,6 +160,8 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),
+        form_challenge_difficulty=env.integer_between("FORM_CHALLENGE_DIFFICULTY", default=16, low=0, high=28),
+        form_challenge_ttl=env.integer_between("FORM_CHALLENGE_TTL", default=1800, low=60, high=86400),
         api_keys=api_keys,
         form_api_key_name=form_api_key_name,
         cors_origins=env.origins("CORS_ORIGINS"),
@@ -219,6 +224,14 @@ class _Env:
             return default
         if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) <= 0:
             raise ConfigError(f"{name} deve ser um número inteiro positivo (recebido: {value!r})")
+        return int(value)
+
+    def integer_between(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not re.fullmatch(r"[0-9]{1,10}", value) or not low <= int(value) <= high:
+            raise ConfigError(f"{name} deve ser um número inteiro de {low} a {high} (recebido: {value!r})")
         return int(value)
 
     def number(self, name: str, default: float, minimum: float = 0.001) -> float:

@@ -9,7 +9,7 @@ that the preflight allows.
 from __future__ import annotations
 
 ALLOWED_METHODS = "GET, POST"
-ALLOWED_HEADERS = "Content-Type, Authorization, X-API-Key, Idempotency-Key, X-Request-ID"
+ALLOWED_HEADERS = "Content-Type, Authorization, X-API-Key, Idempotency-Key, X-Request-ID, X-Desafio, X-Desafio-Solucao"
 EXPOSED_HEADERS = "X-Request-ID, Retry-After, Location, Idempotent-Replayed"
 PREFLIGHT_MAX_AGE_SECONDS = 600
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from glpi_client import GlpiAuthError, GlpiError, GlpiUnavailable
 from glpi_gateway.auth import ApiKeyRejected, FormKeyOutOfScope
+from glpi_gateway.challenge import ChallengeRefused, HoneypotFilled
 from glpi_gateway.idempotency import (
     IN_FLIGHT_RETRY_AFTER,
     IdempotencyKeyInFlight,
@@ -170,6 +171,24 @@ CHAVE_API_SEM_PERMISSAO = ErrorAnswer(
     NON_TICKET_PROTECTED_OPERATIONS,
     fixed={"detalhe": "A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado"},
 )
+DESAFIO_INVALIDO = ErrorAnswer(
+    403,
+    "Envio do formulário não verificado",
+    "desafio_invalido",
+    "Com a chave pública do formulário (`FORM_API_KEY_NAME`): o pedido não trouxe o desafio resolvido "
+    "(`X-Desafio` e `X-Desafio-Solucao`), ou ele expirou, foi adulterado ou já foi usado; `detalhe` diz qual. "
+    "O formulário pede um novo em `GET /formulario/desafio` e o resolve sozinho.",
+    (CRIAR_CHAMADO,),
+    extra={"detalhe": _TEXT},
+    example={"detalhe": "desafio expirado"},
+)
+ENVIO_AUTOMATICO = ErrorAnswer(
+    400,
+    "Envio recusado",
+    "envio_automatico",
+    "O campo `website`, invisível no formulário, veio preenchido: só robôs o preenchem. Nada é criado no GLPI.",
+    (CRIAR_CHAMADO,),
+)
 FALHA_SESSAO_GLPI = ErrorAnswer(
     401,
     "Falha ao iniciar sessão",
@@ -322,6 +341,8 @@ ERROR_ANSWERS = (
     REQUISICAO_INVALIDA,
     CHAVE_API_INVALIDA,
     CHAVE_API_SEM_PERMISSAO,
+    DESAFIO_INVALIDO,
+    ENVIO_AUTOMATICO,
     FALHA_SESSAO_GLPI,
     ENTIDADE_NAO_ENCONTRADA,
     PROTOCOLO_NAO_ENCONTRADO,
@@ -374,6 +395,10 @@ def _validation(error: ValidationError, request_id: str) -> Refusal:
 def _api_key(error: ApiKeyRejected, request_id: str) -> Refusal:
     challenge = 'Bearer realm="glpi-gateway"' + (', error="invalid_token"' if error.presented else "")
     return CHAVE_API_INVALIDA.refusal(headers={"WWW-Authenticate": challenge})
+
+
+def _challenge_refused(error: ChallengeRefused, request_id: str) -> Refusal:
+    return DESAFIO_INVALIDO.refusal(detalhe=error.reason)
 
 
 def _rate_limited(error: RateLimited, request_id: str) -> Refusal:
@@ -447,6 +472,8 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     ValidationError: _validation,
     ApiKeyRejected: _api_key,
     FormKeyOutOfScope: _simple(CHAVE_API_SEM_PERMISSAO),
+    ChallengeRefused: _challenge_refused,
+    HoneypotFilled: _simple(ENVIO_AUTOMATICO),
     RateLimited: _rate_limited,
     InvalidIdempotencyKey: _simple(IDEMPOTENCY_KEY_INVALIDA),
     IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),

@@ -17,6 +17,7 @@ import pytest
 import redis
 import requests
 
+from glpi_gateway.challenge import solve
 from glpi_sandbox import GlpiSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,8 @@ GATEWAY_VARIABLES = (
     "QUEUE_WHEN_UNAVAILABLE",
     "QUEUE_RETRY_MAX_SECONDS",
     "FORM_API_KEY_NAME",
+    "FORM_CHALLENGE_DIFFICULTY",
+    "FORM_CHALLENGE_TTL",
 )
 
 
@@ -166,6 +169,12 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
         time.sleep(0.05)
     gateway.stop()
     raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")
+
+
+def solved_challenge(process: GatewayProcess) -> dict[str, str]:
+    """The headers of a freshly solved form challenge, as formulario.js sends them."""
+    issued = process.get("/formulario/desafio").json()
+    return {"X-Desafio": issued["desafio"], "X-Desafio-Solucao": solve(issued["desafio"], issued["dificuldade"])}
 
 
 def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import sandbox_settings, start_gateway
+from conftest import sandbox_settings, solved_challenge, start_gateway
 from test_http_contract import assert_error, body, stored_ticket
 
 SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
@@ -179,7 +179,7 @@ def test_form_posts_are_limited_and_marked_under_the_form_key_name(sandbox, laun
     )
     key = published_key(process)
     assert key == FORM_KEY
-    statuses = [process.post_ticket(body(), headers={"X-API-Key": key}) for _ in range(3)]
+    statuses = [process.post_ticket(body(), headers={"X-API-Key": key, **solved_challenge(process)}) for _ in range(3)]
     assert [response.status_code for response in statuses] == [201, 201, 429]
     assert "chave" in statuses[2].json()["detalhe"]
     content = stored_ticket(sandbox, statuses[0].json()["ticket_id"])["content"]
@@ -202,7 +202,7 @@ def test_the_form_key_opens_tickets_and_nothing_else(sandbox, launch):
     for path in ("/debug", "/metrics", "/chamados/" + "0" * 32, "/nao-existe"):
         answer = assert_error(process.get(path, headers=form_key), 403, "chave_api_sem_permissao")
         assert "FORM_API_KEY_NAME" in answer["detalhe"]
-    assert process.post_ticket(body(), headers=form_key).status_code == 201
+    assert process.post_ticket(body(), headers={**form_key, **solved_challenge(process)}).status_code == 201
     assert_error(process.get("/debug", headers=bearer(SITE_KEY)), 500, "erro_interno")
     assert FORM_KEY not in process.logs()
 

@@ -47,6 +47,8 @@ VARIABLES = (
     "QUEUE_WHEN_UNAVAILABLE",
     "QUEUE_RETRY_MAX_SECONDS",
     "FORM_API_KEY_NAME",
+    "FORM_CHALLENGE_DIFFICULTY",
+    "FORM_CHALLENGE_TTL",
 )
 
 
@@ -608,3 +610,16 @@ def test_invalid_reliability_settings_name_the_variable(name, value):
 def test_the_dedupe_window_defaults_to_ten_minutes_and_zero_turns_it_off(value, window):
     settings = {} if value is None else {"DEDUPE_WINDOW_SECONDS": value}
     assert config_with(**settings).dedupe_window_seconds == window
+
+
+def test_the_form_challenge_defaults_to_sixteen_bits_for_half_an_hour():
+    config = config_with()
+    assert (config.form_challenge_difficulty, config.form_challenge_ttl) == (16, 1800)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("FORM_CHALLENGE_DIFFICULTY", "29"), ("FORM_CHALLENGE_DIFFICULTY", "-1"), ("FORM_CHALLENGE_TTL", "59")],
+)
+def test_form_challenge_settings_out_of_range_name_the_variable(name, value):
+    assert name in config_error(**{name: value})

@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from test_http_contract import ALFA, UNKNOWN, stored_ticket
+from test_http_contract import ALFA, UNKNOWN, body, stored_ticket
 
 from glpi_gateway.cnpj import is_valid_cnpj
 
@@ -490,3 +490,57 @@ def test_with_api_keys_but_no_form_key_the_form_says_the_service_is_misconfigure
     assert control(browser, "Nome").get_attribute("value") == "Maria Souza"  # nothing typed is lost
     assert len(sandbox.tickets) == tickets
     assert "POST /criar-chamado -> 401" in gateway.logs()
+
+
+# Records the headers of every post the form sends, for a test to replay them as an attacker would.
+RECORD_POSTS = """
+window.__posts = [];
+var realFetch = window.fetch;
+window.fetch = function (url, options) {
+  if (options && options.method === "POST") { window.__posts.push(options.headers); }
+  return realFetch(url, options);
+};
+"""
+
+
+def test_a_bot_post_with_the_public_key_is_refused_while_the_form_in_the_browser_opens_a_ticket(
+    browser, sandbox, launch
+):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
+    tickets = len(sandbox.tickets)
+    bot = gateway.post_ticket(body(), headers={"X-API-Key": FORM_KEY})  # the key read from formulario.js
+    assert bot.status_code == 403 and bot.json()["codigo"] == "desafio_invalido"
+    assert len(sandbox.tickets) == tickets
+
+    open_form_page(browser, gateway)
+    fill(browser)
+    submit(browser)
+    shown = result(browser)
+    assert f"Chamado nº {max(sandbox.tickets)} aberto" in shown
+    assert len(sandbox.tickets) == tickets + 1
+
+
+def test_a_challenge_solution_replayed_from_the_browser_is_refused(browser, sandbox, launch):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
+    open_form_page(browser, gateway)
+    browser.execute_script(RECORD_POSTS)
+    fill(browser)
+    submit(browser)
+    assert "Chamado nº" in result(browser)
+    (sent,) = browser.execute_script("return window.__posts")
+    assert sent["X-Desafio"] and sent["X-Desafio-Solucao"]
+    tickets = len(sandbox.tickets)
+    replayed = gateway.post_ticket(body(descricao_problema="Outro pedido"), headers=sent)
+    assert replayed.status_code == 403 and "já usado" in replayed.json()["detalhe"]
+    assert len(sandbox.tickets) == tickets
+
+
+def test_the_honeypot_is_hidden_from_people_keyboards_and_screen_readers(page):
+    trap = page.find_element(By.CSS_SELECTOR, "form.gf input[name=website]")
+    assert trap.get_attribute("tabindex") == "-1"
+    assert page.execute_script("return arguments[0].closest('[aria-hidden=true]') !== null", trap)
+    assert not trap.is_displayed() or page.execute_script(
+        "var box = arguments[0].closest('.gf-armadilha').getBoundingClientRect(); return box.width <= 1", trap
+    )
+    labels = [label.text for label in page.find_elements(By.CSS_SELECTOR, "form.gf label") if label.is_displayed()]
+    assert "Não preencha este campo" not in labels

@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 
 from config import Config
 from glpi_gateway.auth import ApiKeys, FormKeyOutOfScope, presented_key
+from glpi_gateway.challenge import CHALLENGE_HEADER, SOLUTION_HEADER, FormChallenge
 from glpi_gateway.cors import CorsPolicy, is_preflight
 from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.web.context import current
@@ -16,7 +17,17 @@ from glpi_gateway.web.context import current
 # Answered without a key and never limited: liveness/readiness probes and the form's own files
 # (the form itself posts to /criar-chamado like any client).
 OPEN_PATHS = frozenset(
-    {"/ping", "/health", "/formulario", "/formulario.js", "/formulario.css", "/openapi.json", "/docs"}
+    {
+        "/ping",
+        "/health",
+        "/formulario",
+        "/formulario.js",
+        "/formulario.css",
+        "/formulario-desafio.js",
+        "/formulario/desafio",
+        "/openapi.json",
+        "/docs",
+    }
 )
 OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
 # The view of POST /criar-chamado: the only one the form's public key may reach.
@@ -30,11 +41,17 @@ def is_open_path(path: str) -> bool:
 
 
 def register_access_hooks(
-    app: Flask, cors: CorsPolicy, api_keys: ApiKeys, limiter: RateLimiter | None, form_key_name: str | None
+    app: Flask,
+    cors: CorsPolicy,
+    api_keys: ApiKeys,
+    limiter: RateLimiter | None,
+    form_key_name: str | None,
+    challenge: FormChallenge,
 ) -> None:
     """Order matters: an allowed preflight is answered before anything else (browsers
     send no key with it), and the per-IP limit counts before the key check so that
-    guessing keys is limited too. The form's key only opens tickets.
+    guessing keys is limited too. The form's key only opens tickets, and only with a
+    solved challenge (challenge.py).
     """
 
     @app.before_request
@@ -54,8 +71,11 @@ def register_access_hooks(
             ctx.api_key = api_keys.identify(presented_key(request.headers))
             if limiter is not None:
                 limiter.check_key(ctx.api_key)
-            if ctx.api_key == form_key_name and request.endpoint != CREATE_TICKET_ENDPOINT:
-                raise FormKeyOutOfScope()
+            if ctx.api_key == form_key_name:
+                if request.endpoint != CREATE_TICKET_ENDPOINT:
+                    raise FormKeyOutOfScope()
+                if challenge.enabled:
+                    challenge.check(request.headers.get(CHALLENGE_HEADER), request.headers.get(SOLUTION_HEADER))
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:

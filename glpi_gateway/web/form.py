@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
-from flask import Blueprint, Response, request, send_from_directory
+from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from config import Config
+from glpi_gateway.challenge import FormChallenge
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Where formulario.js holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
@@ -24,7 +26,7 @@ FORM_PAGE_CSP = (
 )
 
 
-def form_blueprint(config: Config) -> Blueprint:
+def form_blueprint(config: Config, challenge: FormChallenge) -> Blueprint:
     form = Blueprint("formulario", __name__)
     page_csp = FORM_PAGE_CSP.format(frame_ancestors=config.form_frame_ancestors)
     template = (STATIC_DIR / "formulario.js").read_text(encoding="utf-8")
@@ -55,5 +57,21 @@ def form_blueprint(config: Config) -> Blueprint:
     @form.get("/formulario.css")
     def stylesheet() -> Response:
         return asset("formulario.css", max_age=300)
+
+    @form.get("/formulario-desafio.js")
+    def challenge_solver() -> Response:
+        """The Web Worker that solves the challenge off the page's main thread."""
+        return asset("formulario-desafio.js", max_age=300)
+
+    @form.get("/formulario/desafio")
+    def new_challenge() -> Response:
+        issued = challenge.issue()
+        response = jsonify(
+            desafio=issued.token,
+            dificuldade=issued.difficulty,
+            expira_em=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued.expires_at)),
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     return form

@@ -14,6 +14,7 @@ from pathlib import Path
 import flask_swagger_ui
 
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
+from glpi_gateway.challenge import CHALLENGE_HEADER, HONEYPOT_FIELD, SOLUTION_HEADER, TOKEN_PATTERN
 from glpi_gateway.delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
 from glpi_gateway.errors import (
     ANY_OPERATION,
@@ -28,6 +29,23 @@ from glpi_gateway.store import CREATED, FAILED, QUEUED
 from glpi_gateway.validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
 from glpi_gateway.web.context import REQUEST_ID_PATTERN
 
+CHALLENGE_PARAMETERS = [
+    {
+        "name": CHALLENGE_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Com a chave pública do formulário (`FORM_API_KEY_NAME`), obrigatório: um desafio de "
+        "`GET /formulario/desafio`, ainda não usado. Outras chaves não precisam, e o gateway o ignora.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": SOLUTION_HEADER,
+        "in": "header",
+        "required": False,
+        "description": f"A solução do desafio de `{CHALLENGE_HEADER}`: um número de até 16 dígitos.",
+        "schema": {"type": "string"},
+    },
+]
 # Swagger UI's own files, shipped inside the pinned flask-swagger-ui wheel: no CDN,
 # since many helpdesk networks are closed.
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
@@ -178,8 +196,12 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "chamado, com os dados do cliente na descrição. Com o GLPI indisponível e "
             "`QUEUE_WHEN_UNAVAILABLE=true` (o padrão), guarda o pedido JSON e responde 202 com o protocolo; "
             "o gateway entrega o chamado quando o GLPI voltar. Em `multipart/form-data`, os mesmos campos e "
-            f"arquivos no campo `{ATTACHMENTS_FIELD}`, que viram documentos do chamado.",
-            "parameters": [{"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"}],
+            f"arquivos no campo `{ATTACHMENTS_FIELD}`, que viram documentos do chamado. O campo `{HONEYPOT_FIELD}`, "
+            "invisível no formulário, deve vir vazio ou ausente.",
+            "parameters": [
+                {"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"},
+                *CHALLENGE_PARAMETERS,
+            ],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -320,6 +342,43 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "operationId": "formularioCss",
             "summary": "Estilo do formulário",
             "responses": {"200": _content("CSS.", "text/css", {"type": "string"})},
+        },
+        "GET /formulario/desafio": {
+            "tags": ["formulário"],
+            "operationId": "formularioDesafio",
+            "summary": "Um desafio (prova de trabalho) para o formulário",
+            "description": "Um desafio assinado, que expira e vale uma vez: ache um número `n` tal que o SHA-256 de "
+            "`<desafio>:<n>` comece com `dificuldade` bits zero, e mande os dois em `X-Desafio` e "
+            "`X-Desafio-Solucao`. Exigido só nos envios com a chave pública do formulário; o formulário o "
+            "resolve sozinho enquanto a pessoa digita. Nunca guardado em cache.",
+            "responses": {
+                "200": _content(
+                    "O desafio.",
+                    "application/json",
+                    {
+                        "type": "object",
+                        "required": ["desafio", "dificuldade", "expira_em"],
+                        "properties": {
+                            "desafio": {"type": "string", "pattern": f"^{TOKEN_PATTERN.pattern}$"},
+                            "dificuldade": {"type": "integer", "minimum": 0, "maximum": 28},
+                            "expira_em": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    {
+                        "desafio": "9f1c2b3a4d5e6f708192a3b4c5d6e7f8.1796000000.16."
+                        "5d41402abc4b2a76b9719d911017c592a1b2c3d4e5f60718293a4b5c6d7e8f90",
+                        "dificuldade": 16,
+                        "expira_em": "2026-12-03T12:00:00Z",
+                    },
+                )
+            },
+        },
+        "GET /formulario-desafio.js": {
+            "tags": ["formulário"],
+            "operationId": "formularioDesafioJs",
+            "summary": "Web Worker que resolve o desafio",
+            "description": "Usado pelo script do formulário; roda fora da página para não travá-la.",
+            "responses": {"200": _content("JavaScript.", "text/javascript", {"type": "string"})},
         },
         "GET /openapi.json": {
             "tags": ["documentação"],

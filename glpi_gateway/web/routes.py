@@ -17,6 +17,7 @@ from config import Config
 from glpi_gateway import idempotency
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.attachments import read_attachments
+from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
 from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
@@ -74,7 +75,9 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         if request.mimetype == "multipart/form-data":
             return _create_ticket_with_attachments(gateway, config)
         ctx = current()
-        ticket_request = replace(validate_ticket_request(_json_body()), origem=ctx.api_key)
+        sent = _json_body()
+        _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
+        ticket_request = replace(validate_ticket_request(sent), origem=ctx.api_key)
         canonical = encode_request(ticket_request)
         held = _key_to_hold(canonical, config)
         ctx.protocolo = new_protocol()
@@ -181,6 +184,7 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
     """
     request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
     ctx = current()
+    _refuse_if_a_bot(request.form.get(HONEYPOT_FIELD))
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
     if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
@@ -197,6 +201,11 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
         "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
     }
     return jsonify(ticket_id=ctx.ticket_id, anexos=anexos), 201
+
+
+def _refuse_if_a_bot(honeypot: object) -> None:
+    if honeypot not in (None, ""):
+        raise HoneypotFilled()
 
 
 def _replay(answer: StoredAnswer) -> Response:

@@ -13,6 +13,8 @@
   var script = document.currentScript;
   var scriptUrl = script ? script.src : location.href;
   var endpoint = new URL("criar-chamado", scriptUrl).href;
+  var challengeUrl = new URL("formulario/desafio", scriptUrl).href;
+  var solverUrl = new URL("formulario-desafio.js", scriptUrl).href;
   var stylesheet = new URL("formulario.css", scriptUrl).href;
   var target = (script && script.getAttribute("data-alvo")) || "#formulario-chamado";
   var formKey = /* FORM_API_KEY */ null;
@@ -45,6 +47,7 @@
 
   var ADVICE = {
     401: "O serviço de chamados está com a configuração incorreta. Avise o suporte por telefone.",
+    403: "Não foi possível verificar o envio. Aguarde alguns segundos e clique em Abrir chamado de novo.",
     404: "Confira o CNPJ. Se ele estiver correto, fale com o suporte por telefone.",
     409: "Fale com o suporte por telefone para abrir o chamado.",
     413: "Encurte a descrição e tente de novo.",
@@ -65,6 +68,38 @@
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  // --- proof of work ------------------------------------------------------------------
+
+  /* A Web Worker from the gateway's own file; on another site's page (the script snippet) a
+     worker must come from that page's origin, so a tiny blob worker imports the gateway's file. */
+  function newSolver() {
+    try {
+      if (new URL(solverUrl).origin === location.origin) { return new Worker(solverUrl); }
+      var loader = "importScripts(" + JSON.stringify(solverUrl) + ");";
+      return new Worker(URL.createObjectURL(new Blob([loader], {type: "text/javascript"})));
+    } catch (refused) {
+      if (window.console) { console.error("formulario.js: não foi possível criar o Web Worker do desafio", refused); }
+      return null;
+    }
+  }
+
+  /* A promise of {desafio, solucao}, or of null when no challenge could be had (the gateway
+     then answers desafio_invalido and the person is told to try again). */
+  function solveChallenge() {
+    return fetch(challengeUrl, {credentials: "omit"}).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return response.json();
+    }).then(function (challenge) {
+      var worker = newSolver();
+      if (!worker) { return null; }
+      return new Promise(function (resolve) {
+        worker.onmessage = function (event) { worker.terminate(); resolve(event.data); };
+        worker.onerror = function () { worker.terminate(); resolve(null); };
+        worker.postMessage({desafio: challenge.desafio, dificuldade: challenge.dificuldade});
+      });
+    }).catch(function () { return null; });
   }
 
   // --- CNPJ rule, identical to cnpj.py ---------------------------------------------
@@ -164,10 +199,19 @@
       "</div>";
   }
 
+  /* A field people never see nor reach (hidden from view, from the keyboard and from screen
+     readers); bots that fill every input fill it, and the gateway refuses their submission. */
+  function honeypotMarkup(prefix) {
+    return '<div class="gf-armadilha" aria-hidden="true">' +
+      '<label for="' + prefix + '-website">Não preencha este campo</label>' +
+      '<input id="' + prefix + '-website" name="website" type="text" tabindex="-1" autocomplete="off">' +
+      "</div>";
+  }
+
   function formMarkup(prefix) {
     return '<form class="gf" method="post" novalidate>' +
       '<p class="gf-nota">Campos marcados com * são obrigatórios.</p>' +
-      FIELDS.map(function (field) { return fieldMarkup(prefix, field); }).join("") +
+      FIELDS.map(function (field) { return fieldMarkup(prefix, field); }).join("") + honeypotMarkup(prefix) +
       '<button type="submit" class="gf-enviar">Abrir chamado</button>' +
       '<div class="gf-resultado" role="status" aria-live="polite"></div>' +
       "</form>";
@@ -263,6 +307,8 @@
       FIELDS.forEach(function (field) {
         if (data[field.name]) { payload[field.server] = data[field.name]; }
       });
+      var honeypot = form.querySelector("#" + prefix + "-website").value;
+      if (honeypot) { payload.website = honeypot; }
       return payload;
     }
 
@@ -325,6 +371,10 @@
       if (status < 500 && !RETRY_WITH_SAME_KEY[status]) { pending = null; }
     }
 
+    /* With the public key, every attempt carries a freshly solved challenge (each is good once):
+       one is solved in the background while the person types, the next right after each use. */
+    var solving = formKey ? solveChallenge() : null;
+
     function send(data) {
       sending = true;
       button.setAttribute("aria-disabled", "true");
@@ -333,12 +383,23 @@
       var payload = JSON.stringify(body(data));
       var headers = {"Content-Type": "application/json", "Accept": "application/json",
         "Idempotency-Key": keyFor(payload)};
-      if (formKey) { headers["X-API-Key"] = formKey; }
-      fetch(endpoint, {
-        method: "POST",
-        headers: headers,
-        body: payload,
-        credentials: "omit"
+      var solved = solving || Promise.resolve(null);
+      solving = formKey ? null : solving;
+      solved.then(function (proof) {
+        if (formKey) {
+          headers["X-API-Key"] = formKey;
+          solving = solveChallenge();
+        }
+        if (proof) {
+          headers["X-Desafio"] = proof.desafio;
+          headers["X-Desafio-Solucao"] = proof.solucao;
+        }
+        return fetch(endpoint, {
+          method: "POST",
+          headers: headers,
+          body: payload,
+          credentials: "omit"
+        });
       }).then(function (response) {
         return response.text().then(function (text) {
           var answer = null;
