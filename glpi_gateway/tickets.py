@@ -226,8 +226,10 @@ class TicketGateway:
         raise EntityNotFound(cnpj)
 
     def _search_entity(self, cnpj: str) -> Entity | bool:
+        option_id = self._cnpj_option_id
+        assert option_id is not None  # only find_entity calls this, after check_setup() set it for good
         try:
-            entity = self.lookup_entity(cnpj, self._cnpj_option_id)
+            entity = self.lookup_entity(cnpj, option_id)
         except EntityNotFound:
             self._entities.put(cnpj, False, self._config.glpi_entity_negative_cache_ttl)
             return False
