@@ -62,7 +62,8 @@ class RedisStore:
 
         def attempt(pipe: redis.client.Pipeline) -> None:
             now = self._clock()
-            stored = {k.decode(): v.decode() for k, v in pipe.hgetall(name).items()}
+            # redis-py types every reply bytes | str whatever decode_responses; it is off here, so bytes.
+            stored = {k.decode(): v.decode() for k, v in pipe.hgetall(name).items()}  # type: ignore[union-attr]
             existing = None
             if stored:
                 answer = decode_answer(stored.get("status"), stored.get("body"), stored.get("headers"))
@@ -78,6 +79,7 @@ class RedisStore:
                 existing = KeyRecord(fingerprint, protocol, None)
             elif outcome is ClaimOutcome.TAKEN_OVER:
                 pipe.hset(name, "locked_until", now + lock_seconds)
+            assert existing is not None  # decide_claim answers NEW, which sets it, whenever there was no record
             result[:] = [Claim(outcome, existing)]
 
         self._guarded(self._redis.transaction, attempt, name)
@@ -181,7 +183,7 @@ class RedisStore:
         def renew(pipe: redis.client.Pipeline) -> None:
             holder = pipe.get(lease)
             pipe.multi()
-            mine = holder is None or holder.decode() == owner
+            mine = holder is None or holder.decode() == owner  # type: ignore[union-attr]  # bytes: see claim_key
             if mine:
                 pipe.set(lease, owner, px=milliseconds)
             taken[:] = [mine]
@@ -195,7 +197,7 @@ class RedisStore:
         def release(pipe: redis.client.Pipeline) -> None:
             holder = pipe.get(lease)
             pipe.multi()
-            if holder is not None and holder.decode() == owner:
+            if holder is not None and holder.decode() == owner:  # type: ignore[union-attr]  # bytes: see claim_key
                 pipe.delete(lease)
 
         self._guarded(self._redis.transaction, release, lease)
