@@ -27,7 +27,7 @@ class CorsPolicy:
 
     def response_headers(self, origin: str | None) -> dict[str, str]:
         """Headers for any answer to `origin` (empty when it is not allowed)."""
-        if not self.allows(origin):
+        if origin is None or not self.allows(origin):
             return {}
         return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
 
