@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -50,7 +51,8 @@ class RedisStore:
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
 
-    def _guarded(self, action: Callable, *args, **kwargs):
+    # Any, not the action's own type: redis-py types its replies bytes | str whatever decode_responses.
+    def _guarded(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return action(*args, **kwargs)
         except redis.RedisError as error:

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 from glpi_gateway.store import (
     QUEUED,
@@ -244,7 +245,9 @@ class _SqliteTransaction:
             raise StoreUnavailable(f"SQLite {self._path}: {error}") from error
         return self._db
 
-    def __exit__(self, kind, error, traceback) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         try:
             self._db.execute("COMMIT" if kind is None else "ROLLBACK")
         except sqlite3.Error as failure:
