@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, fields
+from typing import Literal, overload
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
@@ -200,6 +201,10 @@ class _Env:
     def __init__(self, environ: dict[str, str]):
         self._environ = environ
 
+    @overload
+    def text(self, name: str, required: Literal[True]) -> str: ...
+    @overload
+    def text(self, name: str, required: bool = False) -> str | None: ...
     def text(self, name: str, required: bool = False) -> str | None:
         value = (self._environ.get(name) or "").strip()
         if not value:
@@ -218,6 +223,10 @@ class _Env:
             )
         return value.rstrip("/")
 
+    @overload
+    def integer(self, name: str, default: int) -> int: ...
+    @overload
+    def integer(self, name: str, default: None = None) -> int | None: ...
     def integer(self, name: str, default: int | None = None) -> int | None:
         value = self.text(name)
         if value is None:

@@ -294,7 +294,7 @@ class GlpiClient:
         """One authenticated call, replayed once with a new session when GLPI forgot ours."""
         session = self._live_session()
         opened_now = session is None
-        if opened_now:
+        if session is None:
             session = self._open_session()
         try:
             return self._send(method, path, params=params, json=json, files=files, session_token=session.token)

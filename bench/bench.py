@@ -200,6 +200,7 @@ def start_sandbox(latency_ms: float) -> Sandbox:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert process.stdout is not None  # stdout=PIPE
     first_line = process.stdout.readline()  # "GLPI 10 sandbox listening on http://127.0.0.1:N/apirest.php"
     api_url = first_line.split()[-1]
     return Sandbox(process, api_url, int(api_url.split(":")[2].split("/")[0]))
@@ -291,7 +292,8 @@ def start_measured(
 ) -> tuple[Server, Startup]:
     """Start a server `starts` times, each time counting the GLPI calls of its start-up and of
     its first ticket (the cold path); the last one is left running."""
-    servers, startup_calls, first_ticket_calls = [], [], []
+    servers: list[Server] = []
+    startup_calls, first_ticket_calls = [], []
     for attempt in range(starts):
         if servers:
             servers[-1].stop()

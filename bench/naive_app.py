@@ -47,10 +47,10 @@ def create_app() -> Flask:
             found = requests.get(
                 f"{base}/search/Entity",
                 params={
-                    "criteria[0][field]": option,
+                    "criteria[0][field]": str(option),
                     "criteria[0][searchtype]": "contains",
                     "criteria[0][value]": cnpj_search_pattern(ticket_request.cnpj),
-                    "forcedisplay[0]": ENTITY_ID_COLUMN,
+                    "forcedisplay[0]": str(ENTITY_ID_COLUMN),
                 },
                 headers=headers,
                 timeout=timeout,

@@ -13,7 +13,7 @@ import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from glpi_gateway.validation import ValidationError
 
@@ -77,7 +77,7 @@ class Refused(ValueError):
 
 
 def read_attachments(
-    uploads: Iterable[tuple[str, str | None, BinaryIO]], max_count: int, max_bytes: int
+    uploads: Iterable[tuple[str, str | None, IO[bytes]]], max_count: int, max_bytes: int
 ) -> list[Attachment]:
     """(form field, file name, stream) of each uploaded file -> the attachments to send to GLPI.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from typing import Protocol
 
 
 class ApiKeyRejected(Exception):
@@ -22,7 +22,13 @@ class ApiKeyRejected(Exception):
         self.presented = presented
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
+class HeaderLookup(Protocol):
+    """What presented_key reads headers from: werkzeug's Headers (not a Mapping) or a plain dict."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+def presented_key(headers: HeaderLookup) -> str | None:
     """The key from `Authorization: Bearer <key>`, else from `X-API-Key`; None when neither."""
     scheme, _, credentials = (headers.get("Authorization") or "").strip().partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():

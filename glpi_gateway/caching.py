@@ -54,7 +54,7 @@ class SingleFlight:
         with self._lock:
             flight = self._calls.get(key)
             leader = flight is None
-            if leader:
+            if flight is None:
                 flight = self._calls[key] = _Flight()
         if not leader:
             flight.done.wait()

@@ -17,6 +17,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from glpi_gateway.store import Store
@@ -108,7 +109,9 @@ class FormChallenge:
     """Issues challenges and checks solutions, each usable once across every process that shares
     the store (counted with the store's rate-limit counters, which expire by themselves)."""
 
-    def __init__(self, secret: bytes, difficulty: int, ttl_seconds: int, store: Store, clock=time.time):
+    def __init__(
+        self, secret: bytes, difficulty: int, ttl_seconds: int, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
         self.difficulty = difficulty
         self._secret = secret
         self._ttl = ttl_seconds

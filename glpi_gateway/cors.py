@@ -8,6 +8,8 @@ that the preflight allows.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 ALLOWED_METHODS = "GET, POST"
 ALLOWED_HEADERS = "Content-Type, Authorization, X-API-Key, Idempotency-Key, X-Request-ID, X-Desafio, X-Desafio-Solucao"
 EXPOSED_HEADERS = "X-Request-ID, Retry-After, Location, Idempotent-Replayed"
@@ -27,7 +29,7 @@ class CorsPolicy:
 
     def response_headers(self, origin: str | None) -> dict[str, str]:
         """Headers for any answer to `origin` (empty when it is not allowed)."""
-        if not self.allows(origin):
+        if origin is None or not self.allows(origin):
             return {}
         return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
 
@@ -43,5 +45,11 @@ class CorsPolicy:
         }
 
 
-def is_preflight(method: str, headers) -> bool:
+class HeaderNames(Protocol):
+    """Anything that says whether it has a header: werkzeug's Headers (not a Mapping) or a plain dict."""
+
+    def __contains__(self, name: str, /) -> bool: ...
+
+
+def is_preflight(method: str, headers: HeaderNames) -> bool:
     return method == "OPTIONS" and "Origin" in headers and "Access-Control-Request-Method" in headers

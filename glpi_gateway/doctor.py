@@ -415,7 +415,11 @@ def _tls_check(config: Config) -> Check:
             f"não foi possível abrir uma conexão TLS com {host}:{port} ({error})",
             "Confira se o GLPI atende https nesse endereço e porta.",
         )
-    expires = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(certificate["notAfter"]), datetime.UTC)
+    # The context verifies the peer (CERT_REQUIRED): a handshake that succeeded always leaves its
+    # certificate, whose notAfter is a text such as "Jun  1 12:00:00 2030 GMT".
+    not_after = certificate["notAfter"] if certificate else None
+    assert isinstance(not_after, str)
+    expires = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), datetime.UTC)
     days = (expires - datetime.datetime.now(datetime.UTC)).days
     detail = f"válido para {host}, expira em {expires:%d/%m/%Y} ({days} dias)"
     if days < 15:

@@ -10,7 +10,7 @@ people (pt-BR).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,7 @@ class ErrorAnswer:
     operations: tuple[str, ...]
     extra: dict[str, dict] = field(default_factory=dict)
     headers: tuple[str, ...] = ()
-    example: dict[str, object] = field(default_factory=dict)
+    example: Mapping[str, object] = field(default_factory=dict)
     fixed: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
 

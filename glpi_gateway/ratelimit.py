@@ -95,5 +95,5 @@ def _parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return address
 
 
-def _is_trusted(address, trusted: tuple) -> bool:
+def _is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: tuple) -> bool:
     return any(address in network for network in trusted)

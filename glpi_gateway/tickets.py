@@ -243,8 +243,10 @@ class TicketGateway:
         raise EntityNotFound(cnpj)
 
     def _fetch_and_cache_entity(self, cnpj: str) -> Entity | bool:
+        option_id = self._cnpj_option_id
+        assert option_id is not None  # only find_entity calls this, after check_setup() set it for good
         try:
-            entity = self.fetch_entity_uncached(cnpj, self._cnpj_option_id)
+            entity = self.fetch_entity_uncached(cnpj, option_id)
         except EntityNotFound:
             self._entities.put(cnpj, False, self._config.glpi_entity_negative_cache_ttl)
             return False

@@ -48,7 +48,7 @@ class TextField:
     max_length: int
     required: bool = False
     multiline: bool = False  # keep line breaks (otherwise whitespace runs become one space)
-    rule: Callable[[str], bool] | None = None  # extra check on the cleaned text
+    rule: Callable[[str], object] | None = None  # extra check on the cleaned text: truthy when valid
     rule_message: str = ""
     format: str | None = None  # JSON Schema format, for the documentation
 
@@ -194,15 +194,19 @@ def validate_ticket_request(body: object) -> TicketRequest:
         raise ValidationError(missing=missing)
     if invalid:
         raise ValidationError(invalid=invalid)
+    # Past both checks every required text is a str and `urgencia` an int (it has a default); an absent
+    # optional field is None, and is left out here, so `.get` gives it back as None.
+    texts = {name: value for name, value in values.items() if isinstance(value, str)}
+    numbers = {name: value for name, value in values.items() if isinstance(value, int)}
     return TicketRequest(
-        nome_cliente=values["nome_cliente"],
-        telefone_cliente=values["telefone_cliente"],
-        cnpj=normalize_cnpj(values["cnpj_cliente"]),
-        anydesk_cliente=values["anydesk_cliente"],
-        descricao_problema=values["descricao_problema"],
-        email_cliente=values["email_cliente"],
-        categoria=values["categoria"],
-        urgencia=values["urgencia"],
+        nome_cliente=texts["nome_cliente"],
+        telefone_cliente=texts["telefone_cliente"],
+        cnpj=normalize_cnpj(texts["cnpj_cliente"]),
+        anydesk_cliente=texts["anydesk_cliente"],
+        descricao_problema=texts["descricao_problema"],
+        email_cliente=texts.get("email_cliente"),
+        categoria=numbers.get("categoria"),
+        urgencia=numbers["urgencia"],
     )
 
 

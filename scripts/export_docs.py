@@ -241,7 +241,11 @@ def fill(path: Path, blocks: dict[re.Pattern[str], str]) -> str:
     for pattern, content in blocks.items():
         if not pattern.search(text):
             raise SystemExit(f"{path.relative_to(ROOT)} has no block matching {pattern.pattern!r}")
-        text = pattern.sub(lambda match, content=content: match[1] + content + match[2], text)
+
+        def keep_markers(match: re.Match[str], content: str = content) -> str:
+            return match[1] + content + match[2]
+
+        text = pattern.sub(keep_markers, text)
     return text
 
 

@@ -142,8 +142,9 @@ def decide_claim(existing: KeyRecord | None, locked_until: float, fingerprint: s
     return ClaimOutcome.TAKEN_OVER
 
 
-def decode_answer(status: int | None, body: str | None, headers: str | None) -> StoredAnswer | None:
-    """A stored answer from its stored columns (None while the request runs); shared by both backends."""
+def decode_answer(status: int | str | None, body: str | None, headers: str | None) -> StoredAnswer | None:
+    """A stored answer from its stored columns (None while the request runs); shared by both backends.
+    SQLite gives the status as an int, Redis as the text of one."""
     if status is None:
         return None
     return StoredAnswer(int(status), body or "", json.loads(headers or "{}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -50,7 +51,8 @@ class RedisStore:
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
 
-    def _guarded(self, action: Callable, *args, **kwargs):
+    # Any, not the action's own type: redis-py types its replies bytes | str whatever decode_responses.
+    def _guarded(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return action(*args, **kwargs)
         except redis.RedisError as error:
@@ -62,7 +64,8 @@ class RedisStore:
 
         def attempt(pipe: redis.client.Pipeline) -> None:
             now = self._clock()
-            stored = {k.decode(): v.decode() for k, v in pipe.hgetall(name).items()}
+            # redis-py types every reply bytes | str whatever decode_responses; it is off here, so bytes.
+            stored = {k.decode(): v.decode() for k, v in pipe.hgetall(name).items()}  # type: ignore[union-attr]
             existing = None
             if stored:
                 answer = decode_answer(stored.get("status"), stored.get("body"), stored.get("headers"))
@@ -78,6 +81,7 @@ class RedisStore:
                 existing = KeyRecord(fingerprint, protocol, None)
             elif outcome is ClaimOutcome.TAKEN_OVER:
                 pipe.hset(name, "locked_until", now + lock_seconds)
+            assert existing is not None  # decide_claim answers NEW, which sets it, whenever there was no record
             result[:] = [Claim(outcome, existing)]
 
         self._guarded(self._redis.transaction, attempt, name)
@@ -181,7 +185,7 @@ class RedisStore:
         def renew(pipe: redis.client.Pipeline) -> None:
             holder = pipe.get(lease)
             pipe.multi()
-            mine = holder is None or holder.decode() == owner
+            mine = holder is None or holder.decode() == owner  # type: ignore[union-attr]  # bytes: see claim_key
             if mine:
                 pipe.set(lease, owner, px=milliseconds)
             taken[:] = [mine]
@@ -195,7 +199,7 @@ class RedisStore:
         def release(pipe: redis.client.Pipeline) -> None:
             holder = pipe.get(lease)
             pipe.multi()
-            if holder is not None and holder.decode() == owner:
+            if holder is not None and holder.decode() == owner:  # type: ignore[union-attr]  # bytes: see claim_key
                 pipe.delete(lease)
 
         self._guarded(self._redis.transaction, release, lease)

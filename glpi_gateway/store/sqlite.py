@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 from glpi_gateway.store import (
     QUEUED,
@@ -121,6 +122,7 @@ class SqliteStore:
                 existing = KeyRecord(fingerprint, protocol, None)
             elif outcome is ClaimOutcome.TAKEN_OVER:
                 db.execute("UPDATE idempotency_keys SET locked_until = ? WHERE key = ?", (now + lock_seconds, key))
+        assert existing is not None  # decide_claim answers NEW, which sets it, whenever there was no record
         return Claim(outcome, existing)
 
     def finish_key(self, key: str, answer: StoredAnswer, ttl: float) -> None:
@@ -157,7 +159,9 @@ class SqliteStore:
         return _queued_ticket(row) if row else None
 
     def queue_stats(self) -> tuple[int, float | None]:
-        depth, oldest = self._read_one("SELECT COUNT(*), MIN(created_at) FROM queue WHERE state = ?", (QUEUED,))
+        row = self._read_one("SELECT COUNT(*), MIN(created_at) FROM queue WHERE state = ?", (QUEUED,))
+        assert row is not None  # an aggregate without GROUP BY always yields one row
+        depth, oldest = row
         return depth, oldest
 
     def _read_one(self, sql: str, parameters: tuple) -> tuple | None:
@@ -241,7 +245,9 @@ class _SqliteTransaction:
             raise StoreUnavailable(f"SQLite {self._path}: {error}") from error
         return self._db
 
-    def __exit__(self, kind, error, traceback) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         try:
             self._db.execute("COMMIT" if kind is None else "ROLLBACK")
         except sqlite3.Error as failure:

@@ -52,7 +52,9 @@ def form_blueprint(config: Config, challenge: FormChallenge) -> Blueprint:
         response.set_etag(script_etag)
         response.headers["Cache-Control"] = FORM_CACHE_CONTROL
         response.headers["X-Content-Type-Options"] = "nosniff"
-        return response.make_conditional(request)
+        # make_conditional returns self, but Werkzeug annotates it as its own Response class.
+        response.make_conditional(request)
+        return response
 
     @form.get("/formulario.css")
     def stylesheet() -> Response:

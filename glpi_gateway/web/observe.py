@@ -36,5 +36,5 @@ def count_delivery(metrics: GatewayMetrics, state: str, codigo: str | None) -> N
     """A queued ticket delivered later counts like one answered at once: created, or failed by codigo."""
     if state == CREATED:
         metrics.ticket_created()
-    else:
+    elif codigo is not None:  # always, for FAILED: the worker passes its refusal's codigo
         metrics.ticket_failed(codigo)

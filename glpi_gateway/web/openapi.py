@@ -130,7 +130,7 @@ SECURITY_SCHEMES = {
     },
 }
 # Either header; none at all when API_KEYS is empty (then the gateway is open to anyone who reaches it).
-SECURITY = [{"bearer": []}, {"chaveApi": []}, {}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"chaveApi": []}, {}]
 TAGS = [
     {"name": "chamados", "description": "Abertura de chamados no GLPI e acompanhamento dos enfileirados."},
     {"name": "formulário", "description": "O formulário de contato pronto, servido pelo gateway."},
@@ -157,7 +157,7 @@ PROTOCOL_EXAMPLE = "9f1c2b3a4d5e6f708192a3b4c5d6e7f8"
 def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
     """Every route, keyed "METHOD /path", with its success answers; errors come from the catalogue."""
     example = ticket_request_example()
-    operations = {
+    operations: dict[str, dict] = {
         "GET /ping": {
             "tags": ["operação"],
             "operationId": "ping",
@@ -682,7 +682,7 @@ def _schema_name(answer: ErrorAnswer) -> str:
 
 
 def _content(description: str, media_type: str, schema: dict, example: object = None) -> dict:
-    media = {"schema": schema}
+    media: dict[str, object] = {"schema": schema}
     if example is not None:
         media["example"] = example
     return {"description": description, "content": {media_type: media}}

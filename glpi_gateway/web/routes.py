@@ -88,6 +88,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             )
             ctx.protocolo = claim.record.protocol
             if claim.outcome is ClaimOutcome.REPLAY:
+                assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
                 return _replay(claim.record.answer)
             ctx.held_key = held
             maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
