@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from glpi_client import GlpiAuthError, GlpiError, GlpiUnavailable
@@ -411,7 +411,7 @@ def _rate_limited(error: RateLimited, request_id: str) -> Refusal:
 
 def _unknown_category(error: UnknownCategory, request_id: str) -> Refusal:
     reason = f"a categoria {error.args[0]} não existe no GLPI"
-    return _with(CATEGORIA_DESCONHECIDA.refusal(campos={"categoria": reason}), motivo=reason)
+    return replace(CATEGORIA_DESCONHECIDA.refusal(campos={"categoria": reason}), motivo=reason)
 
 
 def _ambiguous_entity(error: AmbiguousEntity, request_id: str) -> Refusal:
@@ -420,7 +420,7 @@ def _ambiguous_entity(error: AmbiguousEntity, request_id: str) -> Refusal:
 
 def _ticket_refused(error: TicketRefused, request_id: str) -> Refusal:
     refusal = CHAMADO_RECUSADO.refusal(status=error.status, detalhe=error.message)
-    return _with(refusal, motivo=f"o GLPI recusou o chamado: {error.message}")
+    return replace(refusal, motivo=f"o GLPI recusou o chamado: {error.message}")
 
 
 def _store_unavailable(error: StoreUnavailable, request_id: str) -> Refusal:
@@ -454,12 +454,8 @@ def _setup_failed(error: GatewaySetupError, request_id: str) -> Refusal:
     )
 
 
-def _with(refusal: Refusal, **changes: Any) -> Refusal:
-    return Refusal(**{**refusal.__dict__, **changes})
-
-
 def _logged(refusal: Refusal, level: int, event: str, message: str) -> Refusal:
-    return _with(refusal, log_level=level, event=event, log_message=message)
+    return replace(refusal, log_level=level, event=event, log_message=message)
 
 
 def _simple(answer: ErrorAnswer, **headers: str) -> Callable[[Exception, str], Refusal]:
