@@ -18,6 +18,8 @@
   var stylesheet = new URL("formulario.css", scriptUrl).href;
   var target = (script && script.getAttribute("data-alvo")) || "#formulario-chamado";
   var formKey = /* FORM_API_KEY */ null;
+  // {maxCount, maxBytes, extensions}: the server's limits for files (form.attachment_limits).
+  var attachmentLimits = /* ATTACHMENT_LIMITS */ null;
   var instances = 0;
 
   var FIRST_WEIGHTS = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
