@@ -742,3 +742,35 @@ def test_an_edited_file_list_gets_a_new_idempotency_key(page, sandbox, tmp_path)
     result(page)
     first, again, edited = (headers["Idempotency-Key"] for headers in page.execute_script("return window.__uploads"))
     assert first == again and edited != again
+
+
+def test_with_the_form_key_the_multipart_post_carries_the_key_and_a_solved_challenge(
+    browser, sandbox, launch, tmp_path
+):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
+    open_form_page(browser, gateway)
+    browser.execute_script(RECORD_UPLOADS)
+    fill(browser)
+    choose(browser, files_on_disk(tmp_path, **{"print.png": PNG}))
+    submit(browser)
+    assert "Chamado nº" in result(browser)
+    ticket_id = max(sandbox.tickets)
+    assert "<strong>Origem:</strong> formulario" in stored_ticket(sandbox, ticket_id)["content"]
+    assert [document["filename"] for document in documents_of(sandbox, ticket_id)] == ["print.png"]
+    (headers,) = browser.execute_script("return window.__uploads")
+    assert headers["X-API-Key"] == FORM_KEY and headers["X-Desafio"] and headers["X-Desafio-Solucao"]
+
+
+def test_the_snippet_on_an_allowed_site_uploads_files_through_cors(browser, sandbox, launch, foreign_site, tmp_path):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario", CORS_ORIGINS=foreign_site.url))
+    foreign_site.pages["/"] = (
+        "<!doctype html><html lang='pt-BR'><body><div id='formulario-chamado'></div>"
+        f"<script src='{gateway.url}/formulario.js' async></script></body></html>"
+    )
+    browser.get(foreign_site.url + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#formulario-chamado form.gf"))
+    fill(browser)
+    choose(browser, files_on_disk(tmp_path, **{"relatorio.pdf": PDF}))
+    submit(browser)
+    assert "Chamado nº" in result(browser)
+    assert [document["filename"] for document in documents_of(sandbox, max(sandbox.tickets))] == ["relatorio.pdf"]
