@@ -774,3 +774,16 @@ def test_the_snippet_on_an_allowed_site_uploads_files_through_cors(browser, sand
     submit(browser)
     assert "Chamado nº" in result(browser)
     assert [document["filename"] for document in documents_of(sandbox, max(sandbox.tickets))] == ["relatorio.pdf"]
+
+
+def test_a_file_the_server_refuses_by_its_content_is_named_next_to_the_field(page, sandbox, tmp_path):
+    tickets = len(sandbox.tickets)
+    fill(page)
+    choose(page, files_on_disk(tmp_path, **{"nota.pdf": b"nao sou um PDF\r\n"}))  # only the content tells
+    submit(page)
+    assert result(page) == "Dados inválidos. Corrija os campos indicados."
+    picker = control(page, "Anexos")
+    assert error_of(page, picker) == "nota.pdf: o conteúdo é texto, mas a extensão é .pdf."
+    assert picker.get_attribute("aria-invalid") == "true" and page.switch_to.active_element == picker
+    assert chosen(page) == ["nota.pdf"]  # kept, for the customer to remove
+    assert len(sandbox.tickets) == tickets
