@@ -6,6 +6,7 @@ tests are skipped on a developer's machine and fail under CI=true.
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import re
@@ -17,6 +18,7 @@ import pytest
 from conftest import free_port, sandbox_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -138,8 +140,10 @@ def fill(driver, **overrides: str):
 
 def submit(driver):
     control(driver, "Descrição").click()
-    active = driver.switch_to.active_element
-    active.send_keys(Keys.TAB)  # keyboard only: from the description to the button
+    # Keyboard only: from the description past the file field and each file's Remover to the button.
+    # (ActionChains: keys sent to a file input's element are taken as a file's path.)
+    for _ in range(2 + len(driver.find_elements(By.CSS_SELECTOR, ".gf-remover"))):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
     button = driver.switch_to.active_element
     assert button.text == "Abrir chamado"
     button.send_keys(Keys.ENTER)
@@ -342,12 +346,17 @@ def test_screen_readers_get_each_field_by_its_label_with_hint_error_and_state(pa
     assert boxes["E-mail (opcional)"]["invalid"] == "false" and not boxes["E-mail (opcional)"]["required"]
 
 
-def test_the_page_fits_a_phone_screen_without_sideways_scrolling(page):
+def test_the_page_fits_a_phone_screen_without_sideways_scrolling(page, tmp_path):
     page.set_window_size(360, 800)
+    long_name = "relatorio-do-erro-da-impressora-fiscal-do-caixa-2-" + "x" * 60 + ".pdf"
+    choose(page, files_on_disk(tmp_path, **{long_name: PDF}))
+    page.execute_script("document.querySelector('.gf-progresso').hidden = false")  # as while sending
     width = page.execute_script("return window.innerWidth")
     assert page.execute_script("return document.documentElement.scrollWidth") <= width
-    for element in page.find_elements(By.CSS_SELECTOR, "form.gf input, form.gf textarea, .gf-enviar"):
-        assert element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width
+    selector = "form.gf input, form.gf textarea, form.gf button, form.gf progress, .gf-arquivos li"
+    for element in page.find_elements(By.CSS_SELECTOR, selector):
+        if element.is_displayed():
+            assert element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width
 
 
 def test_js_cnpj_check_agrees_with_the_server_on_random_cnpjs(page):
@@ -544,3 +553,237 @@ def test_the_honeypot_is_hidden_from_people_keyboards_and_screen_readers(page):
     )
     labels = [label.text for label in page.find_elements(By.CSS_SELECTOR, "form.gf label") if label.is_displayed()]
     assert "Não preencha este campo" not in labels
+
+
+# --- attachments --------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+PDF = b"%PDF-1.4\n" + bytes(range(256)) + b"\n%%EOF\n"
+# Records the headers of every XMLHttpRequest the form sends (the multipart post).
+RECORD_UPLOADS = """
+window.__uploads = [];
+var realOpen = XMLHttpRequest.prototype.open, realHeader = XMLHttpRequest.prototype.setRequestHeader;
+XMLHttpRequest.prototype.open = function () {
+  this.__headers = {};
+  window.__uploads.push(this.__headers);
+  return realOpen.apply(this, arguments);
+};
+XMLHttpRequest.prototype.setRequestHeader = function (name, value) {
+  this.__headers[name] = value;
+  return realHeader.apply(this, arguments);
+};
+"""
+
+
+def files_on_disk(folder, **files: bytes) -> str:
+    """The files written to `folder`, as the newline-separated paths a file input takes."""
+    paths = []
+    for name, content in files.items():
+        path = folder / name
+        path.write_bytes(content)
+        paths.append(str(path))
+    return "\n".join(paths)
+
+
+def choose(driver, paths: str):
+    control(driver, "Anexos").send_keys(paths)
+
+
+def chosen(driver) -> list[str]:
+    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, ".gf-arquivo-nome")]
+
+
+def documents_of(sandbox, ticket_id: int) -> list[dict]:
+    return [
+        sandbox.documents[link["documents_id"]]
+        for link in sandbox.document_items
+        if (link["itemtype"], link["items_id"]) == ("Ticket", ticket_id)
+    ]
+
+
+def test_chosen_files_arrive_as_documents_of_the_ticket_and_the_refused_one_is_listed(page, sandbox, tmp_path):
+    page.execute_script(RECORD_UPLOADS)
+    fill(page)
+    # A default GLPI has no "log" document type: the gateway takes the file, GLPI drops it.
+    choose(page, files_on_disk(tmp_path, **{"print.png": PNG, "orçamento.pdf": PDF, "erro.log": b"erro\r\n"}))
+    assert chosen(page) == ["print.png", "orçamento.pdf", "erro.log"]
+    submit(page)
+
+    message = result(page)
+    ticket_id = max(sandbox.tickets)
+    assert f"Chamado nº {ticket_id} aberto" in message
+    assert [document["filename"] for document in documents_of(sandbox, ticket_id)] == ["print.png", "orçamento.pdf"]
+    assert "Estes arquivos não foram anexados: “erro.log” (o GLPI recusou o arquivo" in message
+    (headers,) = page.execute_script("return window.__uploads")
+    assert len(headers["Idempotency-Key"]) >= 32 and "Content-Type" not in headers  # the browser sets the boundary
+    assert chosen(page) == [] and control(page, "Nome").get_attribute("value") == ""  # ready for the next ticket
+
+
+# A paste of what a screenshot tool puts on the clipboard: one PNG file and no text.
+PASTE = """
+var bytes = Uint8Array.from(atob(arguments[1]), function (c) { return c.charCodeAt(0); });
+var data = new DataTransfer();
+if (arguments[2]) { data.setData("text/plain", arguments[2]); } else {
+  data.items.add(new File([bytes], "image.png", {type: "image/png"}));
+}
+var event = new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true});
+arguments[0].dispatchEvent(event);
+return event.defaultPrevented;
+"""
+
+
+def test_a_pasted_screenshot_becomes_a_document_of_the_ticket(page, sandbox):
+    fill(page)
+    description = control(page, "Descrição")
+    screenshot = base64.b64encode(PNG).decode()
+    assert page.execute_script(PASTE, description, screenshot, None) is True
+    assert chosen(page) == ["captura-de-tela-1.png"]
+    # Text pasted into a field stays text: nothing attached, the browser pastes it as usual.
+    assert page.execute_script(PASTE, description, "", "texto colado") is False
+    assert chosen(page) == ["captura-de-tela-1.png"]
+    submit(page)
+
+    assert "Chamado nº" in result(page)
+    (document,) = documents_of(sandbox, max(sandbox.tickets))
+    assert document["filename"] == "captura-de-tela-1.png"
+    assert sandbox.document_files[document["id"]] == PNG
+
+
+def test_too_big_wrong_type_and_one_too_many_are_refused_in_the_browser_naming_the_file(
+    browser, sandbox, launch, tmp_path
+):
+    gateway = launch(sandbox_settings(sandbox.url, ATTACHMENTS_MAX_COUNT="2", ATTACHMENTS_MAX_BYTES="2048"))
+    open_form_page(browser, gateway)
+    picker = control(browser, "Anexos")
+    assert "Até 2 arquivos de até 2 KB cada" in browser.find_element(By.ID, "gf1-anexos-dica").text
+    posts = post_lines(gateway)
+    files = {"ok.txt": b"ok", "grande.txt": b"x" * 3000, "programa.exe": b"MZ" + bytes(10), "dois.pdf": PDF}
+    choose(browser, files_on_disk(tmp_path, **files))
+    assert chosen(browser) == ["ok.txt", "dois.pdf"]
+    assert error_of(browser, picker) == (
+        "“grande.txt” tem 2,9 KB, mais que o limite de 2 KB por arquivo. "
+        "“programa.exe” não é de um tipo aceito (.exe). São aceitos: "
+        ".png, .jpg, .jpeg, .gif, .webp, .pdf, .txt, .log, .csv, .docx, .xlsx, .pptx, .odt, .ods, .odp."
+    )
+    assert picker.get_attribute("aria-invalid") == "true"
+    choose(browser, files_on_disk(tmp_path, **{"tres.txt": b"tres"}))
+    assert chosen(browser) == ["ok.txt", "dois.pdf"]
+    assert error_of(browser, picker) == "“tres.txt” não foi adicionado: envie no máximo 2 arquivos."
+    assert post_lines(gateway) == posts  # nothing was sent
+    for _ in range(2):
+        browser.find_element(By.CSS_SELECTOR, ".gf-remover").click()
+    assert chosen(browser) == []
+
+    fill(browser)
+    choose(browser, str(tmp_path / "ok.txt"))
+    assert error_of(browser, picker) == ""
+    submit(browser)
+    assert "Chamado nº" in result(browser)
+    assert [document["filename"] for document in documents_of(sandbox, max(sandbox.tickets))] == ["ok.txt"]
+    assert post_lines(gateway) == posts + 1
+
+
+def accessible_nodes(driver, role: str) -> list[dict]:
+    return [
+        node
+        for node in driver.execute_cdp_cmd("Accessibility.getFullAXTree", {})["nodes"]
+        if node.get("role", {}).get("value") == role and not node.get("ignored")
+    ]
+
+
+def test_the_upload_shows_a_labelled_progress_bar_announced_politely(page, sandbox, tmp_path):
+    fill(page)
+    choose(page, files_on_disk(tmp_path, **{"print.png": PNG}))
+    assert not accessible_nodes(page, "progressbar")  # only while sending
+    sandbox.latency_ms = 1500  # the upload is done long before GLPI answers
+    submit(page)
+
+    wait_for(page, lambda d: d.find_element(By.CSS_SELECTOR, ".gf-progresso").is_displayed())
+    bar = page.find_element(By.CSS_SELECTOR, ".gf-progresso progress")
+    wait_for(page, lambda d: bar.get_attribute("value") == "100")
+    (node,) = accessible_nodes(page, "progressbar")
+    assert node["name"]["value"] == "Envio dos anexos"
+    live = page.find_element(By.CSS_SELECTOR, ".gf-progresso-texto")
+    assert live.get_attribute("aria-live") == "polite"
+    assert live.text == "Anexos enviados. Abrindo o chamado…"
+    assert "Chamado nº" in result(page)
+    assert not page.find_element(By.CSS_SELECTOR, ".gf-progresso").is_displayed()
+
+
+def test_each_file_has_a_remove_button_named_for_it_that_works_by_keyboard(page, tmp_path):
+    choose(page, files_on_disk(tmp_path, **{"a.txt": b"a", "b.txt": b"b"}))
+    picker = control(page, "Anexos")
+    names = [node["name"]["value"] for node in accessible_nodes(page, "button") if "Remover" in node["name"]["value"]]
+    assert names == ["Remover a.txt", "Remover b.txt"]
+
+    page.execute_script("arguments[0].focus()", picker)  # a click would open the file dialog
+    ActionChains(page).send_keys(Keys.TAB).perform()  # from the file field to the first file's button
+    assert page.switch_to.active_element.get_attribute("aria-label") == "Remover a.txt"
+    page.switch_to.active_element.send_keys(Keys.ENTER)
+    assert chosen(page) == ["b.txt"]
+    assert page.switch_to.active_element.get_attribute("aria-label") == "Remover b.txt"  # focus not lost
+    page.switch_to.active_element.send_keys(Keys.SPACE)
+    assert chosen(page) == []
+    assert page.switch_to.active_element == picker
+
+
+def test_an_edited_file_list_gets_a_new_idempotency_key(page, sandbox, tmp_path):
+    page.execute_script(RECORD_UPLOADS)
+    fill(page)
+    choose(page, files_on_disk(tmp_path, **{"a.txt": b"a"}))
+    sandbox.fault = "http500"
+    submit(page)
+    result(page)
+    submit(page)  # the same submission again: same key
+    result(page)
+    page.find_element(By.CSS_SELECTOR, ".gf-remover").click()
+    choose(page, files_on_disk(tmp_path, **{"b.txt": b"b"}))
+    submit(page)
+    result(page)
+    first, again, edited = (headers["Idempotency-Key"] for headers in page.execute_script("return window.__uploads"))
+    assert first == again and edited != again
+
+
+def test_with_the_form_key_the_multipart_post_carries_the_key_and_a_solved_challenge(
+    browser, sandbox, launch, tmp_path
+):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
+    open_form_page(browser, gateway)
+    browser.execute_script(RECORD_UPLOADS)
+    fill(browser)
+    choose(browser, files_on_disk(tmp_path, **{"print.png": PNG}))
+    submit(browser)
+    assert "Chamado nº" in result(browser)
+    ticket_id = max(sandbox.tickets)
+    assert "<strong>Origem:</strong> formulario" in stored_ticket(sandbox, ticket_id)["content"]
+    assert [document["filename"] for document in documents_of(sandbox, ticket_id)] == ["print.png"]
+    (headers,) = browser.execute_script("return window.__uploads")
+    assert headers["X-API-Key"] == FORM_KEY and headers["X-Desafio"] and headers["X-Desafio-Solucao"]
+
+
+def test_the_snippet_on_an_allowed_site_uploads_files_through_cors(browser, sandbox, launch, foreign_site, tmp_path):
+    gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario", CORS_ORIGINS=foreign_site.url))
+    foreign_site.pages["/"] = (
+        "<!doctype html><html lang='pt-BR'><body><div id='formulario-chamado'></div>"
+        f"<script src='{gateway.url}/formulario.js' async></script></body></html>"
+    )
+    browser.get(foreign_site.url + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#formulario-chamado form.gf"))
+    fill(browser)
+    choose(browser, files_on_disk(tmp_path, **{"relatorio.pdf": PDF}))
+    submit(browser)
+    assert "Chamado nº" in result(browser)
+    assert [document["filename"] for document in documents_of(sandbox, max(sandbox.tickets))] == ["relatorio.pdf"]
+
+
+def test_a_file_the_server_refuses_by_its_content_is_named_next_to_the_field(page, sandbox, tmp_path):
+    tickets = len(sandbox.tickets)
+    fill(page)
+    choose(page, files_on_disk(tmp_path, **{"nota.pdf": b"nao sou um PDF\r\n"}))  # only the content tells
+    submit(page)
+    assert result(page) == "Dados inválidos. Corrija os campos indicados."
+    picker = control(page, "Anexos")
+    assert error_of(page, picker) == "nota.pdf: o conteúdo é texto, mas a extensão é .pdf."
+    assert picker.get_attribute("aria-invalid") == "true" and page.switch_to.active_element == picker
+    assert chosen(page) == ["nota.pdf"]  # kept, for the customer to remove
+    assert len(sandbox.tickets) == tickets

@@ -11,11 +11,14 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from config import Config
+from glpi_gateway.attachments import ALLOWED_TYPES
 from glpi_gateway.challenge import FormChallenge
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Where formulario.js holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
 FORM_KEY_PLACEHOLDER = "/* FORM_API_KEY */ null"
+# Where formulario.js holds the limits it checks attachments against (attachment_limits).
+ATTACHMENT_LIMITS_PLACEHOLDER = "/* ATTACHMENT_LIMITS */ null"
 # The page and the script depend on the configuration (frame-ancestors, the form's key): browsers
 # revalidate them on every load (304 while unchanged) and shared caches do not keep them.
 FORM_CACHE_CONTROL = "private, no-cache"
@@ -26,11 +29,37 @@ FORM_PAGE_CSP = (
 )
 
 
+def attachment_limits(config: Config) -> dict[str, object]:
+    """What the form checks files against before sending them, as the server will check them.
+
+    The one place these come from: when the form's key gets limits of its own, they go here.
+    """
+    return {
+        "maxCount": config.attachments_max_count,
+        "maxBytes": config.attachments_max_bytes,
+        "extensions": [extension for file_type in ALLOWED_TYPES for extension in file_type.extensions],
+    }
+
+
+def form_script(config: Config, template: str | None = None) -> bytes:
+    """formulario.js with this configuration written into its placeholders (each must be there once)."""
+    if template is None:
+        template = (STATIC_DIR / "formulario.js").read_text(encoding="utf-8")
+    values = {
+        FORM_KEY_PLACEHOLDER: config.form_api_key,
+        ATTACHMENT_LIMITS_PLACEHOLDER: attachment_limits(config),
+    }
+    for placeholder, value in values.items():
+        if template.count(placeholder) != 1:
+            raise RuntimeError(f"formulario.js deve ter {placeholder!r} exatamente uma vez")
+        template = template.replace(placeholder, json.dumps(value))
+    return template.encode("utf-8")
+
+
 def form_blueprint(config: Config, challenge: FormChallenge) -> Blueprint:
     form = Blueprint("formulario", __name__)
     page_csp = FORM_PAGE_CSP.format(frame_ancestors=config.form_frame_ancestors)
-    template = (STATIC_DIR / "formulario.js").read_text(encoding="utf-8")
-    script = template.replace(FORM_KEY_PLACEHOLDER, json.dumps(config.form_api_key)).encode("utf-8")
+    script = form_script(config)
     script_etag = hashlib.sha256(script).hexdigest()
 
     def asset(name: str, max_age: int | None = None) -> Response:
