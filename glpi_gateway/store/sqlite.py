@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -59,6 +61,9 @@ CREATE TABLE IF NOT EXISTS rate_counters (
     expires_at REAL NOT NULL
 );
 """
+# Backoff between attempts to set the store up while another process holds a lock (seconds).
+_FIRST_SET_UP_PAUSE = 0.005
+_LAST_SET_UP_PAUSE = 0.2
 _QUEUE_COLUMNS = "protocol, payload, state, ticket_id, reason, attempts, maybe_sent, next_attempt_at, created_at"
 
 
@@ -76,10 +81,43 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        try:
-            self._connection().executescript(_SCHEMA)  # commits by itself
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+        self._set_up()
+
+    def _set_up(self) -> None:
+        """Put the file in WAL mode and create the tables, retrying while another process holds a lock.
+
+        Every gunicorn worker gets here at start-up, all at once on a fresh DATA_DIR. Switching to
+        WAL takes an exclusive lock, and SQLite answers "database is locked" at once, without
+        waiting out the busy timeout, to a connection that read the file before another one took
+        that lock. Such a lock lasts milliseconds: it is retried, with jittered backoff, for up to
+        SQLITE_BUSY_TIMEOUT seconds. WAL mode is kept in the file itself, so this runs once per
+        store and not for each thread's connection.
+        """
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+        pause = _FIRST_SET_UP_PAUSE
+        while True:
+            db = self._connection()
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                    if mode != "wal":  # SQLite keeps the old mode when the file cannot have another
+                        raise sqlite3.OperationalError(f"journal_mode stayed {mode!r}, WAL is needed")
+                # Every table in one write transaction, whose BEGIN IMMEDIATE waits out the busy timeout.
+                db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+                return
+            except sqlite3.Error as error:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                if not _is_lock(error):
+                    raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+                if time.monotonic() + pause > deadline:
+                    raise StoreUnavailable(
+                        f"SQLite {self.path}: {error} (still locked by another process after "
+                        f"{SQLITE_BUSY_TIMEOUT:g} s of retries)"
+                    ) from error
+            time.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, _LAST_SET_UP_PAUSE)
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -90,7 +128,7 @@ class SqliteStore:
                 db = sqlite3.connect(
                     self.path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
                 )
-                db.execute("PRAGMA journal_mode=WAL")
+                # A setting of the connection, not of the file: no lock, nothing to wait for.
                 db.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as error:
                 raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
@@ -248,6 +286,12 @@ class _SqliteTransaction:
             raise StoreUnavailable(f"SQLite {self._path}: {failure}") from failure
         if isinstance(error, sqlite3.Error):
             raise StoreUnavailable(f"SQLite {self._path}: {error}") from error
+
+
+def _is_lock(error: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED, any extended code: another connection holds a lock for now."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _queued_ticket(row: tuple) -> QueuedTicket:
