@@ -9,9 +9,11 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from glpi_gateway.store import (
+    CANCELLED,
+    FAILED,
     QUEUED,
     SQLITE_BUSY_TIMEOUT,
     SQLITE_FILE,
@@ -65,6 +67,8 @@ CREATE TABLE IF NOT EXISTS rate_counters (
 _FIRST_SET_UP_PAUSE = 0.005
 _LAST_SET_UP_PAUSE = 0.2
 _QUEUE_COLUMNS = "protocol, payload, state, ticket_id, reason, attempts, maybe_sent, next_attempt_at, created_at"
+# A ticket by protocol, unless it was finished longer than its TTL ago (purge_expired deletes those later).
+_LIVE_TICKET = f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE protocol = ? AND (expires_at IS NULL OR expires_at > ?)"
 
 
 class SqliteStore:
@@ -184,10 +188,7 @@ class SqliteStore:
             )
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
-        row = self._read_one(
-            f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE protocol = ? AND (expires_at IS NULL OR expires_at > ?)",
-            (protocol, self._clock()),
-        )
+        row = self._read_one(_LIVE_TICKET, (protocol, self._clock()))
         return _queued_ticket(row) if row else None
 
     def next_queued(self) -> QueuedTicket | None:
@@ -205,9 +206,12 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
 
-    def mark_attempt(self, protocol: str) -> None:
+    def mark_attempt(self, protocol: str) -> bool:
         with self._transaction() as db:
-            db.execute("UPDATE queue SET maybe_sent = 1 WHERE protocol = ?", (protocol,))
+            marked = db.execute(
+                "UPDATE queue SET maybe_sent = 1 WHERE protocol = ? AND state = ?", (protocol, QUEUED)
+            ).rowcount
+        return marked == 1
 
     def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
         with self._transaction() as db:
@@ -222,6 +226,42 @@ class SqliteStore:
                 "UPDATE queue SET state = ?, ticket_id = ?, reason = ?, expires_at = ? WHERE protocol = ?",
                 (state, ticket_id, reason, self._clock() + ttl, protocol),
             )
+
+    def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
+        wanted = tuple(states) if states is not None else None
+        if wanted == ():
+            return []
+        sql = f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE (expires_at IS NULL OR expires_at > ?)"
+        if wanted is not None:
+            sql += f" AND state IN ({', '.join('?' * len(wanted))})"
+        try:
+            rows = self._connection().execute(f"{sql} ORDER BY seq", (self._clock(), *(wanted or ()))).fetchall()
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+        return [_queued_ticket(row) for row in rows]
+
+    def retry_ticket(self, protocol: str) -> QueuedTicket | None:
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE queue SET next_attempt_at = ?1, state = ?2, "
+                "attempts = CASE WHEN state = ?2 THEN attempts ELSE 0 END, "
+                "reason = CASE WHEN state = ?2 THEN reason ELSE NULL END, expires_at = NULL "
+                "WHERE protocol = ?3 AND state IN (?2, ?4, ?5) AND (expires_at IS NULL OR expires_at > ?1)",
+                (now, QUEUED, protocol, FAILED, CANCELLED),
+            )
+            row = db.execute(_LIVE_TICKET, (protocol, now)).fetchone()
+        return _queued_ticket(row) if row else None
+
+    def cancel_ticket(self, protocol: str, reason: str, ttl: float) -> QueuedTicket | None:
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE queue SET state = ?, reason = ?, expires_at = ? WHERE protocol = ? AND state = ?",
+                (CANCELLED, reason, now + ttl, protocol, QUEUED),
+            )
+            row = db.execute(_LIVE_TICKET, (protocol, now)).fetchone()
+        return _queued_ticket(row) if row else None
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         now = self._clock()
