@@ -25,6 +25,7 @@ CONTEXT_FIELDS = (
     "ticket_id",
     "protocolo",
     "codigo",
+    "usuario",  # the operating-system user behind a change made with `python app.py fila`
 )
 
 
