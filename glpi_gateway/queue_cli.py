@@ -20,8 +20,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn
 
 from config import ConfigError, StoreSettings, load_store_settings
 from glpi_gateway.delivery import PROTOCOL_PATTERN, decode_request
@@ -92,7 +92,13 @@ def main(
 
 
 class _PortugueseHelp(argparse.HelpFormatter):
-    def add_usage(self, usage, actions, groups, prefix=None) -> None:
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None = None,
+    ) -> None:
         super().add_usage(usage, actions, groups, prefix="uso: " if prefix is None else prefix)
 
 
@@ -108,13 +114,13 @@ _ARGPARSE_MESSAGES = (
 class _Parser(argparse.ArgumentParser):
     """argparse in Portuguese: help, titles and the usual errors."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(formatter_class=_PortugueseHelp, add_help=False, **kwargs)
         self._positionals.title = "argumentos"
         self._optionals.title = "opções"
         self.add_argument("-h", "--help", action="help", help="mostra esta ajuda e sai")
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         for pattern, replacement in _ARGPARSE_MESSAGES:
             message = pattern.sub(replacement, message)
         self.print_usage(sys.stderr)
