@@ -2,7 +2,8 @@
 
 Run with `gunicorn "app:create_app()"` (configured by gunicorn.conf.py and env) or
 `python app.py` for a local server; `python app.py doctor [--cnpj X]` diagnoses the
-configuration and the GLPI behind it (glpi_gateway/doctor.py).
+configuration and the GLPI behind it (glpi_gateway/doctor.py); `python app.py fila <comando>`
+lists, shows, retries, cancels and exports the delivery queue (glpi_gateway/queue_cli.py).
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ def main(argv: list[str]) -> int:
         from glpi_gateway.doctor import main as doctor_main  # the CLI only: workers never import it
 
         return doctor_main(argv[1:])
+    if argv[:1] == ["fila"]:
+        from glpi_gateway.queue_cli import main as queue_main  # the CLI only: workers never import it
+
+        return queue_main(argv[1:])
     application = create_app()
     served = services(application)
     served.start()

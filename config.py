@@ -115,14 +115,51 @@ class Config:
         return [value for value in values if value]
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    """What opening the store takes, read like the gateway reads it: `python app.py fila` works with
+    the gateway's environment even when the rest of it (GLPI, keys) is missing or wrong."""
+
+    data_dir: str
+    redis_url: str | None
+    redis_key_prefix: str
+    idempotency_ttl: float
+    log_level: str
+
+    def secrets(self) -> list[str]:
+        values = [self.redis_url, urlparse(self.redis_url).password] if self.redis_url else []
+        return [value for value in values if value]
+
+
+def load_store_settings(environ: dict[str, str] | None = None, env_file: str | None = ".env") -> StoreSettings:
+    """The store's variables from `environ` (default: os.environ plus `.env`), as load_config reads them."""
+    return _store_settings(_Env(_environment(environ, env_file)))
+
+
+def _store_settings(env: _Env) -> StoreSettings:
+    return StoreSettings(
+        data_dir=env.text("DATA_DIR") or "./data",
+        redis_url=env.redis_url("REDIS_URL"),
+        redis_key_prefix=env.text("REDIS_KEY_PREFIX") or "glpi-gateway:",
+        idempotency_ttl=env.number("IDEMPOTENCY_TTL", default=86400.0, minimum=1),
+        log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
+    )
+
+
+def _environment(environ: dict[str, str] | None, env_file: str | None) -> dict[str, str]:
+    if environ is not None:
+        return environ
+    environ = {}
+    if env_file and os.path.isfile(env_file):
+        environ.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    environ.update(os.environ)
+    return environ
+
+
 def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".env") -> Config:
     """Build the configuration from `environ` (default: os.environ plus `.env`)."""
-    if environ is None:
-        environ = {}
-        if env_file and os.path.isfile(env_file):
-            environ.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        environ.update(os.environ)
-    env = _Env(environ)
+    env = _Env(_environment(environ, env_file))
+    store = _store_settings(env)
     max_body_bytes = env.integer("MAX_BODY_BYTES", default=64 * 1024)
     attachments_max_count = env.integer("ATTACHMENTS_MAX_COUNT", default=5)
     attachments_max_bytes = env.integer("ATTACHMENTS_MAX_BYTES", default=5 * 1024 * 1024)
@@ -158,7 +195,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         attachments_max_count=attachments_max_count,
         attachments_max_bytes=attachments_max_bytes,
         max_multipart_body_bytes=max_multipart_body_bytes,
-        log_level=env.choice("LOG_LEVEL", LOG_LEVELS, default="INFO"),
+        log_level=store.log_level,
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),
         form_challenge_difficulty=env.integer_between("FORM_CHALLENGE_DIFFICULTY", default=16, low=0, high=28),
@@ -169,10 +206,10 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         rate_limit_per_ip=env.rate("RATE_LIMIT_PER_IP"),
         rate_limit_per_key=rate_limit_per_key,
         trusted_proxies=env.networks("TRUSTED_PROXIES"),
-        data_dir=env.text("DATA_DIR") or "./data",
-        redis_url=env.redis_url("REDIS_URL"),
-        redis_key_prefix=env.text("REDIS_KEY_PREFIX") or "glpi-gateway:",
-        idempotency_ttl=env.number("IDEMPOTENCY_TTL", default=86400.0, minimum=1),
+        data_dir=store.data_dir,
+        redis_url=store.redis_url,
+        redis_key_prefix=store.redis_key_prefix,
+        idempotency_ttl=store.idempotency_ttl,
         dedupe_window_seconds=env.number("DEDUPE_WINDOW_SECONDS", default=600.0, minimum=0),
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),

@@ -246,7 +246,9 @@ class DeliveryWorker:
             self._finish(ticket, FAILED, None, refusal_reason(error))
             return
         # From here on the ticket may reach GLPI: after a crash, look for it before sending again.
-        self._store.mark_attempt(ticket.protocol)
+        if not self._store.mark_attempt(ticket.protocol):
+            log.info("queued protocol %s left the queue before its delivery (cancelled): not sent", ticket.protocol)
+            return
         try:
             ticket_id = deliver(self._gateway, request, ticket.protocol, ticket.maybe_sent)
         except FINAL_REFUSALS as error:

@@ -26,6 +26,7 @@ CONTEXT_FIELDS = (
     "protocolo",
     "codigo",
     "owner",  # which process holds the delivery queue's lease
+    "usuario",  # the operating-system user behind a change made with `python app.py fila`
 )
 
 

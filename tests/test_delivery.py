@@ -271,3 +271,29 @@ def test_queue_backlog_is_the_depth_and_the_wait_of_the_oldest(store, clock):
     clock.now += 3
     depth, oldest_age = queue_backlog(store, clock)
     assert depth == 2 and oldest_age == pytest.approx(10)
+
+
+class CancelledWhileRead:
+    """The store, with the person on call cancelling the head of the queue just after the worker read it."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def next_queued(self):
+        head = self._store.next_queued()
+        if head is not None:
+            self._store.cancel_ticket(head.protocol, '{"motivo": "cancelado"}', TTL)
+        return head
+
+
+def test_a_ticket_cancelled_after_the_worker_read_it_is_not_sent(store, clock):
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    gateway = FakeGateway()
+    heard = []
+    worker = make_worker(CancelledWhileRead(store), gateway, clock, observer=lambda *event: heard.append(event))
+    worker.run_once()
+    assert gateway.tickets == {} and heard == []
+    assert status_answer(store.ticket("p1"))["status"] == "cancelado"

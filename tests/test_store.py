@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from glpi_gateway.store import (
+    CANCELLED,
     CREATED,
     FAILED,
     QUEUED,
@@ -349,3 +350,161 @@ def test_queueing_a_protocol_twice_keeps_the_first_record(store):
     assert store.ticket("a1").payload == '{"first": true}'
     store.finish_ticket("a1", CREATED, 3, None, TTL)
     assert store.next_queued() is None
+
+
+# --- the queue command: listing, retrying, cancelling -------------------------------------------
+
+
+def test_list_tickets_gives_every_state_in_arrival_order_and_filters_by_state(store):
+    for protocol in ("a1", "b2", "c3", "d4"):
+        store.enqueue(protocol, "{}", maybe_sent=False)
+    store.finish_ticket("b2", FAILED, None, '{"codigo": "x"}', TTL)
+    store.finish_ticket("c3", CREATED, 7, None, TTL)
+    assert [(ticket.protocol, ticket.state) for ticket in store.list_tickets()] == [
+        ("a1", QUEUED),
+        ("b2", FAILED),
+        ("c3", CREATED),
+        ("d4", QUEUED),
+    ]
+    assert [ticket.protocol for ticket in store.list_tickets({QUEUED})] == ["a1", "d4"]
+    assert [ticket.protocol for ticket in store.list_tickets([FAILED, CREATED])] == ["b2", "c3"]
+    assert store.list_tickets(()) == []
+
+
+def test_list_tickets_of_an_empty_store_is_empty(store):
+    assert store.list_tickets() == []
+
+
+def test_sqlite_list_leaves_out_tickets_finished_longer_than_their_ttl_ago(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.enqueue("b2", "{}", maybe_sent=False)
+    store.finish_ticket("a1", CREATED, 1, None, TTL)
+    clock.now += TTL + 1
+    assert [ticket.protocol for ticket in store.list_tickets()] == ["b2"]
+    assert store.retry_ticket("a1") is None  # gone for GET /chamados too: not brought back
+    store.close()
+
+
+def test_redis_list_reads_only_its_own_prefix(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    mine, other = RedisStore(client, redis_prefix), RedisStore(client, redis_prefix + "x*")
+    mine.enqueue("a1", "{}", maybe_sent=False)
+    other.enqueue("b2", "{}", maybe_sent=False)
+    assert [ticket.protocol for ticket in mine.list_tickets()] == ["a1"]
+    assert [ticket.protocol for ticket in other.list_tickets()] == ["b2"]
+    mine.close()
+
+
+def test_retry_puts_a_failed_ticket_back_in_its_place_of_arrival_due_now(store, clock):
+    store.enqueue("a1", "{}", maybe_sent=True)
+    store.enqueue("b2", "{}", maybe_sent=False)
+    store.reschedule("a1", 3, clock.now + 60, "TIMEOUT")
+    store.finish_ticket("a1", FAILED, None, '{"codigo": "entidade_nao_encontrada"}', TTL)
+    clock.now += 5
+    retried = store.retry_ticket("a1")
+    assert (retried.state, retried.attempts, retried.reason, retried.maybe_sent) == (QUEUED, 0, None, True)
+    assert retried.next_attempt_at == pytest.approx(clock.now)
+    assert store.next_queued().protocol == "a1"  # first in line again: it arrived first
+    assert store.queue_stats()[0] == 2
+    store.finish_ticket("a1", CREATED, 9, None, TTL)
+    assert store.next_queued().protocol == "b2"
+
+
+def test_a_retried_ticket_is_kept_until_delivered_however_long_that_takes(store, clock):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.finish_ticket("a1", FAILED, None, '{"codigo": "x"}', 10)
+    store.retry_ticket("a1")
+    clock.now += 3600
+    store.purge_expired()
+    assert store.ticket("a1").state == QUEUED
+
+
+def test_retry_makes_a_waiting_ticket_due_now_and_keeps_its_history(store, clock):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.reschedule("a1", 4, clock.now + 300, "CONNECTION_FAILED")
+    retried = store.retry_ticket("a1")
+    assert (retried.state, retried.attempts, retried.reason) == (QUEUED, 4, "CONNECTION_FAILED")
+    assert retried.next_attempt_at == pytest.approx(clock.now)
+
+
+def test_retry_leaves_a_created_ticket_as_it_is(store):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.finish_ticket("a1", CREATED, 5, None, TTL)
+    kept = store.retry_ticket("a1")
+    assert (kept.state, kept.ticket_id) == (CREATED, 5)
+    assert store.next_queued() is None
+
+
+def test_retry_and_cancel_of_an_unknown_protocol_are_none(store):
+    assert store.retry_ticket("nope") is None
+    assert store.cancel_ticket("nope", '{"motivo": "x"}', TTL) is None
+
+
+def test_cancel_takes_a_waiting_ticket_out_of_the_queue_for_good(store):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.enqueue("b2", "{}", maybe_sent=False)
+    cancelled = store.cancel_ticket("a1", '{"motivo": "duplicado"}', TTL)
+    assert (cancelled.state, cancelled.reason) == (CANCELLED, '{"motivo": "duplicado"}')
+    assert store.next_queued().protocol == "b2"
+    assert store.queue_stats()[0] == 1
+    assert not store.mark_attempt("a1")  # a drainer that had read it before does not send it
+    store.reschedule("a1", 1, 0.0, "TIMEOUT")  # nor does its failed attempt bring it back
+    assert store.ticket("a1").reason == '{"motivo": "duplicado"}'
+
+
+def test_cancel_leaves_a_finished_ticket_as_it_is(store):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.finish_ticket("a1", FAILED, None, '{"codigo": "x"}', TTL)
+    assert store.cancel_ticket("a1", '{"motivo": "y"}', TTL).state == FAILED
+
+
+def test_a_cancelled_ticket_can_be_sent_again(store):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.cancel_ticket("a1", '{"motivo": "engano"}', TTL)
+    assert store.retry_ticket("a1").state == QUEUED
+    assert store.next_queued().protocol == "a1"
+
+
+def test_mark_attempt_marks_only_a_waiting_ticket(store):
+    store.enqueue("a1", "{}", maybe_sent=False)
+    assert store.mark_attempt("a1") and store.ticket("a1").maybe_sent
+    store.finish_ticket("a1", CREATED, 1, None, TTL)
+    assert not store.mark_attempt("a1")
+    assert not store.mark_attempt("nope")
+
+
+def test_sqlite_cancelled_ticket_expires_after_its_ttl(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.cancel_ticket("a1", '{"motivo": "x"}', 100)
+    clock.now += 101
+    assert store.ticket("a1") is None
+    store.close()
+
+
+def test_redis_cancelled_ticket_carries_an_expiry_and_a_retried_one_none(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client, redis_prefix)
+    store.enqueue("a1", "{}", maybe_sent=False)
+    store.cancel_ticket("a1", '{"motivo": "x"}', 100)
+    assert 0 < client.ttl(f"{redis_prefix}ticket:a1") <= 101
+    store.retry_ticket("a1")
+    assert client.ttl(f"{redis_prefix}ticket:a1") == -1  # no expiry: kept until delivered
+    store.close()
+
+
+def test_concurrent_cancel_and_retry_leave_one_consistent_ticket(make_store):
+    stores = [make_store() for _ in range(4)]
+    stores[0].enqueue("a1", "{}", maybe_sent=False)
+
+    def act(index):
+        if index % 2:
+            stores[index % 4].cancel_ticket("a1", '{"motivo": "x"}', TTL)
+        else:
+            stores[index % 4].retry_ticket("a1")
+
+    run_at_once(12, act)
+    final = stores[0].ticket("a1")
+    assert final.state in (QUEUED, CANCELLED)
+    assert (stores[0].next_queued() is not None) == (final.state == QUEUED)

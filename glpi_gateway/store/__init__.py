@@ -10,11 +10,14 @@ in-process state. Times are wall-clock seconds (`time.time()`), shared by every 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 QUEUED, CREATED, FAILED = "enfileirado", "criado", "falhou"
+CANCELLED = "cancelado"  # by the person on call (python app.py fila cancelar), never by the gateway
+STATES = (QUEUED, CREATED, FAILED, CANCELLED)
 REDIS_PREFIX = "glpi-gateway:"
 SQLITE_FILE = "gateway.sqlite3"
 SQLITE_BUSY_TIMEOUT = 10.0
@@ -92,14 +95,34 @@ class Store(Protocol):
     def queue_stats(self) -> tuple[int, float | None]:
         """How many tickets wait for delivery, and the `created_at` of the oldest (None when none)."""
 
-    def mark_attempt(self, protocol: str) -> None:
-        """Record, before sending, that the ticket may reach GLPI from now on."""
+    def mark_attempt(self, protocol: str) -> bool:
+        """Record, before sending, that the ticket may reach GLPI from now on; atomically, and only
+        while it waits for delivery. False (nothing recorded, do not send) when it no longer does:
+        the person on call cancelled it since it was read."""
 
     def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None: ...
 
     def finish_ticket(
         self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float
     ) -> None: ...
+
+    # --- the queue command (python app.py fila): safe while gateways run ---------------------
+
+    def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
+        """Every ticket the store holds (waiting, or finished less than its TTL ago) in arrival
+        order; only those whose state is in `states` when given."""
+
+    def retry_ticket(self, protocol: str) -> QueuedTicket | None:
+        """Send the ticket again, now, atomically: a FAILED or CANCELLED one waits for delivery again
+        (attempts and reason cleared), a QUEUED one is due at once (its history kept); it keeps its
+        place in line, that of its arrival. A CREATED one is left as it is. Returns the ticket as
+        it now stands, or None when the store has no such protocol."""
+
+    def cancel_ticket(self, protocol: str, reason: str, ttl: float) -> QueuedTicket | None:
+        """Take a QUEUED ticket out of the queue for good, atomically: state CANCELLED, `reason` kept,
+        the record kept `ttl` seconds. A ticket in another state is left as it is (a delivery already
+        under way still ends in its own state). Returns the ticket as it now stands, or None when the
+        store has no such protocol."""
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew the lease `name` for `owner`; False while someone else holds it."""

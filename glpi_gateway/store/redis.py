@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import redis
 
 from glpi_gateway.store import (
+    CANCELLED,
+    FAILED,
     QUEUED,
     REDIS_PREFIX,
     Claim,
@@ -155,15 +158,30 @@ class RedisStore:
             return 0, None
         return self._guarded(self._redis.zcard, self._key("queue")), head.created_at
 
-    def mark_attempt(self, protocol: str) -> None:
-        self._guarded(self._redis.hset, self._key("ticket", protocol), "maybe_sent", 1)
+    def mark_attempt(self, protocol: str) -> bool:
+        name = self._key("ticket", protocol)
+        marked: list[bool] = []
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            waiting = pipe.hget(name, "state") == QUEUED.encode()
+            pipe.multi()
+            if waiting:
+                pipe.hset(name, "maybe_sent", 1)
+            marked[:] = [waiting]
+
+        self._guarded(self._redis.transaction, attempt, name)
+        return marked[0]
 
     def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
-        self._guarded(
-            self._redis.hset,
-            self._key("ticket", protocol),
-            mapping={"attempts": attempts, "next_attempt_at": next_attempt_at, "reason": reason},
-        )
+        name = self._key("ticket", protocol)
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            waiting = pipe.hget(name, "state") == QUEUED.encode()  # not one cancelled during its delivery
+            pipe.multi()
+            if waiting:
+                pipe.hset(name, mapping={"attempts": attempts, "next_attempt_at": next_attempt_at, "reason": reason})
+
+        self._guarded(self._redis.transaction, attempt, name)
 
     def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
         name = self._key("ticket", protocol)
@@ -174,6 +192,63 @@ class RedisStore:
         pipe.zrem(self._key("queue"), protocol)
         pipe.expireat(name, int(self._clock() + ttl) + 1)
         self._guarded(pipe.execute)
+
+    def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
+        """SCANs the prefix's ticket records: a read that never blocks Redis, one batch at a time."""
+        first = self._key("ticket", "")
+        names = self._guarded(lambda: list(self._redis.scan_iter(match=_glob_escape(first) + "*", count=1000)))
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(name)
+        found = []
+        for name, stored in zip(names, self._guarded(pipe.execute), strict=True):
+            if not stored:  # expired since the scan
+                continue
+            ticket = _redis_ticket(name.decode()[len(first) :], stored)
+            if states is None or ticket.state in states:
+                found.append((int(stored.get(b"seq", 0)), ticket))
+        found.sort(key=lambda pair: pair[0])
+        return [ticket for _, ticket in found]
+
+    def retry_ticket(self, protocol: str) -> QueuedTicket | None:
+        name = self._key("ticket", protocol)
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            stored = {_text(key): _text(value) for key, value in pipe.hgetall(name).items()}
+            state = stored.get("state")
+            pipe.multi()
+            if state == QUEUED:
+                pipe.hset(name, "next_attempt_at", self._clock())
+            elif state in (FAILED, CANCELLED):
+                pipe.hset(
+                    name,
+                    mapping={
+                        "state": QUEUED,
+                        "attempts": 0,
+                        "reason": "",
+                        "ticket_id": "",
+                        "next_attempt_at": self._clock(),
+                    },
+                )
+                pipe.persist(name)
+                pipe.zadd(self._key("queue"), {protocol: int(stored["seq"])})  # its place of arrival
+
+        self._guarded(self._redis.transaction, attempt, name)
+        return self.ticket(protocol)
+
+    def cancel_ticket(self, protocol: str, reason: str, ttl: float) -> QueuedTicket | None:
+        name = self._key("ticket", protocol)
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            waiting = pipe.hget(name, "state") == QUEUED.encode()
+            pipe.multi()
+            if waiting:
+                pipe.hset(name, mapping={"state": CANCELLED, "reason": reason})
+                pipe.zrem(self._key("queue"), protocol)
+                pipe.expireat(name, int(self._clock() + ttl) + 1)
+
+        self._guarded(self._redis.transaction, attempt, name)
+        return self.ticket(protocol)
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         lease = self._key("lease", name)
@@ -215,6 +290,15 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by a SCAN MATCH pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 def _redis_ticket(protocol: str, stored: dict[bytes, bytes]) -> QueuedTicket:

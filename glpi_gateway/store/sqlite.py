@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import TracebackType
 
 from glpi_gateway.store import (
+    CANCELLED,
+    FAILED,
     QUEUED,
     SQLITE_BUSY_TIMEOUT,
     SQLITE_FILE,
@@ -60,7 +64,12 @@ CREATE TABLE IF NOT EXISTS rate_counters (
     expires_at REAL NOT NULL
 );
 """
+# Backoff between attempts to set the store up while another process holds a lock (seconds).
+_FIRST_SET_UP_PAUSE = 0.005
+_LAST_SET_UP_PAUSE = 0.2
 _QUEUE_COLUMNS = "protocol, payload, state, ticket_id, reason, attempts, maybe_sent, next_attempt_at, created_at"
+# A ticket by protocol, unless it was finished longer than its TTL ago (purge_expired deletes those later).
+_LIVE_TICKET = f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE protocol = ? AND (expires_at IS NULL OR expires_at > ?)"
 
 
 class SqliteStore:
@@ -77,10 +86,43 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        try:
-            self._connection().executescript(_SCHEMA)  # commits by itself
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+        self._set_up()
+
+    def _set_up(self) -> None:
+        """Put the file in WAL mode and create the tables, retrying while another process holds a lock.
+
+        Every gunicorn worker gets here at start-up, all at once on a fresh DATA_DIR. Switching to
+        WAL takes an exclusive lock, and SQLite answers "database is locked" at once, without
+        waiting out the busy timeout, to a connection that read the file before another one took
+        that lock. Such a lock lasts milliseconds: it is retried, with jittered backoff, for up to
+        SQLITE_BUSY_TIMEOUT seconds. WAL mode is kept in the file itself, so this runs once per
+        store and not for each thread's connection.
+        """
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+        pause = _FIRST_SET_UP_PAUSE
+        while True:
+            db = self._connection()
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                    if mode != "wal":  # SQLite keeps the old mode when the file cannot have another
+                        raise sqlite3.OperationalError(f"journal_mode stayed {mode!r}, WAL is needed")
+                # Every table in one write transaction, whose BEGIN IMMEDIATE waits out the busy timeout.
+                db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+                return
+            except sqlite3.Error as error:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                if not _is_lock(error):
+                    raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+                if time.monotonic() + pause > deadline:
+                    raise StoreUnavailable(
+                        f"SQLite {self.path}: {error} (still locked by another process after "
+                        f"{SQLITE_BUSY_TIMEOUT:g} s of retries)"
+                    ) from error
+            time.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, _LAST_SET_UP_PAUSE)
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -91,7 +133,7 @@ class SqliteStore:
                 db = sqlite3.connect(
                     self.path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
                 )
-                db.execute("PRAGMA journal_mode=WAL")
+                # A setting of the connection, not of the file: no lock, nothing to wait for.
                 db.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as error:
                 raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
@@ -148,10 +190,7 @@ class SqliteStore:
             )
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
-        row = self._read_one(
-            f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE protocol = ? AND (expires_at IS NULL OR expires_at > ?)",
-            (protocol, self._clock()),
-        )
+        row = self._read_one(_LIVE_TICKET, (protocol, self._clock()))
         return _queued_ticket(row) if row else None
 
     def next_queued(self) -> QueuedTicket | None:
@@ -171,9 +210,12 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
 
-    def mark_attempt(self, protocol: str) -> None:
+    def mark_attempt(self, protocol: str) -> bool:
         with self._transaction() as db:
-            db.execute("UPDATE queue SET maybe_sent = 1 WHERE protocol = ?", (protocol,))
+            marked = db.execute(
+                "UPDATE queue SET maybe_sent = 1 WHERE protocol = ? AND state = ?", (protocol, QUEUED)
+            ).rowcount
+        return marked == 1
 
     def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
         with self._transaction() as db:
@@ -188,6 +230,42 @@ class SqliteStore:
                 "UPDATE queue SET state = ?, ticket_id = ?, reason = ?, expires_at = ? WHERE protocol = ?",
                 (state, ticket_id, reason, self._clock() + ttl, protocol),
             )
+
+    def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
+        wanted = tuple(states) if states is not None else None
+        if wanted == ():
+            return []
+        sql = f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE (expires_at IS NULL OR expires_at > ?)"
+        if wanted is not None:
+            sql += f" AND state IN ({', '.join('?' * len(wanted))})"
+        try:
+            rows = self._connection().execute(f"{sql} ORDER BY seq", (self._clock(), *(wanted or ()))).fetchall()
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+        return [_queued_ticket(row) for row in rows]
+
+    def retry_ticket(self, protocol: str) -> QueuedTicket | None:
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE queue SET next_attempt_at = ?1, state = ?2, "
+                "attempts = CASE WHEN state = ?2 THEN attempts ELSE 0 END, "
+                "reason = CASE WHEN state = ?2 THEN reason ELSE NULL END, expires_at = NULL "
+                "WHERE protocol = ?3 AND state IN (?2, ?4, ?5) AND (expires_at IS NULL OR expires_at > ?1)",
+                (now, QUEUED, protocol, FAILED, CANCELLED),
+            )
+            row = db.execute(_LIVE_TICKET, (protocol, now)).fetchone()
+        return _queued_ticket(row) if row else None
+
+    def cancel_ticket(self, protocol: str, reason: str, ttl: float) -> QueuedTicket | None:
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE queue SET state = ?, reason = ?, expires_at = ? WHERE protocol = ? AND state = ?",
+                (CANCELLED, reason, now + ttl, protocol, QUEUED),
+            )
+            row = db.execute(_LIVE_TICKET, (protocol, now)).fetchone()
+        return _queued_ticket(row) if row else None
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         now = self._clock()
@@ -254,6 +332,12 @@ class _SqliteTransaction:
             raise StoreUnavailable(f"SQLite {self._path}: {failure}") from failure
         if isinstance(error, sqlite3.Error):
             raise StoreUnavailable(f"SQLite {self._path}: {error}") from error
+
+
+def _is_lock(error: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED, any extended code: another connection holds a lock for now."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _queued_ticket(row: tuple) -> QueuedTicket:

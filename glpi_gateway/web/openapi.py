@@ -25,7 +25,7 @@ from glpi_gateway.errors import (
     ErrorAnswer,
 )
 from glpi_gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
-from glpi_gateway.store import CREATED, FAILED, QUEUED
+from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
 from glpi_gateway.validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
 from glpi_gateway.web.context import REQUEST_ID_PATTERN
 
@@ -282,7 +282,8 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "responses": {
                 "200": {
                     "description": f"`{QUEUED}`: aguardando o GLPI; `{CREATED}`: o chamado existe; `{FAILED}`: o "
-                    "GLPI respondeu que o pedido não pode virar chamado (não há nova tentativa).",
+                    "GLPI respondeu que o pedido não pode virar chamado (não há nova tentativa); "
+                    f"`{CANCELLED}`: a equipe de operação tirou o pedido da fila (não será entregue).",
                     "content": {
                         "application/json": {
                             "schema": {"$ref": "#/components/schemas/EstadoDoPedido"},
@@ -315,6 +316,16 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                                         "recebido_em": "2026-11-28T10:00:00Z",
                                         "codigo": "entidade_nao_encontrada",
                                         "motivo": "Entidade não encontrada para o CNPJ informado",
+                                    },
+                                },
+                                CANCELLED: {
+                                    "summary": "Cancelado pela operação",
+                                    "value": {
+                                        "protocolo": PROTOCOL_EXAMPLE,
+                                        "status": CANCELLED,
+                                        "recebido_em": "2026-11-28T10:00:00Z",
+                                        "motivo": "cancelado pela equipe de operação",
+                                        "cancelado_em": "2026-11-28T10:20:00Z",
                                     },
                                 },
                             },
@@ -635,6 +646,14 @@ def _queued_state_schema() -> dict:
                         "quando o pedido guardado não pôde ser lido.",
                     },
                     "motivo": {"type": "string"},
+                },
+            ),
+            state(
+                CANCELLED,
+                ["motivo", "cancelado_em"],
+                {
+                    "motivo": {"type": "string", "description": "Por que a equipe de operação cancelou o pedido."},
+                    "cancelado_em": {"type": "string", "format": "date-time", "description": "Em UTC."},
                 },
             ),
         ]

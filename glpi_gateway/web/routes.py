@@ -22,6 +22,7 @@ from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_en
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
 from glpi_gateway.store import (
+    CANCELLED,
     CREATED,
     QUEUED,
     ClaimOutcome,
@@ -40,6 +41,8 @@ from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
 PING_TEXT = "App Flask está ativo!"
 # Headers of a final answer that a replay for the same Idempotency-Key gives again.
 STORED_HEADERS = ("Location",)
+# What GET /chamados/<protocolo> tells of a ticket cancelled by the person on call.
+CANCELLED_FIELDS = ("motivo", "cancelado_em")
 DOCS_PAGE = (Path(__file__).resolve().parent / "static" / "docs.html").read_text(encoding="utf-8")
 
 log = logging.getLogger(__name__)
@@ -168,6 +171,9 @@ def status_answer(ticket: QueuedTicket) -> dict[str, Any]:
             answer["proxima_tentativa_em"] = _iso(ticket.next_attempt_at)
     elif ticket.state == CREATED:
         answer["ticket_id"] = ticket.ticket_id
+    elif ticket.state == CANCELLED:
+        reason = json.loads(ticket.reason or "{}")  # who cancelled it stays out: the queue command shows it
+        answer.update({name: reason[name] for name in CANCELLED_FIELDS if name in reason})
     else:
         answer.update(json.loads(ticket.reason or "{}"))
     return answer
