@@ -247,7 +247,11 @@ class DeliveryWorker:
             return
         # From here on the ticket may reach GLPI: after a crash, look for it before sending again.
         if not self._store.mark_attempt(ticket.protocol):
-            log.info("queued protocol %s left the queue before its delivery (cancelled): not sent", ticket.protocol)
+            log.info(
+                "protocolo %s saiu da fila antes da entrega (cancelado): não enviado",
+                ticket.protocol,
+                extra={"event": "entrega_cancelada"},
+            )
             return
         try:
             ticket_id = deliver(self._gateway, request, ticket.protocol, ticket.maybe_sent)
