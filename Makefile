@@ -2,7 +2,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PY_SOURCES := .
 
-.PHONY: install run test test-fast check format lint typecheck bench docs lock clean
+.PHONY: install run test test-fast check format lint typecheck bench bench-slow-clients docs lock clean
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ docs: install
 
 bench: install
 	$(VENV)/bin/python bench/bench.py
+
+# 200 connections trickling headers, 200 idle, 40 trickling bodies for 60 s, while legitimate
+# clients measure /ping and POST /criar-chamado (docs/seguranca.md, "Clientes lentos").
+bench-slow-clients: install
+	$(VENV)/bin/python bench/slow_clients.py
 
 # Re-lock requirements*.txt (with hashes) from pyproject.toml after changing a dependency there.
 lock: install

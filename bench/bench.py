@@ -459,7 +459,8 @@ def calls_per_ticket(cells: list[Cell]) -> float:
 
 def model_name(settings: dict) -> str:
     workers, threads, kind = settings["workers"], settings["threads"], settings["worker_class"]
-    return f"{kind}, {workers} worker(s)" + (f" × {threads} threads" if kind == "gthread" else "")
+    threaded = kind == "gthread" or kind.endswith("ThreadWorker")  # gthread and its subclasses
+    return f"{kind}, {workers} worker(s)" + (f" × {threads} threads" if threaded else "")
 
 
 def format_row(columns: list[str], widths: list[int]) -> str:
