@@ -2,7 +2,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PY_SOURCES := .
 
-.PHONY: install run test test-fast check format lint typecheck bench bench-slow-clients docs lock clean
+.PHONY: install run test test-fast check format lint typecheck bench bench-slow-clients bench-uploads docs lock clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ bench: install
 # clients measure /ping and POST /criar-chamado (docs/seguranca.md, "Clientes lentos").
 bench-slow-clients: install
 	$(VENV)/bin/python bench/slow_clients.py
+
+# 32 concurrent maximum-size uploads: the workers' peak RSS and the 503s beyond MULTIPART_MAX_IN_FLIGHT.
+bench-uploads: install
+	$(VENV)/bin/python bench/upload_memory.py
 
 # Re-lock requirements*.txt (with hashes) from pyproject.toml after changing a dependency there.
 lock: install

@@ -15,8 +15,8 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from config import Config
 from glpi_gateway import idempotency
+from glpi_gateway.attachments import ALLOWED_TYPES, FORM_TYPES, UploadSlots, take_attachments
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
-from glpi_gateway.attachments import read_attachments
 from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
 from glpi_gateway.health import Readiness
 from glpi_gateway.store import (
@@ -49,6 +49,7 @@ def api_document(metrics: bool = True) -> dict:
 
 
 def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
+    upload_slots = UploadSlots(config.multipart_max_in_flight)
     document = api_document(metrics=config.metrics_enabled)
 
     @app.get("/ping")
@@ -71,7 +72,8 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     @app.post("/criar-chamado", endpoint=CREATE_TICKET_ENDPOINT)
     def create_ticket() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
-            return _create_ticket_with_attachments(gateway, config)
+            with upload_slots:
+                return _create_ticket_with_attachments(gateway, config)
         ctx = current()
         ticket_request = replace(validate_ticket_request(_json_body()), origem=ctx.api_key)
         key = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
@@ -183,15 +185,31 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
     Every file is checked before the ticket is created; the ticket then exists whatever
     GLPI does with each file, and the answer says which ones it took.
     """
-    request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
     ctx = current()
+    public_form = config.form_api_key_name is not None and ctx.api_key == config.form_api_key_name
+    if public_form:
+        max_body, max_count, max_bytes = (
+            config.form_max_multipart_body_bytes,
+            config.form_attachments_max_count,
+            config.form_attachments_max_bytes,
+        )
+    else:
+        max_body, max_count, max_bytes = (
+            config.max_multipart_body_bytes,
+            config.attachments_max_count,
+            config.attachments_max_bytes,
+        )
+    request.max_content_length = max_body  # before anything reads the body
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
     if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
-    attachments = read_attachments(
+    # The files stay in Werkzeug's spools (memory up to 500 KB, then a temporary file): only
+    # their first bytes are read here, and they go to GLPI from there.
+    attachments = take_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
-        config.attachments_max_count,
-        config.attachments_max_bytes,
+        max_count,
+        max_bytes,
+        FORM_TYPES if public_form else ALLOWED_TYPES,
     )
     ctx.protocolo = new_protocol()
     ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
