@@ -32,7 +32,11 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
-SPOOL_MEMORY_BYTES = 1024 * 1024
+# Memory per connection stays small whatever the number of connections: a JSON body (64 KiB at
+# most by default) fits; a larger body (uploads) goes to a temporary file.
+SPOOL_MEMORY_BYTES = 64 * 1024
+# A header block larger than this closes the connection (nginx allows 4 × 8 KiB by default).
+MAX_HEADER_BYTES = 64 * 1024
 # A browser or an HTTP client sends its header block at once; 10 s is generous on a slow link.
 HEADER_TIMEOUT_SECONDS = 10.0
 # The body may take long (a 25 MiB upload on a slow uplink) but must keep moving.
@@ -127,6 +131,7 @@ class _Incoming:
         self.spool: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
         self.size = 0
         self.head = b""  # the bytes up to the end of the header block, once known
+        self._head_buffer = bytearray()  # the bytes so far, until the header block ends
         self.needed: int | None = None  # total bytes of the request, once known
         self.chunked: _ChunkScanner | None = None
         self.started = now
@@ -150,16 +155,17 @@ class _Incoming:
             self.deadline = min(now + self.worker.body_idle_timeout, self.request_deadline)
 
     def _find_head(self, data: bytes) -> bytes:
-        # The header block is small: it is looked for in what the spool holds in memory.
-        if self.size > self.worker.max_header_bytes:
-            raise _Refused("cabeçalhos grandes demais")
-        self.spool.seek(0)
-        start = self.spool.read(self.size)
-        self.spool.seek(0, 2)
-        end = start.find(_HEADER_END)
+        # Only the new bytes (and the 3 before them) are searched: trickled headers cost linear time.
+        searched_from = max(0, len(self._head_buffer) - len(_HEADER_END) + 1)
+        self._head_buffer += data
+        end = self._head_buffer.find(_HEADER_END, searched_from)
         if end < 0:
+            if len(self._head_buffer) > self.worker.max_header_bytes:
+                raise _Refused("cabeçalhos grandes demais")
             return b""
-        return start[: end + len(_HEADER_END)]
+        head = bytes(self._head_buffer[: end + len(_HEADER_END)])
+        self._head_buffer = bytearray()
+        return head
 
     def _on_head(self) -> None:
         head = self.head
@@ -258,9 +264,7 @@ class BufferingThreadWorker(ThreadWorker):
         self.body_idle_timeout = BODY_IDLE_TIMEOUT_SECONDS
         self.request_timeout = REQUEST_TIMEOUT_SECONDS
         self.max_body_bytes = MAX_BUFFERED_BODY_BYTES
-        self.max_header_bytes = (
-            self.cfg.limit_request_line + self.cfg.limit_request_fields * self.cfg.limit_request_field_size + 4096
-        )
+        self.max_header_bytes = MAX_HEADER_BYTES
         self.incoming: dict[int, _Incoming] = {}
 
     @property
