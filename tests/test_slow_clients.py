@@ -88,3 +88,12 @@ def test_the_buffering_front_keeps_http_framing_intact(gateway):
                 break
             answer += chunk
         assert b"HTTP/1.1 201" in answer, answer
+
+
+def test_gunicorn_opens_no_control_socket(sandbox, launch, tmp_path):
+    """gunicorn >= 25 opens $HOME/.gunicorn/gunicorn.ctl (reload, stop, resize) unless told not to (REVIEW.md #15)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    gateway = launch(sandbox_settings(sandbox.url, HOME=str(home), XDG_RUNTIME_DIR=""))
+    assert gateway.get("/ping").status_code == 200
+    assert not (home / ".gunicorn").exists()
