@@ -42,6 +42,9 @@ HEADER_TIMEOUT_SECONDS = 10.0
 # The body may take long (a 25 MiB upload on a slow uplink) but must keep moving.
 BODY_IDLE_TIMEOUT_SECONDS = 10.0
 REQUEST_TIMEOUT_SECONDS = 300.0
+# Each blocking read, or whole sendall, of a thread on the client socket (BufferedSocket.setblocking):
+# long enough for the largest answer (Swagger UI, ~1.5 MB) on a slow link.
+THREAD_IO_TIMEOUT_SECONDS = 60.0
 # Bodies announced larger than this are not waited for: the application refuses them (413)
 # from Content-Length alone. Above the app's own limits (MAX_*_BODY_BYTES).
 MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024
@@ -72,6 +75,16 @@ class BufferedSocket:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        # gthread makes the socket blocking, with no timeout, for the thread. A thread normally
+        # reads only from the buffer; should the parser ever need more than the front framed (a
+        # request the two read differently), a read that waits longer than this fails instead
+        # of holding the thread. Sending the answer is bounded the same way.
+        if flag:
+            self.sock.settimeout(THREAD_IO_TIMEOUT_SECONDS)
+        else:
+            self.sock.setblocking(False)
 
     @property
     def pending(self) -> int:
