@@ -143,7 +143,7 @@ def _legit_once(port: int, index: int) -> tuple[bool, str]:
             connection.request(
                 "POST", "/criar-chamado", body, {"Content-Type": "application/json", "Connection": "close"}
             )
-            expected = (200, 201, 202)
+            expected: tuple[int, ...] = (200, 201, 202)
         else:
             connection.request("GET", "/ping", headers={"Connection": "close"})
             expected = (200,)

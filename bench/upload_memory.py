@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{sandbox.api_url.rsplit('/', 1)[0]}/_sandbox/config", json={"latency_ms": args.latency_ms}
                 )
                 before = sum(server.worker_rss_mb())
-                peak, statuses, done = before, collections.Counter(), threading.Event()
+                peak, done = before, threading.Event()
+                statuses: collections.Counter[str] = collections.Counter()
 
                 def sample() -> None:
                     nonlocal peak
