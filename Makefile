@@ -2,7 +2,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PY_SOURCES := .
 
-.PHONY: install run test test-fast check format lint typecheck bench bench-desafio docs lock clean
+.PHONY: install run test test-fast check format lint typecheck bench bench-desafio bench-slow-clients bench-uploads docs lock clean
 
 install: $(STAMP)
 
@@ -49,6 +49,15 @@ bench: install
 # The contact form's proof of work: solve time in headless Chromium, checking cost on the server.
 bench-desafio: install
 	$(VENV)/bin/python -m bench.challenge
+
+# 200 connections trickling headers, 200 idle, 40 trickling bodies for 60 s, while legitimate
+# clients measure /ping and POST /criar-chamado (docs/seguranca.md, "Clientes lentos").
+bench-slow-clients: install
+	$(VENV)/bin/python -m bench.slow_clients
+
+# 32 concurrent maximum-size uploads: the workers' peak RSS and the 503s beyond MULTIPART_MAX_IN_FLIGHT.
+bench-uploads: install
+	$(VENV)/bin/python -m bench.upload_memory
 
 # Re-lock requirements*.txt (with hashes) from pyproject.toml after changing a dependency there.
 lock: install

@@ -71,6 +71,12 @@ class Config:
     # A multipart body carries the files besides the fields: room for every file at its largest,
     # plus a JSON body's worth for the fields and the multipart framing.
     max_multipart_body_bytes: int = 5 * 5 * 1024 * 1024 + 64 * 1024
+    # The public form key (FORM_API_KEY_NAME) gets fewer, smaller files of the safer types.
+    form_attachments_max_count: int = 3
+    form_attachments_max_bytes: int = 2 * 1024 * 1024
+    form_max_multipart_body_bytes: int = 3 * 2 * 1024 * 1024 + 64 * 1024
+    # Multipart requests one process handles at once; beyond it, 503 with Retry-After.
+    multipart_max_in_flight: int = 4
     log_level: str = "INFO"
     metrics_enabled: bool = True
     form_frame_ancestors: str = "*"
@@ -170,6 +176,19 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
             f"MAX_MULTIPART_BODY_BYTES={max_multipart_body_bytes} não comporta ATTACHMENTS_MAX_COUNT × "
             f"ATTACHMENTS_MAX_BYTES = {all_attachments} bytes de anexos; aumente-a ou deixe-a vazia"
         )
+    form_attachments_max_count = env.integer("FORM_ATTACHMENTS_MAX_COUNT", default=min(3, attachments_max_count))
+    form_attachments_max_bytes = env.integer(
+        "FORM_ATTACHMENTS_MAX_BYTES", default=min(2 * 1024 * 1024, attachments_max_bytes)
+    )
+    all_form_attachments = form_attachments_max_count * form_attachments_max_bytes
+    form_max_multipart_body_bytes = env.integer(
+        "FORM_MAX_MULTIPART_BODY_BYTES", default=min(all_form_attachments + max_body_bytes, max_multipart_body_bytes)
+    )
+    if form_max_multipart_body_bytes < all_form_attachments:
+        raise ConfigError(
+            f"FORM_MAX_MULTIPART_BODY_BYTES={form_max_multipart_body_bytes} não comporta FORM_ATTACHMENTS_MAX_COUNT × "
+            f"FORM_ATTACHMENTS_MAX_BYTES = {all_form_attachments} bytes de anexos; aumente-a ou deixe-a vazia"
+        )
     api_keys = env.api_keys("API_KEYS")
     rate_limit_per_key = env.rate("RATE_LIMIT_PER_KEY")
     if rate_limit_per_key and not api_keys:
@@ -195,6 +214,10 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         attachments_max_count=attachments_max_count,
         attachments_max_bytes=attachments_max_bytes,
         max_multipart_body_bytes=max_multipart_body_bytes,
+        form_attachments_max_count=form_attachments_max_count,
+        form_attachments_max_bytes=form_attachments_max_bytes,
+        form_max_multipart_body_bytes=form_max_multipart_body_bytes,
+        multipart_max_in_flight=env.integer("MULTIPART_MAX_IN_FLIGHT", default=4),
         log_level=store.log_level,
         metrics_enabled=env.boolean("METRICS_ENABLED", default=True),
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),

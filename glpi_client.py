@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -196,7 +196,7 @@ class GlpiClient:
         return _created_id(body, itemtype)
 
     def upload_document(
-        self, filename: str, content: bytes, mime: str, itemtype: str, item_id: int, entity_id: int
+        self, filename: str, content: bytes | IO[bytes], mime: str, itemtype: str, item_id: int, entity_id: int
     ) -> int:
         """POST one file as a Document attached to the item, and return the document's id.
 
@@ -204,6 +204,9 @@ class GlpiClient:
         where the technicians of the item's entity cannot manage it. Some GLPI versions pass the
         manifest through PHP's stripcslashes() before decoding it, so it must hold no backslash:
         no \\u escapes here, and no quote or backslash in file names (attachments.clean_filename).
+
+        `content` may be a seekable file: it is then streamed from its start, never copied into
+        memory (requests would build the whole multipart body in memory from `files=`).
         """
         manifest = {
             "input": {
@@ -214,10 +217,14 @@ class GlpiClient:
                 "entities_id": entity_id,
             }
         }
-        files = [
-            ("uploadManifest", (None, json.dumps(manifest, ensure_ascii=False), "application/json")),
-            ("filename[0]", (filename, content, mime)),
-        ]
+        manifest_text = json.dumps(manifest, ensure_ascii=False)
+        if isinstance(content, bytes | bytearray):
+            files: Any = [
+                ("uploadManifest", (None, manifest_text, "application/json")),
+                ("filename[0]", (filename, content, mime)),
+            ]
+        else:
+            files = MultipartBody(manifest_text, filename, content, mime)
         return _created_id(self._call("POST", "Document", files=files), "Document")
 
     def check_login(self) -> None:
@@ -336,6 +343,10 @@ class GlpiClient:
         if session_token:
             headers["Session-Token"] = session_token
         endpoint = _NUMERIC_SEGMENT.sub("/:id", path)
+        data = None
+        if isinstance(files, MultipartBody):
+            data, files = files.rewound(), None  # replayed whole when the session is renewed
+            headers["Content-Type"] = data.content_type
         started = time.perf_counter()
         status = 0
         try:
@@ -344,6 +355,7 @@ class GlpiClient:
                 f"{self._base_url}/{path}",
                 params=params,
                 json=json,
+                data=data,
                 files=files,
                 headers=headers,
                 timeout=self._timeout,
@@ -375,6 +387,59 @@ class GlpiClient:
             if self._observer:
                 self._observer(method, endpoint, status, elapsed)
         return _parse_answer(response, f"{method} {endpoint}")
+
+
+class MultipartBody:
+    """A Document upload's multipart body read on demand: the manifest, then the file from its stream.
+
+    requests sends a body with `read` in blocks and takes its length from `__len__`, so the
+    file goes from its spool (memory or a temporary file) to the socket, never copied whole.
+    """
+
+    def __init__(self, manifest: str, filename: str, stream: IO[bytes], mime: str) -> None:
+        boundary = os.urandom(16).hex()
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        quoted = filename.replace("\r", "").replace("\n", "").replace('"', "%22")
+        self._head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="uploadManifest"\r\n'
+            f"Content-Type: application/json\r\n\r\n{manifest}\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="filename[0]"; filename="{quoted}"\r\n'
+            f"Content-Type: {mime}\r\n\r\n"
+        ).encode()
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._stream = stream
+        stream.seek(0, os.SEEK_END)
+        self._size = stream.tell()
+        self._parts: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self._head) + self._size + len(self._tail)
+
+    def rewound(self) -> MultipartBody:
+        self._stream.seek(0)
+        self._parts = [self._head, self._stream, self._tail]
+        return self
+
+    def read(self, size: int = -1) -> bytes:
+        chunks: list[bytes] = []
+        wanted = size if size is not None and size >= 0 else None
+        while self._parts and (wanted is None or wanted > 0):
+            part = self._parts[0]
+            if isinstance(part, bytes):
+                piece = part if wanted is None else part[:wanted]
+                rest = part[len(piece) :]
+                if rest:
+                    self._parts[0] = rest
+                else:
+                    self._parts.pop(0)
+            else:
+                piece = part.read() if wanted is None else part.read(wanted)
+                if not piece or (wanted is not None and len(piece) < wanted):
+                    self._parts.pop(0)
+            chunks.append(piece)
+            if wanted is not None:
+                wanted -= len(piece)
+        return b"".join(chunks)
 
 
 def _created_id(body: Any, itemtype: str) -> int:

@@ -14,12 +14,19 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+# gthread with a buffering front (glpi_gateway/buffering_worker.py): a thread only gets a request
+# that has fully arrived, so slow clients cost a buffer, not a thread (docs/seguranca.md).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "glpi_gateway.buffering_worker.BufferingThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS") or "16")
 # A request waits at most a few GLPI timeouts; past this gunicorn restarts the worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or "60")
 graceful_timeout = 30
 keepalive = 5
+# Connections per process, slow or idle ones included; past it the process stops accepting.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or "1000")
+# gunicorn >= 25 opens a control socket ($HOME/.gunicorn/gunicorn.ctl) that can reload, stop or
+# resize the server; nothing here uses it, and a second instance with the same HOME would take it over.
+control_socket_disable = True
 accesslog = None  # the app writes one JSON line per request
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"

@@ -45,6 +45,7 @@ APP_TOKEN = "bench-app-token-0123456789abcdefghij"
 USER_TOKEN = "bench-user-token-0123456789abcdefghi"
 CATEGORY_ID, REQUEST_TYPE_ID, REQUESTER_ID = 1, 7, 8
 HOST = "127.0.0.1"
+BUFFERING_WORKER = "glpi_gateway.buffering_worker.BufferingThreadWorker"
 SERVER_VARIABLES = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")
 # The sandbox's seed entities, each spelled as forms really send them.
 CNPJ_MIX = (
@@ -468,7 +469,8 @@ def calls_per_ticket(cells: list[Cell]) -> float:
 
 def model_name(settings: dict) -> str:
     workers, threads, kind = settings["workers"], settings["threads"], settings["worker_class"]
-    return f"{kind}, {workers} worker(s)" + (f" × {threads} threads" if kind == "gthread" else "")
+    threaded = kind == "gthread" or kind.endswith("ThreadWorker")  # gthread and its subclasses
+    return f"{kind}, {workers} worker(s)" + (f" × {threads} threads" if threaded else "")
 
 
 def format_row(columns: list[str], widths: list[int]) -> str:
@@ -571,6 +573,8 @@ def worker_models_report(args, sandbox: Sandbox, log_dir: Path) -> None:
         ("gthread", 2, 8),
         ("gthread", 2, 16),
         ("gthread", 4, 8),
+        # The default: gthread whose threads get only complete requests (slow clients, docs/seguranca.md).
+        (BUFFERING_WORKER, 2, 16),
     ]
     levels = [16, 64]
     rows = [
@@ -595,7 +599,8 @@ def worker_models_report(args, sandbox: Sandbox, log_dir: Path) -> None:
             rss = sum(server.worker_rss_mb())
         finally:
             server.stop()
-        label = f"{kind} {workers}" + (f"×{threads}" if kind == "gthread" else "")
+        short = "gthread+frente" if kind == BUFFERING_WORKER else kind
+        label = f"{short} {workers}" + (f"×{threads}" if kind in ("gthread", BUFFERING_WORKER) else "")
         rows.append(
             [
                 label,

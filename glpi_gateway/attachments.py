@@ -10,11 +10,13 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import threading
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
 
+from config import Config
 from glpi_gateway.validation import ValidationError
 
 FIELD = "anexos"
@@ -68,7 +70,8 @@ _OPENDOCUMENT = {file_type.mime: file_type for file_type in (ODT, ODS, ODP)}
 @dataclass(frozen=True)
 class Attachment:
     filename: str
-    content: bytes
+    # The bytes, or a seekable file (an upload Werkzeug spooled to disk): sent from its start.
+    content: bytes | IO[bytes]
     file_type: FileType
 
 
@@ -76,38 +79,133 @@ class Refused(ValueError):
     """Why a file is not taken, in Portuguese."""
 
 
+# Retry-After of the answer to a multipart request beyond the cap: an upload takes seconds.
+UPLOADS_BUSY_RETRY_AFTER = 5
+
+
+class UploadsBusy(Exception):
+    """This process already handles as many multipart requests as it may (MULTIPART_MAX_IN_FLIGHT)."""
+
+
+class UploadSlots:
+    """At most `limit` multipart requests at once in this process; the next ones are refused, not queued.
+
+    A refused client retries after Retry-After; waiting here would hold a thread and the
+    client's upload, which is what the cap is there to bound.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def __enter__(self) -> UploadSlots:
+        if not self._slots.acquire(blocking=False):
+            raise UploadsBusy()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._slots.release()
+
+
+# Enough for every magic number, the executable check and a text file's first look.
+HEAD_BYTES = 8192
+_TEXT_CHUNK = 64 * 1024
+
+# The safer set for the public form key (FORM_API_KEY_NAME): no ZIP containers, nothing with macros.
+FORM_TYPES = (PNG, JPEG, GIF, WEBP, PDF, TEXT)
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What one caller may upload in one request: the server checks these, the form shows them."""
+
+    max_body_bytes: int
+    max_count: int
+    max_bytes: int
+    types: tuple[FileType, ...]
+
+    @property
+    def extensions(self) -> list[str]:
+        return [extension for file_type in self.types for extension in file_type.extensions]
+
+
+def upload_limits(config: Config, public_form: bool) -> UploadLimits:
+    """The public form key's smaller limits and safer types, or everybody else's."""
+    if public_form:
+        return UploadLimits(
+            config.form_max_multipart_body_bytes,
+            config.form_attachments_max_count,
+            config.form_attachments_max_bytes,
+            FORM_TYPES,
+        )
+    return UploadLimits(
+        config.max_multipart_body_bytes, config.attachments_max_count, config.attachments_max_bytes, ALLOWED_TYPES
+    )
+
+
 def read_attachments(
-    uploads: Iterable[tuple[str, str | None, IO[bytes]]], max_count: int, max_bytes: int
+    uploads: Iterable[tuple[str, str | None, IO[bytes]]],
+    max_count: int,
+    max_bytes: int,
+    allowed: tuple[FileType, ...] = ALLOWED_TYPES,
 ) -> list[Attachment]:
-    """(form field, file name, stream) of each uploaded file -> the attachments to send to GLPI.
+    """(form field, file name, stream) of each uploaded file -> the attachments to send to GLPI, in memory.
 
     A browser sends an empty part for a file input left empty: it is skipped. Raises
     ValidationError naming every refused file under `anexos`, and any other field that
     carried a file.
     """
+    return [
+        Attachment(a.filename, a.content.read() if not isinstance(a.content, bytes) else a.content, a.file_type)
+        for a in take_attachments(uploads, max_count, max_bytes, allowed)
+    ]
+
+
+def take_attachments(
+    uploads: Iterable[tuple[str, str | None, IO[bytes]]],
+    max_count: int,
+    max_bytes: int,
+    allowed: tuple[FileType, ...] = ALLOWED_TYPES,
+) -> list[Attachment]:
+    """Like read_attachments, but each attachment keeps its stream: only the first bytes of a
+    file (and a ZIP's directory) are read to judge it, so memory does not grow with the files.
+
+    A stream that cannot seek is read into memory (up to `max_bytes` + 1).
+    """
     invalid: dict[str, str] = {}
-    taken: list[tuple[str | None, bytes]] = []
+    taken: list[tuple[str | None, IO[bytes], int]] = []
     for field, filename, stream in uploads:
-        content = stream.read(max_bytes + 1)
+        stream, size = _seekable(stream, max_bytes)
         if field != FIELD:
             invalid[field] = f"arquivos só são aceitos no campo {FIELD}"
-        elif filename or content:
-            taken.append((filename, content))
+        elif filename or size:
+            taken.append((filename, stream, size))
     if len(taken) > max_count:
         invalid[FIELD] = f"envie no máximo {max_count} arquivos (foram {len(taken)})"
     if invalid:
         raise ValidationError(invalid=invalid)
 
     attachments, problems = [], []
-    for number, (filename, content) in enumerate(taken, start=1):
+    for number, (filename, stream, size) in enumerate(taken, start=1):
         name = clean_filename(filename, number)
         try:
-            attachments.append(_checked(name, content, max_bytes))
+            attachments.append(_checked(name, stream, size, max_bytes, allowed))
         except Refused as refusal:
             problems.append(f"{name}: {refusal}")
     if problems:
         raise ValidationError(invalid={FIELD: "; ".join(problems)})
     return attachments
+
+
+def _seekable(stream: IO[bytes], max_bytes: int) -> tuple[IO[bytes], int]:
+    """The stream (rewound) and its size, without reading it when it can seek."""
+    try:
+        stream.seek(0, io.SEEK_END)
+        size = stream.tell()
+        stream.seek(0)
+        return stream, size
+    except (AttributeError, OSError, ValueError):
+        content = stream.read(max_bytes + 1)
+        return io.BytesIO(content), len(content)
 
 
 def clean_filename(filename: str | None, number: int) -> str:
@@ -122,40 +220,64 @@ def clean_filename(filename: str | None, number: int) -> str:
     return name if name.strip(".") else f"anexo-{number}"
 
 
-def _checked(name: str, content: bytes, max_bytes: int) -> Attachment:
-    if len(content) > max_bytes:
+def _checked(
+    name: str, stream: IO[bytes], size: int, max_bytes: int, allowed: tuple[FileType, ...] = ALLOWED_TYPES
+) -> Attachment:
+    if size > max_bytes:
         raise Refused(f"maior que o limite de {_size_text(max_bytes)} por arquivo")
-    if not content:
+    if not size:
         raise Refused("arquivo vazio")
-    file_type = detect_type(content)
+    file_type = detect_type_of(stream, allowed)
+    stream.seek(0)
     stem, dot, extension = name.rpartition(".")
     if not dot or not stem:
-        return Attachment(f"{name}.{file_type.extensions[0]}", content, file_type)
+        return Attachment(f"{name}.{file_type.extensions[0]}", stream, file_type)
     if extension.lower() not in file_type.extensions:
         raise Refused(f"o conteúdo é {file_type.name}, mas a extensão é .{extension}")
-    return Attachment(name, content, file_type)
+    return Attachment(name, stream, file_type)
 
 
-def detect_type(content: bytes) -> FileType:
+def detect_type(content: bytes, allowed: tuple[FileType, ...] = ALLOWED_TYPES) -> FileType:
     """The allowed type the bytes are, or Refused saying why not."""
-    if content.startswith(_EXECUTABLE_MAGIC):
+    return detect_type_of(io.BytesIO(content), allowed)
+
+
+def detect_type_of(stream: IO[bytes], allowed: tuple[FileType, ...] = ALLOWED_TYPES) -> FileType:
+    """The allowed type a seekable file is, reading its first bytes (a ZIP's directory, a text file in chunks)."""
+    stream.seek(0)
+    head = stream.read(HEAD_BYTES)
+    if head.startswith(_EXECUTABLE_MAGIC):
         raise Refused("programas executáveis não são aceitos")
+    try:
+        file_type: FileType | None = _sniff(stream, head)
+    except Refused:
+        if allowed == ALLOWED_TYPES:
+            raise
+        file_type = None  # the reason would name types this caller does not take
+    if file_type not in allowed:
+        accepted = ", ".join(f"{t.name} (.{', .'.join(t.extensions)})" for t in allowed)
+        raise Refused(f"tipo de arquivo não aceito; são aceitos {accepted}")
+    return file_type
+
+
+def _sniff(stream: IO[bytes], head: bytes) -> FileType:
     for magic, file_type in _MAGIC:
-        if content.startswith(magic):
+        if head.startswith(magic):
             return file_type
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return WEBP
-    if content.startswith(b"PK\x03\x04"):
-        return _office_type(content)
-    if _is_text(content):
+    if head.startswith(b"PK\x03\x04"):
+        return _office_type(stream)
+    if _is_text(stream):
         return TEXT
     raise Refused(f"tipo de arquivo não aceito; são aceitos {ACCEPTED}")
 
 
-def _office_type(content: bytes) -> FileType:
+def _office_type(stream: IO[bytes]) -> FileType:
     """Which Office document a ZIP is (only its directory and `mimetype` entry are read)."""
+    stream.seek(0)
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        with zipfile.ZipFile(stream) as archive:
             names = archive.namelist()
             if names and names[0] == "mimetype":
                 with archive.open("mimetype") as entry:
@@ -176,19 +298,32 @@ def _office_type(content: bytes) -> FileType:
     return file_type
 
 
-def _is_text(content: bytes) -> bool:
-    """UTF-8, Windows-1252 or UTF-16 with its BOM (what Windows writes), without binary control bytes."""
-    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            text = content.decode("utf-16")
-        except UnicodeDecodeError:
-            return False
+def _is_text(stream: IO[bytes]) -> bool:
+    """UTF-8, Windows-1252 or UTF-16 with its BOM (what Windows writes), without binary control bytes.
+
+    Read in chunks through an incremental decoder: the whole file is judged, never held.
+    """
+    stream.seek(0)
+    start = stream.read(2)
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        encodings = ["utf-16"]
     else:
+        # Not UTF-8: every byte is a Windows-1252/latin-1 character; the controls are what matter.
+        encodings = ["utf-8", "latin-1"]
+    for encoding in encodings:
+        stream.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            text = content.decode("utf-8")
+            while True:
+                chunk = stream.read(_TEXT_CHUNK)
+                text = decoder.decode(chunk, final=not chunk)
+                if _BINARY_CONTROL.search(text):
+                    return False
+                if not chunk:
+                    return True
         except UnicodeDecodeError:
-            text = content.decode("latin-1")  # every byte is a character; the controls are what matter
-    return _BINARY_CONTROL.search(text) is None
+            continue
+    return False
 
 
 def _size_text(size: int) -> str:

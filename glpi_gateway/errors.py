@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from glpi_client import GlpiAuthError, GlpiError, GlpiUnavailable
+from glpi_gateway.attachments import UPLOADS_BUSY_RETRY_AFTER, UploadsBusy
 from glpi_gateway.auth import ApiKeyRejected, FormKeyOutOfScope
 from glpi_gateway.challenge import ChallengeRefused, HoneypotFilled
 from glpi_gateway.idempotency import (
@@ -333,6 +334,15 @@ ARMAZENAMENTO_INDISPONIVEL = ErrorAnswer(
     (CRIAR_CHAMADO, CONSULTAR_CHAMADO),
     headers=("Retry-After",),
 )
+ANEXOS_OCUPADO = ErrorAnswer(
+    503,
+    "Muitos envios com anexos em andamento",
+    "anexos_ocupado",
+    "Este processo já atende `MULTIPART_MAX_IN_FLIGHT` pedidos com anexos; nada foi criado, "
+    "repita depois do `Retry-After`.",
+    (CRIAR_CHAMADO,),
+    headers=("Retry-After",),
+)
 ERROR_ANSWERS = (
     CAMPOS_OBRIGATORIOS_AUSENTES,
     DADOS_INVALIDOS,
@@ -360,6 +370,7 @@ ERROR_ANSWERS = (
     ERRO_GLPI,
     GLPI_INDISPONIVEL,
     ARMAZENAMENTO_INDISPONIVEL,
+    ANEXOS_OCUPADO,
 )
 
 
@@ -484,6 +495,7 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     GlpiUnavailable: _glpi_unavailable,
     GlpiError: _glpi_refused,
     GatewaySetupError: _setup_failed,
+    UploadsBusy: _simple(ANEXOS_OCUPADO, **{"Retry-After": str(UPLOADS_BUSY_RETRY_AFTER)}),
 }
 
 

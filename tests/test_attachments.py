@@ -9,7 +9,9 @@ import pytest
 
 from glpi_gateway.attachments import (
     DOCX,
+    FORM_TYPES,
     GIF,
+    HEAD_BYTES,
     JPEG,
     ODS,
     ODT,
@@ -23,6 +25,7 @@ from glpi_gateway.attachments import (
     clean_filename,
     detect_type,
     read_attachments,
+    take_attachments,
 )
 from glpi_gateway.validation import ValidationError
 
@@ -231,3 +234,45 @@ def test_the_size_limit_is_shown_in_readable_units(limit, shown):
     with pytest.raises(ValidationError) as error:
         read_attachments(uploads(("a.txt", b"x" * (limit + 1))), 5, limit)
     assert f"maior que o limite de {shown} por arquivo" in error.value.invalid["anexos"]
+
+
+# --- judged from the first bytes, kept as streams -----------------------------------
+
+
+class CountingStream(io.BytesIO):
+    """A seekable upload that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def test_binary_files_are_judged_by_their_first_bytes_and_kept_as_streams():
+    stream = CountingStream(PNG_BYTES + bytes(5 * 1024 * 1024))
+    [attachment] = take_attachments([("anexos", "print.png", stream)], 5, 6 * 1024 * 1024)
+    assert attachment.content is stream and stream.tell() == 0  # sent from its start, never copied
+    assert stream.bytes_read <= HEAD_BYTES
+
+
+def test_a_text_file_is_judged_whole_but_in_chunks():
+    content = b"linha de log\n" * 100_000 + b"\x00"
+    with pytest.raises(ValidationError):
+        take_attachments([("anexos", "erro.log", CountingStream(content))], 5, len(content))
+
+
+def test_office_files_are_recognised_from_a_stream(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    [attachment] = take_attachments([("anexos", "a.docx", io.BytesIO(buffer.getvalue()))], 5, 10_000)
+    assert attachment.file_type == DOCX
+
+
+def test_the_public_form_types_leave_out_office_documents():
+    assert DOCX not in FORM_TYPES and {PNG, PDF} <= set(FORM_TYPES)
+    with pytest.raises(Refused, match="são aceitos PNG"):
+        detect_type(b"PK\x03\x04" + bytes(100), FORM_TYPES)

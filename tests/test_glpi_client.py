@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from email.parser import BytesParser
@@ -428,3 +429,20 @@ def test_a_5xx_carries_the_retry_after_glpi_or_its_proxy_asked_for(client, glpi,
     with pytest.raises(GlpiUnavailable) as raised:
         client.get_item("ITILCategory", 1)
     assert raised.value.retry_after == seconds
+
+
+def test_a_document_from_a_file_is_streamed_not_copied_and_replayed_from_its_start(client, glpi):
+    sessions(glpi, "s1", "s2")
+    glpi.post(f"{BASE}/Document", json=SESSION_INVALID, status=401)
+    glpi.post(f"{BASE}/Document", json={"id": 9, "message": "Item successfully added"}, status=201)
+    content = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    stream = io.BytesIO(content)
+    stream.read(10)  # wherever the checks left it, the file is sent from its start
+    assert client.upload_document("relatório.pdf", stream, "application/pdf", "Ticket", 42, 3) == 9
+    sent = calls_to(glpi, "/Document")
+    assert len(sent) == 2
+    for call in sent:  # responses reads the streamed body; GLPI gets the same parts as from bytes
+        assert int(call.request.headers["Content-Length"]) == len(call.request.body)
+        parts = multipart_parts(call.request)
+        assert parts["filename[0]"] == ("relatório.pdf", content)
+        assert json.loads(parts["uploadManifest"][1])["input"]["_filename"] == ["relatório.pdf"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from config import Config
-from glpi_gateway.attachments import ALLOWED_TYPES
+from glpi_gateway.attachments import upload_limits
 from glpi_gateway.challenge import FormChallenge
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -30,15 +30,10 @@ FORM_PAGE_CSP = (
 
 
 def attachment_limits(config: Config) -> dict[str, object]:
-    """What the form checks files against before sending them, as the server will check them.
-
-    The one place these come from: when the form's key gets limits of its own, they go here.
-    """
-    return {
-        "maxCount": config.attachments_max_count,
-        "maxBytes": config.attachments_max_bytes,
-        "extensions": [extension for file_type in ALLOWED_TYPES for extension in file_type.extensions],
-    }
+    """What the form checks files against before sending them, as the server will check them: the
+    form key's limits when the form carries one, everybody's otherwise (an open gateway)."""
+    limits = upload_limits(config, public_form=config.form_api_key_name is not None)
+    return {"maxCount": limits.max_count, "maxBytes": limits.max_bytes, "extensions": limits.extensions}
 
 
 def form_script(config: Config, template: str | None = None) -> bytes:

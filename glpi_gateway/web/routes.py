@@ -16,7 +16,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from config import Config
 from glpi_gateway import idempotency
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
-from glpi_gateway.attachments import read_attachments
+from glpi_gateway.attachments import UploadSlots, take_attachments, upload_limits
 from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
 from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
 from glpi_gateway.health import Readiness
@@ -54,6 +54,7 @@ def api_document(metrics: bool = True) -> dict:
 
 
 def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
+    upload_slots = UploadSlots(config.multipart_max_in_flight)
     document = api_document(metrics=config.metrics_enabled)
 
     @app.get("/ping")
@@ -76,7 +77,8 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     @app.post("/criar-chamado", endpoint=CREATE_TICKET_ENDPOINT)
     def create_ticket() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
-            return _create_ticket_with_attachments(gateway, config)
+            with upload_slots:
+                return _create_ticket_with_attachments(gateway, config)
         ctx = current()
         sent = _json_body()
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
@@ -189,16 +191,20 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
     Every file is checked before the ticket is created; the ticket then exists whatever
     GLPI does with each file, and the answer says which ones it took.
     """
-    request.max_content_length = config.max_multipart_body_bytes  # before anything reads the body
     ctx = current()
+    limits = upload_limits(config, public_form=ctx.api_key is not None and ctx.api_key == config.form_api_key_name)
+    request.max_content_length = limits.max_body_bytes  # before anything reads the body
     _refuse_if_a_bot(request.form.get(HONEYPOT_FIELD))
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
     if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
-    attachments = read_attachments(
+    # The files stay in Werkzeug's spools (memory up to 500 KB, then a temporary file): only
+    # their first bytes are read here, and they go to GLPI from there.
+    attachments = take_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
-        config.attachments_max_count,
-        config.attachments_max_bytes,
+        limits.max_count,
+        limits.max_bytes,
+        limits.types,
     )
     ctx.protocolo = new_protocol()
     ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))

@@ -1,0 +1,384 @@
+"""gunicorn's gthread worker with a buffering front: a thread only ever sees a complete request.
+
+Stock gthread hands a connection to a thread as soon as its first byte arrives and then
+reads the headers and the body with blocking calls and no deadline, so a client that
+trickles a byte now and then holds a thread for as long as it likes (REVIEW.md, finding 1).
+Here the worker's event loop (the main thread, which already multiplexes kept-alive
+connections) reads each request itself, without blocking: the header block, then the body
+as framed by Content-Length or chunked encoding, into a buffer that moves to a temporary
+file past `SPOOL_MEMORY_BYTES`. Only a request that has fully arrived goes to the thread
+pool, where gunicorn's parser reads it from that buffer. A request that does not arrive in
+time is dropped: the header block within `header_timeout`, each piece of the body within
+`body_idle_timeout` of the previous one, the whole request within `request_timeout`.
+
+Everything else stays gthread's: the threads (and their thread-local GLPI sessions), the
+keep-alive handling, the heartbeat. TLS is left to stock gthread (the bytes here would be
+ciphertext); the image serves plain HTTP.
+
+Imported by the gunicorn master when it reads its settings, so it imports nothing from
+the app (prometheus_client must not be loaded before `on_starting`).
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import selectors
+import socket
+import tempfile
+import time
+from functools import partial
+from typing import Any
+
+from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
+
+# Memory per connection stays small whatever the number of connections: a JSON body (64 KiB at
+# most by default) fits; a larger body (uploads) goes to a temporary file.
+SPOOL_MEMORY_BYTES = 64 * 1024
+# A header block larger than this closes the connection (nginx allows 4 × 8 KiB by default).
+MAX_HEADER_BYTES = 64 * 1024
+# A browser or an HTTP client sends its header block at once; 10 s is generous on a slow link.
+HEADER_TIMEOUT_SECONDS = 10.0
+# The body may take long (a 25 MiB upload on a slow uplink) but must keep moving.
+BODY_IDLE_TIMEOUT_SECONDS = 10.0
+REQUEST_TIMEOUT_SECONDS = 300.0
+# Each blocking read, or whole sendall, of a thread on the client socket (BufferedSocket.setblocking):
+# long enough for the largest answer (Swagger UI, ~1.5 MB) on a slow link.
+THREAD_IO_TIMEOUT_SECONDS = 60.0
+# Bodies announced larger than this are not waited for: the application refuses them (413)
+# from Content-Length alone. Above the app's own limits (MAX_*_BODY_BYTES).
+MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024
+# One read of the event loop: large enough for throughput, small enough to stay fair.
+READ_CHUNK = 64 * 1024
+READS_PER_EVENT = 16
+
+_HEADER_END = b"\r\n\r\n"
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:.*chunked", re.IGNORECASE | re.MULTILINE)
+_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue", re.IGNORECASE | re.MULTILINE)
+
+
+class BufferedSocket:
+    """A client socket whose reads come first from what the event loop buffered.
+
+    gunicorn's parser only calls `recv`; everything else (sending, fileno, closing)
+    goes to the real socket.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._spool: Any = None  # a SpooledTemporaryFile being read by the parser
+        self._ready = 0  # bytes of the spool not yet read
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        # gthread makes the socket blocking, with no timeout, for the thread. A thread normally
+        # reads only from the buffer; should the parser ever need more than the front framed (a
+        # request the two read differently), a read that waits longer than this fails instead
+        # of holding the thread. Sending the answer is bounded the same way.
+        if flag:
+            self.sock.settimeout(THREAD_IO_TIMEOUT_SECONDS)
+        else:
+            self.sock.setblocking(False)
+
+    @property
+    def pending(self) -> int:
+        return self._ready
+
+    def feed(self, spool: Any, size: int) -> None:
+        """Make `size` buffered bytes (a spool rewound to its start) the next ones `recv` returns."""
+        leftover = self._take_rest()
+        if leftover:
+            # Bytes buffered before (a pipelined request) come before the new ones.
+            rest = spool.read()
+            spool.seek(0)
+            spool.truncate()
+            spool.write(leftover + rest)
+            spool.seek(0)
+            size += len(leftover)
+        self._close_spool()
+        self._spool, self._ready = spool, size
+
+    def _take_rest(self) -> bytes:
+        if not self._ready:
+            return b""
+        data = self._spool.read(self._ready)
+        self._ready = 0
+        return data
+
+    def take_pending(self) -> bytes:
+        """What was buffered and not read yet (it goes back through the buffering front)."""
+        data = self._take_rest()
+        self._close_spool()
+        return data
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self._ready:
+            data = self._spool.read(min(size, self._ready))
+            self._ready -= len(data)
+            if not self._ready:
+                self._close_spool()
+            return data
+        return self.sock.recv(size, *flags)
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def close(self) -> None:
+        self._close_spool()
+        self.sock.close()
+
+
+class _Incoming:
+    """One request being read by the event loop."""
+
+    def __init__(self, conn: TConn, now: float, worker: BufferingThreadWorker, initial: bytes = b"") -> None:
+        self.conn = conn
+        self.spool: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+        self.size = 0
+        self.head = b""  # the bytes up to the end of the header block, once known
+        self._head_buffer = bytearray()  # the bytes so far, until the header block ends
+        self.needed: int | None = None  # total bytes of the request, once known
+        self.chunked: _ChunkScanner | None = None
+        self.started = now
+        self.deadline = now + worker.header_timeout
+        self.request_deadline = now + worker.request_timeout
+        self.worker = worker
+        if initial:
+            self.add(initial, now)
+
+    def add(self, data: bytes, now: float) -> None:
+        self.spool.write(data)
+        self.size += len(data)
+        if not self.head:
+            self.head = self._find_head(data)
+            if not self.head:
+                return
+            self._on_head()
+        elif self.chunked is not None:
+            self.chunked.feed(data)
+        if self.needed is None or self.size < self.needed:
+            self.deadline = min(now + self.worker.body_idle_timeout, self.request_deadline)
+
+    def _find_head(self, data: bytes) -> bytes:
+        # Only the new bytes (and the 3 before them) are searched: trickled headers cost linear time.
+        searched_from = max(0, len(self._head_buffer) - len(_HEADER_END) + 1)
+        self._head_buffer += data
+        end = self._head_buffer.find(_HEADER_END, searched_from)
+        if end < 0:
+            if len(self._head_buffer) > self.worker.max_header_bytes:
+                raise _Refused("cabeçalhos grandes demais")
+            return b""
+        head = bytes(self._head_buffer[: end + len(_HEADER_END)])
+        self._head_buffer = bytearray()
+        return head
+
+    def _on_head(self) -> None:
+        head = self.head
+        if head.lstrip(b"\r\n")[:4].upper().startswith(b"PRI "):
+            # HTTP/2 prior knowledge: nothing to frame here, gthread takes it as it is.
+            self.needed = self.size
+            return
+        if _CHUNKED.search(head):
+            self.chunked = _ChunkScanner(self.worker.max_body_bytes)
+            self.spool.seek(len(head))
+            self.chunked.feed(self.spool.read())
+            self.spool.seek(0, 2)
+        else:
+            match = _CONTENT_LENGTH.search(head)
+            length = int(match.group(1)) if match else 0
+            if length > self.worker.max_body_bytes:
+                # The application refuses it from the header alone (413) without reading it.
+                length = 0
+            self.needed = len(head) + length
+        if _EXPECT_CONTINUE.search(head) and not self.complete:
+            # The client waits for this before sending the body. gunicorn may send its own
+            # later too: a client accepts any number of 1xx answers (RFC 9110, 15.2).
+            try:
+                self.conn.sock.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            except OSError:
+                pass
+
+    @property
+    def complete(self) -> bool:
+        if not self.head:
+            return False
+        if self.chunked is not None:
+            return self.chunked.done
+        return self.needed is not None and self.size >= self.needed
+
+
+class _Refused(Exception):
+    pass
+
+
+class _ChunkScanner:
+    """Follows chunked framing (RFC 9112, 7.1) only to tell where the body ends."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.line = b""
+        self.remaining = 0  # bytes of chunk data (plus its CRLF) still to skip
+        self.total = 0
+        self.in_trailer = False
+        self.done = False
+
+    def feed(self, data: bytes) -> None:
+        position = 0
+        while position < len(data) and not self.done:
+            if self.remaining:
+                skip = min(self.remaining, len(data) - position)
+                self.remaining -= skip
+                position += skip
+                continue
+            newline = data.find(b"\n", position)
+            if newline < 0:
+                self.line += data[position:]
+                if len(self.line) > 8192:
+                    raise _Refused("linha de chunk grande demais")
+                return
+            line = (self.line + data[position:newline]).rstrip(b"\r")
+            self.line = b""
+            position = newline + 1
+            if self.in_trailer:
+                if not line:
+                    self.done = True
+                continue
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                # Malformed: the parser in the thread answers 400 with what is here.
+                self.done = True
+                return
+            if size == 0:
+                self.in_trailer = True
+                continue
+            self.total += size
+            if self.total > self.limit:
+                # Over the limit: the application refuses it; no need to wait for the rest.
+                self.done = True
+                return
+            self.remaining = size + 2
+
+
+class BufferingThreadWorker(ThreadWorker):
+    """gthread whose threads get only requests that have fully arrived (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = HEADER_TIMEOUT_SECONDS
+        self.body_idle_timeout = BODY_IDLE_TIMEOUT_SECONDS
+        self.request_timeout = REQUEST_TIMEOUT_SECONDS
+        self.max_body_bytes = MAX_BUFFERED_BODY_BYTES
+        self.max_header_bytes = MAX_HEADER_BYTES
+        self.incoming: dict[int, _Incoming] = {}
+
+    @property
+    def _stock(self) -> bool:
+        return bool(self.cfg.is_ssl)
+
+    # New connections and kept-alive ones that become readable go to the buffering front.
+
+    def accept(self, listener: socket.socket) -> None:
+        if self._stock:
+            return super().accept(listener)
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, BufferedSocket(client_sock), client_addr, listener.getsockname())
+        self._start_incoming(conn)
+
+    def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
+        if self._stock:
+            return super().on_client_socket_readable(conn, client)
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._start_incoming(conn)
+
+    def _start_incoming(self, conn: TConn, initial: bytes = b"") -> None:
+        conn.sock.setblocking(False)
+        incoming = _Incoming(conn, time.monotonic(), self, initial)
+        if incoming.complete:
+            self._dispatch(incoming)
+            return
+        self.incoming[conn.sock.fileno()] = incoming
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
+        if initial:
+            # The pending bytes may have been all the client sends for a while.
+            self._on_incoming_readable(incoming, conn.sock)
+
+    def _on_incoming_readable(self, incoming: _Incoming, _fileobj: Any) -> None:
+        real = incoming.conn.sock.sock
+        now = time.monotonic()
+        try:
+            for _ in range(READS_PER_EVENT):
+                try:
+                    data = real.recv(READ_CHUNK)
+                except BlockingIOError:
+                    return
+                if not data:
+                    # The client went away (or half-closed before finishing): nothing to answer.
+                    self._drop(incoming)
+                    return
+                incoming.add(data, now)
+                if incoming.complete:
+                    self._unregister(incoming)
+                    self._dispatch(incoming)
+                    return
+        except (OSError, _Refused):
+            self._drop(incoming)
+
+    def _dispatch(self, incoming: _Incoming) -> None:
+        conn = incoming.conn
+        incoming.spool.seek(0)
+        conn.sock.feed(incoming.spool, incoming.size)
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _unregister(self, incoming: _Incoming) -> None:
+        self.incoming.pop(incoming.conn.sock.fileno(), None)
+        try:
+            self.poller.unregister(incoming.conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _drop(self, incoming: _Incoming) -> None:
+        self._unregister(incoming)
+        incoming.spool.close()
+        self.nr_conns -= 1
+        incoming.conn.close()
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for incoming in [item for item in self.incoming.values() if item.deadline <= now]:
+            self._drop(incoming)
+
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        sock = conn.sock
+        if (
+            not self._stock
+            and isinstance(sock, BufferedSocket)
+            and sock.pending
+            and self.alive
+            and not fs.cancelled()
+            and fs.exception() is None
+            and fs.result() is True
+            and conn.parser is not None
+            and not conn.parser.unreader.buf.getvalue()
+        ):
+            # A pipelined request already buffered: it goes through the front like any other.
+            self._start_incoming(conn, sock.take_pending())
+            return
+        super().finish_request(conn, fs)

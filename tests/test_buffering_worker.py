@@ -1,0 +1,34 @@
+"""The buffering front's framing (glpi_gateway/buffering_worker.py): when has a request fully arrived?"""
+
+from __future__ import annotations
+
+import pytest
+
+from glpi_gateway.buffering_worker import _ChunkScanner, _Refused
+
+
+def fed(*pieces: bytes, limit: int = 10_000) -> _ChunkScanner:
+    scanner = _ChunkScanner(limit)
+    for piece in pieces:
+        scanner.feed(piece)
+    return scanner
+
+
+def test_a_chunked_body_ends_at_the_last_chunk_and_its_trailers():
+    body = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    assert fed(body).done
+    assert not fed(body[:-2]).done
+    # However the bytes arrive, one at a time included.
+    assert fed(*[body[i : i + 1] for i in range(len(body))]).done
+
+
+def test_chunk_data_that_looks_like_framing_is_skipped():
+    assert not fed(b"5\r\n0\r\n\r\n\r\n").done  # the chunk's data is "0\r\n\r\n", not the end
+    assert fed(b"5\r\n0\r\n\r\n\r\n0\r\n\r\n").done
+
+
+def test_malformed_or_oversized_chunked_bodies_go_to_the_parser_at_once():
+    assert fed(b"zz\r\n").done  # gunicorn's parser answers 400
+    assert fed(b"ffff\r\n", limit=100).done  # the app refuses it; no need to wait for it
+    with pytest.raises(_Refused):
+        fed(b"1" * 9000)
