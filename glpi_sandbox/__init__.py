@@ -28,7 +28,7 @@ API, a few control endpoints under ``/_sandbox/`` let a separate process inspect
 (call counters, faults, latency, new entities): see `ControlMixin._control` in control.py.
 
 The modules: sandbox.py (GlpiSandbox: its state, request parsing, routing, lifecycle), made of the
-mixins records.py (entities, users, entity rights), sessions.py (API client checks, initSession,
+mixins, which all inherit the typed declaration of that state from base.py (SandboxBase): records.py (entities, users, entity rights), sessions.py (API client checks, initSession,
 Session-Token), search.py (the search engine), items.py (reading and listing items, creating
 tickets and documents) and control.py (faults, /_sandbox/ endpoints); api.py (answers, errors,
 sessions), searchoptions.py (search option tables, itemtypes), php.py (PHP, MySQL and GLPI

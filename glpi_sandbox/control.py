@@ -11,6 +11,7 @@ import json
 import re
 
 from .api import Response
+from .base import SandboxBase
 
 FAULTS = ("http500", "http503", "html", "redirect", "stall", "stall_after_create")
 
@@ -45,7 +46,7 @@ SERVER_ERROR_PAGE = """<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">
 """
 
 
-class ControlMixin:
+class ControlMixin(SandboxBase):
     """Part of GlpiSandbox: its faults, and the endpoints a process outside it uses to steer it."""
 
     @property

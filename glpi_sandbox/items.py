@@ -12,6 +12,7 @@ from email.message import Message
 from typing import Any
 
 from .api import NO_PERMISSION, AddRefused, ApiError, Response, Session, paged_response, parse_range
+from .base import SandboxBase
 from .php import (
     decode_html,
     encode_html,
@@ -163,7 +164,7 @@ FOREIGN_KEYS = {
 }
 
 
-class ItemsMixin:
+class ItemsMixin(SandboxBase):
     """Part of GlpiSandbox: GET of items and lists, POST /Ticket and POST /Document."""
 
     # --- reading items -----------------------------------------------------------------------
@@ -275,7 +276,7 @@ class ItemsMixin:
         """POST /Ticket: an `input` object creates one ticket, a list several (notes §5)."""
         payload = params.get("input")
         bulk = isinstance(payload, list)
-        inputs = payload if bulk else [payload]
+        inputs: list[Any] = payload if isinstance(payload, list) else [payload]
         if not inputs or not all(isinstance(fields, dict) for fields in inputs):
             raise ApiError(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects", doc=True)
         results = []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from .base import SandboxBase
 from .php import now_text
 from .searchoptions import Itemtype
 
 
-class RecordsMixin:
+class RecordsMixin(SandboxBase):
     """Part of GlpiSandbox: its entities, users, categories and request types, and who sees what."""
 
     # --- seed data -------------------------------------------------------------------------

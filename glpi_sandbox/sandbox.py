@@ -16,7 +16,7 @@ from email.parser import BytesParser
 from email.policy import HTTP as HTTP_POLICY
 from typing import Any
 
-from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, Session, method_not_allowed
+from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, method_not_allowed
 from .control import ControlMixin
 from .items import DOCUMENT_EXTENSIONS, ItemsMixin
 from .php import now_text, parse_php_query, php_key_path
@@ -99,31 +99,31 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
         self.version = version
         self.latency_ms = latency_ms
         self.session_max_idle = session_max_idle
-        self.fault_endpoints: set[str] | None = None
+        self.fault_endpoints = None
         self.stall_seconds = 30.0
         self.retry_after_seconds = 120
-        self.tickets: dict[int, dict] = {}
+        self.tickets = {}
         self._last_ticket_id = 0
-        self.ticket_users: list[dict] = []  # Ticket_User rows (requesters), as GLPI lists them
-        self.documents: dict[int, dict] = {}
-        self.document_items: list[dict] = []  # Document_Item rows: which document is attached to what
-        self.document_files: dict[int, bytes] = {}  # document id -> the bytes uploaded
+        self.ticket_users = []
+        self.documents = {}
+        self.document_items = []
+        self.document_files = {}
         self.document_extensions = set(DOCUMENT_EXTENSIONS)  # GLPI's uploadable document types
-        self.url: str | None = None
-        self._fault: str | None = None
+        self.url = None
+        self._fault = None
         self._lock = threading.RLock()
-        self._calls: Counter[tuple[str, str]] = Counter()
-        self._sessions: dict[str, Session] = {}
+        self._calls = Counter()
+        self._sessions = {}
         self._stopping = threading.Event()
-        self._server: SandboxServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = None
+        self._thread = None
         self._created = now_text()
-        self._entities: dict[int, dict] = {}
-        self._fields_rows: dict[int, dict] = {}  # entity id -> {"id": row id, "value": CNPJ}
-        self._users: dict[int, dict] = {}
-        self._reach: dict[int, tuple[int, bool]] = {}  # user id -> (entity, recursive)
-        self._categories: dict[int, dict] = {}
-        self._request_types: dict[int, dict] = {}
+        self._entities = {}
+        self._fields_rows = {}
+        self._users = {}
+        self._reach = {}
+        self._categories = {}
+        self._request_types = {}
         self._seed(seed)
         self._user_tokens = dict(user_tokens if user_tokens is not None else {"sandbox-user-token": 7})
         unknown = sorted(set(self._user_tokens.values()) - set(self._users))
@@ -176,7 +176,7 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="glpi-sandbox", daemon=True
         )
         self._thread.start()
-        bound_host, bound_port = self._server.server_address[:2]
+        bound_host, bound_port = self._server.bound_address()
         self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}{API_PREFIX}"
         return self.url
 
@@ -188,7 +188,8 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
         self._server.shutdown()
         self._server.close_connections()
         self._server.server_close()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self._server = self._thread = None
 
     def _pause(self, seconds: float) -> None:
@@ -275,8 +276,10 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
                 if part.get_param("name", header="content-disposition") == "uploadManifest"
                 and part.get_filename() is None
             ),
-            b"",
+            None,
         )
+        if not isinstance(manifest, bytes):  # no manifest part, or one that is not a plain field
+            manifest = b""
         try:
             params = json.loads(manifest.decode("utf-8"))
         except ValueError:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from .api import ApiError, Response, Session, paged_response, parse_range
+from .base import SandboxBase
 from .php import fold, like_regex, mysql_number, php_values, sort_key
 from .searchoptions import FIELDS_TABLE, Itemtype
 
@@ -13,7 +14,7 @@ LIST_LIMIT = 15  # the user's list_limit preference: search pages default to 0-1
 SEARCHTYPES = ("contains", "notcontains", "equals", "notequals")
 
 
-class SearchMixin:
+class SearchMixin(SandboxBase):
     """Part of GlpiSandbox: `search/<itemtype>`, its criteria checked as GLPI checks them and run as MySQL runs
     GLPI's query (SQL precedence, LIKE, the collation, joined tables)."""
 
@@ -96,8 +97,9 @@ class SearchMixin:
 
     def _matches(self, itemtype: Itemtype, item: dict, criteria: list) -> bool:
         """Criteria joined by their links with SQL precedence: NOT, then AND, then OR (LAB#207, #208)."""
-        terms = []  # OR-separated groups of AND-ed results
+        terms: list[list[bool]] = []  # OR-separated groups of AND-ed results
         for criterion in criteria:
+            result: bool | None
             if "criteria" in criterion:
                 result = self._matches(itemtype, item, php_values(criterion["criteria"]))
             else:
@@ -155,5 +157,6 @@ class SearchMixin:
         if joined is None:
             return None, None
         records, key = joined
-        record = records.get(item.get(key))
+        value = item.get(key)
+        record = records.get(value) if isinstance(value, int) else None
         return (record.get(column), record["id"]) if record else (None, None)

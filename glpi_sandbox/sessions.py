@@ -8,12 +8,13 @@ import time
 from email.message import Message
 
 from .api import ApiError, Response, Session
+from .base import SandboxBase
 from .php import new_session_token
 
 NOT_ALLOWED_IP = "There isn't an active API client matching your IP address in the configuration"
 
 
-class SessionsMixin:
+class SessionsMixin(SandboxBase):
     """Part of GlpiSandbox: the checks every API call goes through, and its sessions."""
 
     # --- public API for tests and benchmarks ------------------------------------------------

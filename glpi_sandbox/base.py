@@ -1,0 +1,83 @@
+"""The state every part of GlpiSandbox shares, declared once with its types.
+
+GlpiSandbox is assembled from mixins (records, sessions, search, items, control...) that all read and
+write the same state, which `GlpiSandbox.__init__` (sandbox.py) sets up. Each mixin inherits from
+SandboxBase, so that the type checker knows what `self` holds in every one of them; the few methods
+one mixin calls on another are declared here too, for the type checker only (at run time the mixin
+that defines them answers).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from .api import Session
+from .searchoptions import Itemtype
+
+if TYPE_CHECKING:
+    from .server import SandboxServer
+
+
+class SandboxBase:
+    """What a GlpiSandbox holds: GLPI's configuration and records, the sessions, the faults, the server."""
+
+    # --- GLPI's configuration (Setup > General > API) and version --------------------------------
+    app_token: str | None
+    api_enabled: bool
+    allowed_ips: set[str] | None  # None: the API client matches every address
+    drops_authorization: bool  # a web server that does not hand the Authorization header to PHP
+    version: int  # 10 or 11
+    session_max_idle: float | None
+
+    # --- what lies between a client and GLPI (control.py) ----------------------------------------
+    latency_ms: float
+    stall_seconds: float
+    retry_after_seconds: int
+    fault_endpoints: set[str] | None
+    _fault: str | None
+
+    # --- GLPI's records ---------------------------------------------------------------------------
+    tickets: dict[int, dict]
+    _last_ticket_id: int
+    ticket_users: list[dict]  # Ticket_User rows (requesters), as GLPI lists them
+    documents: dict[int, dict]
+    document_items: list[dict]  # Document_Item rows: which document is attached to what
+    document_files: dict[int, bytes]  # document id -> the bytes uploaded
+    document_extensions: set[str]  # GLPI's uploadable document types
+    _entities: dict[int, dict]
+    _fields_rows: dict[int, dict]  # entity id -> {"id": row id, "value": CNPJ}
+    _users: dict[int, dict]
+    _reach: dict[int, tuple[int, bool]]  # user id -> (entity, recursive)
+    _categories: dict[int, dict]
+    _request_types: dict[int, dict]
+    _created: str  # when the sandbox was made: the date of the seed records
+
+    # --- the API: sessions, options, call counters -------------------------------------------------
+    _user_tokens: dict[str, int]
+    _sessions: dict[str, Session]
+    _listed_options: dict[str, dict]
+    _search_options: dict[str, dict]
+    _calls: Counter[tuple[str, str]]
+    _lock: threading.RLock
+
+    # --- the HTTP server ----------------------------------------------------------------------------
+    url: str | None
+    _stopping: threading.Event
+    _server: SandboxServer | None
+    _thread: threading.Thread | None
+
+    if TYPE_CHECKING:  # defined by one mixin, called from others
+
+        def _collection(self, itemtype: Itemtype) -> dict[int, dict]: ...
+
+        def _visible(self, itemtype: Itemtype, item: dict, entities: frozenset[int]) -> bool: ...
+
+        def _reachable(self, user_id: int) -> frozenset[int]: ...
+
+        def add_entity(self, name: str, cnpj: str | None = None, parent_id: int = 0) -> int: ...
+
+        def reset_calls(self) -> None: ...
+
+        def expire_sessions(self) -> int: ...
