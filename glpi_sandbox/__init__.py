@@ -27,12 +27,13 @@ or as a server: ``python -m glpi_sandbox --port 8088`` (``--help`` lists the opt
 API, a few control endpoints under ``/_sandbox/`` let a separate process inspect and steer it
 (call counters, faults, latency, new entities): see `ControlMixin._control` in control.py.
 
-The modules: sandbox.py (GlpiSandbox: its state, request parsing, routing, lifecycle), made of the
-mixins, which all inherit the typed declaration of that state from base.py (SandboxBase): records.py (entities, users, entity rights), sessions.py (API client checks, initSession,
-Session-Token), search.py (the search engine), items.py (reading and listing items, creating
-tickets and documents) and control.py (faults, /_sandbox/ endpoints); api.py (answers, errors,
-sessions), searchoptions.py (search option tables, itemtypes), php.py (PHP, MySQL and GLPI
-conventions), server.py (the HTTP server) and __main__.py (the command line).
+The modules: sandbox.py (GlpiSandbox: its state, request parsing, routing, lifecycle), made of
+mixins that inherit the typed declaration of that state from base.py (SandboxBase): records.py
+(entities, users, entity rights), sessions.py (API client checks, initSession, Session-Token),
+search.py (the search engine), items.py (reading items and lists), tickets.py (creating tickets),
+documents.py (documents and their files) and control.py (faults, /_sandbox/ endpoints); api.py
+(answers, errors, sessions), searchoptions.py (search option tables, itemtypes), php.py (PHP, MySQL
+and GLPI conventions), server.py (the HTTP server) and __main__.py (the command line).
 """
 
 from __future__ import annotations

@@ -4,16 +4,18 @@ GlpiSandbox is assembled from mixins (records, sessions, search, items, control.
 write the same state, which `GlpiSandbox.__init__` (sandbox.py) sets up. Each mixin inherits from
 SandboxBase, so that the type checker knows what `self` holds in every one of them; the few methods
 one mixin calls on another are declared here too, for the type checker only (at run time the mixin
-that defines them answers).
+that defines them answers). How GLPI stores and returns text, which every part needs, is here as well.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING
+from email.message import Message
+from typing import TYPE_CHECKING, Any
 
 from .api import Session
+from .php import encode_html
 from .searchoptions import Itemtype
 
 if TYPE_CHECKING:
@@ -81,3 +83,19 @@ class SandboxBase:
         def reset_calls(self) -> None: ...
 
         def expire_sessions(self) -> int: ...
+
+    # --- text as GLPI stores and returns it -----------------------------------------------------
+
+    @staticmethod
+    def _text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "1" if value else ""
+        return str(value) if isinstance(value, (str, int, float)) else ""
+
+    def _unsanitized(self, headers: Message) -> bool:
+        """GLPI 10 decodes the text it returns when the request says `X-GLPI-Sanitized-Content: false`."""
+        return self.version == 10 and headers.get("X-GLPI-Sanitized-Content", "").lower() == "false"
+
+    def _stored(self, text: str) -> str:
+        """GLPI 10 stores text HTML-encoded; GLPI 11 stores it as sent."""
+        return encode_html(text) if self.version == 10 else text

@@ -18,7 +18,8 @@ from typing import Any
 
 from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, method_not_allowed
 from .control import ControlMixin
-from .items import DOCUMENT_EXTENSIONS, ItemsMixin
+from .documents import DOCUMENT_EXTENSIONS, DocumentsMixin
+from .items import ItemsMixin
 from .php import now_text, parse_php_query, php_key_path
 from .records import RecordsMixin
 from .search import SearchMixin
@@ -32,6 +33,7 @@ from .searchoptions import (
 )
 from .server import SandboxServer
 from .sessions import SessionsMixin
+from .tickets import TicketsMixin
 
 # GLPI endpoints that exist but that the sandbox does not implement: 405 instead of a lie.
 UNSUPPORTED_ENDPOINTS = frozenset(
@@ -61,7 +63,7 @@ def endpoint_name(segments: list[str]) -> str:
     return segments[0]
 
 
-class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlMixin):
+class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsMixin, DocumentsMixin, ControlMixin):
     """GLPI's state (entities, users, tickets, sessions), its legacy REST API and an HTTP server.
 
     `seed="demo"` adds demonstration data to the lab's (`seed="lab"`: exactly the entities,

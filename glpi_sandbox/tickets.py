@@ -1,0 +1,166 @@
+"""Creating tickets: POST /Ticket, one or a list, with GLPI's silent corrections and the requesters it keeps."""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+from typing import Any
+
+from .api import NO_PERMISSION, AddRefused, ApiError, Response, Session
+from .base import SandboxBase
+from .php import decode_html, now_text, php_int, php_values, plain_text, priority_level
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+# GLPI's default priority matrix: PRIORITY[urgency][impact].
+PRIORITY = {
+    1: {1: 1, 2: 1, 3: 2, 4: 2, 5: 2},
+    2: {1: 1, 2: 2, 3: 2, 4: 3, 5: 3},
+    3: {1: 2, 2: 2, 3: 3, 4: 4, 5: 4},
+    4: {1: 2, 2: 3, 3: 4, 4: 4, 5: 5},
+    5: {1: 2, 2: 3, 3: 4, 4: 5, 5: 5},
+}
+
+# Columns of a new ticket that the API does not let a client set, in GLPI's column order.
+TICKET_FIXED_COLUMNS = {
+    "global_validation": 1,
+    "slas_id_ttr": 0,
+    "slas_id_tto": 0,
+    "slalevels_id_ttr": 0,
+    "time_to_resolve": None,
+    "time_to_own": None,
+    "begin_waiting_date": None,
+    "sla_waiting_duration": 0,
+    "ola_waiting_duration": 0,
+    "olas_id_tto": 0,
+    "olas_id_ttr": 0,
+    "olalevels_id_ttr": 0,
+    "ola_tto_begin_date": None,
+    "ola_ttr_begin_date": None,
+    "internal_time_to_resolve": None,
+    "internal_time_to_own": None,
+    "waiting_duration": 0,
+    "close_delay_stat": 0,
+    "solve_delay_stat": 0,
+    "takeintoaccount_delay_stat": 0,
+    "actiontime": 0,
+    "is_deleted": 0,
+    "locations_id": 0,
+    "validation_percent": 0,
+}
+
+
+class TicketsMixin(SandboxBase):
+    """Part of GlpiSandbox: POST /Ticket."""
+
+    def _create_tickets(self, session: Session, params: dict, headers: Message, api_url: str) -> Response:
+        """POST /Ticket: an `input` object creates one ticket, a list several (notes §5)."""
+        payload = params.get("input")
+        bulk = isinstance(payload, list)
+        inputs: list[Any] = payload if isinstance(payload, list) else [payload]
+        if not inputs or not all(isinstance(fields, dict) for fields in inputs):
+            raise ApiError(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects", doc=True)
+        results = []
+        for fields in inputs:
+            try:
+                ticket_id = self._add_ticket(session, fields)
+            except AddRefused as refusal:
+                results.append({"id": False, "message": str(refusal)})
+            else:
+                results.append({"id": ticket_id, "message": self._added_message(ticket_id, headers)})
+        created = [result["id"] for result in results if result["id"] is not False]
+        if not bulk:
+            if not created:
+                return Response.json(400, ["ERROR_GLPI_ADD", results[0]["message"]])
+            return Response.json(201, results[0], {"location": f"{api_url}/Ticket/{created[0]}"})
+        if len(created) == len(results):
+            return Response.json(201, results, {"link": ",".join(f"{api_url}/Ticket/{tid}" for tid in created)})
+        code = "ERROR_GLPI_PARTIAL_ADD" if created else "ERROR_GLPI_ADD"
+        return Response.json(207 if created else 400, [code, results])
+
+    def _add_ticket(self, session: Session, fields: dict) -> int:
+        """GLPI's Ticket::add() for one input, with its silent corrections (notes §6)."""
+        requesters = self._requesters(fields)
+        content = self._text(fields.get("content")).replace("\r\n", "\n")
+        name = self._text(fields.get("name")) or plain_text(content)[:70]
+        urgency, impact = priority_level(fields.get("urgency")), priority_level(fields.get("impact"))
+        with self._lock:
+            entity_id = php_int(fields["entities_id"]) if "entities_id" in fields else session.active_entity
+            # Rights were fixed at initSession: a newer entity is refused like a missing one (LAB#61, #306).
+            if entity_id not in self._entities or entity_id not in session.entities:
+                raise AddRefused(NO_PERMISSION)
+            self._last_ticket_id += 1
+            ticket_id = self._last_ticket_id
+            now = now_text()
+            self.tickets[ticket_id] = {
+                "id": ticket_id,
+                "entities_id": entity_id,
+                "name": self._stored(name),
+                "date": now,
+                "closedate": None,
+                "solvedate": None,
+                "takeintoaccountdate": None,
+                "date_mod": now,
+                "users_id_lastupdater": session.user_id,
+                "status": 1,
+                "users_id_recipient": session.user_id,  # whatever the client sent (LAB#66)
+                "requesttypes_id": php_int(fields.get("requesttypes_id", 1)),
+                "content": self._stored(content),
+                "urgency": urgency,
+                "impact": impact,
+                "priority": PRIORITY[urgency][impact],
+                "itilcategories_id": php_int(fields.get("itilcategories_id", 0)),  # not checked (LAB#60b)
+                "type": php_int(fields.get("type", 1)),  # not checked either (LAB#111)
+                **TICKET_FIXED_COLUMNS,
+                "date_creation": now,
+            }
+            for user_id, use_notification, email in requesters:
+                self.ticket_users.append(
+                    {
+                        "id": len(self.ticket_users) + 1,
+                        "tickets_id": ticket_id,
+                        "users_id": user_id,
+                        "type": 1,
+                        "use_notification": use_notification,
+                        "alternative_email": email,
+                    }
+                )
+            return ticket_id
+
+    def _requesters(self, fields: dict) -> list[tuple[int, int, str]]:
+        """(user id, use_notification, alternative_email) of each requester GLPI would keep.
+
+        `_users_id_requester` is an id or a list; `_users_id_requester_notif` holds scalars or
+        lists parallel to it (LAB#54-57, #93). Unknown users are dropped (LAB#62b); user 0 with an
+        e-mail is an e-mail-only requester. An invalid e-mail refuses the whole ticket.
+        """
+        if "_users_id_requester" not in fields:
+            return []
+        requested = fields["_users_id_requester"]
+        single = not isinstance(requested, (list, dict))
+        notif = fields.get("_users_id_requester_notif")
+        notif = notif if isinstance(notif, dict) else {}
+
+        def setting(key: str, index: int, default: Any) -> Any:
+            value = notif.get(key, default)
+            if isinstance(value, (list, dict)):
+                values = php_values(value)
+                return values[index] if index < len(values) else default
+            return value if single else default  # scalars only go with a single requester
+
+        for email in php_values(notif.get("alternative_email", [])):
+            if isinstance(email, str) and email and not EMAIL.fullmatch(email):
+                raise AddRefused(f"Invalid email address {email}")
+        requesters = []
+        for index, raw_id in enumerate(php_values(requested)):
+            user_id = php_int(raw_id)
+            email = self._text(setting("alternative_email", index, ""))
+            if (user_id == 0 and email) or user_id in self._users:
+                requesters.append((user_id, php_int(setting("use_notification", index, 1)), email))
+        return requesters
+
+    def _added_message(self, ticket_id: int, headers: Message) -> str:
+        name = self.tickets[ticket_id]["name"]
+        if self._unsanitized(headers):
+            name = decode_html(name)
+        return f"Item successfully added: {name or f'Ticket - ID {ticket_id}'} ({ticket_id})"
