@@ -33,7 +33,8 @@ mixins that inherit the typed declaration of that state from base.py (SandboxBas
 search.py (the search engine), items.py (reading items and lists), tickets.py (creating tickets),
 documents.py (documents and their files) and control.py (faults, /_sandbox/ endpoints); api.py
 (answers, errors, sessions), searchoptions.py (search option tables, itemtypes), php.py (PHP, MySQL
-and GLPI conventions), server.py (the HTTP server) and __main__.py (the command line).
+and GLPI conventions), versions.py (what GLPI 11 answers differently), server.py (the HTTP server)
+and __main__.py (the command line).
 """
 
 from __future__ import annotations

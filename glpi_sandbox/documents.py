@@ -13,6 +13,7 @@ from .api import NO_PERMISSION, AddRefused, ApiError, Response, Session
 from .base import SandboxBase
 from .php import decode_html, file_size_text, now_text, php_int, php_uniqid
 from .searchoptions import ITEMTYPES
+from .versions import DOWNLOAD_CACHE_CONTROL, FILE_SIZE_UNITS, escape_html, upload_delete_url
 
 # The extensions of GLPI 10's default document types (install/empty_data.php, glpi_documenttypes, all
 # uploadable). Any other extension is dropped by the upload handler: "File x not found." (LAB#229).
@@ -40,7 +41,7 @@ class DocumentsMixin(SandboxBase):
             document["mime"],
             {
                 "Content-Disposition": f"filename=\"{raw_name}\"; filename*=utf-8''{urllib.parse.quote(name)}",
-                "Cache-Control": "private",
+                "Cache-Control": DOWNLOAD_CACHE_CONTROL[self.version],
             },
         )
 
@@ -66,11 +67,11 @@ class DocumentsMixin(SandboxBase):
                 "size": len(content),
                 "type": content_type,
                 "url": f"{origin}/files/{stored}",
-                "deleteUrl": f"{api_url}?filenam={stored}",
+                "deleteUrl": upload_delete_url(api_url, stored, self.version),
                 "deleteType": "DELETE",
                 "prefix": stored[: -len(name)],
                 "display": name,
-                "filesize": file_size_text(len(content)),
+                "filesize": file_size_text(len(content), FILE_SIZE_UNITS[self.version]),
                 "id": f"docfilename{secrets.randbelow(2**31)}",
             }
             for stored, name, content_type, content in uploads
@@ -81,7 +82,8 @@ class DocumentsMixin(SandboxBase):
             name = decode_html(name)
         answer = {
             "id": document_id,
-            "message": f"Item successfully added: {name}",  # no "(id)" here (LAB#221)
+            # GLPI 10 adds no "(id)" here (LAB#221); GLPI 11 escapes the name as for any item (LAB11#221).
+            "message": f"Item successfully added: {name if self.version == 10 else escape_html(name)}",
             "upload_result": {"filename": upload_result},
         }
         return Response.json(201, answer, {"location": f"{api_url}/Document/{document_id}"})
@@ -106,7 +108,8 @@ class DocumentsMixin(SandboxBase):
                     or not self._visible(ITEMTYPES["Ticket"], item, session.entities)
                 ):
                     raise AddRefused(NO_PERMISSION)
-                name = f"Document: Ticket - {decode_html(item['name'])}"  # GLPI names it after the item (LAB#221)
+                if self.version == 10:  # GLPI 10 names it after the item (LAB#221), GLPI 11 keeps it (LAB11#221)
+                    name = f"Document: Ticket - {decode_html(item['name'])}"
             if not self._uploadable(filename):  # the upload handler dropped the file (LAB#229)
                 raise AddRefused(f"File {filename} not found.")
             document_id = max(self.documents, default=0) + 1

@@ -9,6 +9,7 @@ from .api import NO_PERMISSION, ApiError, Response, Session, paged_response, par
 from .base import SandboxBase
 from .php import decode_html, is_digits, sort_key
 from .searchoptions import DOCUMENT_ITEM, ITEMTYPES, TICKET_USER, Itemtype
+from .versions import ticket_sub_links
 
 ITEMS_RANGE = (0, 49)  # default page of GET /<itemtype>
 
@@ -54,7 +55,10 @@ class ItemsMixin(SandboxBase):
         ]
         if "itemtype" in item and "items_id" in item:  # a relation links to its item second (LAB#222)
             links.insert(1, {"rel": item["itemtype"], "href": f"{api_url}/{item['itemtype']}/{item['items_id']}"})
-        links += [{"rel": sub, "href": f"{api_url}/{itemtype.name}/{item['id']}/{sub}/"} for sub in itemtype.sub_links]
+        sub_links = (
+            ticket_sub_links(itemtype.sub_links, self.version) if itemtype.name == "Ticket" else itemtype.sub_links
+        )
+        links += [{"rel": sub, "href": f"{api_url}/{itemtype.name}/{item['id']}/{sub}/"} for sub in sub_links]
         return {**item, "links": links} if links else item
 
     def _get_items(

@@ -15,8 +15,6 @@ import unicodedata
 import urllib.parse
 from typing import Any
 
-FILE_SIZE_UNITS = ("o", "Kio", "Mio", "Gio", "Tio")
-
 # GLPI 10 encodes these in every text it stores (Sanitizer); `&` first, so nothing is encoded twice.
 HTML_ENCODING = (("&", "&#38;"), ("<", "&#60;"), (">", "&#62;"))
 # ...and decodes stored text in this order, also understanding the legacy `&lt;`/`&gt;` (LAB#252, #263).
@@ -175,9 +173,9 @@ def php_uniqid() -> str:
     return f"{int(now):08x}{int(now * 1_000_000) % 0x100000:05x}{secrets.randbelow(10**9) / 10**8:.8f}"
 
 
-def file_size_text(size: float) -> str:
-    """GLPI's Toolbox::getSize(): "206 o", "1.03 Kio" (LAB#221)."""
-    for unit in FILE_SIZE_UNITS:  # noqa: B007 (the unit the loop stops at is the answer)
+def file_size_text(size: float, units: tuple[str, ...]) -> str:
+    """GLPI's Toolbox::getSize() in the given units: "206 o", "1.03 Kio" (LAB#221)."""
+    for unit in units:  # noqa: B007 (the unit the loop stops at is the answer)
         if size <= 1024:
             break
         size /= 1024

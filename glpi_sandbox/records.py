@@ -101,7 +101,7 @@ class RecordsMixin(SandboxBase):
             "users_id": 0,
             "groups_id": 0,
             "code": "",
-            "ancestors_cache": "[]",
+            "ancestors_cache": "[]" if self.version == 10 else None,  # LAB#211, LAB11#211
             "sons_cache": None,
             "is_helpdeskvisible": 1,
             "tickettemplates_id_incident": 0,

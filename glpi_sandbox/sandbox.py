@@ -34,6 +34,7 @@ from .searchoptions import (
 from .server import SandboxServer
 from .sessions import SessionsMixin
 from .tickets import TicketsMixin
+from .versions import listed_options
 
 # GLPI endpoints that exist but that the sandbox does not implement: 405 instead of a lie.
 UNSUPPORTED_ENDPOINTS = frozenset(
@@ -132,9 +133,12 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsM
         if unknown:
             raise ValueError(f"user_tokens name unknown users {unknown}; known: {sorted(self._users)}")
         self._listed_options = {
-            "Entity": entity_search_options(fields_option_id, extra_search_options),
-            "Ticket": TICKET_OPTIONS,
-            "ITILCategory": ITILCATEGORY_OPTIONS,
+            itemtype: listed_options(options, version)
+            for itemtype, options in (
+                ("Entity", entity_search_options(fields_option_id, extra_search_options)),
+                ("Ticket", TICKET_OPTIONS),
+                ("ITILCategory", ITILCATEGORY_OPTIONS),
+            )
         }
         self._search_options = {
             itemtype: {key: option for key, option in options.items() if key.isdigit()}

@@ -9,6 +9,7 @@ from .api import ApiError, Response, Session, paged_response, parse_range
 from .base import SandboxBase
 from .php import fold, like_regex, mysql_number, php_values, sort_key
 from .searchoptions import FIELDS_TABLE, Itemtype
+from .versions import search_sort
 
 LIST_LIMIT = 15  # the user's list_limit preference: search pages default to 0-14
 SEARCHTYPES = ("contains", "notcontains", "equals", "notequals")
@@ -24,8 +25,9 @@ class SearchMixin(SandboxBase):
         criteria = php_values(params.get("criteria", []))
         self._validate_criteria(criteria, options)
         start, end = parse_range(params.get("range"), (0, LIST_LIMIT - 1))
-        sort = str(params.get("sort", "1"))
-        sort = sort if sort in options else "1"
+        # GLPI 10 sorts by the complete name (option 1) unless told otherwise, GLPI 11 by id (LAB11#45).
+        explicit = str(params.get("sort", "")) in options
+        sort = str(params["sort"]) if explicit else "1"
         order = "DESC" if params.get("order") == "DESC" else "ASC"
         columns = [
             "1",
@@ -44,7 +46,12 @@ class SearchMixin(SandboxBase):
                 for _, item in sorted(self._collection(itemtype).items())
                 if self._visible(itemtype, item, reachable) and self._matches(itemtype, item, criteria)
             ]
-            found.sort(key=lambda item: sort_key(self._cell(itemtype, item, options[sort])[0]), reverse=order == "DESC")
+            if explicit or self.version == 10:
+                found.sort(
+                    key=lambda item: sort_key(self._cell(itemtype, item, options[sort])[0]), reverse=order == "DESC"
+                )
+            elif order == "DESC":
+                found.reverse()
             # Presence flags: GLPI tests them with isset(), so "withindexes=false" turns it on.
             keys = {column: options[column]["uid"] if "uid_cols" in params else column for column in columns}
             rows = [
@@ -52,7 +59,12 @@ class SearchMixin(SandboxBase):
                 for item in found[start : end + 1]
             ]
         total = len(found)
-        answer: dict[str, Any] = {"totalcount": total, "count": len(rows), "sort": [sort], "order": [order]}
+        answer: dict[str, Any] = {
+            "totalcount": total,
+            "count": len(rows),
+            "sort": search_sort(sort, explicit, self.version),
+            "order": [order],
+        }
         if rows:  # GLPI only sets "data" inside its row loop (LAB#31)
             answer["data"] = (
                 {str(item_id): row for item_id, row in rows} if "withindexes" in params else [row for _, row in rows]

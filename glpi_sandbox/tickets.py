@@ -9,6 +9,7 @@ from typing import Any
 from .api import NO_PERMISSION, AddRefused, ApiError, Response, Session
 from .base import SandboxBase
 from .php import decode_html, now_text, php_int, php_values, plain_text, priority_level
+from .versions import TICKET_COLUMNS_10_ONLY, TICKET_COLUMNS_11, added_message
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -111,8 +112,13 @@ class TicketsMixin(SandboxBase):
                 "priority": PRIORITY[urgency][impact],
                 "itilcategories_id": php_int(fields.get("itilcategories_id", 0)),  # not checked (LAB#60b)
                 "type": php_int(fields.get("type", 1)),  # not checked either (LAB#111)
-                **TICKET_FIXED_COLUMNS,
+                **{
+                    column: value
+                    for column, value in TICKET_FIXED_COLUMNS.items()
+                    if self.version == 10 or column not in TICKET_COLUMNS_10_ONLY
+                },
                 "date_creation": now,
+                **(TICKET_COLUMNS_11 if self.version == 11 else {}),
             }
             for user_id, use_notification, email in requesters:
                 self.ticket_users.append(
@@ -163,4 +169,4 @@ class TicketsMixin(SandboxBase):
         name = self.tickets[ticket_id]["name"]
         if self._unsanitized(headers):
             name = decode_html(name)
-        return f"Item successfully added: {name or f'Ticket - ID {ticket_id}'} ({ticket_id})"
+        return added_message(name or f"Ticket - ID {ticket_id}", ticket_id, self.version)
