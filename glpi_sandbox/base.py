@@ -10,12 +10,14 @@ that defines them answers). How GLPI stores and returns text, which every part n
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 from .api import Session
-from .php import encode_html
+from .php import DATETIME_FORMAT, encode_html
 from .searchoptions import Itemtype
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ class SandboxBase:
     drops_authorization: bool  # a web server that does not hand the Authorization header to PHP
     version: int  # 10 or 11
     session_max_idle: float | None
+    clock: Callable[[], float]  # the sandbox's time, in seconds since the epoch: time.time unless a test sets it
 
     # --- what lies between a client and GLPI (control.py) ----------------------------------------
     latency_ms: float
@@ -83,6 +86,10 @@ class SandboxBase:
         def reset_calls(self) -> None: ...
 
         def expire_sessions(self) -> int: ...
+
+    def _now(self) -> str:
+        """The current time by the sandbox's clock, as GLPI writes dates: "2026-12-03 06:41:53"."""
+        return time.strftime(DATETIME_FORMAT, time.localtime(self.clock()))
 
     # --- text as GLPI stores and returns it -----------------------------------------------------
 

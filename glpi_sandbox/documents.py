@@ -11,7 +11,7 @@ from email.message import Message
 
 from .api import NO_PERMISSION, AddRefused, ApiError, Response, Session
 from .base import SandboxBase
-from .php import decode_html, file_size_text, now_text, php_int, php_uniqid
+from .php import decode_html, file_size_text, php_int, php_uniqid
 from .searchoptions import ITEMTYPES
 from .versions import DOWNLOAD_CACHE_CONTROL, FILE_SIZE_UNITS, escape_html, upload_delete_url
 
@@ -115,7 +115,7 @@ class DocumentsMixin(SandboxBase):
             document_id = max(self.documents, default=0) + 1
             sha1 = hashlib.sha1(content).hexdigest()
             extension = filename.rpartition(".")[2].upper()
-            now = now_text()
+            now = self._now()
             self.documents[document_id] = {
                 "id": document_id,
                 "entities_id": entity_id,

@@ -157,10 +157,6 @@ def plain_text(content: str) -> str:
     return " ".join(text.split())
 
 
-def now_text() -> str:
-    return time.strftime(DATETIME_FORMAT)
-
-
 def new_session_token() -> str:
     """A PHP session id like GLPI's: 26 characters from [a-v0-9] (LAB#01)."""
     alphabet = "0123456789abcdefghijklmnopqrstuv"

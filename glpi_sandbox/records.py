@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .base import SandboxBase
-from .php import now_text
 from .searchoptions import Itemtype
 
 
@@ -42,7 +41,7 @@ class RecordsMixin(SandboxBase):
 
     def _entity_record(self, entity_id: int, name: str, parent_id: int | None) -> dict:
         parent = self._entities.get(parent_id) if parent_id is not None else None
-        now = now_text()
+        now = self._now()
         return {
             "id": entity_id,
             "name": name,

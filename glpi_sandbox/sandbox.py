@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections import Counter
 from email.message import Message
 from email.parser import BytesParser
@@ -20,7 +21,7 @@ from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, 
 from .control import ControlMixin
 from .documents import DOCUMENT_EXTENSIONS, DocumentsMixin
 from .items import ItemsMixin
-from .php import now_text, parse_php_query, php_key_path
+from .php import parse_php_query, php_key_path
 from .records import RecordsMixin
 from .search import SearchMixin
 from .searchoptions import (
@@ -120,7 +121,8 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsM
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
-        self._created = now_text()
+        self.clock = time.time
+        self._created = self._now()
         self._entities = {}
         self._fields_rows = {}
         self._users = {}

@@ -6,9 +6,9 @@ import re
 from email.message import Message
 from typing import Any
 
-from .api import NO_PERMISSION, AddRefused, ApiError, Response, Session
+from .api import NO_PERMISSION, AddRefused, Response, Session, create_items
 from .base import SandboxBase
-from .php import decode_html, now_text, php_int, php_values, plain_text, priority_level
+from .php import decode_html, php_int, php_values, plain_text, priority_level
 from .versions import TICKET_COLUMNS_10_ONLY, TICKET_COLUMNS_11, added_message
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -56,28 +56,12 @@ class TicketsMixin(SandboxBase):
 
     def _create_tickets(self, session: Session, params: dict, headers: Message, api_url: str) -> Response:
         """POST /Ticket: an `input` object creates one ticket, a list several (notes §5)."""
-        payload = params.get("input")
-        bulk = isinstance(payload, list)
-        inputs: list[Any] = payload if isinstance(payload, list) else [payload]
-        if not inputs or not all(isinstance(fields, dict) for fields in inputs):
-            raise ApiError(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects", doc=True)
-        results = []
-        for fields in inputs:
-            try:
-                ticket_id = self._add_ticket(session, fields)
-            except AddRefused as refusal:
-                results.append({"id": False, "message": str(refusal)})
-            else:
-                results.append({"id": ticket_id, "message": self._added_message(ticket_id, headers)})
-        created = [result["id"] for result in results if result["id"] is not False]
-        if not bulk:
-            if not created:
-                return Response.json(400, ["ERROR_GLPI_ADD", results[0]["message"]])
-            return Response.json(201, results[0], {"location": f"{api_url}/Ticket/{created[0]}"})
-        if len(created) == len(results):
-            return Response.json(201, results, {"link": ",".join(f"{api_url}/Ticket/{tid}" for tid in created)})
-        code = "ERROR_GLPI_PARTIAL_ADD" if created else "ERROR_GLPI_ADD"
-        return Response.json(207 if created else 400, [code, results])
+
+        def add(fields: dict) -> tuple[int, str]:
+            ticket_id = self._add_ticket(session, fields)
+            return ticket_id, self._added_message(ticket_id, headers)
+
+        return create_items("Ticket", params, add, api_url)
 
     def _add_ticket(self, session: Session, fields: dict) -> int:
         """GLPI's Ticket::add() for one input, with its silent corrections (notes §6)."""
@@ -92,7 +76,7 @@ class TicketsMixin(SandboxBase):
                 raise AddRefused(NO_PERMISSION)
             self._last_ticket_id += 1
             ticket_id = self._last_ticket_id
-            now = now_text()
+            now = self._now()
             self.tickets[ticket_id] = {
                 "id": ticket_id,
                 "entities_id": entity_id,
