@@ -34,6 +34,7 @@ class SandboxBase:
     drops_authorization: bool  # a web server that does not hand the Authorization header to PHP
     version: int  # 10 or 11
     session_max_idle: float | None
+    technician_id: int  # who plays the technician in the public API and the control endpoints
     clock: Callable[[], float]  # the sandbox's time, in seconds since the epoch: time.time unless a test sets it
 
     # --- what lies between a client and GLPI (control.py) ----------------------------------------
@@ -46,7 +47,9 @@ class SandboxBase:
     # --- GLPI's records ---------------------------------------------------------------------------
     tickets: dict[int, dict]
     _last_ticket_id: int
-    ticket_users: list[dict]  # Ticket_User rows (requesters), as GLPI lists them
+    ticket_users: list[dict]  # Ticket_User rows: the actors of each ticket, as GLPI lists them
+    followups: dict[int, dict]  # ITILFollowup rows
+    solutions: dict[int, dict]  # ITILSolution rows
     documents: dict[int, dict]
     document_items: list[dict]  # Document_Item rows: which document is attached to what
     document_files: dict[int, bytes]  # document id -> the bytes uploaded

@@ -7,11 +7,24 @@ from email.message import Message
 
 from .api import NO_PERMISSION, ApiError, Response, Session, paged_response, parse_range
 from .base import SandboxBase
-from .php import decode_html, is_digits, sort_key
-from .searchoptions import DOCUMENT_ITEM, ITEMTYPES, TICKET_USER, Itemtype
+from .php import decode_html, is_digits, php_flag, sort_key
+from .searchoptions import DOCUMENT_ITEM, ITEMTYPES, Itemtype
 from .versions import ticket_sub_links
 
 ITEMS_RANGE = (0, 49)  # default page of GET /<itemtype>
+TICKET_SUBITEMS = {  # what GET Ticket/<id>/<name> lists
+    name: ITEMTYPES.get(name, DOCUMENT_ITEM)
+    for name in ("Ticket_User", "Document_Item", "ITILFollowup", "ITILSolution")
+}
+# What GET <itemtype>/<id> can add to an item (notes §2 of GLPI's API doc); the sandbox adds none.
+WITH_OPTIONS = tuple(
+    f"with_{name}"
+    for name in (
+        "devices disks softwares connections networkports infocoms contracts documents tickets problems changes "
+        "notes logs"
+    ).split()
+)
+PROFILES = {4: "Super-Admin"}  # the lab's API user's profile (LAB#10, #406)
 
 # Foreign keys GLPI turns into {"rel", "href"} links when not 0 (entities_id: always).
 FOREIGN_KEYS = {
@@ -27,6 +40,10 @@ FOREIGN_KEYS = {
     "profiles_id": "Profile",
     "knowbaseitemcategories_id": "KnowbaseItemCategory",
     "documents_id": "Document",
+    "users_id_editor": "User",
+    "users_id_approval": "User",
+    "solutiontypes_id": "SolutionType",
+    "itilfollowups_id": "ITILFollowup",
 }
 
 
@@ -44,22 +61,49 @@ class ItemsMixin(SandboxBase):
                 raise ApiError(403, "ERROR_RIGHT_MISSING", NO_PERMISSION)
             return dict(item)
 
-    def _render(self, itemtype: Itemtype, item: dict, headers: Message, api_url: str) -> dict:
-        """An item as GET returns it, with its links; GLPI 10 text stays encoded (LAB#51, #252)."""
+    def _check_item_options(self, params: dict) -> None:
+        """GET <itemtype>/<id> options the sandbox does not reproduce are refused, not ignored."""
+        for option in WITH_OPTIONS:
+            if php_flag(params.get(option, False)):
+                raise ApiError(400, "ERROR", f"{option} is not implemented by the GLPI sandbox")
+
+    def _render(
+        self, itemtype: Itemtype, item: dict, headers: Message, api_url: str, params: dict | None = None
+    ) -> dict:
+        """An item as GET returns it: GLPI 10 text stays encoded (LAB#51, #252); each foreign key that is
+        set, and the item a relation points to, gives a link (LAB#51, #222, #409) unless `get_hateoas=false`
+        (LAB#422); `expand_dropdowns=true` puts names in their place (LAB#52, #421)."""
+        params = params or {}
+        hateoas = php_flag(params.get("get_hateoas", True))
+        expand = php_flag(params.get("expand_dropdowns", False))
+        rendered = dict(item)
+        links = []
+        for key, value in item.items():
+            target = item.get("itemtype") if key == "items_id" else FOREIGN_KEYS.get(key)
+            if not (isinstance(target, str) and isinstance(value, int)):
+                continue
+            if value > 0 or (key == "entities_id" and value == 0):
+                links.append({"rel": target, "href": f"{api_url}/{target}/{value}"})
+                if expand:
+                    rendered[key] = self._stored(self._dropdown_name(target, value))
         if self._unsanitized(headers):
-            item = {key: decode_html(value) if isinstance(value, str) else value for key, value in item.items()}
-        links = [
-            {"rel": FOREIGN_KEYS[key], "href": f"{api_url}/{FOREIGN_KEYS[key]}/{value}"}
-            for key, value in item.items()
-            if key in FOREIGN_KEYS and value is not None and (value != 0 or key == "entities_id")
-        ]
-        if "itemtype" in item and "items_id" in item:  # a relation links to its item second (LAB#222)
-            links.insert(1, {"rel": item["itemtype"], "href": f"{api_url}/{item['itemtype']}/{item['items_id']}"})
-        sub_links = (
-            ticket_sub_links(itemtype.sub_links, self.version) if itemtype.name == "Ticket" else itemtype.sub_links
-        )
+            rendered = {key: decode_html(value) if isinstance(value, str) else value for key, value in rendered.items()}
+        sub_links = itemtype.sub_links
+        if itemtype.name == "Ticket":
+            sub_links = ticket_sub_links(sub_links, self.version)
         links += [{"rel": sub, "href": f"{api_url}/{itemtype.name}/{item['id']}/{sub}/"} for sub in sub_links]
-        return {**item, "links": links} if links else item
+        return {**rendered, "links": links} if links and hateoas else rendered
+
+    def _dropdown_name(self, itemtype_name: str, item_id: int) -> str:
+        """What Dropdown::getDropdownName() shows for an id: the complete name of a tree (entity,
+        category), a user's login, an item's name; "" when there is none (GLPI's source)."""
+        if itemtype_name == "Profile":
+            return PROFILES.get(item_id, "")
+        itemtype = ITEMTYPES.get(itemtype_name)
+        record = self._collection(itemtype).get(item_id) if itemtype is not None else None
+        if record is None:
+            return ""
+        return str(record.get("completename") or record.get("name") or "")
 
     def _get_items(
         self, session: Session, itemtype: Itemtype, params: dict, headers: Message, api_url: str
@@ -75,31 +119,26 @@ class ItemsMixin(SandboxBase):
             sortable=True,
         )
 
-    def _get_ticket_users(
-        self, session: Session, raw_id: str, params: dict, headers: Message, api_url: str
+    def _get_ticket_subitems(
+        self, session: Session, raw_id: str, subitem: Itemtype, params: dict, headers: Message, api_url: str
     ) -> Response:
-        """Ticket/<id>/Ticket_User: the ticket's requesters."""
+        """Ticket/<id>/<subitem>: its actors (LAB#405), follow-ups, public and private (LAB#409),
+        solutions (LAB#415), and the document links in the session's entities (LAB#267, #271)."""
         ticket = self._readable_item(session, ITEMTYPES["Ticket"], raw_id)
-        return self._paged_list(
-            TICKET_USER, self.ticket_users, lambda row: row["tickets_id"] == ticket["id"], params, headers, api_url
-        )
+        rows: Iterable[dict]
+        if subitem.name == "Ticket_User":
+            rows, keep = self.ticket_users, lambda row: row["tickets_id"] == ticket["id"]
+        elif subitem.name == "Document_Item":
+            rows = self.document_items
 
-    def _get_ticket_documents(
-        self, session: Session, raw_id: str, params: dict, headers: Message, api_url: str
-    ) -> Response:
-        """Ticket/<id>/Document_Item: only the links in the session's entities (LAB#267, #271)."""
-        ticket = self._readable_item(session, ITEMTYPES["Ticket"], raw_id)
-        return self._paged_list(
-            DOCUMENT_ITEM,
-            self.document_items,
-            lambda row: (
-                (row["itemtype"], row["items_id"]) == ("Ticket", ticket["id"])
-                and self._visible(DOCUMENT_ITEM, row, session.entities)
-            ),
-            params,
-            headers,
-            api_url,
-        )
+            def keep(row: dict) -> bool:
+                return (row["itemtype"], row["items_id"]) == ("Ticket", ticket["id"]) and self._visible(
+                    DOCUMENT_ITEM, row, session.entities
+                )
+        else:
+            rows = (self.followups if subitem.name == "ITILFollowup" else self.solutions).values()
+            keep = lambda row: (row["itemtype"], row["items_id"]) == ("Ticket", ticket["id"])  # noqa: E731
+        return self._paged_list(subitem, rows, keep, params, headers, api_url)
 
     def _paged_list(
         self,
@@ -120,5 +159,5 @@ class ItemsMixin(SandboxBase):
             sort = params.get("sort")
             sort = sort if isinstance(sort, str) and kept and sort in kept[0] else "id"
             kept.sort(key=lambda row: sort_key(row[sort]), reverse=params.get("order") == "DESC")
-        page = [self._render(itemtype, row, headers, api_url) for row in kept[start : end + 1]]
+        page = [self._render(itemtype, row, headers, api_url, params) for row in kept[start : end + 1]]
         return paged_response(itemtype.name, page, start, len(page), len(kept))

@@ -96,6 +96,17 @@ def php_int(value: Any) -> int:
     return 1 if value else 0
 
 
+def php_flag(value: Any) -> bool:
+    """A boolean parameter as GLPI reads it: the strings "true" and "false" are booleans (notes, general
+    conventions), anything else is truthy as in PHP ("" and "0" are false)."""
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        return value not in ("", "0")
+    return bool(value)
+
+
 def mysql_number(value: str) -> float:
     """What MySQL compares when a number column meets a string: "2abc" is 2, "x" is 0."""
     match = MYSQL_NUMBER.match(value)
@@ -155,6 +166,11 @@ def plain_text(content: str) -> str:
     """The text GLPI derives a ticket title from: tags dropped, entities decoded, spaces collapsed."""
     text = html.unescape(re.sub(r"<[^>]*>", " ", content))
     return " ".join(text.split())
+
+
+def seconds_between(start: str, end: str) -> int:
+    """Seconds from one DATETIME to another, as PHP's strtotime() differences count them."""
+    return int(time.mktime(time.strptime(end, DATETIME_FORMAT)) - time.mktime(time.strptime(start, DATETIME_FORMAT)))
 
 
 def new_session_token() -> str:

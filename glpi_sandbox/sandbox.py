@@ -20,7 +20,7 @@ from typing import Any
 from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, method_not_allowed
 from .control import ControlMixin
 from .documents import DOCUMENT_EXTENSIONS, DocumentsMixin
-from .items import ItemsMixin
+from .items import TICKET_SUBITEMS, ItemsMixin
 from .php import parse_php_query, php_key_path
 from .records import RecordsMixin
 from .search import SearchMixin
@@ -35,6 +35,7 @@ from .searchoptions import (
 from .server import SandboxServer
 from .sessions import SessionsMixin
 from .tickets import TicketsMixin
+from .timeline import TimelineMixin
 from .versions import listed_options
 
 # GLPI endpoints that exist but that the sandbox does not implement: 405 instead of a lie.
@@ -65,7 +66,9 @@ def endpoint_name(segments: list[str]) -> str:
     return segments[0]
 
 
-class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsMixin, DocumentsMixin, ControlMixin):
+class GlpiSandbox(
+    RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsMixin, TimelineMixin, DocumentsMixin, ControlMixin
+):
     """GLPI's state (entities, users, tickets, sessions), its legacy REST API and an HTTP server.
 
     `seed="demo"` adds demonstration data to the lab's (`seed="lab"`: exactly the entities,
@@ -109,6 +112,8 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsM
         self.tickets = {}
         self._last_ticket_id = 0
         self.ticket_users = []
+        self.followups = {}
+        self.solutions = {}
         self.documents = {}
         self.document_items = []
         self.document_files = {}
@@ -331,15 +336,25 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsM
             item = self._readable_item(session, itemtype, rest[0])
             if itemtype.name == "Document" and params.get("alt") == "media":
                 return self._download(item)
-            return Response.json(200, self._render(itemtype, item, headers, api_url))
-        if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Ticket_User"):
-            return self._get_ticket_users(session, rest[0], params, headers, api_url)
-        if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Document_Item"):
-            return self._get_ticket_documents(session, rest[0], params, headers, api_url)
-        if method == "POST" and not rest and itemtype.name == "Ticket":
-            return self._create_tickets(session, params, headers, api_url)
-        if method == "POST" and not rest and itemtype.name == "Document" and "_uploads" in params:
-            return self._create_document(session, params, headers, api_url)
+            self._check_item_options(params)
+            return Response.json(200, self._render(itemtype, item, headers, api_url, params))
+        if method == "GET" and len(rest) == 2 and itemtype.name == "Ticket" and rest[1] in TICKET_SUBITEMS:
+            return self._get_ticket_subitems(session, rest[0], TICKET_SUBITEMS[rest[1]], params, headers, api_url)
+        if method in ("PUT", "PATCH") and len(rest) <= 1 and itemtype.name == "Ticket":
+            return self._update_tickets(session, rest[0] if rest else None, params)
+        if method == "POST" and len(rest) in (0, 2):
+            # POST Ticket/<id>/ITILFollowup adds what the input says: GLPI does not use the URL's id (LAB#234).
+            created = self._itemtype(rest[1]) if rest else itemtype
+            if created.name == "Ticket" and not rest:
+                return self._create_tickets(session, params, headers, api_url)
+            if created.name == "Document" and not rest and "_uploads" in params:
+                return self._create_document(session, params, headers, api_url)
+            if created.name == "ITILFollowup":
+                return self._create_followups(session, params, api_url)
+            if created.name == "ITILSolution":
+                return self._create_solutions(session, params, api_url)
+            if created.name == "Ticket_User":
+                return self._create_actors(session, params, api_url)
         raise method_not_allowed()
 
     @staticmethod

@@ -83,6 +83,7 @@ class SessionsMixin(SandboxBase):
         with self._lock:
             home, _ = self._reach[user_id]
             self._sessions[token] = Session(user_id, home, self._reachable(user_id), time.monotonic())
+            self._users[user_id]["last_login"] = self._now()  # LAB#406
         return Response.json(200, {"session_token": token})
 
     def _session(self, params: dict, headers: Message) -> tuple[str, Session]:

@@ -4,40 +4,50 @@
 (request method, URL, headers and body; response status, headers and body); `tests/transcripts-11/`
 holds the same requests answered by a GLPI 11.0.6 (its `_DIFFERENCES.md` sums up what changed).
 Each test replays one of them against a fresh sandbox of that version (`version=10` or `11`)
-serving over HTTP, seeded with the lab's data (`seed="lab"`),
-and compares the status, the error code and message, the headers GLPI's clients read
-(Content-Range, Accept-Range, location) and the JSON: search answers exactly (totals, rows, the
-entities found, no `data` key when empty), items field by field, new tickets by their message.
+serving over HTTP, seeded with the lab's data (`seed="lab"`), and compares the status, the error
+code and message, the headers GLPI's clients read (Content-Range, Accept-Range, location, link;
+Content-Type, Content-Disposition and Cache-Control of a download) and the JSON: search answers
+exactly (totals, rows, the entities found, no `data` key when empty), items field by field, new
+items by their message, updates by their result. Both sets are replayed with the same machinery and
+the same comparisons; only the lab's address (port 8088 or 8090) and its session tokens differ.
 
 A replay first replays the exchanges it depends on (the POST that created the ticket a GET
 reads, the initSession and killSession before a dead token is used) and maps the lab's session
-tokens and item ids onto the sandbox's. Transcripts 98 and 100 onwards were recorded after
-transcripts 96 and 97 changed the lab (entity 5 got an empty CNPJ, entity 6 was created): their
-replays do the same with `set_entity_cnpj()` and `add_entity()`. The 300 series adds the late
-customer entity between sessions, as the lab did with 302/304.
+tokens and item ids (tickets, entities, documents, follow-ups, solutions, actors) onto the
+sandbox's. Transcripts 98 and 100 onwards were recorded after transcripts 96 and 97 changed the
+lab (entity 5 got an empty CNPJ, entity 6 was created): their replays do the same with
+`set_entity_cnpj()` and `add_entity()`. The 300 series adds the late customer entity between
+sessions, as the lab did with 302/304. The life of a ticket, 400-424, was recorded on a later lab
+whose category, request type and API user had other names: those replays rename them with
+`edit_record()` first, and replay every change of the story (401, 403, 407...) recorded before
+them. The sandbox's clock is stopped during a replay, as each recorded series took the lab less
+than a second: the delays GLPI counts in seconds come out as recorded.
 
-Not replayed, and why:
+Not replayed (the same numbers in both sets), and why:
 - 00a, 05, 06, 244: HTTP Basic login. The sandbox only logs in with a user_token; Basic answers
   ERROR_LOGIN_WITH_CREDENTIALS_DISABLED, like a fresh GLPI.
 - 07: get_full_session (a dump of GLPI's PHP session).
 - 10, 11, 12: getActiveProfile, getMyEntities, getActiveEntities (the sandbox answers 405).
 - 21: listSearchOptions `raw`. 43, 86, 87: `rawdata` (GLPI's debug dump with the SQL and the
   tokens); 101-104 and 202 are replayed without their `rawdata` key. 44: `giveItems` (data_html).
-- 52: expand_dropdowns.
 - 81, 82, 83: the full Entity object (some 90 configuration columns, trimmed in the sandbox) and
   the PluginFields item endpoints.
 - 96, 97, 301-304, setup/*: writing entities (PUT/POST Entity, PluginFields*); emulated as above.
+  (On GLPI 11 those writes answered 200 but stored nothing, Fields 1.22.2; the lab wrote the values
+  with SQL, so the later exchanges saw the same data as on GLPI 10.)
 - 274: Ticket/<id>/Document (the sandbox answers 405; only Document_Item is implemented).
-- 230-235: follow-ups. 243, 245: getGlpiConfig.
-- 13, 85, 100, 106, 200, 260, 270, 300, 307 (initSession, like 01) and 00b, 67, 84, 99, 105, 112, 246, 259,
-  268, 275, 309-312 (killSession, like 14) are used as steps of other replays, not tested again.
+- 243, 245: getGlpiConfig (GLPI's whole configuration).
+- 13, 85, 100, 106, 200, 260, 270, 300, 307, 400 (initSession, like 01) and 00b, 67, 84, 99, 105,
+  112, 246, 259, 268, 275, 309-312, 425 (killSession, like 14) are used as steps of other replays,
+  not tested again.
 
 Document uploads (220-273) were recorded as summaries (manifest, file name, size and sha1): the
 replay sends a file of the recorded size and type (a PNG really starts like one), and compares
 the sandbox's sha1 with that of the bytes it sent.
 
 The last section tests sandbox behaviour no recording shows (faults, latency, control endpoints,
-GLPI 11, demo data, the command line, documents).
+GLPI 11, demo data, the command line, documents); tests/test_sandbox_ticket_life.py does the same
+for a ticket's life after creation.
 """
 
 from __future__ import annotations
@@ -242,7 +252,20 @@ def late_customer(replay: Replay) -> None:
     replay.ids["Entity"][10] = replay.sandbox.add_entity("Cliente Criado Depois", "00.000.000/0001-91")
 
 
+def lab_before_400(replay: Replay) -> None:
+    """400-425 were recorded on a later lab, whose category, request type and api user had other names
+    and whose api user had a default profile (transcripts-11/_DIFFERENCES.md, section 10)."""
+    replay.sandbox.edit_record("ITILCategory", 1, name="Suporte", completename="Suporte")
+    replay.sandbox.edit_record("RequestType", 7, name="Formulário web")
+    replay.sandbox.edit_record("User", 7, realname="API", firstname="Gateway", profiles_id=4)
+
+
 Step = str | Callable[[Replay], None]
+
+# The exchanges that changed a ticket in 230-235 and in the story of 400-425: each replay of that
+# series first replays those recorded before it.
+FOLLOWUPS_230 = ("220", "230", "233")
+STORY_400 = ("401", "403", "407", "408", "411", "413", "416", "418", "420")
 
 # Replayed transcript -> the steps to replay before it.
 CASES: dict[str, list[Step]] = {
@@ -348,6 +371,15 @@ CASES: dict[str, list[Step]] = {
     "305": [lab_after_96_and_97, "300", late_customer],
     "306": [lab_after_96_and_97, "300", late_customer],
     "308": [lab_after_96_and_97, "300", late_customer, "307"],
+    "52": ["50"],
+    **{
+        number: [lab_after_96_and_97, *(step for step in FOLLOWUPS_230 if step < number)]
+        for number in ("230", "231", "232", "233", "234", "235")
+    },
+    **{
+        number: [lab_before_400, *(step for step in STORY_400 if int(step) < int(number))]
+        for number in map(str, range(401, 425))
+    },
 }
 
 
@@ -360,6 +392,10 @@ def lab_sandbox(request):
         seed="lab",
         version=request.node.callspec.params["version"],
     )
+    # Each recorded series took the lab less than a second: with the clock stopped, the delays GLPI
+    # counts in seconds (taking into account, solving, closing) come out as recorded.
+    stopped = time.time()
+    sandbox.clock = lambda: stopped
     url = sandbox.start()
     yield sandbox, url
     sandbox.stop()
@@ -927,7 +963,7 @@ def test_unsupported_requests_get_glpi_errors_not_tracebacks(demo):
     _, url = demo
     headers = login(url)
     for method, path, code in [
-        ("PUT", "/Ticket/1", "ERROR_METHOD_NOT_ALLOWED"),
+        ("PUT", "/Entity/1", "ERROR_METHOD_NOT_ALLOWED"),  # PUT Ticket/<id> is implemented (LAB#411)
         ("DELETE", "/Entity/1", "ERROR_METHOD_NOT_ALLOWED"),
         ("GET", "/getMyEntities", "ERROR_METHOD_NOT_ALLOWED"),
         ("GET", "/Ticket/1/Document", "ERROR_METHOD_NOT_ALLOWED"),
@@ -1089,3 +1125,16 @@ def test_command_line_without_fields_option():
             headers={"App-Token": "cli-app", "Session-Token": session["session_token"]},
         ).json()
         assert str(76666) not in options and options["14"]["name"] == "Name"
+
+
+def test_command_line_serves_glpi_11():
+    with sandbox_command("--glpi-version", "11") as (_, url):
+        session = requests.get(
+            f"{url}/initSession", timeout=5, headers={"App-Token": "cli-app", "Authorization": "user_token cli-user"}
+        ).json()
+        headers = {"App-Token": "cli-app", "Session-Token": session["session_token"]}
+        created = post_ticket(url, headers, name="A & B", entities_id=1)
+        v1 = url.replace("/apirest.php", "/api.php/v1")
+        assert created.json() == {"id": 1, "message": "Item successfully added: A &amp; B"}
+        assert created.headers["location"] == f"{v1}/Ticket/1"
+        assert requests.get(f"{v1}/Ticket/1", headers=headers, timeout=5).json()["name"] == "A & B"
