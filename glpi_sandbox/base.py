@@ -90,6 +90,16 @@ class SandboxBase:
 
         def expire_sessions(self) -> int: ...
 
+        def add_followup(
+            self, ticket_id: int, content: str, is_private: bool = False, users_id: int | None = None
+        ) -> int: ...
+
+        def add_solution(self, ticket_id: int, content: str, users_id: int | None = None) -> int: ...
+
+        def set_ticket_status(self, ticket_id: int, status: int, users_id: int | None = None) -> None: ...
+
+        def add_actor(self, ticket_id: int, users_id: int | None = None, actor_type: int = 2) -> int: ...
+
     def _now(self) -> str:
         """The current time by the sandbox's clock, as GLPI writes dates: "2026-12-03 06:41:53"."""
         return time.strftime(DATETIME_FORMAT, time.localtime(self.clock()))
