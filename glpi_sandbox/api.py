@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,10 @@ class AddRefused(Exception):
     """GLPI's add() refused one item; the message is what the API reports for it."""
 
 
+def bad_array() -> ApiError:
+    return ApiError(400, "ERROR_BAD_ARRAY", "input parameter must be an array of objects", doc=True)
+
+
 def method_not_allowed() -> ApiError:
     return ApiError(405, "ERROR_METHOD_NOT_ALLOWED", "Method Not Allowed", doc=True)
 
@@ -69,6 +74,38 @@ def paged_response(itemtype_name: str, body: Any, start: int, count: int, total:
     if total:  # no Content-Range header for an empty result (LAB#31)
         headers["Content-Range"] = f"{start}-{start + count - 1}/{total}"
     return Response.json(200 if count >= total else 206, body, headers)
+
+
+def create_items(itemtype_name: str, params: dict, add: Callable[[dict], tuple[int, str]], api_url: str) -> Response:
+    """POST /<itemtype>: an `input` object adds one item, a list several, each with `add`, which returns
+    (id, message) or raises AddRefused (notes §5; LAB#50, #73, #74, #107).
+
+    One item: 201 {"id", "message"} with a `location` header, or 400 ["ERROR_GLPI_ADD", message].
+    A list: 201 with the list of results and a `link` header; 207 ["ERROR_GLPI_PARTIAL_ADD", results]
+    when some failed, 400 ["ERROR_GLPI_ADD", results] when all did.
+    """
+    payload = params.get("input")
+    bulk = isinstance(payload, list)
+    inputs: list[Any] = payload if isinstance(payload, list) else [payload]
+    if not inputs or not all(isinstance(fields, dict) for fields in inputs):
+        raise bad_array()
+    results: list[dict[str, Any]] = []
+    for fields in inputs:
+        try:
+            item_id, message = add(fields)
+        except AddRefused as refusal:
+            results.append({"id": False, "message": str(refusal)})
+        else:
+            results.append({"id": item_id, "message": message})
+    created = [result["id"] for result in results if result["id"] is not False]
+    if not bulk:
+        if not created:
+            return Response.json(400, ["ERROR_GLPI_ADD", results[0]["message"]])
+        return Response.json(201, results[0], {"location": f"{api_url}/{itemtype_name}/{created[0]}"})
+    if len(created) == len(results):
+        return Response.json(201, results, {"link": ",".join(f"{api_url}/{itemtype_name}/{i}" for i in created)})
+    code = "ERROR_GLPI_PARTIAL_ADD" if created else "ERROR_GLPI_ADD"
+    return Response.json(207 if created else 400, [code, results])
 
 
 @dataclass

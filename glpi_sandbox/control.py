@@ -11,6 +11,7 @@ import json
 import re
 
 from .api import Response
+from .base import SandboxBase
 
 FAULTS = ("http500", "http503", "html", "redirect", "stall", "stall_after_create")
 
@@ -45,7 +46,7 @@ SERVER_ERROR_PAGE = """<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">
 """
 
 
-class ControlMixin:
+class ControlMixin(SandboxBase):
     """Part of GlpiSandbox: its faults, and the endpoints a process outside it uses to steer it."""
 
     @property
@@ -94,6 +95,12 @@ class ControlMixin:
         GET stats; POST reset-calls; POST expire-sessions; POST config {"latency_ms", "fault",
         "fault_endpoints", "stall_seconds", "retry_after_seconds"}; POST entities {"name", "cnpj",
         "parent_id"} -> {"id"}; GET tickets/<id>. They are not counted as API calls and have no latency.
+
+        The technician's side of a ticket, with GLPI's effects on it (timeline.py, lifecycle.py), by
+        `users_id` or else the technician (`technician_id`: user 10 "tecnico" in the demo data):
+        POST tickets/<id>/followups {"content", "is_private"} -> {"id"}; GET tickets/<id>/followups;
+        POST tickets/<id>/solutions {"content"} -> {"id"}; POST tickets/<id>/status {"status"} -> the
+        ticket; POST tickets/<id>/actors {"type": 2 by default, assigned} -> {"id"}.
         """
         try:
             payload = json.loads(body.decode("utf-8")) if body.strip() else {}
@@ -120,16 +127,47 @@ class ControlMixin:
                     raise ValueError('"name" is required')
                 entity_id = self.add_entity(payload["name"], payload.get("cnpj"), int(payload.get("parent_id", 0)))
                 return Response.json(201, {"id": entity_id})
-            match = re.fullmatch(r"tickets/(\d+)", route)
-            if method == "GET" and match:
+            match = re.fullmatch(r"tickets/(\d+)(?:/([a-z]+))?", route)
+            if match:
                 with self._lock:
                     ticket = self.tickets.get(int(match.group(1)))
                     if ticket is None:
                         return Response.json(404, {"error": "no such ticket"})
-                    return Response.json(200, ticket)
+                    answer = self._control_ticket(method, ticket, match.group(2), payload)
+                if answer is not None:
+                    return answer
         except (ValueError, TypeError) as error:
             return Response.json(400, {"error": str(error)})
         return Response.json(404, {"error": f"unknown control endpoint {method} /_sandbox/{route}"})
+
+    def _control_ticket(self, method: str, ticket: dict, part: str | None, payload: dict) -> Response | None:
+        """tickets/<id>[/<part>]: read a ticket, or act on it as the technician would; None: no such endpoint."""
+        users_id = payload.get("users_id")
+        if users_id is not None and not isinstance(users_id, int):
+            raise ValueError('"users_id" must be a user id')
+        if (method, part) == ("GET", None):
+            return Response.json(200, ticket)
+        if (method, part) == ("GET", "followups"):
+            rows = [row for row in self.followups.values() if row["items_id"] == ticket["id"]]
+            return Response.json(200, rows)
+        if (method, part) in (("POST", "followups"), ("POST", "solutions")):
+            if not isinstance(payload.get("content"), str):
+                raise ValueError('"content" is required')
+            if part == "solutions":
+                return Response.json(201, {"id": self.add_solution(ticket["id"], payload["content"], users_id)})
+            is_private = bool(payload.get("is_private", False))
+            return Response.json(201, {"id": self.add_followup(ticket["id"], payload["content"], is_private, users_id)})
+        if (method, part) == ("POST", "status"):
+            if not isinstance(payload.get("status"), int):
+                raise ValueError('"status" is required: 1 to 6')
+            self.set_ticket_status(ticket["id"], payload["status"], users_id)
+            return Response.json(200, ticket)
+        if (method, part) == ("POST", "actors"):
+            actor_type = payload.get("type", 2)
+            if actor_type not in (1, 2, 3):
+                raise ValueError('"type" must be 1 (requester), 2 (assigned) or 3 (observer)')
+            return Response.json(201, {"id": self.add_actor(ticket["id"], users_id, actor_type)})
+        return None
 
     def _configure(self, settings: dict) -> dict:
         """Check every setting, then apply them all."""

@@ -15,8 +15,6 @@ import unicodedata
 import urllib.parse
 from typing import Any
 
-FILE_SIZE_UNITS = ("o", "Kio", "Mio", "Gio", "Tio")
-
 # GLPI 10 encodes these in every text it stores (Sanitizer); `&` first, so nothing is encoded twice.
 HTML_ENCODING = (("&", "&#38;"), ("<", "&#60;"), (">", "&#62;"))
 # ...and decodes stored text in this order, also understanding the legacy `&lt;`/`&gt;` (LAB#252, #263).
@@ -98,6 +96,17 @@ def php_int(value: Any) -> int:
     return 1 if value else 0
 
 
+def php_flag(value: Any) -> bool:
+    """A boolean parameter as GLPI reads it: the strings "true" and "false" are booleans (notes, general
+    conventions), anything else is truthy as in PHP ("" and "0" are false)."""
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        return value not in ("", "0")
+    return bool(value)
+
+
 def mysql_number(value: str) -> float:
     """What MySQL compares when a number column meets a string: "2abc" is 2, "x" is 0."""
     match = MYSQL_NUMBER.match(value)
@@ -159,8 +168,9 @@ def plain_text(content: str) -> str:
     return " ".join(text.split())
 
 
-def now_text() -> str:
-    return time.strftime(DATETIME_FORMAT)
+def seconds_between(start: str, end: str) -> int:
+    """Seconds from one DATETIME to another, as PHP's strtotime() differences count them."""
+    return int(time.mktime(time.strptime(end, DATETIME_FORMAT)) - time.mktime(time.strptime(start, DATETIME_FORMAT)))
 
 
 def new_session_token() -> str:
@@ -175,9 +185,9 @@ def php_uniqid() -> str:
     return f"{int(now):08x}{int(now * 1_000_000) % 0x100000:05x}{secrets.randbelow(10**9) / 10**8:.8f}"
 
 
-def file_size_text(size: float) -> str:
-    """GLPI's Toolbox::getSize(): "206 o", "1.03 Kio" (LAB#221)."""
-    for unit in FILE_SIZE_UNITS:  # noqa: B007 (the unit the loop stops at is the answer)
+def file_size_text(size: float, units: tuple[str, ...]) -> str:
+    """GLPI's Toolbox::getSize() in the given units: "206 o", "1.03 Kio" (LAB#221)."""
+    for unit in units:  # noqa: B007 (the unit the loop stops at is the answer)
         if size <= 1024:
             break
         size /= 1024

@@ -1,12 +1,14 @@
-"""GLPI's records in the sandbox: the seed data, new entities, and what an entity right reaches."""
+"""GLPI's records in the sandbox: the seed data, new entities, edits, and what an entity right reaches."""
 
 from __future__ import annotations
 
-from .php import now_text
-from .searchoptions import Itemtype
+from .base import SandboxBase
+from .searchoptions import ITEMTYPES, Itemtype
+
+TECHNICIAN = 10  # the demo's technician, "tecnico"
 
 
-class RecordsMixin:
+class RecordsMixin(SandboxBase):
     """Part of GlpiSandbox: its entities, users, categories and request types, and who sees what."""
 
     # --- seed data -------------------------------------------------------------------------
@@ -32,16 +34,21 @@ class RecordsMixin:
         self._categories[1] = self._category_record(1, "Suporte Técnico")
         self._request_types[1] = self._request_type_record(1, "Helpdesk", helpdesk_default=True)
         self._request_types[7] = self._request_type_record(7, "Portal Flask")
+        self.technician_id = 7  # in the lab the API user assigned itself and answered (LAB#403, #407)
         if seed == "demo":
             self.add_entity("Cliente Delta", "a1b2c3d4e5f668")  # A1.B2C.3D4/E5F6-68, stored bare in lower case
             self.add_entity("Cliente Duplicado Matriz", "19.131.100/0001-85")  # the same CNPJ on two entities
             self.add_entity("Cliente Duplicado Cópia", "19131100000185")
             self._categories[2] = self._category_record(2, "Rede")
             self._categories[3] = self._category_record(3, "Impressoras")
+            # A technician apart from the API user, to answer tickets in tests (control.py).
+            self._users[TECHNICIAN] = self._user_record(TECHNICIAN, "tecnico", "Técnico", "Suporte")
+            self._reach[TECHNICIAN] = (0, True)
+            self.technician_id = TECHNICIAN
 
     def _entity_record(self, entity_id: int, name: str, parent_id: int | None) -> dict:
         parent = self._entities.get(parent_id) if parent_id is not None else None
-        now = now_text()
+        now = self._now()
         return {
             "id": entity_id,
             "name": name,
@@ -100,7 +107,7 @@ class RecordsMixin:
             "users_id": 0,
             "groups_id": 0,
             "code": "",
-            "ancestors_cache": "[]",
+            "ancestors_cache": "[]" if self.version == 10 else None,  # LAB#211, LAB11#211
             "sons_cache": None,
             "is_helpdeskvisible": 1,
             "tickettemplates_id_incident": 0,
@@ -174,9 +181,27 @@ class RecordsMixin:
                 pending.extend(children)
         return frozenset(reached)
 
+    def edit_record(self, itemtype: str, item_id: int, **columns: object) -> None:
+        """Change columns of an entity, user, category or request type, as an administrator would in
+        GLPI's web interface (a test recreating a lab's data renames things, sets a default profile...)."""
+        if itemtype not in ("Entity", "User", "ITILCategory", "RequestType"):
+            raise ValueError(f"edit_record does not edit {itemtype} records")
+        with self._lock:
+            record = self._collection(ITEMTYPES[itemtype]).get(item_id)
+            if record is None:
+                raise ValueError(f"no {itemtype} {item_id}")
+            unknown = sorted(set(columns) - set(record))
+            if unknown:
+                raise ValueError(f"{itemtype} records have no {unknown}")
+            record.update(columns, date_mod=self._now())
+
     def _collection(self, itemtype: Itemtype) -> dict[int, dict]:
+        if itemtype.name == "Ticket_User":
+            return {row["id"]: row for row in self.ticket_users}
         return {
             "Ticket": self.tickets,
+            "ITILFollowup": self.followups,
+            "ITILSolution": self.solutions,
             "Entity": self._entities,
             "ITILCategory": self._categories,
             "User": self._users,
@@ -189,6 +214,9 @@ class RecordsMixin:
             return item["id"] in entities
         if itemtype.name == "Ticket":
             return item["entities_id"] in entities and not item["is_deleted"]
+        if itemtype.name in ("ITILFollowup", "ITILSolution", "Ticket_User"):  # what its ticket's reader sees
+            ticket = self.tickets.get(item["tickets_id"] if "tickets_id" in item else item["items_id"])
+            return ticket is not None and self._visible(ITEMTYPES["Ticket"], ticket, entities)
         if itemtype.name in ("Document", "Document_Item"):  # never recursive here: only their own entity
             return item["entities_id"] in entities
         if itemtype.name == "ITILCategory":  # a recursive category is seen from its sub-entities

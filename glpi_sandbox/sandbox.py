@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections import Counter
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP as HTTP_POLICY
 from typing import Any
 
-from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, Session, method_not_allowed
+from .api import API_PREFIX, API_V1_PREFIX, CONTROL_PREFIX, ApiError, Response, method_not_allowed
 from .control import ControlMixin
-from .items import DOCUMENT_EXTENSIONS, ItemsMixin
-from .php import now_text, parse_php_query, php_key_path
+from .documents import DOCUMENT_EXTENSIONS, DocumentsMixin
+from .items import TICKET_SUBITEMS, ItemsMixin
+from .php import parse_php_query, php_key_path
 from .records import RecordsMixin
 from .search import SearchMixin
 from .searchoptions import (
@@ -32,6 +34,9 @@ from .searchoptions import (
 )
 from .server import SandboxServer
 from .sessions import SessionsMixin
+from .tickets import TicketsMixin
+from .timeline import TimelineMixin
+from .versions import listed_options
 
 # GLPI endpoints that exist but that the sandbox does not implement: 405 instead of a lie.
 UNSUPPORTED_ENDPOINTS = frozenset(
@@ -61,7 +66,9 @@ def endpoint_name(segments: list[str]) -> str:
     return segments[0]
 
 
-class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlMixin):
+class GlpiSandbox(
+    RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, TicketsMixin, TimelineMixin, DocumentsMixin, ControlMixin
+):
     """GLPI's state (entities, users, tickets, sessions), its legacy REST API and an HTTP server.
 
     `seed="demo"` adds demonstration data to the lab's (`seed="lab"`: exactly the entities,
@@ -99,40 +106,46 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
         self.version = version
         self.latency_ms = latency_ms
         self.session_max_idle = session_max_idle
-        self.fault_endpoints: set[str] | None = None
+        self.fault_endpoints = None
         self.stall_seconds = 30.0
         self.retry_after_seconds = 120
-        self.tickets: dict[int, dict] = {}
+        self.tickets = {}
         self._last_ticket_id = 0
-        self.ticket_users: list[dict] = []  # Ticket_User rows (requesters), as GLPI lists them
-        self.documents: dict[int, dict] = {}
-        self.document_items: list[dict] = []  # Document_Item rows: which document is attached to what
-        self.document_files: dict[int, bytes] = {}  # document id -> the bytes uploaded
+        self.ticket_users = []
+        self.followups = {}
+        self.solutions = {}
+        self.documents = {}
+        self.document_items = []
+        self.document_files = {}
         self.document_extensions = set(DOCUMENT_EXTENSIONS)  # GLPI's uploadable document types
-        self.url: str | None = None
-        self._fault: str | None = None
+        self.url = None
+        self._fault = None
         self._lock = threading.RLock()
-        self._calls: Counter[tuple[str, str]] = Counter()
-        self._sessions: dict[str, Session] = {}
+        self._calls = Counter()
+        self._sessions = {}
         self._stopping = threading.Event()
-        self._server: SandboxServer | None = None
-        self._thread: threading.Thread | None = None
-        self._created = now_text()
-        self._entities: dict[int, dict] = {}
-        self._fields_rows: dict[int, dict] = {}  # entity id -> {"id": row id, "value": CNPJ}
-        self._users: dict[int, dict] = {}
-        self._reach: dict[int, tuple[int, bool]] = {}  # user id -> (entity, recursive)
-        self._categories: dict[int, dict] = {}
-        self._request_types: dict[int, dict] = {}
+        self._server = None
+        self._thread = None
+        self.clock = time.time
+        self._created = self._now()
+        self._entities = {}
+        self._fields_rows = {}
+        self._users = {}
+        self._reach = {}
+        self._categories = {}
+        self._request_types = {}
         self._seed(seed)
         self._user_tokens = dict(user_tokens if user_tokens is not None else {"sandbox-user-token": 7})
         unknown = sorted(set(self._user_tokens.values()) - set(self._users))
         if unknown:
             raise ValueError(f"user_tokens name unknown users {unknown}; known: {sorted(self._users)}")
         self._listed_options = {
-            "Entity": entity_search_options(fields_option_id, extra_search_options),
-            "Ticket": TICKET_OPTIONS,
-            "ITILCategory": ITILCATEGORY_OPTIONS,
+            itemtype: listed_options(options, version)
+            for itemtype, options in (
+                ("Entity", entity_search_options(fields_option_id, extra_search_options)),
+                ("Ticket", TICKET_OPTIONS),
+                ("ITILCategory", ITILCATEGORY_OPTIONS),
+            )
         }
         self._search_options = {
             itemtype: {key: option for key, option in options.items() if key.isdigit()}
@@ -176,7 +189,7 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="glpi-sandbox", daemon=True
         )
         self._thread.start()
-        bound_host, bound_port = self._server.server_address[:2]
+        bound_host, bound_port = self._server.bound_address()
         self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}{API_PREFIX}"
         return self.url
 
@@ -188,7 +201,8 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
         self._server.shutdown()
         self._server.close_connections()
         self._server.server_close()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self._server = self._thread = None
 
     def _pause(self, seconds: float) -> None:
@@ -275,8 +289,10 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
                 if part.get_param("name", header="content-disposition") == "uploadManifest"
                 and part.get_filename() is None
             ),
-            b"",
+            None,
         )
+        if not isinstance(manifest, bytes):  # no manifest part, or one that is not a plain field
+            manifest = b""
         try:
             params = json.loads(manifest.decode("utf-8"))
         except ValueError:
@@ -320,15 +336,25 @@ class GlpiSandbox(RecordsMixin, SessionsMixin, SearchMixin, ItemsMixin, ControlM
             item = self._readable_item(session, itemtype, rest[0])
             if itemtype.name == "Document" and params.get("alt") == "media":
                 return self._download(item)
-            return Response.json(200, self._render(itemtype, item, headers, api_url))
-        if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Ticket_User"):
-            return self._get_ticket_users(session, rest[0], params, headers, api_url)
-        if method == "GET" and len(rest) == 2 and (itemtype.name, rest[1]) == ("Ticket", "Document_Item"):
-            return self._get_ticket_documents(session, rest[0], params, headers, api_url)
-        if method == "POST" and not rest and itemtype.name == "Ticket":
-            return self._create_tickets(session, params, headers, api_url)
-        if method == "POST" and not rest and itemtype.name == "Document" and "_uploads" in params:
-            return self._create_document(session, params, headers, api_url)
+            self._check_item_options(params)
+            return Response.json(200, self._render(itemtype, item, headers, api_url, params))
+        if method == "GET" and len(rest) == 2 and itemtype.name == "Ticket" and rest[1] in TICKET_SUBITEMS:
+            return self._get_ticket_subitems(session, rest[0], TICKET_SUBITEMS[rest[1]], params, headers, api_url)
+        if method in ("PUT", "PATCH") and len(rest) <= 1 and itemtype.name == "Ticket":
+            return self._update_tickets(session, rest[0] if rest else None, params)
+        if method == "POST" and len(rest) in (0, 2):
+            # POST Ticket/<id>/ITILFollowup adds what the input says: GLPI does not use the URL's id (LAB#234).
+            created = self._itemtype(rest[1]) if rest else itemtype
+            if created.name == "Ticket" and not rest:
+                return self._create_tickets(session, params, headers, api_url)
+            if created.name == "Document" and not rest and "_uploads" in params:
+                return self._create_document(session, params, headers, api_url)
+            if created.name == "ITILFollowup":
+                return self._create_followups(session, params, api_url)
+            if created.name == "ITILSolution":
+                return self._create_solutions(session, params, api_url)
+            if created.name == "Ticket_User":
+                return self._create_actors(session, params, api_url)
         raise method_not_allowed()
 
     @staticmethod

@@ -6,14 +6,16 @@ import re
 from typing import Any
 
 from .api import ApiError, Response, Session, paged_response, parse_range
+from .base import SandboxBase
 from .php import fold, like_regex, mysql_number, php_values, sort_key
 from .searchoptions import FIELDS_TABLE, Itemtype
+from .versions import search_sort
 
 LIST_LIMIT = 15  # the user's list_limit preference: search pages default to 0-14
 SEARCHTYPES = ("contains", "notcontains", "equals", "notequals")
 
 
-class SearchMixin:
+class SearchMixin(SandboxBase):
     """Part of GlpiSandbox: `search/<itemtype>`, its criteria checked as GLPI checks them and run as MySQL runs
     GLPI's query (SQL precedence, LIKE, the collation, joined tables)."""
 
@@ -23,8 +25,9 @@ class SearchMixin:
         criteria = php_values(params.get("criteria", []))
         self._validate_criteria(criteria, options)
         start, end = parse_range(params.get("range"), (0, LIST_LIMIT - 1))
-        sort = str(params.get("sort", "1"))
-        sort = sort if sort in options else "1"
+        # GLPI 10 sorts by the complete name (option 1) unless told otherwise, GLPI 11 by id (LAB11#45).
+        explicit = str(params.get("sort", "")) in options
+        sort = str(params["sort"]) if explicit else "1"
         order = "DESC" if params.get("order") == "DESC" else "ASC"
         columns = [
             "1",
@@ -43,7 +46,12 @@ class SearchMixin:
                 for _, item in sorted(self._collection(itemtype).items())
                 if self._visible(itemtype, item, reachable) and self._matches(itemtype, item, criteria)
             ]
-            found.sort(key=lambda item: sort_key(self._cell(itemtype, item, options[sort])[0]), reverse=order == "DESC")
+            if explicit or self.version == 10:
+                found.sort(
+                    key=lambda item: sort_key(self._cell(itemtype, item, options[sort])[0]), reverse=order == "DESC"
+                )
+            elif order == "DESC":
+                found.reverse()
             # Presence flags: GLPI tests them with isset(), so "withindexes=false" turns it on.
             keys = {column: options[column]["uid"] if "uid_cols" in params else column for column in columns}
             rows = [
@@ -51,7 +59,12 @@ class SearchMixin:
                 for item in found[start : end + 1]
             ]
         total = len(found)
-        answer: dict[str, Any] = {"totalcount": total, "count": len(rows), "sort": [sort], "order": [order]}
+        answer: dict[str, Any] = {
+            "totalcount": total,
+            "count": len(rows),
+            "sort": search_sort(sort, explicit, self.version),
+            "order": [order],
+        }
         if rows:  # GLPI only sets "data" inside its row loop (LAB#31)
             answer["data"] = (
                 {str(item_id): row for item_id, row in rows} if "withindexes" in params else [row for _, row in rows]
@@ -96,8 +109,9 @@ class SearchMixin:
 
     def _matches(self, itemtype: Itemtype, item: dict, criteria: list) -> bool:
         """Criteria joined by their links with SQL precedence: NOT, then AND, then OR (LAB#207, #208)."""
-        terms = []  # OR-separated groups of AND-ed results
+        terms: list[list[bool]] = []  # OR-separated groups of AND-ed results
         for criterion in criteria:
+            result: bool | None
             if "criteria" in criterion:
                 result = self._matches(itemtype, item, php_values(criterion["criteria"]))
             else:
@@ -155,5 +169,6 @@ class SearchMixin:
         if joined is None:
             return None, None
         records, key = joined
-        record = records.get(item.get(key))
+        value = item.get(key)
+        record = records.get(value) if isinstance(value, int) else None
         return (record.get(column), record["id"]) if record else (None, None)

@@ -134,7 +134,10 @@ ITEMTYPES = {
         Itemtype("User", "glpi_users", sub_links=("Document_Item",)),
         Itemtype("RequestType", "glpi_requesttypes"),
         Itemtype("Document", "glpi_documents", sub_links=("Document_Item",)),
+        Itemtype("ITILFollowup", "glpi_itilfollowups", sub_links=("Document_Item",)),
+        Itemtype("ITILSolution", "glpi_itilsolutions", sub_links=("Document_Item",)),
+        Itemtype("Ticket_User", "glpi_tickets_users"),
     )
 }
-TICKET_USER = Itemtype("Ticket_User", "glpi_tickets_users")  # only reachable as Ticket/<id>/Ticket_User
+TICKET_USER = ITEMTYPES["Ticket_User"]
 DOCUMENT_ITEM = Itemtype("Document_Item", "glpi_documents_items")  # only reachable as Ticket/<id>/Document_Item

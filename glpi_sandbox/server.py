@@ -39,6 +39,11 @@ class SandboxServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def bound_address(self) -> tuple[str, int]:
+        """The host and port the server listens on (the port the system chose when asked for port 0)."""
+        host, port = self.socket.getsockname()[:2]
+        return str(host), int(port)
+
     def close_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections)
@@ -55,6 +60,7 @@ class SandboxServer(ThreadingHTTPServer):
 class RequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive; every answer carries a Content-Length."""
 
+    server: SandboxServer
     protocol_version = "HTTP/1.1"
     server_version = "glpi-sandbox"
     timeout = 120  # an idle keep-alive connection is closed after this
@@ -71,7 +77,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_error(400, "Bad request framing")
             return
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
-        origin = f"{scheme}://{self.headers.get('Host') or '{}:{}'.format(*self.server.server_address[:2])}"
+        origin = f"{scheme}://{self.headers.get('Host') or '{}:{}'.format(*self.server.bound_address())}"
         try:
             response = self.server.sandbox.handle(
                 self.command, self.path, self.headers, body, origin, self.client_address[0]

@@ -8,12 +8,13 @@ import time
 from email.message import Message
 
 from .api import ApiError, Response, Session
+from .base import SandboxBase
 from .php import new_session_token
 
 NOT_ALLOWED_IP = "There isn't an active API client matching your IP address in the configuration"
 
 
-class SessionsMixin:
+class SessionsMixin(SandboxBase):
     """Part of GlpiSandbox: the checks every API call goes through, and its sessions."""
 
     # --- public API for tests and benchmarks ------------------------------------------------
@@ -82,6 +83,7 @@ class SessionsMixin:
         with self._lock:
             home, _ = self._reach[user_id]
             self._sessions[token] = Session(user_id, home, self._reachable(user_id), time.monotonic())
+            self._users[user_id]["last_login"] = self._now()  # LAB#406
         return Response.json(200, {"session_token": token})
 
     def _session(self, params: dict, headers: Message) -> tuple[str, Session]:
