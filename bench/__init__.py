@@ -1,1 +1,1 @@
-"""Benchmarks (`make bench`, `make bench-desafio`, `make bench-slow-clients`, `make bench-uploads`): scripts that print numbers."""
+"""Benchmarks: scripts that print numbers (make bench, bench-desafio, bench-slow-clients, bench-uploads)."""
