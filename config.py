@@ -85,6 +85,9 @@ class Config:
     idempotency_ttl: float = 86400.0
     queue_when_unavailable: bool = True
     queue_retry_max_seconds: float = 300.0
+    # GLPI notifies email_cliente at most this often per recipient (None: never, outside the keys below).
+    email_notify_limit: RateLimit | None = RateLimit(3, 86400)
+    email_notify_unlimited_keys: tuple[str, ...] = ()  # private keys whose e-mails always notify
 
     def __repr__(self) -> str:
         shown = []
@@ -133,6 +136,9 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
     if rate_limit_per_key and not api_keys:
         raise ConfigError("RATE_LIMIT_PER_KEY só vale com chaves de API: defina API_KEYS")
     form_api_key_name = _form_api_key_name(env.text("FORM_API_KEY_NAME"), api_keys)
+    email_notify_unlimited_keys = _email_notify_unlimited_keys(
+        env.items("EMAIL_NOTIFY_UNLIMITED_KEYS"), api_keys, form_api_key_name
+    )
     return Config(
         glpi_url=env.url("GLPI_URL"),
         glpi_user_token=env.text("GLPI_USER_TOKEN", required=True),
@@ -168,7 +174,40 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         idempotency_ttl=env.number("IDEMPOTENCY_TTL", default=86400.0, minimum=1),
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
+        email_notify_limit=_email_notify_limit(env),
+        email_notify_unlimited_keys=email_notify_unlimited_keys,
     )
+
+
+def _email_notify_limit(env: _Env) -> RateLimit | None:
+    """`3/day` by default; `off` means GLPI never notifies email_cliente (outside the unlimited keys)."""
+    value = env.text("EMAIL_NOTIFY_LIMIT")
+    if value is None:
+        return RateLimit(3, RATE_WINDOWS["day"])
+    if value.lower() in FALSE_WORDS:
+        return None
+    return env.rate("EMAIL_NOTIFY_LIMIT")
+
+
+def _email_notify_unlimited_keys(
+    names: list[str], api_keys: tuple[tuple[str, str], ...], form_api_key_name: str | None
+) -> tuple[str, ...]:
+    """Names of private keys in API_KEYS; never the public form key, never a key itself."""
+    known = [name for name, _ in api_keys]
+    for name in names:
+        if any(name == key for _, key in api_keys):
+            raise ConfigError("EMAIL_NOTIFY_UNLIMITED_KEYS recebe nomes de chaves de API_KEYS, não as próprias chaves")
+        if name == form_api_key_name:
+            raise ConfigError(
+                "EMAIL_NOTIFY_UNLIMITED_KEYS não pode incluir a chave do formulário (FORM_API_KEY_NAME): "
+                "ela é pública, e o GLPI enviaria e-mails a qualquer endereço"
+            )
+        if name not in known:
+            raise ConfigError(
+                f"EMAIL_NOTIFY_UNLIMITED_KEYS deve listar nomes de API_KEYS (nomes configurados: "
+                f"{', '.join(known) or 'nenhum'})"
+            )
+    return tuple(names)
 
 
 def _form_api_key_name(value: str | None, api_keys: tuple[tuple[str, str], ...]) -> str | None:

@@ -175,6 +175,8 @@ class TicketRequest:
     categoria: int | None = None
     urgencia: int = DEFAULT_URGENCY
     origem: str | None = None  # name of the API key that sent it (set by the app, not the body)
+    # Whether GLPI may e-mail email_cliente (set by the app, glpi_gateway/notify.py, not the body).
+    notificar_email: bool = True
 
 
 def validate_ticket_request(body: object) -> TicketRequest:

@@ -19,6 +19,7 @@ from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.attachments import read_attachments
 from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
 from glpi_gateway.health import Readiness
+from glpi_gateway.notify import EmailNotifyPolicy
 from glpi_gateway.store import (
     CREATED,
     QUEUED,
@@ -50,6 +51,7 @@ def api_document(metrics: bool = True) -> dict:
 
 def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
     document = api_document(metrics=config.metrics_enabled)
+    notify = EmailNotifyPolicy(store, config.email_notify_limit, config.email_notify_unlimited_keys)
 
     @app.get("/ping")
     def ping() -> Response:
@@ -71,7 +73,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     @app.post("/criar-chamado", endpoint=CREATE_TICKET_ENDPOINT)
     def create_ticket() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
-            return _create_ticket_with_attachments(gateway, config)
+            return _create_ticket_with_attachments(gateway, config, notify)
         ctx = current()
         ticket_request = replace(validate_ticket_request(_json_body()), origem=ctx.api_key)
         key = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
@@ -92,6 +94,8 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
                 return _replay(claim.record.answer)
             ctx.idempotency_key = scoped_key
             maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
+        # After the claim: a replay sends no new ticket, so it must not count a notification.
+        ticket_request = notify.apply(ticket_request, ctx.api_key)
         ctx.ticket_id = create_or_enqueue(
             gateway,
             store,
@@ -177,7 +181,9 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
-def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
+def _create_ticket_with_attachments(
+    gateway: TicketGateway, config: Config, notify: EmailNotifyPolicy
+) -> tuple[Response, int]:
     """The multipart variant: the same fields as form fields, plus files in `anexos`.
 
     Every file is checked before the ticket is created; the ticket then exists whatever
@@ -193,6 +199,7 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
         config.attachments_max_count,
         config.attachments_max_bytes,
     )
+    ticket_request = notify.apply(ticket_request, ctx.api_key)
     ctx.protocolo = new_protocol()
     ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
     report = gateway.attach_files(ctx.ticket_id, attachments)
