@@ -231,3 +231,8 @@ def test_the_size_limit_is_shown_in_readable_units(limit, shown):
     with pytest.raises(ValidationError) as error:
         read_attachments(uploads(("a.txt", b"x" * (limit + 1))), 5, limit)
     assert f"maior que o limite de {shown} por arquivo" in error.value.invalid["anexos"]
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202a", "\u2066", "\u2069", "\u061c", "\u180e"])
+def test_bidi_overrides_are_removed_from_file_names(char):
+    assert clean_filename(f"report{char}gnp.pdf", 1) == "reportgnp.pdf"
