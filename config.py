@@ -27,6 +27,8 @@ API_KEY_MIN_LENGTH = 32
 _API_KEY_NAME = re.compile(r"[a-z0-9_-]{1,64}")
 # Printable ASCII without spaces or commas: a key must survive an HTTP header and the list syntax.
 _API_KEY_CHARS = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+# A GLPI token goes into an HTTP header: visible ASCII, nothing else.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 RATE_WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"([0-9]{1,9})\s*/\s*([a-z]+)")
 
@@ -79,6 +81,7 @@ class Config:
     rate_limit_per_ip: RateLimit | None = None
     rate_limit_per_key: RateLimit | None = None
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit_ipv6_prefix: int = 64  # IPv6 clients share the per-IP limit within a network this long
     data_dir: str = "./data"
     redis_url: str | None = None
     redis_key_prefix: str = "glpi-gateway:"
@@ -141,8 +144,8 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
     )
     return Config(
         glpi_url=env.url("GLPI_URL"),
-        glpi_user_token=env.text("GLPI_USER_TOKEN", required=True),
-        glpi_app_token=env.text("GLPI_APP_TOKEN"),
+        glpi_user_token=env.token("GLPI_USER_TOKEN", required=True),
+        glpi_app_token=env.token("GLPI_APP_TOKEN"),
         glpi_cnpj_field_id=env.integer("GLPI_CNPJ_FIELD_ID"),
         glpi_cnpj_field_label=env.text("GLPI_CNPJ_FIELD_LABEL") or "CNPJ",
         glpi_default_category_id=env.integer("GLPI_DEFAULT_CATEGORY_ID"),
@@ -168,6 +171,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         rate_limit_per_ip=env.rate("RATE_LIMIT_PER_IP"),
         rate_limit_per_key=rate_limit_per_key,
         trusted_proxies=env.networks("TRUSTED_PROXIES"),
+        rate_limit_ipv6_prefix=_ipv6_prefix(env.integer("RATE_LIMIT_IPV6_PREFIX", default=64)),
         data_dir=env.text("DATA_DIR") or "./data",
         redis_url=env.redis_url("REDIS_URL"),
         redis_key_prefix=env.text("REDIS_KEY_PREFIX") or "glpi-gateway:",
@@ -177,6 +181,12 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         email_notify_limit=_email_notify_limit(env),
         email_notify_unlimited_keys=email_notify_unlimited_keys,
     )
+
+
+def _ipv6_prefix(bits: int) -> int:
+    if not 16 <= bits <= 128:
+        raise ConfigError(f"RATE_LIMIT_IPV6_PREFIX deve ser de 16 a 128 bits, ex. 64, 56 ou 48 (recebido: {bits})")
+    return bits
 
 
 def _email_notify_limit(env: _Env) -> RateLimit | None:
@@ -238,6 +248,17 @@ class _Env:
             if required:
                 raise ConfigError(f"{name} é obrigatória e não foi definida")
             return None
+        return value
+
+    def token(self, name: str, required: bool = False) -> str | None:
+        """A GLPI token: visible ASCII only. A stray newline or space inside would end up in an HTTP
+        header, where `requests` refuses it and prints it; the message names only the variable."""
+        value = self.text(name, required)
+        if value is not None and not _TOKEN_CHARS.fullmatch(value):
+            raise ConfigError(
+                f"{name} deve ter só caracteres ASCII visíveis (sem espaço, quebra de linha nem caractere de "
+                "controle); confira se o valor não foi colado com uma quebra de linha"
+            )
         return value
 
     def url(self, name: str) -> str:
