@@ -40,12 +40,19 @@ class RedisStore:
     Durability is Redis's: run it with appendonly yes (appendfsync always for no loss at all).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str = REDIS_PREFIX, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = REDIS_PREFIX,
+        clock: Callable[[], float] = time.time,
+        check: bool = True,
+    ):
         self._redis = client
         self._prefix = prefix
         self._clock = clock
         self._hit_counter_script = client.register_script(_REDIS_HIT_COUNTER)
-        self._guarded(self._redis.ping)
+        if check:
+            self._guarded(self._redis.ping)
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)

@@ -69,13 +69,22 @@ class SqliteStore:
     transactions, which serialise them across processes.
     """
 
-    def __init__(self, data_dir: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        data_dir: str,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT,
+        create_schema: bool = True,
+    ):
         os.makedirs(data_dir, exist_ok=True)
         self.path = os.path.join(data_dir, SQLITE_FILE)
         self._clock = clock
+        self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        if not create_schema:
+            return
         try:
             self._connection().executescript(_SCHEMA)  # commits by itself
         except sqlite3.Error as error:
@@ -88,7 +97,7 @@ class SqliteStore:
                 # check_same_thread off only so that close() may run in another thread: each
                 # connection is otherwise used by the thread that opened it.
                 db = sqlite3.connect(
-                    self.path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                    self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
                 )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")

@@ -34,7 +34,8 @@ def register_access_hooks(
 ) -> None:
     """Order matters: an allowed preflight is answered before anything else (browsers
     send no key with it), and the per-IP limit counts before the key check so that
-    guessing keys is limited too. The form's key only opens tickets.
+    guessing keys is limited too. The form's key only opens tickets, and its per-key
+    limit counts only ticket attempts.
     """
 
     @app.before_request
@@ -52,10 +53,17 @@ def register_access_hooks(
             limiter.check_ip(ctx.client_ip)
         if api_keys.enabled:
             ctx.api_key = api_keys.identify(presented_key(request.headers))
-            if limiter is not None:
+            if ctx.api_key == form_key_name:
+                if request.endpoint != CREATE_TICKET_ENDPOINT:
+                    raise FormKeyOutOfScope()
+                # The public key's quota is shared by every visitor: only requests that get as far
+                # as a ticket count (the route calls this after validation), so cheap 403s and
+                # 400s cannot use it up (REVIEW.md #8).
+                if limiter is not None:
+                    key_name = ctx.api_key
+                    ctx.count_ticket_attempt = lambda: limiter.check_key(key_name)
+            elif limiter is not None:
                 limiter.check_key(ctx.api_key)
-            if ctx.api_key == form_key_name and request.endpoint != CREATE_TICKET_ENDPOINT:
-                raise FormKeyOutOfScope()
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:

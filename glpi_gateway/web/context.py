@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, Response, g, has_request_context, request
@@ -34,6 +35,8 @@ class RequestContext:
     codigo: str | None = None  # of the error answer, when there was one
     glpi_calls: int = 0
     idempotency_key: str | None = None  # scoped, claimed and not yet settled
+    # Counts the request against its key's limit once it is a real ticket attempt (the form key).
+    count_ticket_attempt: Callable[[], None] | None = None
 
 
 def current() -> RequestContext:

@@ -76,6 +76,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             return _create_ticket_with_attachments(gateway, config, notify)
         ctx = current()
         ticket_request = replace(validate_ticket_request(_json_body()), origem=ctx.api_key)
+        _count_ticket_attempt()
         key = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
         ctx.protocolo = new_protocol()
         maybe_sent = False
@@ -194,6 +195,7 @@ def _create_ticket_with_attachments(
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
     if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
+    _count_ticket_attempt()
     attachments = read_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
         config.attachments_max_count,
@@ -210,6 +212,13 @@ def _create_ticket_with_attachments(
     return jsonify(ticket_id=ctx.ticket_id, anexos=anexos), 201
 
 
+def _count_ticket_attempt() -> None:
+    """A valid request is a ticket attempt: now it counts against its key's limit, when deferred."""
+    count = current().count_ticket_attempt
+    if count is not None:
+        count()
+
+
 def _replay(answer: StoredAnswer) -> Response:
     response = Response(answer.body, status=answer.status, mimetype="application/json", headers=answer.headers)
     response.headers[idempotency.REPLAYED_HEADER] = "true"
@@ -224,7 +233,10 @@ def _scoped_key(idempotency_key: str) -> str:
 def _json_body() -> object:
     if not request.is_json:
         raise UnsupportedMediaType()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # deep nesting ([[[[...): the decoder gives up, the client gets a 400
+        body = None
     if body is None:
         raise ValidationError(invalid={"corpo": "JSON malformado ou vazio"})
     return body

@@ -1,0 +1,95 @@
+"""Small defences from the security review (REVIEW.md #5, #6, #9, #13, #15), the app in-process."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import sandbox_settings
+
+from app import create_app
+from config import load_config
+from glpi_gateway.web import services
+
+
+@pytest.fixture
+def make_client(sandbox, tmp_path):
+    apps = []
+
+    def _make(**overrides):
+        settings = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path / f"d{len(apps)}"), **overrides}
+        app = create_app(load_config(settings, env_file=None))
+        apps.append(app)
+        return app.test_client()
+
+    yield _make
+    for app in apps:
+        services(app).glpi_client.close()
+        services(app).store.close()
+
+
+@pytest.mark.parametrize("payload", ["[" * 30000 + "]" * 30000, '{"a":' * 10000 + "1" + "}" * 10000])
+def test_deeply_nested_json_is_a_400_not_a_500(make_client, payload):
+    answer = make_client().post("/criar-chamado", data=payload, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["codigo"] == "dados_invalidos"
+
+
+@pytest.mark.parametrize("variable", ["GLPI_USER_TOKEN", "GLPI_APP_TOKEN"])
+@pytest.mark.parametrize("value", ["abc\nSUPERSECRET-123", "abc SUPERSECRET-123", "abc\x00SUPERSECRET-123"])
+def test_a_token_with_control_characters_is_refused_naming_only_the_variable(sandbox, variable, value):
+    from config import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        load_config(sandbox_settings(sandbox.url, **{variable: value}), env_file=None)
+    assert variable in str(refused.value) and "SUPERSECRET" not in str(refused.value)
+
+
+def test_a_locked_store_does_not_hold_requests_and_the_unchecked_limit_is_logged_and_counted(make_client, tmp_path):
+    import sqlite3
+    import time
+
+    from test_http_contract import body
+
+    client = make_client(RATE_LIMIT_PER_IP="2/minute")
+    data_dir = tmp_path / "d0"
+    blocker = sqlite3.connect(data_dir / "gateway.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        answer = client.post("/criar-chamado", json=body())
+        elapsed = time.monotonic() - started
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    assert elapsed < 2, f"the limiter held the request {elapsed:.1f} s"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'glpi_gateway_rate_limit_unchecked_total{scope="ip"} 1.0' in metrics
+
+
+FORM_KEY = "f" * 40
+
+
+def test_the_form_keys_quota_counts_only_ticket_attempts_not_cheap_refusals(make_client):
+    from test_http_contract import body
+
+    client = make_client(
+        API_KEYS=f"formulario:{FORM_KEY}", FORM_API_KEY_NAME="formulario", RATE_LIMIT_PER_KEY="2/minute"
+    )
+    headers = {"X-API-Key": FORM_KEY}
+    for _ in range(5):
+        assert client.get("/chamados/zz", headers=headers).status_code == 403
+        assert client.post("/criar-chamado", json={}, headers=headers).status_code == 400
+    assert [client.post("/criar-chamado", json=body(), headers=headers).status_code for _ in range(3)] == [
+        201,
+        201,
+        429,
+    ]
+
+
+def test_ipv6_clients_share_the_per_ip_limit_within_the_configured_prefix(make_client):
+    client = make_client(RATE_LIMIT_PER_IP="2/minute", RATE_LIMIT_IPV6_PREFIX="48", TRUSTED_PROXIES="127.0.0.1")
+    statuses = [
+        client.get("/chamados/zz", headers={"X-Forwarded-For": f"2001:db8:1:{subnet:x}::1"}).status_code
+        for subnet in range(3)
+    ]
+    assert statuses == [404, 404, 429]
