@@ -16,6 +16,7 @@ from typing import Any
 
 from glpi_client import GlpiAuthError, GlpiError, GlpiUnavailable
 from glpi_gateway.auth import ApiKeyRejected, FormKeyOutOfScope
+from glpi_gateway.cors import CrossSiteRefused
 from glpi_gateway.idempotency import (
     IN_FLIGHT_RETRY_AFTER,
     IdempotencyKeyInFlight,
@@ -170,6 +171,16 @@ CHAVE_API_SEM_PERMISSAO = ErrorAnswer(
     NON_TICKET_PROTECTED_OPERATIONS,
     fixed={"detalhe": "A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado"},
 )
+ORIGEM_NAO_PERMITIDA = ErrorAnswer(
+    403,
+    "Origem não permitida",
+    "origem_nao_permitida",
+    "Sem `API_KEYS` (modo aberto): um navegador enviou o pedido a partir de outro site (`Origin` ou "
+    "`Sec-Fetch-Site`) que não está em `CORS_ORIGINS`. Impede que qualquer página abra chamados pelos "
+    "navegadores de quem a visita.",
+    (CRIAR_CHAMADO,),
+    fixed={"detalhe": "Pedidos de navegador vindos de outro site precisam que a origem esteja em CORS_ORIGINS"},
+)
 FALHA_SESSAO_GLPI = ErrorAnswer(
     401,
     "Falha ao iniciar sessão",
@@ -321,6 +332,7 @@ ERROR_ANSWERS = (
     REQUISICAO_INVALIDA,
     CHAVE_API_INVALIDA,
     CHAVE_API_SEM_PERMISSAO,
+    ORIGEM_NAO_PERMITIDA,
     FALHA_SESSAO_GLPI,
     ENTIDADE_NAO_ENCONTRADA,
     PROTOCOLO_NAO_ENCONTRADO,
@@ -446,6 +458,7 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     ValidationError: _validation,
     ApiKeyRejected: _api_key,
     FormKeyOutOfScope: _simple(CHAVE_API_SEM_PERMISSAO),
+    CrossSiteRefused: _simple(ORIGEM_NAO_PERMITIDA),
     RateLimited: _rate_limited,
     InvalidIdempotencyKey: _simple(IDEMPOTENCY_KEY_INVALIDA),
     IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),

@@ -93,3 +93,26 @@ def test_ipv6_clients_share_the_per_ip_limit_within_the_configured_prefix(make_c
         for subnet in range(3)
     ]
     assert statuses == [404, 404, 429]
+
+
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({"Origin": "https://atacante.example", "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Origin": "https://atacante.example"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({"Origin": "https://www.exemplo.com.br", "Sec-Fetch-Site": "cross-site"}, 201),  # in CORS_ORIGINS
+        ({"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}, 201),  # the gateway's own form
+        ({"Origin": "http://localhost"}, 201),
+        ({}, 201),  # not a browser: curl, integrations
+    ],
+)
+def test_open_mode_refuses_cross_site_browser_posts_unless_the_origin_is_allowed(make_client, headers, status):
+    from test_http_contract import body
+
+    client = make_client(CORS_ORIGINS="https://www.exemplo.com.br")
+    answer = client.post("/criar-chamado", data=body(), headers=headers, content_type="multipart/form-data")
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    if status == 403:
+        assert answer.get_json()["codigo"] == "origem_nao_permitida"

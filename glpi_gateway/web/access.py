@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 
 from config import Config
 from glpi_gateway.auth import ApiKeys, FormKeyOutOfScope, presented_key
-from glpi_gateway.cors import CorsPolicy, is_preflight
+from glpi_gateway.cors import CorsPolicy, CrossSiteRefused, is_cross_site, is_preflight
 from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.web.context import current
 
@@ -64,6 +64,8 @@ def register_access_hooks(
                     ctx.count_ticket_attempt = lambda: limiter.check_key(key_name)
             elif limiter is not None:
                 limiter.check_key(ctx.api_key)
+        elif is_cross_site(request.method, request.headers, request.host, cors):
+            raise CrossSiteRefused()
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
