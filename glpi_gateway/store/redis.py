@@ -174,6 +174,7 @@ class RedisStore:
         pipe.hset(
             name, mapping={"state": state, "ticket_id": "" if ticket_id is None else ticket_id, "reason": reason or ""}
         )
+        pipe.hdel(name, "payload")  # the customer's data: GET /chamados reads only the state
         pipe.zrem(self._key("queue"), protocol)
         pipe.expireat(name, int(self._clock() + ttl) + 1)
         self._guarded(pipe.execute)
@@ -224,7 +225,7 @@ def _redis_ticket(protocol: str, stored: dict[bytes, bytes]) -> QueuedTicket:
     fields = {key.decode(): value.decode() for key, value in stored.items()}
     return QueuedTicket(
         protocol=protocol,
-        payload=fields["payload"],
+        payload=fields.get("payload", ""),  # cleared once the ticket is finished
         state=fields["state"],
         ticket_id=int(fields["ticket_id"]) if fields.get("ticket_id") else None,
         reason=fields.get("reason") or None,

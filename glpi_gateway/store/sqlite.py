@@ -76,8 +76,8 @@ class SqliteStore:
         busy_timeout: float = SQLITE_BUSY_TIMEOUT,
         create_schema: bool = True,
     ):
-        os.makedirs(data_dir, exist_ok=True)
         self.path = os.path.join(data_dir, SQLITE_FILE)
+        _private_files(data_dir, self.path)
         self._clock = clock
         self._busy_timeout = busy_timeout
         self._local = threading.local()
@@ -190,7 +190,9 @@ class SqliteStore:
     def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE queue SET state = ?, ticket_id = ?, reason = ?, expires_at = ? WHERE protocol = ?",
+                # The payload (the customer's data) is no longer needed: GET /chamados reads the state.
+                "UPDATE queue SET state = ?, ticket_id = ?, reason = ?, expires_at = ?, payload = '' "
+                "WHERE protocol = ?",
                 (state, ticket_id, reason, self._clock() + ttl, protocol),
             )
 
@@ -234,6 +236,20 @@ class SqliteStore:
             connections, self._connections = self._connections, []
         for db in connections:
             db.close()
+
+
+def _private_files(data_dir: str, path: str) -> None:
+    """DATA_DIR 0700 and the database 0600 (its -wal and -shm files take the database's mode):
+    they hold customer data, and the usual umask 022 would make them world-readable."""
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    for name, mode in ((data_dir, 0o700), (path, 0o600), (path + "-wal", 0o600), (path + "-shm", 0o600)):
+        try:
+            if name == path and not os.path.exists(path):
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            if os.path.exists(name):
+                os.chmod(name, mode)
+        except PermissionError:
+            pass  # not ours (e.g. a mounted directory): its owner decides
 
 
 class _SqliteTransaction:
