@@ -68,6 +68,7 @@ class ErrorAnswer:
     example: dict[str, object] = field(default_factory=dict)
     fixed: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
+    optional: tuple[str, ...] = ()  # members of `extra` that only some callers get
 
     def refusal(self, status: int | None = None, headers: dict[str, str] | None = None, **members: Any) -> Refusal:
         """This answer for one occurrence: its status (GLPI's own for "4XX"), headers and members."""
@@ -106,6 +107,11 @@ class Refusal:
     @property
     def body(self) -> dict[str, Any]:
         return {"erro": self.answer.erro, "codigo": self.answer.codigo, **self.answer.fixed, **self.members}
+
+    def without_details(self) -> Refusal:
+        """This answer for a caller who may not see the optional members (e.g. entity names)."""
+        members = {name: value for name, value in self.members.items() if name not in self.answer.optional}
+        return _with(self, members=members)
 
 
 CAMPOS_OBRIGATORIOS_AUSENTES = ErrorAnswer(
@@ -220,9 +226,11 @@ ENTIDADE_AMBIGUA = ErrorAnswer(
     409,
     "Mais de uma entidade tem o CNPJ informado",
     "entidade_ambigua",
-    "O CNPJ está em mais de uma entidade; `entidades` lista os nomes delas.",
+    "O CNPJ está em mais de uma entidade; `entidades` lista os nomes delas, só para chaves privadas (e no "
+    "modo aberto): a chave pública do formulário recebe a resposta sem os nomes.",
     (CRIAR_CHAMADO,),
     extra={"entidades": _NAMES},
+    optional=("entidades",),
     example={"entidades": ["Root entity > Cliente Matriz", "Root entity > Cliente Cópia"]},
     fixed={"detalhe": "Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade"},
     replayed=True,

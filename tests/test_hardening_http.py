@@ -116,3 +116,27 @@ def test_open_mode_refuses_cross_site_browser_posts_unless_the_origin_is_allowed
     assert answer.status_code == status, answer.get_data(as_text=True)
     if status == 403:
         assert answer.get_json()["codigo"] == "origem_nao_permitida"
+
+
+PRIVATE_KEY = "p" * 40
+
+
+def test_health_details_only_for_private_keys(make_client):
+    client = make_client(API_KEYS=f"formulario:{FORM_KEY},sistema:{PRIVATE_KEY}", FORM_API_KEY_NAME="formulario")
+    anonymous = client.get("/health").get_json()
+    public = client.get("/health", headers={"X-API-Key": FORM_KEY}).get_json()
+    wrong = client.get("/health", headers={"X-API-Key": "x" * 40}).get_json()
+    private = client.get("/health", headers={"X-API-Key": PRIVATE_KEY}).get_json()
+    assert anonymous == public == wrong == {"status": "ok"}
+    assert private["status"] == "ok" and private["checks"]["sessao_glpi"] == {"ok": True}
+
+
+def test_the_409_names_entities_only_for_private_keys(make_client):
+    from test_http_contract import DUPLICATED, body
+
+    client = make_client(API_KEYS=f"formulario:{FORM_KEY},sistema:{PRIVATE_KEY}", FORM_API_KEY_NAME="formulario")
+    public = client.post("/criar-chamado", json=body(cnpj_cliente=DUPLICATED), headers={"X-API-Key": FORM_KEY})
+    private = client.post("/criar-chamado", json=body(cnpj_cliente=DUPLICATED), headers={"X-API-Key": PRIVATE_KEY})
+    assert public.status_code == private.status_code == 409
+    assert "entidades" not in public.get_json() and public.get_json()["codigo"] == "entidade_ambigua"
+    assert private.get_json()["entidades"]

@@ -8,7 +8,7 @@ import logging
 from flask import Flask, Response, request
 
 from config import Config
-from glpi_gateway.auth import ApiKeys, FormKeyOutOfScope, presented_key
+from glpi_gateway.auth import ApiKeyRejected, ApiKeys, FormKeyOutOfScope, presented_key
 from glpi_gateway.cors import CorsPolicy, CrossSiteRefused, is_cross_site, is_preflight
 from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.web.context import current
@@ -46,13 +46,17 @@ def register_access_hooks(
 
     @app.before_request
     def check_access() -> None:
-        if is_open_path(request.path):
-            return
         ctx = current()
+        if is_open_path(request.path):
+            # Open paths answer anyone; a private key presented there still unlocks the details.
+            ctx.sees_details = not api_keys.enabled or _private_key(api_keys, form_key_name) is not None
+            return
         if limiter is not None:
             limiter.check_ip(ctx.client_ip)
+        ctx.sees_details = not api_keys.enabled
         if api_keys.enabled:
             ctx.api_key = api_keys.identify(presented_key(request.headers))
+            ctx.sees_details = ctx.api_key != form_key_name
             if ctx.api_key == form_key_name:
                 if request.endpoint != CREATE_TICKET_ENDPOINT:
                     raise FormKeyOutOfScope()
@@ -73,6 +77,15 @@ def register_access_hooks(
             response.headers.update(cors.response_headers(request.headers.get("Origin")))
             response.vary.add("Origin")
         return response
+
+
+def _private_key(api_keys: ApiKeys, form_key_name: str | None) -> str | None:
+    """The name of the private key the request presents, or None (no key, a wrong one, the form's)."""
+    try:
+        name = api_keys.identify(presented_key(request.headers))
+    except ApiKeyRejected:
+        return None
+    return name if name != form_key_name else None
 
 
 def warn_about_access(config: Config) -> None:

@@ -35,6 +35,9 @@ class RequestContext:
     codigo: str | None = None  # of the error answer, when there was one
     glpi_calls: int = 0
     idempotency_key: str | None = None  # scoped, claimed and not yet settled
+    # Whether the caller may see details (/health's checks, 409's entity names): a private key,
+    # or anyone in open mode (no API_KEYS), where everything is open anyway.
+    sees_details: bool = False
     # Counts the request against its key's limit once it is a real ticket attempt (the form key).
     count_ticket_attempt: Callable[[], None] | None = None
 

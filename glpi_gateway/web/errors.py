@@ -50,7 +50,7 @@ def register_error_answers(app: Flask) -> None:
         refusal = answer_for(error, current().request_id)
         if refusal is None:  # not reachable: only the table's exceptions are registered here
             raise error
-        return respond(refusal)
+        return respond(refusal if current().sees_details else refusal.without_details())
 
     for kind in EXCEPTION_ANSWERS:
         app.register_error_handler(kind, expected_failure)

@@ -61,7 +61,10 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     def health() -> Response:
         checks = readiness.checks()
         ready = all(check["ok"] for check in checks.values())
-        response = jsonify(status="ok" if ready else "indisponivel", checks=checks)
+        if current().sees_details:
+            response = jsonify(status="ok" if ready else "indisponivel", checks=checks)
+        else:  # the public form key and callers without a key: the status only (REVIEW.md #13)
+            response = jsonify(status="ok" if ready else "indisponivel")
         response.status_code = 200 if ready else 503
         response.headers["Cache-Control"] = "no-store"
         return response
