@@ -140,3 +140,12 @@ def test_the_409_names_entities_only_for_private_keys(make_client):
     assert public.status_code == private.status_code == 409
     assert "entidades" not in public.get_json() and public.get_json()["codigo"] == "entidade_ambigua"
     assert private.get_json()["entidades"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/swagger-ui.css"])
+def test_the_api_docs_cannot_be_framed_nor_sniffed(make_client, path):
+    answer = make_client().get(path)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"

@@ -129,11 +129,11 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
 
     @app.get("/docs")
     def docs() -> Response:
-        return Response(DOCS_PAGE, mimetype="text/html")
+        return _not_framed(Response(DOCS_PAGE, mimetype="text/html"))
 
     @app.get("/docs/<path:arquivo>")
     def docs_asset(arquivo: str) -> Response:
-        return send_from_directory(SWAGGER_UI_DIR, arquivo)
+        return _not_framed(send_from_directory(SWAGGER_UI_DIR, arquivo))
 
 
 def register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
@@ -213,6 +213,14 @@ def _create_ticket_with_attachments(
         "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
     }
     return jsonify(ticket_id=ctx.ticket_id, anexos=anexos), 201
+
+
+def _not_framed(response: Response) -> Response:
+    """No other site may frame the API docs (clickjacking on "Try it out"), nor sniff their types."""
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _count_ticket_attempt() -> None:
