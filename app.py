@@ -24,7 +24,7 @@ from glpi_gateway.health import Readiness
 from glpi_gateway.logging_setup import configure_logging
 from glpi_gateway.metrics import GatewayMetrics
 from glpi_gateway.ratelimit import RateLimiter
-from glpi_gateway.store import Store, StoreUnavailable, open_store
+from glpi_gateway.store import RATE_LIMIT_STORE_TIMEOUT, Store, StoreUnavailable, open_store
 from glpi_gateway.tickets import TicketGateway
 from glpi_gateway.web import EXTENSION, Services, services
 from glpi_gateway.web.access import register_access_hooks, warn_about_access
@@ -51,7 +51,13 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     warn_about_access(config)
     limiter = None
     if config.rate_limit_per_ip or config.rate_limit_per_key:
-        limiter = RateLimiter(store, config.rate_limit_per_ip, config.rate_limit_per_key)
+        limiter = RateLimiter(
+            _open_store(config, timeout=RATE_LIMIT_STORE_TIMEOUT),
+            config.rate_limit_per_ip,
+            config.rate_limit_per_key,
+            unchecked=metrics.rate_limit_unchecked,
+            ipv6_prefix=config.rate_limit_ipv6_prefix,
+        )
 
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -87,9 +93,9 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
     return app
 
 
-def _open_store(config: Config) -> Store:
+def _open_store(config: Config, timeout: float | None = None) -> Store:
     try:
-        return open_store(config.data_dir, config.redis_url, config.redis_key_prefix)
+        return open_store(config.data_dir, config.redis_url, config.redis_key_prefix, timeout)
     except (StoreUnavailable, OSError) as error:
         variable = "REDIS_URL" if config.redis_url else "DATA_DIR"
         raise ConfigError(

@@ -28,6 +28,8 @@ API_KEY_MIN_LENGTH = 32
 _API_KEY_NAME = re.compile(r"[a-z0-9_-]{1,64}")
 # Printable ASCII without spaces or commas: a key must survive an HTTP header and the list syntax.
 _API_KEY_CHARS = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+# A GLPI token goes into an HTTP header: visible ASCII, nothing else.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 RATE_WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"([0-9]{1,9})\s*/\s*([a-z]+)")
 
@@ -89,6 +91,7 @@ class Config:
     rate_limit_per_ip: RateLimit | None = None
     rate_limit_per_key: RateLimit | None = None
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit_ipv6_prefix: int = 64  # IPv6 clients share the per-IP limit within a network this long
     data_dir: str = "./data"
     redis_url: str | None = None
     redis_key_prefix: str = "glpi-gateway:"
@@ -96,6 +99,9 @@ class Config:
     dedupe_window_seconds: float = 600.0  # 0: a request without Idempotency-Key is never deduplicated
     queue_when_unavailable: bool = True
     queue_retry_max_seconds: float = 300.0
+    # GLPI notifies email_cliente at most this often per recipient (None: never, outside the keys below).
+    email_notify_limit: RateLimit | None = RateLimit(3, 86400)
+    email_notify_unlimited_keys: tuple[str, ...] = ()  # private keys whose e-mails always notify
 
     def __repr__(self) -> str:
         shown = []
@@ -194,10 +200,13 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
     if rate_limit_per_key and not api_keys:
         raise ConfigError("RATE_LIMIT_PER_KEY só vale com chaves de API: defina API_KEYS")
     form_api_key_name = _form_api_key_name(env.text("FORM_API_KEY_NAME"), api_keys)
+    email_notify_unlimited_keys = _email_notify_unlimited_keys(
+        env.items("EMAIL_NOTIFY_UNLIMITED_KEYS"), api_keys, form_api_key_name
+    )
     return Config(
         glpi_url=env.url("GLPI_URL"),
-        glpi_user_token=env.text("GLPI_USER_TOKEN", required=True),
-        glpi_app_token=env.text("GLPI_APP_TOKEN"),
+        glpi_user_token=env.token("GLPI_USER_TOKEN", required=True),
+        glpi_app_token=env.token("GLPI_APP_TOKEN"),
         glpi_cnpj_field_id=env.integer("GLPI_CNPJ_FIELD_ID"),
         glpi_cnpj_field_label=env.text("GLPI_CNPJ_FIELD_LABEL") or "CNPJ",
         glpi_default_category_id=env.integer("GLPI_DEFAULT_CATEGORY_ID"),
@@ -229,6 +238,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         rate_limit_per_ip=env.rate("RATE_LIMIT_PER_IP"),
         rate_limit_per_key=rate_limit_per_key,
         trusted_proxies=env.networks("TRUSTED_PROXIES"),
+        rate_limit_ipv6_prefix=_ipv6_prefix(env.integer("RATE_LIMIT_IPV6_PREFIX", default=64)),
         data_dir=store.data_dir,
         redis_url=store.redis_url,
         redis_key_prefix=store.redis_key_prefix,
@@ -236,7 +246,46 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         dedupe_window_seconds=env.number("DEDUPE_WINDOW_SECONDS", default=600.0, minimum=0),
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
+        email_notify_limit=_email_notify_limit(env),
+        email_notify_unlimited_keys=email_notify_unlimited_keys,
     )
+
+
+def _ipv6_prefix(bits: int) -> int:
+    if not 16 <= bits <= 128:
+        raise ConfigError(f"RATE_LIMIT_IPV6_PREFIX deve ser de 16 a 128 bits, ex. 64, 56 ou 48 (recebido: {bits})")
+    return bits
+
+
+def _email_notify_limit(env: _Env) -> RateLimit | None:
+    """`3/day` by default; `off` means GLPI never notifies email_cliente (outside the unlimited keys)."""
+    value = env.text("EMAIL_NOTIFY_LIMIT")
+    if value is None:
+        return RateLimit(3, RATE_WINDOWS["day"])
+    if value.lower() in FALSE_WORDS:
+        return None
+    return env.rate("EMAIL_NOTIFY_LIMIT")
+
+
+def _email_notify_unlimited_keys(
+    names: list[str], api_keys: tuple[tuple[str, str], ...], form_api_key_name: str | None
+) -> tuple[str, ...]:
+    """Names of private keys in API_KEYS; never the public form key, never a key itself."""
+    known = [name for name, _ in api_keys]
+    for name in names:
+        if any(name == key for _, key in api_keys):
+            raise ConfigError("EMAIL_NOTIFY_UNLIMITED_KEYS recebe nomes de chaves de API_KEYS, não as próprias chaves")
+        if name == form_api_key_name:
+            raise ConfigError(
+                "EMAIL_NOTIFY_UNLIMITED_KEYS não pode incluir a chave do formulário (FORM_API_KEY_NAME): "
+                "ela é pública, e o GLPI enviaria e-mails a qualquer endereço"
+            )
+        if name not in known:
+            raise ConfigError(
+                f"EMAIL_NOTIFY_UNLIMITED_KEYS deve listar nomes de API_KEYS (nomes configurados: "
+                f"{', '.join(known) or 'nenhum'})"
+            )
+    return tuple(names)
 
 
 def _form_api_key_name(value: str | None, api_keys: tuple[tuple[str, str], ...]) -> str | None:
@@ -271,6 +320,21 @@ class _Env:
             if required:
                 raise ConfigError(f"{name} é obrigatória e não foi definida")
             return None
+        return value
+
+    @overload
+    def token(self, name: str, required: Literal[True]) -> str: ...
+    @overload
+    def token(self, name: str, required: bool = False) -> str | None: ...
+    def token(self, name: str, required: bool = False) -> str | None:
+        """A GLPI token: visible ASCII only. A stray newline or space inside would end up in an HTTP
+        header, where `requests` refuses it and prints it; the message names only the variable."""
+        value = self.text(name, required)
+        if value is not None and not _TOKEN_CHARS.fullmatch(value):
+            raise ConfigError(
+                f"{name} deve ter só caracteres ASCII visíveis (sem espaço, quebra de linha nem caractere de "
+                "controle); confira se o valor não foi colado com uma quebra de linha"
+            )
         return value
 
     def url(self, name: str) -> str:

@@ -28,6 +28,27 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or "1000"
 # resize the server; nothing here uses it, and a second instance with the same HOME would take it over.
 control_socket_disable = True
 accesslog = None  # the app writes one JSON line per request
+# gunicorn's own lines (start-up, worker boot failures with their tracebacks, signals) in the
+# gateway's JSON format, with every secret in the environment masked (glpi_gateway/logging_setup.py).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask": {"()": "glpi_gateway.logging_setup.gunicorn_filter"}},
+    "formatters": {"json": {"()": "glpi_gateway.logging_setup.JsonFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "json",
+            "filters": ["mask"],
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 

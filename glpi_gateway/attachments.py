@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import IO
 
 from config import Config
-from glpi_gateway.validation import ValidationError
+from glpi_gateway.validation import INVISIBLE_FORMAT_CHARS, ValidationError
 
 FIELD = "anexos"
 MAX_FILENAME_LENGTH = 150  # GLPI prefixes 23 characters, and file systems stop at 255 bytes
 # Control and invisible characters, path separators and the quote and backslash: GLPI versions that
 # pass the upload manifest through PHP's stripcslashes() would break on a backslash in it.
-_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff"\\]')
+_UNSAFE_NAME_CHARS = re.compile(rf'[\x00-\x1f\x7f-\x9f{INVISIBLE_FORMAT_CHARS}"\\]')
 # Bytes no text file holds (tab, line feed, form feed, carriage return and ESC, for coloured logs, are fine).
 _BINARY_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 

@@ -18,6 +18,7 @@ from glpi_client import GlpiAuthError, GlpiError, GlpiUnavailable
 from glpi_gateway.attachments import UPLOADS_BUSY_RETRY_AFTER, UploadsBusy
 from glpi_gateway.auth import ApiKeyRejected, FormKeyOutOfScope
 from glpi_gateway.challenge import ChallengeRefused, HoneypotFilled
+from glpi_gateway.cors import CrossSiteRefused
 from glpi_gateway.idempotency import (
     IN_FLIGHT_RETRY_AFTER,
     IdempotencyKeyInFlight,
@@ -69,6 +70,7 @@ class ErrorAnswer:
     example: Mapping[str, object] = field(default_factory=dict)
     fixed: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
+    optional: tuple[str, ...] = ()  # members of `extra` that only some callers get
 
     def refusal(self, status: int | None = None, headers: dict[str, str] | None = None, **members: Any) -> Refusal:
         """This answer for one occurrence: its status (GLPI's own for "4XX"), headers and members."""
@@ -107,6 +109,11 @@ class Refusal:
     @property
     def body(self) -> dict[str, Any]:
         return {"erro": self.answer.erro, "codigo": self.answer.codigo, **self.answer.fixed, **self.members}
+
+    def without_details(self) -> Refusal:
+        """This answer for a caller who may not see the optional members (e.g. entity names)."""
+        members = {name: value for name, value in self.members.items() if name not in self.answer.optional}
+        return replace(self, members=members)
 
 
 CAMPOS_OBRIGATORIOS_AUSENTES = ErrorAnswer(
@@ -190,6 +197,16 @@ ENVIO_AUTOMATICO = ErrorAnswer(
     "O campo `website`, invisível no formulário, veio preenchido: só robôs o preenchem. Nada é criado no GLPI.",
     (CRIAR_CHAMADO,),
 )
+ORIGEM_NAO_PERMITIDA = ErrorAnswer(
+    403,
+    "Origem não permitida",
+    "origem_nao_permitida",
+    "Sem `API_KEYS` (modo aberto): um navegador enviou o pedido a partir de outro site (`Origin` ou "
+    "`Sec-Fetch-Site`) que não está em `CORS_ORIGINS`. Impede que qualquer página abra chamados pelos "
+    "navegadores de quem a visita.",
+    (CRIAR_CHAMADO,),
+    fixed={"detalhe": "Pedidos de navegador vindos de outro site precisam que a origem esteja em CORS_ORIGINS"},
+)
 FALHA_SESSAO_GLPI = ErrorAnswer(
     401,
     "Falha ao iniciar sessão",
@@ -229,9 +246,11 @@ ENTIDADE_AMBIGUA = ErrorAnswer(
     409,
     "Mais de uma entidade tem o CNPJ informado",
     "entidade_ambigua",
-    "O CNPJ está em mais de uma entidade; `entidades` lista os nomes delas.",
+    "O CNPJ está em mais de uma entidade; `entidades` lista os nomes delas, só para chaves privadas (e no "
+    "modo aberto): a chave pública do formulário recebe a resposta sem os nomes.",
     (CRIAR_CHAMADO,),
     extra={"entidades": _NAMES},
+    optional=("entidades",),
     example={"entidades": ["Root entity > Cliente Matriz", "Root entity > Cliente Cópia"]},
     fixed={"detalhe": "Corrija o cadastro no GLPI para que o CNPJ fique em uma só entidade"},
     replayed=True,
@@ -353,6 +372,7 @@ ERROR_ANSWERS = (
     CHAVE_API_SEM_PERMISSAO,
     DESAFIO_INVALIDO,
     ENVIO_AUTOMATICO,
+    ORIGEM_NAO_PERMITIDA,
     FALHA_SESSAO_GLPI,
     ENTIDADE_NAO_ENCONTRADA,
     PROTOCOLO_NAO_ENCONTRADO,
@@ -481,6 +501,7 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     FormKeyOutOfScope: _simple(CHAVE_API_SEM_PERMISSAO),
     ChallengeRefused: _challenge_refused,
     HoneypotFilled: _simple(ENVIO_AUTOMATICO),
+    CrossSiteRefused: _simple(ORIGEM_NAO_PERMITIDA),
     RateLimited: _rate_limited,
     InvalidIdempotencyKey: _simple(IDEMPOTENCY_KEY_INVALIDA),
     IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),

@@ -8,8 +8,13 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-# The loggers configured here: the package's modules, and the GLPI client at the root (card layout).
-LOGGER_NAMES = ("glpi_gateway", "glpi_client")
+# The loggers configured here: the package's modules, the GLPI client at the root (card layout), and
+# the ones Flask and Werkzeug write to on their own (`app` is the Flask app's logger, named after
+# app.py), so that no line escapes the JSON format and the secret mask. gunicorn's own loggers
+# get the same formatter and mask from gunicorn.conf.py (`logconfig_dict`).
+LOGGER_NAMES = ("glpi_gateway", "glpi_client", "app", "flask", "werkzeug")
+# The variables whose values are masked in the lines gunicorn writes before (or without) the app.
+SECRET_VARIABLES = ("GLPI_USER_TOKEN", "GLPI_APP_TOKEN", "REDIS_URL")
 MASK = "***"
 # Attributes a log call may pass with `extra=` that belong in the JSON line.
 CONTEXT_FIELDS = (
@@ -82,6 +87,39 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             line["exc"] = record.exc_text
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def environment_secrets(environ: dict[str, str]) -> list[str]:
+    """The secret values in `environ`, read leniently (no validation: this must never fail), for
+    the log lines written before the configuration is loaded: tokens (and each line of a token
+    pasted with a newline), the Redis URL and its password, and each key of API_KEYS."""
+    from urllib.parse import urlparse
+
+    values: list[str] = []
+    for name in SECRET_VARIABLES:
+        value = (environ.get(name) or "").strip()
+        if value:
+            values += [value, *(part.strip() for part in value.splitlines())]
+    try:
+        values.append(urlparse((environ.get("REDIS_URL") or "").strip()).password or "")
+    except ValueError:
+        pass
+    for item in (environ.get("API_KEYS") or "").split(","):
+        values.append(item.partition(":")[2].strip())
+    # Longest first, so that a secret containing another is masked whole; short ones are not secrets.
+    return sorted({value for value in values if len(value) >= 8}, key=len, reverse=True)
+
+
+def gunicorn_filter() -> SecretMaskingFilter:
+    """The mask for gunicorn's loggers (logconfig_dict in gunicorn.conf.py): secrets from the
+    process environment and the .env file, as config.py reads them."""
+    import os
+
+    from dotenv import dotenv_values
+
+    environ = {k: v for k, v in dotenv_values(".env").items() if v is not None} if os.path.isfile(".env") else {}
+    environ.update(os.environ)
+    return SecretMaskingFilter(environment_secrets(environ))
 
 
 def configure_logging(level: str, secrets: list[str], context: Callable[[], dict] = dict) -> None:

@@ -102,6 +102,12 @@ class GatewayMetrics:
             "Buscas de CNPJ que não estavam no cache de entidades",
             registry=self._registry,
         )
+        self._rate_limit_unchecked = Counter(
+            "glpi_gateway_rate_limit_unchecked",
+            "Pedidos que passaram sem o limite ser verificado (armazenamento lento ou fora), por escopo",
+            ["scope"],
+            registry=self._registry,
+        )
         self._queue = QueueCollector(queue_backlog) if queue_backlog is not None else None
         if self._queue is not None:
             self._registry.register(self._queue)
@@ -120,6 +126,9 @@ class GatewayMetrics:
 
     def entity_cache_lookup(self, hit: bool) -> None:
         (self._entity_cache_hits if hit else self._entity_cache_misses).inc()
+
+    def rate_limit_unchecked(self, scope: str) -> None:
+        self._rate_limit_unchecked.labels(scope=scope).inc()
 
     def exposition(self) -> bytes:
         """One scrape, in the Prometheus text format: every worker's files added up, and the

@@ -3,9 +3,11 @@
 A counter's window starts at its first hit and lasts `window_seconds`; the
 store's `hit_counter` answers the count so far and the seconds until the window
 ends (the `Retry-After` of a refusal). Counters live in the gateway's store
-(SQLite under `DATA_DIR`, or Redis with `REDIS_URL`), next to the queue. If the
-store fails, requests go through and a warning is logged: an abuse limit must
-not take ticket creation down with it.
+(SQLite under `DATA_DIR`, or Redis with `REDIS_URL`), next to the queue, reached
+through a store handle of the limiter's own with a short timeout
+(RATE_LIMIT_STORE_TIMEOUT). If the store fails or is slow, requests go through,
+a warning is logged and `unchecked` is told (a metric): an abuse limit must not
+take ticket creation down with it, nor hold every request while the store is sick.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+from collections.abc import Callable
 
 from config import RateLimit
 from glpi_gateway.store import Store, StoreUnavailable
@@ -33,13 +36,22 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    def __init__(self, store: Store, per_ip: RateLimit | None, per_key: RateLimit | None):
+    def __init__(
+        self,
+        store: Store,
+        per_ip: RateLimit | None,
+        per_key: RateLimit | None,
+        unchecked: Callable[[str], None] = lambda scope: None,
+        ipv6_prefix: int = IPV6_CLIENT_PREFIX,
+    ):
         self._store = store
         self._per_ip = per_ip
         self._per_key = per_key
+        self._unchecked = unchecked  # told the scope of each limit that could not be checked
+        self._ipv6_prefix = ipv6_prefix
 
     def check_ip(self, ip: str) -> None:
-        self._check("ip", self._per_ip, limit_subject(ip))
+        self._check("ip", self._per_ip, limit_subject(ip, self._ipv6_prefix))
 
     def check_key(self, key_name: str) -> None:
         self._check("key", self._per_key, key_name)
@@ -56,6 +68,7 @@ class RateLimiter:
                 error,
                 extra={"event": "limite_nao_verificado"},
             )
+            self._unchecked(scope)
             return
         if count > rate.limit:
             raise RateLimited(scope, rate, max(1, math.ceil(reset_in)))
@@ -77,12 +90,13 @@ def client_ip(peer: str | None, forwarded_for: str, trusted: tuple) -> str:
     return str(address)
 
 
-def limit_subject(ip: str) -> str:
-    """What the per-IP limit counts: the address, or its /64 for IPv6."""
+def limit_subject(ip: str, ipv6_prefix: int = IPV6_CLIENT_PREFIX) -> str:
+    """What the per-IP limit counts: the address, or its network of `ipv6_prefix` bits for IPv6
+    (RATE_LIMIT_IPV6_PREFIX: one subscriber often holds a /56 or a /48, not just a /64)."""
     address = _parse_ip(ip)
     if address is None or address.version == 4:
         return ip
-    return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ipaddress.ip_network(f"{address}/{ipv6_prefix}", strict=False))
 
 
 def _parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

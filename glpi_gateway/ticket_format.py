@@ -89,8 +89,9 @@ def build_ticket_input(
         ticket["itilcategories_id"] = category_id
     if request_type_id is not None:
         ticket["requesttypes_id"] = request_type_id
-    if requester_user_id is not None or request.email_cliente:
+    notify = bool(request.email_cliente) and request.notificar_email
+    if requester_user_id is not None or notify:
         ticket["_users_id_requester"] = requester_user_id or 0
-    if request.email_cliente:
+    if notify:
         ticket["_users_id_requester_notif"] = {"use_notification": 1, "alternative_email": request.email_cliente}
     return ticket

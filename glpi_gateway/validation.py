@@ -21,8 +21,13 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
+# Invisible formatting characters (Unicode Cf): soft hyphen, Arabic letter mark, Mongolian vowel
+# separator, zero-width ones, LRM/RLM, the bidi embeddings/overrides (U+202A-202E) and isolates
+# (U+2066-2069), word joiner and invisible operators, BOM, interlinear annotation. The bidi ones
+# can make "gnp.exe" read as "exe.png" ("Trojan Source"); attachments.py drops them from names too.
+INVISIBLE_FORMAT_CHARS = r"\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
 # Control and invisible formatting characters, dropped from every text.
-_INVISIBLE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff]")
+_INVISIBLE_CHARS = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{INVISIBLE_FORMAT_CHARS}]")
 _WHITESPACE_RUN = re.compile(r"\s+")
 # A text that cleaning leaves empty (the JSON Schema form of "blank").
 BLANK_PATTERN = rf"^(\s|{_INVISIBLE_CHARS.pattern})*$"
@@ -175,6 +180,8 @@ class TicketRequest:
     categoria: int | None = None
     urgencia: int = DEFAULT_URGENCY
     origem: str | None = None  # name of the API key that sent it (set by the app, not the body)
+    # Whether GLPI may e-mail email_cliente (set by the app, glpi_gateway/notify.py, not the body).
+    notificar_email: bool = True
 
 
 def validate_ticket_request(body: object) -> TicketRequest:

@@ -276,3 +276,8 @@ def test_the_public_form_types_leave_out_office_documents():
     assert DOCX not in FORM_TYPES and {PNG, PDF} <= set(FORM_TYPES)
     with pytest.raises(Refused, match="são aceitos PNG"):
         detect_type(b"PK\x03\x04" + bytes(100), FORM_TYPES)
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202a", "\u2066", "\u2069", "\u061c", "\u180e"])
+def test_bidi_overrides_are_removed_from_file_names(char):
+    assert clean_filename(f"report{char}gnp.pdf", 1) == "reportgnp.pdf"

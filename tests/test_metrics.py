@@ -33,7 +33,7 @@ FAILED = "glpi_gateway_tickets_failed_total"
 GLPI_SECONDS = "glpi_gateway_glpi_request_duration_seconds"
 CACHE_HITS = "glpi_gateway_entity_cache_hits_total"
 CACHE_MISSES = "glpi_gateway_entity_cache_misses_total"
-METRICS_DIR_LOG = re.compile(r"métricas de todos os workers guardadas em (\S+)")
+METRICS_DIR_LOG = re.compile(r"métricas de todos os workers guardadas em ([^\s\"]+)")
 
 
 def ticket(cnpj=ALFA, **overrides):

@@ -508,3 +508,36 @@ def test_concurrent_cancel_and_retry_leave_one_consistent_ticket(make_store):
     final = stores[0].ticket("a1")
     assert final.state in (QUEUED, CANCELLED)
     assert (stores[0].next_queued() is not None) == (final.state == QUEUED)
+
+
+# --- data at rest (REVIEW.md #11) -----------------------------------------------------------
+
+
+def test_a_finished_ticket_keeps_its_state_but_not_the_customers_data(store):
+    store.enqueue("a1", '{"nome_cliente": "Joana", "descricao_problema": "Senha: hunter2"}', False)
+    store.finish_ticket("a1", CREATED, 10, None, TTL)
+    finished = store.ticket("a1")
+    assert (finished.state, finished.ticket_id) == (CREATED, 10)
+    assert "hunter2" not in finished.payload and "Joana" not in finished.payload
+
+
+def test_a_failed_ticket_keeps_its_data_so_that_it_can_be_retried(store):
+    store.enqueue("a1", '{"nome_cliente": "Joana"}', False)
+    store.finish_ticket("a1", FAILED, None, '{"codigo": "entidade_nao_encontrada"}', TTL)
+    assert store.retry_ticket("a1").payload == '{"nome_cliente": "Joana"}'
+
+
+def test_sqlite_files_are_private_to_the_gateways_user(tmp_path):
+    import stat
+
+    data_dir = tmp_path / "novo"
+    store = SqliteStore(str(data_dir))
+    store.enqueue("a1", "{}", False)  # the -wal and -shm files exist once something is written
+    try:
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        files = list(data_dir.iterdir())
+        assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), [
+            (f.name, oct(f.stat().st_mode)) for f in files
+        ]
+    finally:
+        store.close()

@@ -312,3 +312,23 @@ def test_any_json_value_gives_a_ticket_request_or_a_validation_error_and_nothing
         assert error.missing or error.invalid
     else:
         assert isinstance(result, TicketRequest)
+
+
+# Bidi embeddings/overrides/isolates and other invisible formatting characters ("Trojan Source").
+INVISIBLE_FORMATTING = ["\u061c", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067"]
+INVISIBLE_FORMATTING += ["\u2068", "\u2069", "\u180e", "\u00ad", "\u2062"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE_FORMATTING)
+def test_bidi_and_invisible_formatting_characters_are_removed_from_every_text(char):
+    clean = validate_ticket_request(
+        body(
+            nome_cliente=f"Bob{char}gnp.exe",
+            anydesk_cliente=f"123{char} 456",
+            descricao_problema=f"linha{char}\nRTL{char}fim",
+        )
+    )
+    assert clean.nome_cliente == "Bobgnp.exe"
+    assert clean.anydesk_cliente == "123 456"
+    assert clean.descricao_problema == "linha\nRTLfim"
+    assert char not in repr(clean)

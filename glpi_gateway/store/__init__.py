@@ -21,6 +21,10 @@ STATES = (QUEUED, CREATED, FAILED, CANCELLED)
 REDIS_PREFIX = "glpi-gateway:"
 SQLITE_FILE = "gateway.sqlite3"
 SQLITE_BUSY_TIMEOUT = 10.0
+REDIS_TIMEOUT = 5.0
+# The rate limiter's own, short wait on the store: a sick store must not hold every request
+# (REVIEW.md #7); past it the limit is not checked (fail open, logged and counted).
+RATE_LIMIT_STORE_TIMEOUT = 0.2
 
 
 class StoreUnavailable(RuntimeError):
@@ -138,18 +142,27 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(data_dir: str, redis_url: str | None, redis_prefix: str = REDIS_PREFIX) -> Store:
-    """The Redis store when `redis_url` is set, else the SQLite file in `data_dir`."""
+def open_store(
+    data_dir: str, redis_url: str | None, redis_prefix: str = REDIS_PREFIX, timeout: float | None = None
+) -> Store:
+    """The Redis store when `redis_url` is set, else the SQLite file in `data_dir`.
+
+    `timeout` (seconds) bounds each wait on the store; a store opened with one expects the
+    schema (or the Redis server) to be there already, as the rate limiter's does.
+    """
     if redis_url:
         import redis
 
         from glpi_gateway.store.redis import RedisStore
 
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        return RedisStore(client, redis_prefix)
+        wait = REDIS_TIMEOUT if timeout is None else timeout
+        client = redis.Redis.from_url(redis_url, socket_timeout=wait, socket_connect_timeout=wait)
+        return RedisStore(client, redis_prefix, check=timeout is None)
     from glpi_gateway.store.sqlite import SqliteStore
 
-    return SqliteStore(data_dir)
+    if timeout is None:
+        return SqliteStore(data_dir)
+    return SqliteStore(data_dir, busy_timeout=timeout, create_schema=False)
 
 
 def decide_claim(existing: KeyRecord | None, locked_until: float, fingerprint: str, now: float) -> ClaimOutcome:

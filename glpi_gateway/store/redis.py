@@ -12,6 +12,7 @@ import redis
 
 from glpi_gateway.store import (
     CANCELLED,
+    CREATED,
     FAILED,
     QUEUED,
     REDIS_PREFIX,
@@ -44,12 +45,19 @@ class RedisStore:
     Durability is Redis's: run it with appendonly yes (appendfsync always for no loss at all).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str = REDIS_PREFIX, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = REDIS_PREFIX,
+        clock: Callable[[], float] = time.time,
+        check: bool = True,
+    ):
         self._redis = client
         self._prefix = prefix
         self._clock = clock
         self._hit_counter_script = client.register_script(_REDIS_HIT_COUNTER)
-        self._guarded(self._redis.ping)
+        if check:
+            self._guarded(self._redis.ping)
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -189,6 +197,8 @@ class RedisStore:
         pipe.hset(
             name, mapping={"state": state, "ticket_id": "" if ticket_id is None else ticket_id, "reason": reason or ""}
         )
+        if state == CREATED:  # in GLPI: GET /chamados reads only the state; a failed one can be retried
+            pipe.hdel(name, "payload")
         pipe.zrem(self._key("queue"), protocol)
         pipe.expireat(name, int(self._clock() + ttl) + 1)
         self._guarded(pipe.execute)
@@ -305,7 +315,7 @@ def _redis_ticket(protocol: str, stored: dict[bytes, bytes]) -> QueuedTicket:
     fields = {key.decode(): value.decode() for key, value in stored.items()}
     return QueuedTicket(
         protocol=protocol,
-        payload=fields["payload"],
+        payload=fields.get("payload", ""),  # cleared once the ticket is finished
         state=fields["state"],
         ticket_id=int(fields["ticket_id"]) if fields.get("ticket_id") else None,
         reason=fields.get("reason") or None,

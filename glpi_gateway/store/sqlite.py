@@ -14,6 +14,7 @@ from types import TracebackType
 
 from glpi_gateway.store import (
     CANCELLED,
+    CREATED,
     FAILED,
     QUEUED,
     SQLITE_BUSY_TIMEOUT,
@@ -79,14 +80,22 @@ class SqliteStore:
     transactions, which serialise them across processes.
     """
 
-    def __init__(self, data_dir: str, clock: Callable[[], float] = time.time):
-        os.makedirs(data_dir, exist_ok=True)
+    def __init__(
+        self,
+        data_dir: str,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT,
+        create_schema: bool = True,
+    ):
         self.path = os.path.join(data_dir, SQLITE_FILE)
+        _private_files(data_dir, self.path)
         self._clock = clock
+        self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._set_up()
+        if create_schema:
+            self._set_up()
 
     def _set_up(self) -> None:
         """Put the file in WAL mode and create the tables, retrying while another process holds a lock.
@@ -131,7 +140,7 @@ class SqliteStore:
                 # check_same_thread off only so that close() may run in another thread: each
                 # connection is otherwise used by the thread that opened it.
                 db = sqlite3.connect(
-                    self.path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                    self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
                 )
                 # A setting of the connection, not of the file: no lock, nothing to wait for.
                 db.execute("PRAGMA synchronous=FULL")
@@ -227,8 +236,11 @@ class SqliteStore:
     def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE queue SET state = ?, ticket_id = ?, reason = ?, expires_at = ? WHERE protocol = ?",
-                (state, ticket_id, reason, self._clock() + ttl, protocol),
+                # Once in GLPI, the customer's data is no longer needed: GET /chamados reads the state.
+                # A failed one keeps it, so that `python app.py fila reenviar` can still deliver it.
+                "UPDATE queue SET state = ?1, ticket_id = ?2, reason = ?3, expires_at = ?4, "
+                "payload = CASE WHEN ?1 = ?6 THEN '' ELSE payload END WHERE protocol = ?5",
+                (state, ticket_id, reason, self._clock() + ttl, protocol, CREATED),
             )
 
     def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
@@ -307,6 +319,20 @@ class SqliteStore:
             connections, self._connections = self._connections, []
         for db in connections:
             db.close()
+
+
+def _private_files(data_dir: str, path: str) -> None:
+    """DATA_DIR 0700 and the database 0600 (its -wal and -shm files take the database's mode):
+    they hold customer data, and the usual umask 022 would make them world-readable."""
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    for name, mode in ((data_dir, 0o700), (path, 0o600), (path + "-wal", 0o600), (path + "-shm", 0o600)):
+        try:
+            if name == path and not os.path.exists(path):
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            if os.path.exists(name):
+                os.chmod(name, mode)
+        except PermissionError:
+            pass  # not ours (e.g. a mounted directory): its owner decides
 
 
 class _SqliteTransaction:

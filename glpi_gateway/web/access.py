@@ -8,9 +8,9 @@ import logging
 from flask import Flask, Response, request
 
 from config import Config
-from glpi_gateway.auth import ApiKeys, FormKeyOutOfScope, presented_key
+from glpi_gateway.auth import ApiKeyRejected, ApiKeys, FormKeyOutOfScope, presented_key
 from glpi_gateway.challenge import CHALLENGE_HEADER, SOLUTION_HEADER, FormChallenge
-from glpi_gateway.cors import CorsPolicy, is_preflight
+from glpi_gateway.cors import CorsPolicy, CrossSiteRefused, is_cross_site, is_preflight
 from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.web.context import current
 
@@ -50,8 +50,8 @@ def register_access_hooks(
 ) -> None:
     """Order matters: an allowed preflight is answered before anything else (browsers
     send no key with it), and the per-IP limit counts before the key check so that
-    guessing keys is limited too. The form's key only opens tickets, and only with a
-    solved challenge (challenge.py).
+    guessing keys is limited too. The form's key only opens tickets, only with a solved
+    challenge (challenge.py), and its per-key limit counts only ticket attempts.
     """
 
     @app.before_request
@@ -62,20 +62,32 @@ def register_access_hooks(
 
     @app.before_request
     def check_access() -> None:
-        if is_open_path(request.path):
-            return
         ctx = current()
+        if is_open_path(request.path):
+            # Open paths answer anyone; a private key presented there still unlocks the details.
+            ctx.sees_details = not api_keys.enabled or _private_key(api_keys, form_key_name) is not None
+            return
         if limiter is not None:
             limiter.check_ip(ctx.client_ip)
+        ctx.sees_details = not api_keys.enabled
         if api_keys.enabled:
             ctx.api_key = api_keys.identify(presented_key(request.headers))
-            if limiter is not None:
-                limiter.check_key(ctx.api_key)
+            ctx.sees_details = ctx.api_key != form_key_name
             if ctx.api_key == form_key_name:
                 if request.endpoint != CREATE_TICKET_ENDPOINT:
                     raise FormKeyOutOfScope()
                 if challenge.enabled:
                     challenge.check(request.headers.get(CHALLENGE_HEADER), request.headers.get(SOLUTION_HEADER))
+                # The public key's quota is shared by every visitor: only requests that get as far
+                # as a ticket count (the route calls this after validation), so cheap 403s and
+                # 400s cannot use it up (REVIEW.md #8).
+                if limiter is not None:
+                    key_name = ctx.api_key
+                    ctx.count_ticket_attempt = lambda: limiter.check_key(key_name)
+            elif limiter is not None:
+                limiter.check_key(ctx.api_key)
+        elif is_cross_site(request.method, request.headers, request.host, cors):
+            raise CrossSiteRefused()
 
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
@@ -83,6 +95,15 @@ def register_access_hooks(
             response.headers.update(cors.response_headers(request.headers.get("Origin")))
             response.vary.add("Origin")
         return response
+
+
+def _private_key(api_keys: ApiKeys, form_key_name: str | None) -> str | None:
+    """The name of the private key the request presents, or None (no key, a wrong one, the form's)."""
+    try:
+        name = api_keys.identify(presented_key(request.headers))
+    except ApiKeyRejected:
+        return None
+    return name if name != form_key_name else None
 
 
 def warn_about_access(config: Config) -> None:

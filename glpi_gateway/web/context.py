@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, Response, g, has_request_context, request
@@ -35,6 +36,11 @@ class RequestContext:
     codigo: str | None = None  # of the error answer, when there was one
     glpi_calls: int = 0
     held_key: HeldKey | None = None  # the Idempotency-Key (given or implicit) claimed, not yet settled
+    # Whether the caller may see details (/health's checks, 409's entity names): a private key,
+    # or anyone in open mode (no API_KEYS), where everything is open anyway.
+    sees_details: bool = False
+    # Counts the request against its key's limit once it is a real ticket attempt (the form key).
+    count_ticket_attempt: Callable[[], None] | None = None
 
 
 def current() -> RequestContext:

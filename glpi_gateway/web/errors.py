@@ -42,11 +42,15 @@ def respond(refusal: Refusal) -> Response:
 
 
 def register_error_answers(app: Flask) -> None:
+    # Flask logs every unhandled exception itself (plain text, unmasked, no event) before calling
+    # the 500 handler below, which logs it once, as JSON, with the secrets masked.
+    app.log_exception = lambda exc_info: None  # type: ignore[method-assign]
+
     def expected_failure(error: Exception) -> Response:
         refusal = answer_for(error, current().request_id)
         if refusal is None:  # not reachable: only the table's exceptions are registered here
             raise error
-        return respond(refusal)
+        return respond(refusal if current().sees_details else refusal.without_details())
 
     for kind in EXCEPTION_ANSWERS:
         app.register_error_handler(kind, expected_failure)

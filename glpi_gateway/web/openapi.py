@@ -554,7 +554,7 @@ def _error_schema(answer: ErrorAnswer) -> dict:
     return {
         "type": "object",
         "description": answer.quando,
-        "required": ["erro", "codigo", *answer.fixed, *answer.extra],
+        "required": ["erro", "codigo", *answer.fixed, *(name for name in answer.extra if name not in answer.optional)],
         "properties": {
             "erro": {"type": "string", "const": answer.erro},
             "codigo": {"type": "string", "const": answer.codigo},
@@ -663,12 +663,14 @@ def _queued_state_schema() -> dict:
 def _health_schema() -> dict:
     return {
         "type": "object",
-        "required": ["status", "checks"],
+        "required": ["status"],
         "properties": {
             "status": {"type": "string", "enum": ["ok", "indisponivel"]},
             "checks": {
                 "type": "object",
-                "description": "Uma entrada por verificação: `configuracao`, `sessao_glpi`, `verificacoes_partida`.",
+                "description": "Uma entrada por verificação: `configuracao`, `sessao_glpi`, `verificacoes_partida`, "
+                "`fila`. Só com uma chave privada (ou no modo aberto, sem `API_KEYS`): sem chave ou com a chave "
+                "pública do formulário, só `status`.",
                 "additionalProperties": {
                     "type": "object",
                     "required": ["ok"],

@@ -21,6 +21,7 @@ from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
 from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
+from glpi_gateway.notify import EmailNotifyPolicy
 from glpi_gateway.store import (
     CANCELLED,
     CREATED,
@@ -56,6 +57,7 @@ def api_document(metrics: bool = True) -> dict:
 def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
     upload_slots = UploadSlots(config.multipart_max_in_flight)
     document = api_document(metrics=config.metrics_enabled)
+    notify = EmailNotifyPolicy(store, config.email_notify_limit, config.email_notify_unlimited_keys)
 
     @app.get("/ping")
     def ping() -> Response:
@@ -65,7 +67,10 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     def health() -> Response:
         checks = readiness.checks()
         ready = all(check["ok"] for check in checks.values())
-        response = jsonify(status="ok" if ready else "indisponivel", checks=checks)
+        if current().sees_details:
+            response = jsonify(status="ok" if ready else "indisponivel", checks=checks)
+        else:  # the public form key and callers without a key: the status only (REVIEW.md #13)
+            response = jsonify(status="ok" if ready else "indisponivel")
         response.status_code = 200 if ready else 503
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -78,11 +83,12 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     def create_ticket() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
             with upload_slots:
-                return _create_ticket_with_attachments(gateway, config)
+                return _create_ticket_with_attachments(gateway, config, notify)
         ctx = current()
         sent = _json_body()
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
         ticket_request = replace(validate_ticket_request(sent), origem=ctx.api_key)
+        _count_ticket_attempt()
         canonical = encode_request(ticket_request)
         held = _key_to_hold(canonical, config)
         ctx.protocolo = new_protocol()
@@ -97,6 +103,8 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
                 return _replay(claim.record.answer)
             ctx.held_key = held
             maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
+        # After the claim: a replay sends no new ticket, so it must not count a notification.
+        ticket_request = notify.apply(ticket_request, ctx.api_key)
         ctx.ticket_id = create_or_enqueue(
             gateway,
             store,
@@ -126,11 +134,11 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
 
     @app.get("/docs")
     def docs() -> Response:
-        return Response(DOCS_PAGE, mimetype="text/html")
+        return _not_framed(Response(DOCS_PAGE, mimetype="text/html"))
 
     @app.get("/docs/<path:arquivo>")
     def docs_asset(arquivo: str) -> Response:
-        return send_from_directory(SWAGGER_UI_DIR, arquivo)
+        return _not_framed(send_from_directory(SWAGGER_UI_DIR, arquivo))
 
 
 def register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
@@ -185,7 +193,9 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
-def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
+def _create_ticket_with_attachments(
+    gateway: TicketGateway, config: Config, notify: EmailNotifyPolicy
+) -> tuple[Response, int]:
     """The multipart variant: the same fields as form fields, plus files in `anexos`.
 
     Every file is checked before the ticket is created; the ticket then exists whatever
@@ -198,6 +208,7 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
     if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
+    _count_ticket_attempt()
     # The files stay in Werkzeug's spools (memory up to 500 KB, then a temporary file): only
     # their first bytes are read here, and they go to GLPI from there.
     attachments = take_attachments(
@@ -206,6 +217,7 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
         limits.max_bytes,
         limits.types,
     )
+    ticket_request = notify.apply(ticket_request, ctx.api_key)
     ctx.protocolo = new_protocol()
     ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
     report = gateway.attach_files(ctx.ticket_id, attachments)
@@ -219,6 +231,21 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
 def _refuse_if_a_bot(honeypot: object) -> None:
     if honeypot not in (None, ""):
         raise HoneypotFilled()
+
+
+def _not_framed(response: Response) -> Response:
+    """No other site may frame the API docs (clickjacking on "Try it out"), nor sniff their types."""
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _count_ticket_attempt() -> None:
+    """A valid request is a ticket attempt: now it counts against its key's limit, when deferred."""
+    count = current().count_ticket_attempt
+    if count is not None:
+        count()
 
 
 def _replay(answer: StoredAnswer) -> Response:
@@ -242,7 +269,10 @@ def _key_to_hold(canonical_body: str, config: Config) -> HeldKey | None:
 def _json_body() -> object:
     if not request.is_json:
         raise UnsupportedMediaType()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # deep nesting ([[[[...): the decoder gives up, the client gets a 400
+        body = None
     if body is None:
         raise ValidationError(invalid={"corpo": "JSON malformado ou vazio"})
     return body
