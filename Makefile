@@ -44,7 +44,7 @@ docs: install
 	$(VENV)/bin/python -m scripts.export_docs
 
 bench: install
-	$(VENV)/bin/python bench/bench.py
+	$(VENV)/bin/python -m bench.bench
 
 # Re-lock requirements*.txt (with hashes) from pyproject.toml after changing a dependency there.
 lock: install

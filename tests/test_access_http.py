@@ -10,8 +10,9 @@ import uuid
 
 import pytest
 import requests
-from conftest import sandbox_settings, start_gateway
-from test_http_contract import assert_error, body, stored_ticket
+
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import assert_error, body, stored_ticket
 
 SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
 ZABBIX_KEY = "zabbix-key-0123456789abcdefghijklmnopqrs"

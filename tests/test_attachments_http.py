@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 import requests
-from conftest import sandbox_settings
-from test_http_contract import BETA, assert_error, body
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8 + b"\r\n--\r\n"
-PDF = b"%PDF-1.4\n" + bytes(range(256)) + b"\n%%EOF\n"
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(200)
-LOG = "2026-11-28 10:00 erro de impressão\r\n".encode()
-
-
-def docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-    return buffer.getvalue()
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import BETA, EXE, LOG, PDF, PNG, assert_error, body, docx
 
 
 def post_form(gateway, files, http=None, **overrides) -> requests.Response:
@@ -160,8 +145,6 @@ def test_a_url_encoded_form_is_still_415(gateway):
 @pytest.fixture(scope="module")
 def small_limits(sandbox, tmp_path_factory):
     """A gateway taking at most 2 files of 2000 bytes, in a body of at most 8000 bytes."""
-    from conftest import start_gateway
-
     process = start_gateway(
         tmp_path_factory.mktemp("small"),
         sandbox_settings(

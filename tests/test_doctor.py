@@ -13,14 +13,12 @@ import sys
 
 import pytest
 import trustme
-from conftest import ROOT, SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, gateway_environment, sandbox_settings
 
 from config import load_config
 from glpi_gateway import doctor
+from tests.harness import ROOT, SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, gateway_environment, sandbox_settings
+from tests.helpers import ALFA, DUPLICATED, UNKNOWN
 
-ALFA = "11.222.333/0001-81"  # entity 1
-DUPLICATED = "19.131.100/0001-85"  # entities 7 and 8
-UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
 RESTRICTED_TOKEN = "sandbox-restricted-token-0123456789abcd"  # user 9: entity 1 only
 OTHER_CNPJ_OPTION = {
     "name": "Outros - CNPJ",

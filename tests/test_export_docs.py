@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from glpi_gateway.validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
 from glpi_gateway.web.routes import api_document
 from scripts import export_docs
+from tests.harness import ROOT
 
 DOCUMENT = api_document()
 CRIAR_CHAMADO = DOCUMENT["paths"]["/criar-chamado"]["post"]

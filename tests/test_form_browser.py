@@ -14,15 +14,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import free_port, sandbox_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from test_http_contract import ALFA, UNKNOWN, stored_ticket
 
 from glpi_gateway.cnpj import is_valid_cnpj
+from tests.harness import free_port, sandbox_settings
+from tests.helpers import ALFA, UNKNOWN, stored_ticket
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -20,7 +20,7 @@ from glpi_gateway.tickets import (
     TicketRefused,
     UnknownCategory,
 )
-from glpi_gateway.validation import TicketRequest
+from tests.helpers import Clock, ticket_request
 
 CNPJ_OPTION = {"name": "Dados Fiscais - CNPJ", "table": "glpi_plugin_fields_entitydadosfiscais", "field": "cnpjfield"}
 ENTITY_OPTIONS = {
@@ -112,26 +112,6 @@ def make_config(**overrides) -> Config:
     values = dict(glpi_url="https://glpi.example.com/apirest.php", glpi_user_token="u" * 40)
     values.update(overrides)
     return Config(**values)
-
-
-def ticket_request(cnpj="11222333000181", **overrides) -> TicketRequest:
-    values = dict(
-        nome_cliente="Maria",
-        telefone_cliente="11 99999-0000",
-        cnpj=cnpj,
-        anydesk_cliente="123 456 789",
-        descricao_problema="Impressora parada",
-    )
-    values.update(overrides)
-    return TicketRequest(**values)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_cnpj_field_is_discovered_by_its_label_among_fields_plugin_options():

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import free_port, sandbox_settings
-from test_http_contract import body
 
 from config import load_config
 from glpi_client import GlpiClient
 from glpi_gateway.health import Readiness
 from glpi_gateway.store import StoreUnavailable
 from glpi_gateway.tickets import TicketGateway
+from tests.harness import free_port, sandbox_settings
+from tests.helpers import body
 
 EMPTY_QUEUE = {"ok": True, "enfileirados": 0, "mais_antigo_segundos": 0}
 READY = {

@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
 
-ALFA = "11.222.333/0001-81"  # stored formatted in the sandbox (entity 1)
-BETA = "11444777000161"  # stored bare (entity 2)
-GAMA = "12.abc.345/01de-35"  # alphanumeric, typed in lower case (entity 3)
-DELTA = "A1.B2C.3D4/E5F6-68"  # alphanumeric, stored bare in lower case (entity 6)
-DUPLICATED = "19.131.100/0001-85"  # carried by entities 7 and 8
-UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
-
-
-def body(**overrides):
-    ticket = {
-        "nome_cliente": "Maria Souza",
-        "telefone_cliente": "(11) 99999-0000",
-        "cnpj_cliente": ALFA,
-        "anydesk_cliente": "123 456 789",
-        "descricao_problema": "A impressora não imprime.\nJá reiniciei.",
-    }
-    ticket.update(overrides)
-    return {key: value for key, value in ticket.items() if value is not None}
-
-
-def stored_ticket(sandbox, ticket_id):
-    """The ticket as a technician reads it (GLPI 10 stores text entity-encoded once)."""
-    ticket = sandbox.tickets[ticket_id]
-    return {**ticket, "name": html.unescape(ticket["name"]), "content": html.unescape(ticket["content"])}
-
-
-def assert_error(response, status, codigo):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    answer = response.json()
-    assert answer["codigo"] == codigo and answer["erro"]
-    assert "Traceback" not in response.text
-    return answer
-
+from tests.harness import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
+from tests.helpers import ALFA, BETA, DELTA, DUPLICATED, GAMA, UNKNOWN, assert_error, body, stored_ticket
 
 # --- liveness and the error path -------------------------------------------------
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SANDBOX_USER_TOKEN, sandbox_settings
 
 from glpi_sandbox import GlpiSandbox
+from tests.harness import SANDBOX_USER_TOKEN, sandbox_settings
 
 TICKET = {
     "nome_cliente": "João & Filhos <ME>",

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import sandbox_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_gateway import ticket_request
-from test_http_contract import UNKNOWN, body
-from test_store import Clock
 
 from app import create_app
 from config import load_config
@@ -26,6 +22,8 @@ from glpi_gateway.idempotency import (
 from glpi_gateway.store import ClaimOutcome, StoredAnswer
 from glpi_gateway.store.sqlite import SqliteStore
 from glpi_gateway.web import services
+from tests.harness import sandbox_settings
+from tests.helpers import UNKNOWN, Clock, body, ticket_request
 
 
 # A fixed UUID, not uuid4(): pytest-xdist workers must all collect the same test ids.

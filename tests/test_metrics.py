@@ -14,16 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import sandbox_settings, start_gateway
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from glpi_gateway.metrics import GatewayMetrics
 from glpi_gateway.store import StoreUnavailable
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import ALFA, BETA, UNKNOWN
 
-ALFA = "11.222.333/0001-81"
-BETA = "11444777000161"  # used only by the cache test in this module
-UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
 CREATED = "glpi_gateway_tickets_created_total"
 QUEUED = "glpi_gateway_tickets_queued_total"
 QUEUE_DEPTH = "glpi_gateway_queue_depth"
@@ -179,6 +177,7 @@ def test_glpi_endpoint_labels_never_carry_ids(two_workers):
 
 
 def test_the_second_ticket_for_a_cnpj_is_answered_by_the_entity_cache(two_workers):
+    # BETA is used by no other test of this module: its first ticket is a cache miss in either worker.
     with requests.Session() as keep_alive:  # one connection, so one worker and its cache
         first = scrape(two_workers)
         assert keep_alive.post(f"{two_workers.url}/criar-chamado", json=ticket(BETA), timeout=30).status_code == 201

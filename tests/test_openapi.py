@@ -6,7 +6,6 @@ import re
 from importlib import import_module
 
 import pytest
-from conftest import ROOT, sandbox_settings
 
 from app import create_app
 from config import load_config
@@ -27,6 +26,7 @@ from glpi_gateway.validation import (
     validate_ticket_request,
 )
 from glpi_gateway.web import access, routes
+from tests.harness import ROOT, sandbox_settings
 
 WEB_DIR = ROOT / "glpi_gateway" / "web"
 

@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from conftest import ROOT
+
+from tests.harness import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 QUICK_START = README.split("## Começo rápido")[1].split("\n## ")[0]

@@ -19,19 +19,10 @@ from glpi_gateway.store import (
 )
 from glpi_gateway.store.redis import RedisStore
 from glpi_gateway.store.sqlite import SqliteStore
+from tests.helpers import Clock
 
 LOCK = 60.0
 TTL = 3600.0
-
-
-class Clock:
-    """Wall-clock time that a test moves forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
