@@ -4,6 +4,15 @@ gunicorn, Redis.
 What test modules share besides fixtures is in tests/helpers.py (test data, assertions, a fake clock)
 and tests/harness.py (the gateway as a process, also used by `make bench`): import from those, never
 from this file or from another test module (tests/test_suite_layout.py checks it).
+
+Two tiers. A test that starts a process (gunicorn, redis-server, Chromium, `python app.py doctor`, the
+sandbox's command line) or uses the shared Redis is marked `slow`; the rest (unit tests, the app
+in-process through `app.test_client()`, the sandbox as a server inside this process) is the fast
+tier that `make test-fast` (`pytest -m "not slow"`) runs. The mark is written where the test is:
+`pytestmark = pytest.mark.slow` in a module whose every test is slow, `@pytest.mark.slow` on the slow
+tests of a mixed module, `pytest.param("redis", marks=pytest.mark.slow)` in a fixture's params.
+Forgetting it cannot go unnoticed: a test without the mark fails as soon as it starts a process
+(an audit hook below) or asks for `redis_url`.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 
@@ -27,9 +37,42 @@ from tests.harness import (
     start_gateway,
 )
 
+# --- the two tiers ----------------------------------------------------------------------------
+
+# What starts another program or process: subprocess (and so selenium's chromedriver), os.system,
+# posix_spawn, exec and fork (multiprocessing).
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.fork", "os.forkpty"})
+_fast_test: pytest.Item | None = None  # the test being run, while it is one of the fast tier
+
+
+def _refuse_processes_in_fast_tests(event: str, args: tuple) -> None:
+    if _fast_test is not None and event in PROCESS_EVENTS:
+        test, started = _fast_test.nodeid, args[1] if event == "subprocess.Popen" else args[:1]
+        pytest.fail(
+            f"{test} inicia um processo ({started!r}) sem a marca slow: marque-o com @pytest.mark.slow "
+            "(ou pytestmark = pytest.mark.slow no módulo) para que o make test-fast o deixe de fora"
+        )
+
+
+sys.addaudithook(_refuse_processes_in_fast_tests)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Set up, run and tear down each test not marked slow under the audit hook's watch."""
+    global _fast_test
+    _fast_test = None if item.get_closest_marker("slow") else item
+    try:
+        return (yield)
+    finally:
+        _fast_test = None
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
-def redis_url():
+def reachable_redis_url():
     """REDIS_URL of a reachable Redis. Skipped locally when REDIS_URL is unset; in CI
     (CI=true, where .ci/run starts Redis) a missing or unreachable Redis fails."""
     url = os.environ.get("REDIS_URL", "").strip()
@@ -46,6 +89,14 @@ def redis_url():
     finally:
         client.close()
     return url
+
+
+@pytest.fixture
+def redis_url(request):
+    """The shared Redis, for tests marked slow (the fast tier needs no service outside pytest)."""
+    if request.node.get_closest_marker("slow") is None:
+        pytest.fail(f"{request.node.nodeid} usa o Redis sem a marca slow: marque-o com @pytest.mark.slow")
+    return request.getfixturevalue("reachable_redis_url")
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import requests
 from tests.harness import sandbox_settings, start_gateway
 from tests.helpers import assert_error, body, stored_ticket
 
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
+
 SITE_KEY = "site-key-0123456789abcdefghijklmnopqrstuv"
 ZABBIX_KEY = "zabbix-key-0123456789abcdefghijklmnopqrs"
 API_KEYS = f"site-principal:{SITE_KEY},zabbix:{ZABBIX_KEY}"

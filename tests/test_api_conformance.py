@@ -25,6 +25,8 @@ from glpi_gateway.web.routes import api_document
 from tests.harness import sandbox_settings
 from tests.helpers import EXE, PNG, wait_for_final_state
 
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
+
 # Loaded at collection time from the code that serves /openapi.json (the test below proves the
 # served document is this one): schemathesis' lazy fixture loader does not work with pytest 9.
 DOCUMENT = api_document()

@@ -8,6 +8,8 @@ import requests
 from tests.harness import sandbox_settings, start_gateway
 from tests.helpers import BETA, EXE, LOG, PDF, PNG, assert_error, body, docx
 
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
+
 
 def post_form(gateway, files, http=None, **overrides) -> requests.Response:
     """The form's fields as multipart fields, `files` as (field, (name, bytes, type)) parts.

@@ -74,6 +74,7 @@ def glpi(new_sandbox):
 # --- the command --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_doctor_command_passes_every_check_against_a_healthy_glpi(glpi):
     completed = run_doctor(sandbox_settings(glpi.url, GLPI_REQUESTER_USER_ID="8"), "--cnpj", ALFA)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -88,6 +89,7 @@ def test_doctor_command_passes_every_check_against_a_healthy_glpi(glpi):
     assert glpi.session_tokens() == []  # the doctor closes the session it opened
 
 
+@pytest.mark.slow
 def test_doctor_command_fails_when_the_api_is_disabled_and_skips_what_depends_on_it(new_sandbox):
     box = new_sandbox(api_enabled=False)
     completed = run_doctor(sandbox_settings(box.start()))
@@ -98,6 +100,7 @@ def test_doctor_command_fails_when_the_api_is_disabled_and_skips_what_depends_on
     assert "✓ GLPI_URL responde" in completed.stdout
 
 
+@pytest.mark.slow
 def test_doctor_command_shows_the_web_server_fix_when_the_authorization_header_is_dropped(new_sandbox):
     box = new_sandbox(drops_authorization=True)
     completed = run_doctor(sandbox_settings(box.start()))
@@ -111,6 +114,7 @@ def test_doctor_command_shows_the_web_server_fix_when_the_authorization_header_i
         assert line in completed.stdout
 
 
+@pytest.mark.slow
 def test_doctor_command_reports_an_invalid_configuration_naming_the_variable():
     completed = run_doctor({"GLPI_URL": "glpi.exemplo.com.br", "GLPI_USER_TOKEN": SANDBOX_USER_TOKEN})
     assert completed.returncode == 1

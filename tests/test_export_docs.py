@@ -40,6 +40,7 @@ def api_page() -> str:
     return (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_every_generated_file_is_up_to_date():
     result = subprocess.run(
         [sys.executable, "-m", "scripts.export_docs", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60

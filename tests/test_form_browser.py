@@ -24,6 +24,8 @@ from glpi_gateway.cnpj import is_valid_cnpj
 from tests.harness import free_port, sandbox_settings
 from tests.helpers import ALFA, UNKNOWN, stored_ticket
 
+pytestmark = pytest.mark.slow  # Chromium, and the gateway under gunicorn
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # The machine has no network: nothing in the browser may try to reach one.

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from tests.harness import sandbox_settings, start_gateway
 from tests.helpers import ALFA, BETA, DUPLICATED, GAMA, UNKNOWN
 
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
+
 SITE_KEY = "fuzz-site-key-0123456789abcdefghijklmnop"
 SITE = "https://www.exemplo.com.br"
 EXAMPLES = 300

@@ -11,6 +11,8 @@ import requests
 from tests.harness import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
 from tests.helpers import ALFA, BETA, DELTA, DUPLICATED, GAMA, UNKNOWN, assert_error, body, stored_ticket
 
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
+
 # --- liveness and the error path -------------------------------------------------
 
 

@@ -7,6 +7,8 @@ import pytest
 from glpi_sandbox import GlpiSandbox
 from tests.harness import SANDBOX_USER_TOKEN, sandbox_settings
 
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
+
 TICKET = {
     "nome_cliente": "João & Filhos <ME>",
     "telefone_cliente": "11 4004-0000",

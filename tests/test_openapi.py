@@ -52,11 +52,13 @@ def operations(document):
     }
 
 
+@pytest.mark.slow
 def test_the_document_is_openapi_3_1(document):
     assert document["openapi"] == "3.1.0"
     assert document["info"]["title"] and document["info"]["version"]
 
 
+@pytest.mark.slow
 def test_every_route_of_the_app_is_documented_and_nothing_else(flask_app, document):
     routes = set()
     for rule in flask_app.url_map.iter_rules():
@@ -67,6 +69,7 @@ def test_every_route_of_the_app_is_documented_and_nothing_else(flask_app, docume
     assert routes == set(operations(document))
 
 
+@pytest.mark.slow
 def test_the_documented_body_schema_is_the_one_validation_uses(document):
     schema = document["components"]["schemas"]["Chamado"]
     assert schema["required"] == list(REQUIRED_FIELDS)
@@ -78,6 +81,7 @@ def test_the_documented_body_schema_is_the_one_validation_uses(document):
     assert all(prop["description"] for prop in schema["properties"].values())
 
 
+@pytest.mark.slow
 def test_the_documented_request_example_is_accepted_by_validation(document):
     media = document["paths"]["/criar-chamado"]["post"]["requestBody"]["content"]["application/json"]
     assert media["examples"]["completo"]["value"] == ticket_request_example()
@@ -104,12 +108,14 @@ def test_the_app_answers_errors_only_with_catalogue_entries():
         assert "ErrorAnswer(" not in source and "erro=" not in source and '"erro"' not in source, path
 
 
+@pytest.mark.slow
 def test_every_codigo_is_listed_once_and_matches_the_catalogue(document):
     codigos = [answer.codigo for answer in ERROR_ANSWERS]
     assert len(codigos) == len(set(codigos))
     assert document["components"]["schemas"]["Codigo"]["enum"] == codigos
 
 
+@pytest.mark.slow
 def test_every_codigo_is_documented_under_each_operation_that_can_answer_it(document):
     documented = operations(document)
     protected = [name for name, operation in documented.items() if operation.get("security") != []]
@@ -131,6 +137,7 @@ def test_every_codigo_is_documented_under_each_operation_that_can_answer_it(docu
             assert answer.codigo in document["info"]["description"]
 
 
+@pytest.mark.slow
 def test_an_answer_whose_status_is_glpis_is_documented_under_each_exact_status_of_its_range(document):
     responses = document["paths"]["/criar-chamado"]["post"]["responses"]
     glpi_statuses = [status for status in responses if status.startswith("4")]
@@ -139,12 +146,14 @@ def test_an_answer_whose_status_is_glpis_is_documented_under_each_exact_status_o
         assert "chamado_recusado" in responses[status]["content"]["application/json"]["examples"], status
 
 
+@pytest.mark.slow
 def test_every_response_documents_the_request_id_header(document):
     for name, operation in operations(document).items():
         for status, response in operation["responses"].items():
             assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}, (name, status)
 
 
+@pytest.mark.slow
 def test_the_catalogue_names_only_existing_operations(document):
     documented = set(operations(document))
     for answer in ERROR_ANSWERS:
@@ -152,6 +161,7 @@ def test_the_catalogue_names_only_existing_operations(document):
         assert set(answer.operations) - stand_ins <= documented, answer.codigo
 
 
+@pytest.mark.slow
 def test_open_paths_are_documented_without_a_key_and_the_others_with_one(document):
     for name, operation in operations(document).items():
         path = name.split(" ", 1)[1]
@@ -160,6 +170,7 @@ def test_open_paths_are_documented_without_a_key_and_the_others_with_one(documen
     assert {} in document["security"]  # without API_KEYS no key is needed
 
 
+@pytest.mark.slow
 def test_a_header_only_some_answers_of_a_status_set_is_not_required(document):
     conflict = document["paths"]["/criar-chamado"]["post"]["responses"]["409"]
     assert conflict["headers"]["Retry-After"]["required"] is False
@@ -169,6 +180,7 @@ def test_a_header_only_some_answers_of_a_status_set_is_not_required(document):
     }
 
 
+@pytest.mark.slow
 def test_answers_documented_as_replayed_are_the_ones_idempotency_stores(document):
     replayed = [answer for answer in ERROR_ANSWERS if answer.replayed]
     assert {answer.codigo for answer in replayed} == {
@@ -193,6 +205,7 @@ def test_without_metrics_there_is_no_metrics_operation():
 # --- the interactive docs -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_docs_page_is_html_in_portuguese_with_only_local_assets(gateway):
     response = gateway.get("/docs")
     assert response.status_code == 200
@@ -207,6 +220,7 @@ def test_docs_page_is_html_in_portuguese_with_only_local_assets(gateway):
     assert 'url: "openapi.json"' in response.text and "validatorUrl: null" in response.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/docs/nao-existe.js", "/docs/..%2Fapp.py", "/docs/%2E%2E/config.py"])
 def test_docs_assets_outside_the_bundle_are_json_404(gateway, path):
     response = gateway.get(path)

@@ -18,6 +18,8 @@ import pytest
 from tests.harness import sandbox_settings
 from tests.helpers import DELIVERY_DEADLINE, UNKNOWN, assert_error, body, wait_for_final_state
 
+pytestmark = pytest.mark.slow  # gunicorn, SIGKILL and SIGTERM, Redis
+
 
 @pytest.fixture(params=["sqlite", "redis"])
 def backend(request):

@@ -1005,6 +1005,7 @@ def sandbox_command(*arguments: str):
         process.stdout.close()
 
 
+@pytest.mark.slow
 def test_command_line_serves_until_sigterm():
     with sandbox_command() as (process, url):
         answer = requests.get(
@@ -1015,6 +1016,7 @@ def test_command_line_serves_until_sigterm():
         assert process.wait(timeout=5) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "arguments, code",
     [
@@ -1031,6 +1033,7 @@ def test_command_line_switches_reproduce_glpi_set_up_mistakes(arguments, code):
         assert answer.status_code == 400 and answer.json()[0] == code
 
 
+@pytest.mark.slow
 def test_command_line_without_fields_option():
     with sandbox_command("--no-fields-option") as (_, url):
         session = requests.get(

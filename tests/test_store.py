@@ -30,7 +30,7 @@ def clock():
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
 def make_store(request, tmp_path, clock):
     """Opens stores sharing one backend, as separate gateway processes would."""
     opened = []
@@ -140,6 +140,7 @@ def test_sqlite_key_expires_after_its_ttl(tmp_path, clock):
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_key_carries_an_expiry_near_its_ttl(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)
@@ -223,6 +224,7 @@ def test_sqlite_lease_of_a_dead_holder_expires(tmp_path, clock):
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_lease_of_a_dead_holder_expires(redis_url, redis_prefix):
     store = RedisStore(redis.Redis.from_url(redis_url), redis_prefix)
     assert store.acquire_lease("delivery", "a", 0.05)
@@ -268,6 +270,7 @@ def test_sqlite_counter_restarts_after_its_window_and_is_purged_once_expired(tmp
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_counter_lives_under_the_store_prefix_and_expires_with_its_window(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)

@@ -1,10 +1,13 @@
 """The test suite's own shape: shared code comes from tests/helpers.py and tests/harness.py, never from
-conftest.py (a pytest plugin, not a module) or from another test module (renaming one breaks the others)."""
+conftest.py (a pytest plugin, not a module) or from another test module (renaming one breaks the others);
+and a test that needs a process or Redis cannot slip into the fast tier unmarked."""
 
 from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,16 @@ def test_the_import_scan_sees_every_spelling(tmp_path, source, forbidden):
     module = tmp_path / "example.py"
     module.write_text(source + "\n", encoding="utf-8")
     assert any(is_forbidden(name) for _, name in imported_modules(module)) is forbidden
+
+
+# --- the fast tier stays fast (tests/conftest.py) ------------------------------------------------
+
+
+def test_a_test_without_the_slow_mark_cannot_start_a_process():
+    with pytest.raises(pytest.fail.Exception, match="sem a marca slow"):
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+
+def test_a_test_without_the_slow_mark_cannot_use_redis(request):
+    with pytest.raises(pytest.fail.Exception, match="sem a marca slow"):
+        request.getfixturevalue("redis_url")
