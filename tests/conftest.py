@@ -189,11 +189,18 @@ def gateway(sandbox, tmp_path_factory):
 
 
 @pytest.fixture
-def launch(tmp_path):
-    """Start extra gateways with particular settings; all are stopped after the test."""
+def launch(tmp_path, redis_prefix):
+    """Start extra gateways with particular settings; all are stopped after the test.
+
+    Gateways given a REDIS_URL and no REDIS_KEY_PREFIX get this test's own prefix, shared by the
+    test's gateways and no one else's: the default prefix would let the gateways of other tests (or
+    of a parallel run) take this test's queue, its drainer lease and its rate-limit counters.
+    """
     started: list[GatewayProcess] = []
 
     def _launch(settings: dict[str, str], wait: float = 15.0) -> GatewayProcess:
+        if settings.get("REDIS_URL") and not settings.get("REDIS_KEY_PREFIX"):
+            settings = {**settings, "REDIS_KEY_PREFIX": redis_prefix}
         process = start_gateway(tmp_path, settings, wait)
         started.append(process)
         return process

@@ -128,6 +128,16 @@ def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -
 
     Returns once /ping answers, or once gunicorn exited (then `exit_code` is set).
     """
+    for _ in range(3):
+        gateway = _start_gateway_on_a_free_port(tmp_dir, settings, wait)
+        # free_port() only finds a port free: another process (a parallel test run) may take it
+        # before gunicorn binds it. Then gunicorn gives up with "Connection in use"; try another.
+        if gateway.exit_code is None or "Connection in use" not in gateway.logs():
+            break
+    return gateway
+
+
+def _start_gateway_on_a_free_port(tmp_dir: Path, settings: dict[str, str], wait: float) -> GatewayProcess:
     port = free_port()
     env = gateway_environment(
         {

@@ -25,7 +25,7 @@ from glpi_gateway.validation import (
     ticket_request_example,
     validate_ticket_request,
 )
-from glpi_gateway.web import access, routes
+from glpi_gateway.web import access, routes, services
 from tests.harness import ROOT, sandbox_settings
 
 WEB_DIR = ROOT / "glpi_gateway" / "web"
@@ -40,8 +40,13 @@ def document(gateway):
 
 
 @pytest.fixture(scope="module")
-def flask_app(sandbox):
-    return create_app(load_config(sandbox_settings(sandbox.url), env_file=None))
+def flask_app(sandbox, tmp_path_factory):
+    # Its own DATA_DIR: the default (./data) would put a store in the repository, shared by parallel runs.
+    settings = sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path_factory.mktemp("openapi-data")))
+    app = create_app(load_config(settings, env_file=None))
+    yield app
+    services(app).glpi_client.close()
+    services(app).store.close()
 
 
 def operations(document):
