@@ -36,6 +36,7 @@ from tests.harness import (
     sandbox_settings,
     start_gateway,
 )
+from tests.helpers import skip_or_fail
 
 # --- the two tiers ----------------------------------------------------------------------------
 
@@ -73,19 +74,16 @@ def pytest_runtest_protocol(item, nextitem):
 
 @pytest.fixture(scope="session")
 def reachable_redis_url():
-    """REDIS_URL of a reachable Redis. Skipped locally when REDIS_URL is unset; in CI
-    (CI=true, where .ci/run starts Redis) a missing or unreachable Redis fails."""
+    """REDIS_URL of a reachable Redis. Without REDIS_URL: skipped locally, a failure in CI (CI=true,
+    where .ci/run starts Redis). Set but not answering: a failure everywhere."""
     url = os.environ.get("REDIS_URL", "").strip()
-    in_ci = os.environ.get("CI", "").lower() == "true"
     if not url:
-        if in_ci:
-            pytest.fail("CI=true but REDIS_URL is not set: .ci/run must start Redis and export REDIS_URL")
-        pytest.skip("REDIS_URL not set (install redis-server and export REDIS_URL to run these tests)")
+        skip_or_fail("REDIS_URL não definida: suba um redis-server e exporte REDIS_URL (veja docs/desenvolvimento.md)")
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
     except redis.RedisError as error:
-        pytest.fail(f"REDIS_URL is set but Redis does not answer: {error}")
+        pytest.fail(f"REDIS_URL está definida, mas o Redis não responde: {error}")
     finally:
         client.close()
     return url
@@ -104,9 +102,7 @@ def own_redis(tmp_path):
     """A redis-server of this test's own, which the test may stop."""
     server = shutil.which("redis-server")
     if server is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but redis-server is not installed")
-        pytest.skip("redis-server not installed")
+        skip_or_fail("redis-server ausente: apt-get install -y redis-server")
     port = free_port()
     process = subprocess.Popen(
         [

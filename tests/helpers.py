@@ -1,4 +1,5 @@
-"""What several test modules share besides fixtures: test data, assertions, a fake clock, waits.
+"""What several test modules share besides fixtures: test data, assertions, a fake clock, waits, and
+whether the suite runs in CI.
 
 Fixtures live in conftest.py, the gateway as a process in harness.py; a test module imports from
 here (`from tests.helpers import body`), never from conftest or from another test module.
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import time
 import zipfile
+from typing import NoReturn
+
+import pytest
 
 from glpi_gateway.validation import TicketRequest
 
@@ -116,3 +121,22 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# --- what the machine has ----------------------------------------------------------------
+
+
+def in_ci() -> bool:
+    """Whether the suite runs in CI (`.ci/run`, where CI=true): the one place that decides it.
+
+    Any value but empty, 0, false or no counts, as CI services set CI=true or CI=1.
+    """
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """A tool or service the test needs is missing: skip on a developer's machine, fail in CI,
+    where .ci/run installs and starts everything and a skip would hide a broken set-up."""
+    if in_ci():
+        pytest.fail(f"{reason} (na CI isto é uma falha, não um teste pulado)")
+    pytest.skip(reason)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ROOT
+from tests.helpers import in_ci, skip_or_fail
 
 
 def python_files() -> list[Path]:
@@ -85,3 +86,27 @@ def test_a_test_without_the_slow_mark_cannot_start_a_process():
 def test_a_test_without_the_slow_mark_cannot_use_redis(request):
     with pytest.raises(pytest.fail.Exception, match="sem a marca slow"):
         request.getfixturevalue("redis_url")
+
+
+# --- in CI, a missing tool fails instead of skipping (tests/helpers.py) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "value, ci",
+    [(None, False), ("", False), ("0", False), ("false", False), ("No", False), ("true", True), ("1", True)],
+)
+def test_in_ci_reads_the_ci_variable_as_ci_services_set_it(monkeypatch, value, ci):
+    if value is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", value)
+    assert in_ci() is ci
+
+
+def test_a_missing_tool_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="^redis-server ausente$"):
+        skip_or_fail("redis-server ausente")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="^redis-server ausente \\(na CI"):
+        skip_or_fail("redis-server ausente")
