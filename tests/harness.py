@@ -22,6 +22,7 @@ SANDBOX_APP_TOKEN = "sandbox-app-token-0123456789abcdefghij"
 SANDBOX_USER_TOKEN = "sandbox-user-token-0123456789abcdefghi"
 # Every variable the gateway reads (config.py, gunicorn.conf.py) or gunicorn itself reads: set blank
 # unless a test wants it, so a developer's own .env or shell never leaks into a test run.
+# tests/test_configuration_variables.py fails when the code reads one that is missing here.
 GATEWAY_VARIABLES = (
     "GLPI_URL",
     "GLPI_APP_TOKEN",
@@ -46,9 +47,12 @@ GATEWAY_VARIABLES = (
     "METRICS_ENABLED",
     "PROMETHEUS_MULTIPROC_DIR",
     "FORM_FRAME_ANCESTORS",
+    "HOST",
+    "PORT",
     "WEB_CONCURRENCY",
     "GUNICORN_THREADS",
     "GUNICORN_WORKER_CLASS",
+    "GUNICORN_TIMEOUT",
     "GUNICORN_CMD_ARGS",
     "API_KEYS",
     "CORS_ORIGINS",
