@@ -152,7 +152,13 @@ def test_a_core_option_named_cnpj_is_not_mistaken_for_the_fields_option():
 def test_configured_cnpj_field_id_is_used_when_glpi_has_it():
     options = dict(ENTITY_OPTIONS, **{"76674": {"name": "Outros - CNPJ", "table": "glpi_plugin_fields_entityoutros"}})
     glpi = FakeGlpi(options=options)
-    TicketGateway(make_config(glpi_cnpj_field_id=76674), glpi).check_setup()
+    gateway = TicketGateway(make_config(glpi_cnpj_field_id=76674), glpi)
+    gateway.check_setup()  # two options are labelled CNPJ: without the configured id, start-up would refuse
+    assert gateway.find_entity("11222333000181").id == 1
+    searches = [call for call in glpi.calls if call[0] == "search"]
+    assert [criteria for _, _, criteria, _ in searches] == [
+        [{"field": 76674, "searchtype": "contains", "value": "^11%222%333%0001%81$"}]
+    ]
 
 
 def test_configured_cnpj_field_id_unknown_to_glpi_stops_start_up():
