@@ -36,7 +36,7 @@ from tests.harness import (
     sandbox_settings,
     start_gateway,
 )
-from tests.helpers import skip_or_fail
+from tests.helpers import in_process_app, skip_or_fail
 
 # --- the two tiers ----------------------------------------------------------------------------
 
@@ -182,6 +182,15 @@ def gateway(sandbox, tmp_path_factory):
     assert process.exit_code is None, process.logs()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def client(sandbox, tmp_path_factory):
+    """The gateway inside this process through Flask's test client, configured like `gateway`: for
+    answers that need no real process (status, headers, body), in milliseconds."""
+    settings = sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path_factory.mktemp("client-data")))
+    with in_process_app(settings) as app:
+        yield app.test_client()
 
 
 @pytest.fixture

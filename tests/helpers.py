@@ -12,11 +12,18 @@ import io
 import os
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from app import create_app
+from config import load_config
 from glpi_gateway.validation import TicketRequest
+from glpi_gateway.web import services
 
 # --- the sandbox's demonstration CNPJs ---------------------------------------------------
 
@@ -76,10 +83,13 @@ def docx() -> bytes:
 
 
 def assert_error(response, status, codigo):
-    """An error answer of the catalogue: `status`, JSON with `codigo` and `erro`, no traceback."""
+    """An error answer of the catalogue: `status`, JSON with `codigo` and `erro`, no traceback.
+
+    `response` comes from requests (a gateway process) or from Flask's test client (in-process).
+    """
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
-    answer = response.json()
+    answer = response.get_json() if hasattr(response, "get_json") else response.json()
     assert answer["codigo"] == codigo and answer["erro"]
     assert "Traceback" not in response.text
     return answer
@@ -89,6 +99,27 @@ def stored_ticket(sandbox, ticket_id):
     """The ticket as a technician reads it (GLPI 10 stores text entity-encoded once)."""
     ticket = sandbox.tickets[ticket_id]
     return {**ticket, "name": html.unescape(ticket["name"]), "content": html.unescape(ticket["content"])}
+
+
+class BufferedClient(FlaskClient):
+    """Flask's test client reading each answer whole and closing it, as a server does: a file answer
+    (the form's page, the docs' assets) would otherwise leave its file open (a ResourceWarning)."""
+
+    def open(self, *args, buffered=True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+@contextmanager
+def in_process_app(settings: dict[str, str]) -> Iterator[Flask]:
+    """The gateway built by create_app() inside this process, for Flask's test client: no gunicorn,
+    no socket. `settings` are its whole environment (nothing comes from os.environ or .env)."""
+    app = create_app(load_config(settings, env_file=None))
+    app.test_client_class = BufferedClient
+    try:
+        yield app
+    finally:
+        services(app).glpi_client.close()
+        services(app).store.close()
 
 
 DELIVERY_DEADLINE = 60.0  # generous: a step that never happens fails the test, a slow one does not

@@ -1,4 +1,8 @@
-"""The multipart variant of POST /criar-chamado, over HTTP: gunicorn in front, the GLPI sandbox behind."""
+"""The multipart variant of POST /criar-chamado, over HTTP: gunicorn in front, the GLPI sandbox behind.
+
+Answers that need no real process (status, headers, body) are checked in-process, faster, in
+test_http_answers.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import pytest
 import requests
 
 from tests.harness import sandbox_settings, start_gateway
-from tests.helpers import BETA, EXE, LOG, PDF, PNG, assert_error, body, docx
+from tests.helpers import BETA, LOG, PDF, PNG, assert_error, body, docx
 
 pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
@@ -77,68 +81,6 @@ def test_file_names_reach_glpi_without_client_paths_and_with_the_extension_of_th
         "tela.png",
         "captura.png",
     ]
-
-
-# --- refused before anything is created ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name, content, reason",
-    [
-        ("print.png", EXE, "print.png: programas executáveis não são aceitos"),
-        ("leia-me.txt", b"\x7fELF\x02\x01\x01" + bytes(64), "leia-me.txt: programas executáveis não são aceitos"),
-        ("contrato.pdf", PNG, "contrato.pdf: o conteúdo é PNG, mas a extensão é .pdf"),
-        ("fotos.docx", b"PK\x03\x04" + bytes(40), "fotos.docx: arquivos ZIP só são aceitos como documentos do Office"),
-    ],
-)
-def test_content_that_is_not_what_it_claims_is_400_naming_the_file(gateway, sandbox, name, content, reason):
-    calls, tickets = sandbox.call_count(), len(sandbox.tickets)
-    answer = assert_error(post_form(gateway, anexos(("ok.png", PNG), (name, content))), 400, "dados_invalidos")
-    assert answer["erro"] == "Dados inválidos"
-    assert answer["campos"]["anexos"].startswith(reason)
-    assert sandbox.call_count() == calls and len(sandbox.tickets) == tickets
-
-
-def test_form_fields_are_validated_as_in_the_json_variant(gateway, sandbox):
-    calls = sandbox.call_count()
-    answer = assert_error(
-        post_form(gateway, anexos(("print.png", PNG)), nome_cliente="", telefone_cliente=None),
-        400,
-        "campos_obrigatorios_ausentes",
-    )
-    assert answer["campos"] == ["nome_cliente", "telefone_cliente"]
-    answer = assert_error(
-        post_form(gateway, anexos(("print.png", PNG)), cnpj_cliente="11.222.333/0001-82"), 400, "dados_invalidos"
-    )
-    assert "cnpj_cliente" in answer["campos"]
-    assert sandbox.call_count() == calls
-
-
-def test_a_file_in_another_field_is_400_naming_that_field(gateway):
-    answer = assert_error(post_form(gateway, [("anexo", ("print.png", PNG, "image/png"))]), 400, "dados_invalidos")
-    assert answer["campos"] == {"anexo": "arquivos só são aceitos no campo anexos"}
-
-
-@pytest.mark.parametrize(
-    "content_type, data",
-    [
-        ("multipart/form-data", b"no boundary"),
-        ("multipart/form-data; boundary=XX", b'--XX\r\nContent-Disposition: form-data; name="nome_cliente"\r\n\r\ncut'),
-        ("multipart/form-data; boundary=XX", b"\xff\xfe--XX--"),
-    ],
-    ids=["no-boundary", "truncated", "garbage"],
-)
-def test_a_malformed_multipart_body_is_a_clear_400(gateway, content_type, data):
-    response = gateway.session.post(
-        f"{gateway.url}/criar-chamado", data=data, headers={"Content-Type": content_type}, timeout=10
-    )
-    assert_error(response, 400, "campos_obrigatorios_ausentes")
-
-
-def test_a_url_encoded_form_is_still_415(gateway):
-    response = gateway.session.post(f"{gateway.url}/criar-chamado", data=body(), timeout=10)
-    answer = assert_error(response, 415, "tipo_de_conteudo_invalido")
-    assert "multipart/form-data" in answer["erro"]
 
 
 # --- limits ------------------------------------------------------------------------------

@@ -7,8 +7,6 @@ from importlib import import_module
 
 import pytest
 
-from app import create_app
-from config import load_config
 from glpi_gateway import errors
 from glpi_gateway.errors import (
     ANY_OPERATION,
@@ -25,28 +23,27 @@ from glpi_gateway.validation import (
     ticket_request_example,
     validate_ticket_request,
 )
-from glpi_gateway.web import access, routes, services
+from glpi_gateway.web import access, routes
 from tests.harness import ROOT, sandbox_settings
+from tests.helpers import in_process_app
 
 WEB_DIR = ROOT / "glpi_gateway" / "web"
 
 
 @pytest.fixture(scope="module")
-def document(gateway):
-    response = gateway.get("/openapi.json")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("application/json")
-    return response.json()
+def flask_app(sandbox, tmp_path_factory):
+    # Its own DATA_DIR: the default (./data) would put a store in the repository, shared by parallel runs.
+    with in_process_app(sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path_factory.mktemp("openapi-data")))) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
-def flask_app(sandbox, tmp_path_factory):
-    # Its own DATA_DIR: the default (./data) would put a store in the repository, shared by parallel runs.
-    settings = sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path_factory.mktemp("openapi-data")))
-    app = create_app(load_config(settings, env_file=None))
-    yield app
-    services(app).glpi_client.close()
-    services(app).store.close()
+def document(flask_app):
+    """The document as the app serves it (test_api_conformance.py checks gunicorn serves the same)."""
+    response = flask_app.test_client().get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    return response.get_json()
 
 
 def operations(document):
@@ -57,13 +54,11 @@ def operations(document):
     }
 
 
-@pytest.mark.slow
 def test_the_document_is_openapi_3_1(document):
     assert document["openapi"] == "3.1.0"
     assert document["info"]["title"] and document["info"]["version"]
 
 
-@pytest.mark.slow
 def test_every_route_of_the_app_is_documented_and_nothing_else(flask_app, document):
     routes = set()
     for rule in flask_app.url_map.iter_rules():
@@ -74,7 +69,6 @@ def test_every_route_of_the_app_is_documented_and_nothing_else(flask_app, docume
     assert routes == set(operations(document))
 
 
-@pytest.mark.slow
 def test_the_documented_body_schema_is_the_one_validation_uses(document):
     schema = document["components"]["schemas"]["Chamado"]
     assert schema["required"] == list(REQUIRED_FIELDS)
@@ -86,7 +80,6 @@ def test_the_documented_body_schema_is_the_one_validation_uses(document):
     assert all(prop["description"] for prop in schema["properties"].values())
 
 
-@pytest.mark.slow
 def test_the_documented_request_example_is_accepted_by_validation(document):
     media = document["paths"]["/criar-chamado"]["post"]["requestBody"]["content"]["application/json"]
     assert media["examples"]["completo"]["value"] == ticket_request_example()
@@ -113,14 +106,12 @@ def test_the_app_answers_errors_only_with_catalogue_entries():
         assert "ErrorAnswer(" not in source and "erro=" not in source and '"erro"' not in source, path
 
 
-@pytest.mark.slow
 def test_every_codigo_is_listed_once_and_matches_the_catalogue(document):
     codigos = [answer.codigo for answer in ERROR_ANSWERS]
     assert len(codigos) == len(set(codigos))
     assert document["components"]["schemas"]["Codigo"]["enum"] == codigos
 
 
-@pytest.mark.slow
 def test_every_codigo_is_documented_under_each_operation_that_can_answer_it(document):
     documented = operations(document)
     protected = [name for name, operation in documented.items() if operation.get("security") != []]
@@ -142,7 +133,6 @@ def test_every_codigo_is_documented_under_each_operation_that_can_answer_it(docu
             assert answer.codigo in document["info"]["description"]
 
 
-@pytest.mark.slow
 def test_an_answer_whose_status_is_glpis_is_documented_under_each_exact_status_of_its_range(document):
     responses = document["paths"]["/criar-chamado"]["post"]["responses"]
     glpi_statuses = [status for status in responses if status.startswith("4")]
@@ -151,14 +141,12 @@ def test_an_answer_whose_status_is_glpis_is_documented_under_each_exact_status_o
         assert "chamado_recusado" in responses[status]["content"]["application/json"]["examples"], status
 
 
-@pytest.mark.slow
 def test_every_response_documents_the_request_id_header(document):
     for name, operation in operations(document).items():
         for status, response in operation["responses"].items():
             assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}, (name, status)
 
 
-@pytest.mark.slow
 def test_the_catalogue_names_only_existing_operations(document):
     documented = set(operations(document))
     for answer in ERROR_ANSWERS:
@@ -166,7 +154,6 @@ def test_the_catalogue_names_only_existing_operations(document):
         assert set(answer.operations) - stand_ins <= documented, answer.codigo
 
 
-@pytest.mark.slow
 def test_open_paths_are_documented_without_a_key_and_the_others_with_one(document):
     for name, operation in operations(document).items():
         path = name.split(" ", 1)[1]
@@ -175,7 +162,6 @@ def test_open_paths_are_documented_without_a_key_and_the_others_with_one(documen
     assert {} in document["security"]  # without API_KEYS no key is needed
 
 
-@pytest.mark.slow
 def test_a_header_only_some_answers_of_a_status_set_is_not_required(document):
     conflict = document["paths"]["/criar-chamado"]["post"]["responses"]["409"]
     assert conflict["headers"]["Retry-After"]["required"] is False
@@ -185,7 +171,6 @@ def test_a_header_only_some_answers_of_a_status_set_is_not_required(document):
     }
 
 
-@pytest.mark.slow
 def test_answers_documented_as_replayed_are_the_ones_idempotency_stores(document):
     replayed = [answer for answer in ERROR_ANSWERS if answer.replayed]
     assert {answer.codigo for answer in replayed} == {
@@ -210,9 +195,8 @@ def test_without_metrics_there_is_no_metrics_operation():
 # --- the interactive docs -------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_docs_page_is_html_in_portuguese_with_only_local_assets(gateway):
-    response = gateway.get("/docs")
+def test_docs_page_is_html_in_portuguese_with_only_local_assets(client):
+    response = client.get("/docs")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert '<html lang="pt-BR">' in response.text
@@ -220,14 +204,13 @@ def test_docs_page_is_html_in_portuguese_with_only_local_assets(gateway):
     assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
     assert sorted(assets) == ["docs/swagger-ui-bundle.js", "docs/swagger-ui.css"]
     for asset in assets:
-        served = gateway.get(f"/{asset}")
-        assert served.status_code == 200 and len(served.content) > 10_000, asset
+        served = client.get(f"/{asset}")
+        assert served.status_code == 200 and len(served.data) > 10_000, asset
     assert 'url: "openapi.json"' in response.text and "validatorUrl: null" in response.text
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/docs/nao-existe.js", "/docs/..%2Fapp.py", "/docs/%2E%2E/config.py"])
-def test_docs_assets_outside_the_bundle_are_json_404(gateway, path):
-    response = gateway.get(path)
+def test_docs_assets_outside_the_bundle_are_json_404(client, path):
+    response = client.get(path)
     assert response.status_code == 404
-    assert response.json()["codigo"] == "rota_nao_encontrada"
+    assert response.get_json()["codigo"] == "rota_nao_encontrada"
