@@ -44,7 +44,7 @@ docs: install
 	$(VENV)/bin/python -m scripts.export_docs
 
 bench: install
-	$(VENV)/bin/python bench/bench.py
+	$(VENV)/bin/python -m bench.bench
 
 # The contact form's proof of work: solve time in headless Chromium, checking cost on the server.
 bench-desafio: install

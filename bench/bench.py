@@ -8,8 +8,8 @@ call a ticket cannot avoid. Each round runs every target at every level back to 
 noise of a shared machine hits them alike; the table shows medians over rounds and ratios
 from this run.
 
-    .venv/bin/python bench/bench.py                   # what `make bench` runs
-    .venv/bin/python bench/bench.py --worker-models   # compare gunicorn worker models instead
+    .venv/bin/python -m bench.bench                   # what `make bench` runs (from the repository root)
+    .venv/bin/python -m bench.bench --worker-models   # compare gunicorn worker models instead
 
 The load generator is this process: one thread and one keep-alive `http.client` connection
 per client. It reports its own CPU use so you can see it is not the bottleneck.
@@ -32,21 +32,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from conftest import GATEWAY_VARIABLES, free_port  # noqa: E402
-
-from glpi_gateway.ticket_format import build_ticket_input  # noqa: E402
-from glpi_gateway.validation import validate_ticket_request  # noqa: E402
-from glpi_sandbox import FIELDS_OPTION_ID  # noqa: E402
+from glpi_gateway.ticket_format import build_ticket_input
+from glpi_gateway.validation import validate_ticket_request
+from glpi_sandbox import FIELDS_OPTION_ID
+from tests.harness import GATEWAY_VARIABLES, ROOT, free_port
 
 APP_TOKEN = "bench-app-token-0123456789abcdefghij"
 USER_TOKEN = "bench-user-token-0123456789abcdefghi"
 CATEGORY_ID, REQUEST_TYPE_ID, REQUESTER_ID = 1, 7, 8
 HOST = "127.0.0.1"
 BUFFERING_WORKER = "glpi_gateway.buffering_worker.BufferingThreadWorker"
-SERVER_VARIABLES = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")
+SERVER_VARIABLES = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS", "GUNICORN_TIMEOUT")
 # The sandbox's seed entities, each spelled as forms really send them.
 CNPJ_MIX = (
     ("11.222.333/0001-81", 1),

@@ -1,224 +1,100 @@
-"""Shared fixtures: the GLPI sandbox as a real HTTP server and the gateway under real gunicorn."""
+"""The suite's fixtures, and nothing else: the GLPI sandbox as a real HTTP server, the gateway under real
+gunicorn, Redis.
+
+What test modules share besides fixtures is in tests/helpers.py (test data, assertions, a fake clock)
+and tests/harness.py (the gateway as a process, also used by `make bench`): import from those, never
+from this file or from another test module (tests/test_suite_layout.py checks it).
+
+Two tiers. A test that starts a process (gunicorn, redis-server, Chromium, `python app.py doctor`, the
+sandbox's command line) or uses the shared Redis is marked `slow`; the rest (unit tests, the app
+in-process through `app.test_client()`, the sandbox as a server inside this process) is the fast
+tier that `make test-fast` (`pytest -m "not slow"`) runs. The mark is written where the test is:
+`pytestmark = pytest.mark.slow` in a module whose every test is slow, `@pytest.mark.slow` on the slow
+tests of a mixed module, `pytest.param("redis", marks=pytest.mark.slow)` in a fixture's params.
+Forgetting it cannot go unnoticed: a test without the mark fails as soon as it starts a process
+(an audit hook below) or asks for `redis_url`.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import redis
-import requests
 
-from glpi_gateway.challenge import solve
 from glpi_sandbox import GlpiSandbox
-
-ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_APP_TOKEN = "sandbox-app-token-0123456789abcdefghij"
-SANDBOX_USER_TOKEN = "sandbox-user-token-0123456789abcdefghi"
-# Every variable the gateway reads: set blank unless a test wants it, so a developer's
-# own .env or shell never leaks into a test run.
-GATEWAY_VARIABLES = (
-    "GLPI_URL",
-    "GLPI_APP_TOKEN",
-    "GLPI_USER_TOKEN",
-    "GLPI_CNPJ_FIELD_ID",
-    "GLPI_CNPJ_FIELD_LABEL",
-    "GLPI_DEFAULT_CATEGORY_ID",
-    "GLPI_REQUESTER_USER_ID",
-    "GLPI_REQUEST_TYPE_ID",
-    "GLPI_TIMEOUT",
-    "GLPI_VERIFY_TLS",
-    "GLPI_ENTITY_CACHE_TTL",
-    "GLPI_ENTITY_NEGATIVE_CACHE_TTL",
-    "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL",
-    "HEALTH_QUEUE_MAX_AGE",
-    "MAX_BODY_BYTES",
-    "ATTACHMENTS_MAX_COUNT",
-    "ATTACHMENTS_MAX_BYTES",
-    "MAX_MULTIPART_BODY_BYTES",
-    "FORM_ATTACHMENTS_MAX_COUNT",
-    "FORM_ATTACHMENTS_MAX_BYTES",
-    "FORM_MAX_MULTIPART_BODY_BYTES",
-    "MULTIPART_MAX_IN_FLIGHT",
-    "LOG_LEVEL",
-    "METRICS_ENABLED",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "FORM_FRAME_ANCESTORS",
-    "WEB_CONCURRENCY",
-    "GUNICORN_THREADS",
-    "GUNICORN_WORKER_CLASS",
-    "GUNICORN_WORKER_CONNECTIONS",
-    "GUNICORN_CMD_ARGS",
-    "API_KEYS",
-    "CORS_ORIGINS",
-    "RATE_LIMIT_PER_IP",
-    "RATE_LIMIT_PER_KEY",
-    "TRUSTED_PROXIES",
-    "DATA_DIR",
-    "REDIS_URL",
-    "REDIS_KEY_PREFIX",
-    "IDEMPOTENCY_TTL",
-    "DEDUPE_WINDOW_SECONDS",
-    "QUEUE_WHEN_UNAVAILABLE",
-    "QUEUE_RETRY_MAX_SECONDS",
-    "FORM_API_KEY_NAME",
-    "FORM_CHALLENGE_DIFFICULTY",
-    "FORM_CHALLENGE_TTL",
-    "EMAIL_NOTIFY_LIMIT",
-    "EMAIL_NOTIFY_UNLIMITED_KEYS",
-    "RATE_LIMIT_IPV6_PREFIX",
+from tests.harness import (
+    SANDBOX_APP_TOKEN,
+    SANDBOX_USER_TOKEN,
+    GatewayProcess,
+    free_port,
+    sandbox_settings,
+    start_gateway,
 )
+from tests.helpers import in_process_app, skip_or_fail
+
+# --- the two tiers ----------------------------------------------------------------------------
+
+# What starts another program or process: subprocess (and so selenium's chromedriver), os.system,
+# posix_spawn, exec and fork (multiprocessing).
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.fork", "os.forkpty"})
+_fast_test: pytest.Item | None = None  # the test being run, while it is one of the fast tier
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _one_connection_per_request() -> requests.Session:
-    """A reused keep-alive connection can be closed by gunicorn (keepalive = 5 s) just as a slow
-    test sends on it, and requests does not resend a POST: tests would fail by chance."""
-    session = requests.Session()
-    session.headers["Connection"] = "close"
-    return session
-
-
-@dataclass
-class GatewayProcess:
-    """The gateway served by gunicorn exactly as in production, on a free local port."""
-
-    process: subprocess.Popen
-    url: str
-    log_path: Path
-    exit_code: int | None = None
-    session: requests.Session = field(default_factory=_one_connection_per_request)
-
-    def post_ticket(self, body, **kwargs) -> requests.Response:
-        return self.session.post(f"{self.url}/criar-chamado", json=body, timeout=30, **kwargs)
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return self.session.get(f"{self.url}{path}", timeout=30, **kwargs)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL to gunicorn and its workers at once: no shutdown code runs anywhere."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.session.close()
-
-    def stop(self) -> None:
-        self.session.close()  # an idle keep-alive connection would hold up the graceful shutdown
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-def gateway_environment(settings: dict[str, str]) -> dict[str, str]:
-    """This process's environment with every gateway variable blank except `settings`."""
-    env = {name: value for name, value in os.environ.items() if name not in GATEWAY_VARIABLES}
-    env.update({name: "" for name in GATEWAY_VARIABLES})
-    env.update(settings)
-    return env
-
-
-def start_gateway(tmp_dir: Path, settings: dict[str, str], wait: float = 15.0) -> GatewayProcess:
-    """Start `gunicorn "app:create_app()"` from the repository root with only `settings` configured.
-
-    Returns once /ping answers, or once gunicorn exited (then `exit_code` is set).
-    """
-    port = free_port()
-    env = gateway_environment(
-        {
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "WEB_CONCURRENCY": "1",
-            "GUNICORN_THREADS": "4",
-            "DATA_DIR": str(tmp_dir / f"data-{port}"),
-            **settings,
-        }
-    )
-    log_path = tmp_dir / f"gateway-{port}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "app:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so kill() reaches the workers too
+def _refuse_processes_in_fast_tests(event: str, args: tuple) -> None:
+    if _fast_test is not None and event in PROCESS_EVENTS:
+        test, started = _fast_test.nodeid, args[1] if event == "subprocess.Popen" else args[:1]
+        pytest.fail(
+            f"{test} inicia um processo ({started!r}) sem a marca slow: marque-o com @pytest.mark.slow "
+            "(ou pytestmark = pytest.mark.slow no módulo) para que o make test-fast o deixe de fora"
         )
-    gateway = GatewayProcess(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            gateway.exit_code = process.returncode
-            return gateway
-        try:
-            if requests.get(f"{gateway.url}/ping", timeout=1).status_code == 200:
-                return gateway
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # gunicorn's socket accepts before the worker is ready to answer
-        time.sleep(0.05)
-    gateway.stop()
-    raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")
 
 
-def solved_challenge(process: GatewayProcess) -> dict[str, str]:
-    """The headers of a freshly solved form challenge, as formulario.js sends them."""
-    issued = process.get("/formulario/desafio").json()
-    return {"X-Desafio": issued["desafio"], "X-Desafio-Solucao": solve(issued["desafio"], issued["dificuldade"])}
+sys.addaudithook(_refuse_processes_in_fast_tests)
 
 
-def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
-    settings = {
-        "GLPI_URL": sandbox_url,
-        "GLPI_APP_TOKEN": SANDBOX_APP_TOKEN,
-        "GLPI_USER_TOKEN": SANDBOX_USER_TOKEN,
-        "GLPI_DEFAULT_CATEGORY_ID": "1",
-        "GLPI_REQUEST_TYPE_ID": "7",
-        "GLPI_TIMEOUT": "2",
-        "QUEUE_RETRY_MAX_SECONDS": "1",
-        # Most tests send the same body again and expect a new ticket; the dedupe tests turn it on.
-        "DEDUPE_WINDOW_SECONDS": "0",
-    }
-    settings.update(overrides)
-    return settings
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Set up, run and tear down each test not marked slow under the audit hook's watch."""
+    global _fast_test
+    _fast_test = None if item.get_closest_marker("slow") else item
+    try:
+        return (yield)
+    finally:
+        _fast_test = None
+
+
+# --- Redis ----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def redis_url():
-    """REDIS_URL of a reachable Redis. Skipped locally when REDIS_URL is unset; in CI
-    (CI=true, where .ci/run starts Redis) a missing or unreachable Redis fails."""
+def reachable_redis_url():
+    """REDIS_URL of a reachable Redis. Without REDIS_URL: skipped locally, a failure in CI (CI=true,
+    where .ci/run starts Redis). Set but not answering: a failure everywhere."""
     url = os.environ.get("REDIS_URL", "").strip()
-    in_ci = os.environ.get("CI", "").lower() == "true"
     if not url:
-        if in_ci:
-            pytest.fail("CI=true but REDIS_URL is not set: .ci/run must start Redis and export REDIS_URL")
-        pytest.skip("REDIS_URL not set (install redis-server and export REDIS_URL to run these tests)")
+        skip_or_fail("REDIS_URL não definida: suba um redis-server e exporte REDIS_URL (veja docs/desenvolvimento.md)")
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
     except redis.RedisError as error:
-        pytest.fail(f"REDIS_URL is set but Redis does not answer: {error}")
+        pytest.fail(f"REDIS_URL está definida, mas o Redis não responde: {error}")
     finally:
         client.close()
     return url
+
+
+@pytest.fixture
+def redis_url(request):
+    """The shared Redis, for tests marked slow (the fast tier needs no service outside pytest)."""
+    if request.node.get_closest_marker("slow") is None:
+        pytest.fail(f"{request.node.nodeid} usa o Redis sem a marca slow: marque-o com @pytest.mark.slow")
+    return request.getfixturevalue("reachable_redis_url")
 
 
 @pytest.fixture
@@ -226,9 +102,7 @@ def own_redis(tmp_path):
     """A redis-server of this test's own, which the test may stop."""
     server = shutil.which("redis-server")
     if server is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but redis-server is not installed")
-        pytest.skip("redis-server not installed")
+        skip_or_fail("redis-server ausente: apt-get install -y redis-server")
     port = free_port()
     process = subprocess.Popen(
         [
@@ -310,12 +184,28 @@ def gateway(sandbox, tmp_path_factory):
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def client(sandbox, tmp_path_factory):
+    """The gateway inside this process through Flask's test client, configured like `gateway`: for
+    answers that need no real process (status, headers, body), in milliseconds."""
+    settings = sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path_factory.mktemp("client-data")))
+    with in_process_app(settings) as app:
+        yield app.test_client()
+
+
 @pytest.fixture
-def launch(tmp_path):
-    """Start extra gateways with particular settings; all are stopped after the test."""
+def launch(tmp_path, redis_prefix):
+    """Start extra gateways with particular settings; all are stopped after the test.
+
+    Gateways given a REDIS_URL and no REDIS_KEY_PREFIX get this test's own prefix, shared by the
+    test's gateways and no one else's: the default prefix would let the gateways of other tests (or
+    of a parallel run) take this test's queue, its drainer lease and its rate-limit counters.
+    """
     started: list[GatewayProcess] = []
 
     def _launch(settings: dict[str, str], wait: float = 15.0) -> GatewayProcess:
+        if settings.get("REDIS_URL") and not settings.get("REDIS_KEY_PREFIX"):
+            settings = {**settings, "REDIS_KEY_PREFIX": redis_prefix}
         process = start_gateway(tmp_path, settings, wait)
         started.append(process)
         return process

@@ -10,7 +10,6 @@ import uuid
 import pytest
 import requests
 import schemathesis
-from conftest import sandbox_settings
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -21,10 +20,12 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.core.transport import Response
-from test_attachments_http import EXE, PNG
-from test_reliability import wait_for_final_state
 
 from glpi_gateway.web.routes import api_document
+from tests.harness import sandbox_settings
+from tests.helpers import EXE, PNG, wait_for_final_state
+
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
 # Loaded at collection time from the code that serves /openapi.json (the test below proves the
 # served document is this one): schemathesis' lazy fixture loader does not work with pytest 9.

@@ -1,27 +1,18 @@
-"""The multipart variant of POST /criar-chamado, over HTTP: gunicorn in front, the GLPI sandbox behind."""
+"""The multipart variant of POST /criar-chamado, over HTTP: gunicorn in front, the GLPI sandbox behind.
+
+Answers that need no real process (status, headers, body) are checked in-process, faster, in
+test_http_answers.py.
+"""
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 import requests
-from conftest import sandbox_settings
-from test_http_contract import BETA, assert_error, body
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8 + b"\r\n--\r\n"
-PDF = b"%PDF-1.4\n" + bytes(range(256)) + b"\n%%EOF\n"
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(200)
-LOG = "2026-11-28 10:00 erro de impressão\r\n".encode()
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import BETA, LOG, PDF, PNG, anexos, assert_error, body, docx
 
-
-def docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-    return buffer.getvalue()
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
 
 def post_form(gateway, files, http=None, **overrides) -> requests.Response:
@@ -32,10 +23,6 @@ def post_form(gateway, files, http=None, **overrides) -> requests.Response:
     """
     http = http or gateway.session
     return http.post(f"{gateway.url}/criar-chamado", data=body(**overrides), files=files, timeout=30)
-
-
-def anexos(*files: tuple[str, bytes]) -> list:
-    return [("anexos", (name, content, "application/octet-stream")) for name, content in files]
 
 
 def documents_of(sandbox, ticket_id: int) -> list[dict]:
@@ -92,76 +79,12 @@ def test_file_names_reach_glpi_without_client_paths_and_with_the_extension_of_th
     ]
 
 
-# --- refused before anything is created ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name, content, reason",
-    [
-        ("print.png", EXE, "print.png: programas executáveis não são aceitos"),
-        ("leia-me.txt", b"\x7fELF\x02\x01\x01" + bytes(64), "leia-me.txt: programas executáveis não são aceitos"),
-        ("contrato.pdf", PNG, "contrato.pdf: o conteúdo é PNG, mas a extensão é .pdf"),
-        ("fotos.docx", b"PK\x03\x04" + bytes(40), "fotos.docx: arquivos ZIP só são aceitos como documentos do Office"),
-    ],
-)
-def test_content_that_is_not_what_it_claims_is_400_naming_the_file(gateway, sandbox, name, content, reason):
-    calls, tickets = sandbox.call_count(), len(sandbox.tickets)
-    answer = assert_error(post_form(gateway, anexos(("ok.png", PNG), (name, content))), 400, "dados_invalidos")
-    assert answer["erro"] == "Dados inválidos"
-    assert answer["campos"]["anexos"].startswith(reason)
-    assert sandbox.call_count() == calls and len(sandbox.tickets) == tickets
-
-
-def test_form_fields_are_validated_as_in_the_json_variant(gateway, sandbox):
-    calls = sandbox.call_count()
-    answer = assert_error(
-        post_form(gateway, anexos(("print.png", PNG)), nome_cliente="", telefone_cliente=None),
-        400,
-        "campos_obrigatorios_ausentes",
-    )
-    assert answer["campos"] == ["nome_cliente", "telefone_cliente"]
-    answer = assert_error(
-        post_form(gateway, anexos(("print.png", PNG)), cnpj_cliente="11.222.333/0001-82"), 400, "dados_invalidos"
-    )
-    assert "cnpj_cliente" in answer["campos"]
-    assert sandbox.call_count() == calls
-
-
-def test_a_file_in_another_field_is_400_naming_that_field(gateway):
-    answer = assert_error(post_form(gateway, [("anexo", ("print.png", PNG, "image/png"))]), 400, "dados_invalidos")
-    assert answer["campos"] == {"anexo": "arquivos só são aceitos no campo anexos"}
-
-
-@pytest.mark.parametrize(
-    "content_type, data",
-    [
-        ("multipart/form-data", b"no boundary"),
-        ("multipart/form-data; boundary=XX", b'--XX\r\nContent-Disposition: form-data; name="nome_cliente"\r\n\r\ncut'),
-        ("multipart/form-data; boundary=XX", b"\xff\xfe--XX--"),
-    ],
-    ids=["no-boundary", "truncated", "garbage"],
-)
-def test_a_malformed_multipart_body_is_a_clear_400(gateway, content_type, data):
-    response = gateway.session.post(
-        f"{gateway.url}/criar-chamado", data=data, headers={"Content-Type": content_type}, timeout=10
-    )
-    assert_error(response, 400, "campos_obrigatorios_ausentes")
-
-
-def test_a_url_encoded_form_is_still_415(gateway):
-    response = gateway.session.post(f"{gateway.url}/criar-chamado", data=body(), timeout=10)
-    answer = assert_error(response, 415, "tipo_de_conteudo_invalido")
-    assert "multipart/form-data" in answer["erro"]
-
-
 # --- limits ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def small_limits(sandbox, tmp_path_factory):
     """A gateway taking at most 2 files of 2000 bytes, in a body of at most 8000 bytes."""
-    from conftest import start_gateway
-
     process = start_gateway(
         tmp_path_factory.mktemp("small"),
         sandbox_settings(

@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import sandbox_settings, start_gateway
-from test_http_contract import BETA, UNKNOWN, assert_error, body
+
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import BETA, UNKNOWN, assert_error, body
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_gateway import ticket_request
-from test_store import Clock
 
 from glpi_client import GlpiAuthError, GlpiUnavailable
 from glpi_gateway.delivery import (
@@ -25,6 +23,7 @@ from glpi_gateway.store import CREATED, FAILED, QUEUED
 from glpi_gateway.store.sqlite import SqliteStore
 from glpi_gateway.tickets import EntityNotFound, TicketRefused
 from glpi_gateway.web.routes import status_answer
+from tests.helpers import Clock, ticket_request
 
 TTL = 3600.0
 

@@ -13,14 +13,12 @@ import sys
 
 import pytest
 import trustme
-from conftest import ROOT, SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, gateway_environment, sandbox_settings
 
 from config import load_config
 from glpi_gateway import doctor
+from tests.harness import ROOT, SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, gateway_environment, sandbox_settings
+from tests.helpers import ALFA, DUPLICATED, UNKNOWN
 
-ALFA = "11.222.333/0001-81"  # entity 1
-DUPLICATED = "19.131.100/0001-85"  # entities 7 and 8
-UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
 RESTRICTED_TOKEN = "sandbox-restricted-token-0123456789abcd"  # user 9: entity 1 only
 OTHER_CNPJ_OPTION = {
     "name": "Outros - CNPJ",
@@ -76,6 +74,7 @@ def glpi(new_sandbox):
 # --- the command --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_doctor_command_passes_every_check_against_a_healthy_glpi(glpi):
     completed = run_doctor(sandbox_settings(glpi.url, GLPI_REQUESTER_USER_ID="8"), "--cnpj", ALFA)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -90,6 +89,7 @@ def test_doctor_command_passes_every_check_against_a_healthy_glpi(glpi):
     assert glpi.session_tokens() == []  # the doctor closes the session it opened
 
 
+@pytest.mark.slow
 def test_doctor_command_fails_when_the_api_is_disabled_and_skips_what_depends_on_it(new_sandbox):
     box = new_sandbox(api_enabled=False)
     completed = run_doctor(sandbox_settings(box.start()))
@@ -100,6 +100,7 @@ def test_doctor_command_fails_when_the_api_is_disabled_and_skips_what_depends_on
     assert "✓ GLPI_URL responde" in completed.stdout
 
 
+@pytest.mark.slow
 def test_doctor_command_shows_the_web_server_fix_when_the_authorization_header_is_dropped(new_sandbox):
     box = new_sandbox(drops_authorization=True)
     completed = run_doctor(sandbox_settings(box.start()))
@@ -113,6 +114,7 @@ def test_doctor_command_shows_the_web_server_fix_when_the_authorization_header_i
         assert line in completed.stdout
 
 
+@pytest.mark.slow
 def test_doctor_command_reports_an_invalid_configuration_naming_the_variable():
     completed = run_doctor({"GLPI_URL": "glpi.exemplo.com.br", "GLPI_USER_TOKEN": SANDBOX_USER_TOKEN})
     assert completed.returncode == 1

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from glpi_gateway.validation import FIELDS, MAX_LENGTHS, REQUIRED_FIELDS
 from glpi_gateway.web.routes import api_document
 from scripts import export_docs
+from tests.harness import ROOT
 
 DOCUMENT = api_document()
 CRIAR_CHAMADO = DOCUMENT["paths"]["/criar-chamado"]["post"]
@@ -40,6 +40,7 @@ def api_page() -> str:
     return (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_every_generated_file_is_up_to_date():
     result = subprocess.run(
         [sys.executable, "-m", "scripts.export_docs", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60

@@ -1,7 +1,7 @@
 """The contact form in headless Chromium, against the gateway under gunicorn and the GLPI sandbox.
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them). Without them the
-tests are skipped on a developer's machine and fail under CI=true.
+tests are skipped on a developer's machine and fail in CI (tests.helpers.in_ci).
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import free_port, sandbox_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from test_http_contract import ALFA, UNKNOWN, body, stored_ticket
 
 from glpi_gateway.cnpj import is_valid_cnpj
+from tests.harness import free_port, sandbox_settings
+from tests.helpers import ALFA, UNKNOWN, body, skip_or_fail, stored_ticket
+
+pytestmark = pytest.mark.slow  # Chromium, and the gateway under gunicorn
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -46,10 +48,7 @@ WAIT_SECONDS = 20  # a safety net against hanging, not a speed expectation
 @pytest.fixture(scope="module")
 def browser():
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        message = "Chromium ausente: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("Chromium ausente: apt-get install -y chromium chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:

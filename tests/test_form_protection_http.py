@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import sandbox_settings, solved_challenge
-from test_http_contract import assert_error, body
+
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import assert_error, body, solved_challenge
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,6 @@ SITE = {"X-API-Key": SITE_KEY}
 
 @pytest.fixture(scope="module")
 def protected(sandbox, tmp_path_factory):
-    from conftest import start_gateway
 
     settings = sandbox_settings(
         sandbox.url, API_KEYS=f"formulario:{FORM_KEY},site:{SITE_KEY}", FORM_API_KEY_NAME="formulario"

@@ -9,10 +9,13 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
-from conftest import sandbox_settings, start_gateway
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_http_contract import ALFA, BETA, DUPLICATED, GAMA, UNKNOWN
+
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import ALFA, BETA, DUPLICATED, GAMA, UNKNOWN
+
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
 SITE_KEY = "fuzz-site-key-0123456789abcdefghijklmnop"
 SITE = "https://www.exemplo.com.br"

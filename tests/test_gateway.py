@@ -20,7 +20,7 @@ from glpi_gateway.tickets import (
     TicketRefused,
     UnknownCategory,
 )
-from glpi_gateway.validation import TicketRequest
+from tests.helpers import Clock, ticket_request
 
 CNPJ_OPTION = {"name": "Dados Fiscais - CNPJ", "table": "glpi_plugin_fields_entitydadosfiscais", "field": "cnpjfield"}
 ENTITY_OPTIONS = {
@@ -114,26 +114,6 @@ def make_config(**overrides) -> Config:
     return Config(**values)
 
 
-def ticket_request(cnpj="11222333000181", **overrides) -> TicketRequest:
-    values = dict(
-        nome_cliente="Maria",
-        telefone_cliente="11 99999-0000",
-        cnpj=cnpj,
-        anydesk_cliente="123 456 789",
-        descricao_problema="Impressora parada",
-    )
-    values.update(overrides)
-    return TicketRequest(**values)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_cnpj_field_is_discovered_by_its_label_among_fields_plugin_options():
     glpi = FakeGlpi()
     gateway = TicketGateway(make_config(), glpi)
@@ -172,7 +152,13 @@ def test_a_core_option_named_cnpj_is_not_mistaken_for_the_fields_option():
 def test_configured_cnpj_field_id_is_used_when_glpi_has_it():
     options = dict(ENTITY_OPTIONS, **{"76674": {"name": "Outros - CNPJ", "table": "glpi_plugin_fields_entityoutros"}})
     glpi = FakeGlpi(options=options)
-    TicketGateway(make_config(glpi_cnpj_field_id=76674), glpi).check_setup()
+    gateway = TicketGateway(make_config(glpi_cnpj_field_id=76674), glpi)
+    gateway.check_setup()  # two options are labelled CNPJ: without the configured id, start-up would refuse
+    assert gateway.find_entity("11222333000181").id == 1
+    searches = [call for call in glpi.calls if call[0] == "search"]
+    assert [criteria for _, _, criteria, _ in searches] == [
+        [{"field": 76674, "searchtype": "contains", "value": "^11%222%333%0001%81$"}]
+    ]
 
 
 def test_configured_cnpj_field_id_unknown_to_glpi_stops_start_up():

@@ -21,6 +21,7 @@ from glpi_client import (
     GlpiSessionInvalid,
     GlpiUnavailable,
 )
+from tests.helpers import Clock
 
 BASE = "https://glpi.example.com/apirest.php"
 APP_TOKEN = "app-token-0123456789abcdefghijklmnopqrstu"
@@ -30,21 +31,13 @@ ADD_REFUSED = ["ERROR_GLPI_ADD", "You don't have permission to perform this acti
 EMPTY_SEARCH = {"totalcount": 0, "count": 0, "sort": ["1"], "order": ["ASC"], "content-range": "0--1/0"}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(1000.0)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def client(clock: FakeClock) -> GlpiClient:
+def client(clock: Clock) -> GlpiClient:
     return GlpiClient(BASE, user_token=USER_TOKEN, app_token=APP_TOKEN, timeout=2, session_max_age=900, clock=clock)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import sandbox_settings
 
 from app import create_app
 from config import load_config
 from glpi_gateway.challenge import solve
 from glpi_gateway.web import services
+from tests.harness import sandbox_settings
+from tests.helpers import DUPLICATED, body
 
 
 @pytest.fixture
@@ -54,8 +55,6 @@ def test_a_locked_store_does_not_hold_requests_and_the_unchecked_limit_is_logged
     import sqlite3
     import time
 
-    from test_http_contract import body
-
     client = make_client(RATE_LIMIT_PER_IP="2/minute")
     data_dir = tmp_path / "d0"
     blocker = sqlite3.connect(data_dir / "gateway.sqlite3", isolation_level=None)
@@ -77,7 +76,6 @@ FORM_KEY = "f" * 40
 
 
 def test_the_form_keys_quota_counts_only_ticket_attempts_not_cheap_refusals(make_client):
-    from test_http_contract import body
 
     client = make_client(
         API_KEYS=f"formulario:{FORM_KEY}", FORM_API_KEY_NAME="formulario", RATE_LIMIT_PER_KEY="2/minute"
@@ -121,7 +119,6 @@ def test_ipv6_clients_share_the_per_ip_limit_within_the_configured_prefix(make_c
     ],
 )
 def test_open_mode_refuses_cross_site_browser_posts_unless_the_origin_is_allowed(make_client, headers, status):
-    from test_http_contract import body
 
     client = make_client(CORS_ORIGINS="https://www.exemplo.com.br")
     answer = client.post("/criar-chamado", data=body(), headers=headers, content_type="multipart/form-data")
@@ -144,7 +141,6 @@ def test_health_details_only_for_private_keys(make_client):
 
 
 def test_the_409_names_entities_only_for_private_keys(make_client):
-    from test_http_contract import DUPLICATED, body
 
     client = make_client(API_KEYS=f"formulario:{FORM_KEY},sistema:{PRIVATE_KEY}", FORM_API_KEY_NAME="formulario")
     public = client.post(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import free_port, sandbox_settings
-from test_http_contract import body
 
 from config import load_config
 from glpi_client import GlpiClient
 from glpi_gateway.health import Readiness
 from glpi_gateway.store import StoreUnavailable
 from glpi_gateway.tickets import TicketGateway
+from tests.harness import free_port, sandbox_settings
+from tests.helpers import body
 
 EMPTY_QUEUE = {"ok": True, "enfileirados": 0, "mais_antigo_segundos": 0}
 READY = {
@@ -37,6 +37,7 @@ def wait_for_health(gateway, status: int, attempts: int = 50):
     return response
 
 
+@pytest.mark.slow
 def test_health_follows_glpi_going_down_and_coming_back_while_ping_stays_alive(new_sandbox, launch):
     box = new_sandbox()
     port = free_port()
@@ -66,6 +67,7 @@ def test_health_follows_glpi_going_down_and_coming_back_while_ping_stays_alive(n
     assert back.status_code == 200 and back.json() == READY
 
 
+@pytest.mark.slow
 def test_health_polls_share_one_cached_glpi_call(new_sandbox, launch):
     box = new_sandbox()
     gateway = launch(sandbox_settings(box.start(), HEALTH_CACHE_TTL="60"))
@@ -76,6 +78,7 @@ def test_health_polls_share_one_cached_glpi_call(new_sandbox, launch):
     assert box.call_count() - box.call_count("initSession") == 1  # and a session for the serving thread
 
 
+@pytest.mark.slow
 def test_health_is_unavailable_when_glpi_refuses_the_tokens(new_sandbox, launch):
     box = new_sandbox()
     gateway = launch(sandbox_settings(box.start(), GLPI_USER_TOKEN="not-the-user-token-0123", HEALTH_CACHE_TTL="0"))
@@ -91,6 +94,7 @@ def test_health_is_unavailable_when_glpi_refuses_the_tokens(new_sandbox, launch)
     assert "not-the-user-token-0123" not in answer.text + gateway.logs()
 
 
+@pytest.mark.slow
 def test_health_reports_startup_checks_that_fail_once_glpi_answers(new_sandbox, launch):
     port = free_port()  # GLPI is down while the gateway starts: its checks are postponed
     gateway = launch(
@@ -113,6 +117,7 @@ def test_health_reports_startup_checks_that_fail_once_glpi_answers(new_sandbox, 
     assert "GLPI_DEFAULT_CATEGORY_ID=99: não existe ITILCategory 99 no GLPI" in gateway.logs()
 
 
+@pytest.mark.slow
 def test_health_turns_unavailable_when_the_oldest_queued_ticket_waits_too_long(new_sandbox, launch):
     box = new_sandbox()
     gateway = launch(sandbox_settings(box.start(), HEALTH_CACHE_TTL="0", HEALTH_QUEUE_MAX_AGE="1"))
@@ -138,6 +143,7 @@ def test_health_turns_unavailable_when_the_oldest_queued_ticket_waits_too_long(n
     assert back.status_code == 200 and back.json() == READY
 
 
+@pytest.mark.slow
 def test_health_fails_the_queue_check_when_the_store_does_not_answer(sandbox, launch, own_redis):
     server, url = own_redis
     gateway = launch(sandbox_settings(sandbox.url, REDIS_URL=url, HEALTH_CACHE_TTL="0"))

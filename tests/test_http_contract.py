@@ -1,73 +1,21 @@
-"""The public contract of the gateway, over HTTP: gunicorn in front, the GLPI sandbox behind."""
+"""The public contract of the gateway, over HTTP: gunicorn in front, the GLPI sandbox behind.
+
+Answers that need no real process (status, headers, body) are checked in-process, faster, in
+test_http_answers.py.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
 
-ALFA = "11.222.333/0001-81"  # stored formatted in the sandbox (entity 1)
-BETA = "11444777000161"  # stored bare (entity 2)
-GAMA = "12.abc.345/01de-35"  # alphanumeric, typed in lower case (entity 3)
-DELTA = "A1.B2C.3D4/E5F6-68"  # alphanumeric, stored bare in lower case (entity 6)
-DUPLICATED = "19.131.100/0001-85"  # carried by entities 7 and 8
-UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
+from tests.harness import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, free_port, sandbox_settings, start_gateway
+from tests.helpers import ALFA, BETA, DELTA, DUPLICATED, GAMA, UNKNOWN, assert_error, body, stored_ticket
 
-
-def body(**overrides):
-    ticket = {
-        "nome_cliente": "Maria Souza",
-        "telefone_cliente": "(11) 99999-0000",
-        "cnpj_cliente": ALFA,
-        "anydesk_cliente": "123 456 789",
-        "descricao_problema": "A impressora não imprime.\nJá reiniciei.",
-    }
-    ticket.update(overrides)
-    return {key: value for key, value in ticket.items() if value is not None}
-
-
-def stored_ticket(sandbox, ticket_id):
-    """The ticket as a technician reads it (GLPI 10 stores text entity-encoded once)."""
-    ticket = sandbox.tickets[ticket_id]
-    return {**ticket, "name": html.unescape(ticket["name"]), "content": html.unescape(ticket["content"])}
-
-
-def assert_error(response, status, codigo):
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    answer = response.json()
-    assert answer["codigo"] == codigo and answer["erro"]
-    assert "Traceback" not in response.text
-    return answer
-
-
-# --- liveness and the error path -------------------------------------------------
-
-
-def test_ping_answers_that_the_app_is_alive(gateway):
-    response = gateway.get("/ping")
-    assert response.status_code == 200
-    assert response.text == "App Flask está ativo!"
-
-
-def test_debug_answers_like_any_unexpected_error_without_traceback_or_exception_text(gateway):
-    response = gateway.get("/debug", headers={"X-Request-ID": "debug-123"})
-    answer = assert_error(response, 500, "erro_interno")
-    assert answer["erro"] == "Erro interno"
-    assert "debug-123" in answer["detalhe"]
-    assert "proposital" not in response.text and "RuntimeError" not in response.text
-
-
-def test_unknown_route_and_wrong_method_are_json_errors(gateway):
-    assert_error(gateway.get("/nao-existe"), 404, "rota_nao_encontrada")
-    wrong_method = gateway.get("/criar-chamado")
-    assert_error(wrong_method, 405, "metodo_nao_permitido")
-    assert "POST" in wrong_method.headers["Allow"]
-
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
 # --- creating tickets ------------------------------------------------------------
 
@@ -124,61 +72,7 @@ def test_email_makes_glpi_notify_that_address_as_requester(gateway, sandbox):
     assert [link["alternative_email"] for link in requesters] == ["cliente@example.com"]
 
 
-# --- bad input: 4xx, never 5xx ---------------------------------------------------
-
-
-def test_missing_or_blank_required_fields_are_all_listed(gateway, sandbox):
-    calls = sandbox.call_count()
-    response = gateway.post_ticket({"nome_cliente": "  ", "cnpj_cliente": ALFA})
-    answer = assert_error(response, 400, "campos_obrigatorios_ausentes")
-    assert answer["erro"] == "Campos obrigatórios ausentes"
-    assert answer["campos"] == ["nome_cliente", "telefone_cliente", "anydesk_cliente", "descricao_problema"]
-    assert sandbox.call_count() == calls
-
-
-@pytest.mark.parametrize(
-    "raw, why",
-    [
-        (b'{"nome_cliente": ', "malformed"),
-        (b"[1, 2]", "a list"),
-        (b'"texto"', "a string"),
-        (b"null", "null"),
-        (b"\xff\xfe", "not UTF-8"),
-    ],
-)
-def test_a_body_that_is_not_a_json_object_is_invalid_data(gateway, raw, why):
-    response = gateway.session.post(
-        f"{gateway.url}/criar-chamado", data=raw, headers={"Content-Type": "application/json"}, timeout=10
-    )
-    answer = assert_error(response, 400, "dados_invalidos")
-    assert answer["erro"] == "Dados inválidos"
-
-
-@pytest.mark.parametrize(
-    "overrides, field",
-    [
-        ({"nome_cliente": 123}, "nome_cliente"),
-        ({"cnpj_cliente": "11.222.333/0001-82"}, "cnpj_cliente"),
-        ({"cnpj_cliente": "1122233300018"}, "cnpj_cliente"),
-        ({"email_cliente": "maria@"}, "email_cliente"),
-        ({"categoria": "abc"}, "categoria"),
-        ({"urgencia": 9}, "urgencia"),
-        ({"nome_cliente": "x" * 256}, "nome_cliente"),
-        ({"descricao_problema": "x" * 10_001}, "descricao_problema"),
-    ],
-)
-def test_invalid_fields_are_refused_with_the_field_named(gateway, sandbox, overrides, field):
-    calls = sandbox.call_count()
-    answer = assert_error(gateway.post_ticket(body(**overrides)), 400, "dados_invalidos")
-    assert field in answer["campos"]
-    assert sandbox.call_count() == calls
-
-
-def test_unknown_category_is_refused_as_invalid_data(gateway, sandbox):
-    tickets = len(sandbox.tickets)
-    answer = assert_error(gateway.post_ticket(body(categoria=9999)), 400, "categoria_desconhecida")
-    assert answer["erro"] == "Dados inválidos" and "categoria" in answer["campos"]
-    assert len(sandbox.tickets) == tickets
+# --- bad input: 4xx, never 5xx (those that need no process: test_http_answers.py) ---
 
 
 def test_body_over_the_size_limit_is_413(gateway):
@@ -186,11 +80,6 @@ def test_body_over_the_size_limit_is_413(gateway):
     # answer; "Connection: close" keeps the shared test session from reusing that dead connection.
     response = gateway.post_ticket(body(descricao_problema="x" * 70_000), headers={"Connection": "close"})
     assert_error(response, 413, "corpo_muito_grande")
-
-
-def test_non_json_content_type_is_415(gateway):
-    response = gateway.session.post(f"{gateway.url}/criar-chamado", data={"nome_cliente": "x"}, timeout=10)
-    assert_error(response, 415, "tipo_de_conteudo_invalido")
 
 
 # --- what GLPI says -------------------------------------------------------------
@@ -265,32 +154,6 @@ def test_glpi_failing_slow_or_answering_html_is_503_when_queueing_is_off(gateway
 # --- the contact form (its behaviour in a browser: test_form_browser.py) ---------
 
 
-def test_form_page_is_pt_br_html_whose_csp_allows_only_the_gateway_and_any_frame_parent(gateway):
-    response = gateway.get("/formulario")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/html")
-    assert '<html lang="pt-BR">' in response.text
-    csp = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
-    for directive in (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "form-action 'none'",
-        "frame-ancestors *",
-    ):
-        assert directive in csp
-
-
-def test_form_script_and_stylesheet_are_served_and_nothing_is_loaded_from_elsewhere(gateway):
-    types = {"/formulario.js": "text/javascript", "/formulario.css": "text/css", "/formulario": "text/html"}
-    for path, content_type in types.items():
-        response = gateway.get(path)
-        assert response.status_code == 200 and response.headers["Content-Type"].startswith(content_type)
-        assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert "http:" not in response.text and "https:" not in response.text and "@import" not in response.text
-
-
 def test_form_frame_ancestors_come_from_the_configuration(sandbox, launch):
     process = launch(sandbox_settings(sandbox.url, FORM_FRAME_ANCESTORS="'self', https://www.exemplo.com.br"))
     csp = process.get("/formulario").headers["Content-Security-Policy"]
@@ -298,13 +161,6 @@ def test_form_frame_ancestors_come_from_the_configuration(sandbox, launch):
 
 
 # --- request ids and secrets ---------------------------------------------------
-
-
-def test_every_answer_carries_a_request_id_taken_from_the_request_when_sane(gateway):
-    assert gateway.get("/ping", headers={"X-Request-ID": "form-42.a"}).headers["X-Request-ID"] == "form-42.a"
-    generated = gateway.get("/ping", headers={"X-Request-ID": "bad id\twith spaces"}).headers["X-Request-ID"]
-    assert generated and " " not in generated
-    assert gateway.post_ticket({}).headers["X-Request-ID"]
 
 
 def test_request_log_is_one_json_line_with_request_id_status_and_ticket(gateway):

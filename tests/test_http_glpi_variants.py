@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SANDBOX_USER_TOKEN, sandbox_settings
 
 from glpi_sandbox import GlpiSandbox
+from tests.harness import SANDBOX_USER_TOKEN, sandbox_settings
+
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
 TICKET = {
     "nome_cliente": "João & Filhos <ME>",

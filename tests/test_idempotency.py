@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from conftest import sandbox_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_gateway import ticket_request
-from test_http_contract import UNKNOWN, body
-from test_store import Clock
 
 from app import create_app
 from config import load_config
@@ -30,9 +24,14 @@ from glpi_gateway.idempotency import (
 from glpi_gateway.store import ClaimOutcome, StoredAnswer
 from glpi_gateway.store.sqlite import SqliteStore
 from glpi_gateway.web import services
+from tests.harness import sandbox_settings
+from tests.helpers import UNKNOWN, Clock, body, ticket_request
 
 
-@pytest.mark.parametrize("key", [str(uuid.uuid4()), "a", "form-42.submit:7", "YWJj+/=~_", "x" * 255])
+# A fixed UUID, not uuid4(): pytest-xdist workers must all collect the same test ids.
+@pytest.mark.parametrize(
+    "key", ["0b7e2f4c-9a51-4d3e-8c6f-1e2d3a4b5c6d", "a", "form-42.submit:7", "YWJj+/=~_", "x" * 255]
+)
 def test_sane_keys_are_accepted(key):
     assert idempotency_key(key) == key
 

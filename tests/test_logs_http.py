@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import sandbox_settings, start_gateway
+
+from tests.harness import sandbox_settings, start_gateway
 
 LEAKED = "SUPERSECRET-user-token-123"
 

@@ -14,16 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import sandbox_settings, start_gateway
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from glpi_gateway.metrics import GatewayMetrics
 from glpi_gateway.store import StoreUnavailable
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import ALFA, BETA, UNKNOWN
 
-ALFA = "11.222.333/0001-81"
-BETA = "11444777000161"  # used only by the cache test in this module
-UNKNOWN = "45.723.174/0001-10"  # valid, on no entity
 CREATED = "glpi_gateway_tickets_created_total"
 QUEUED = "glpi_gateway_tickets_queued_total"
 QUEUE_DEPTH = "glpi_gateway_queue_depth"
@@ -95,6 +93,7 @@ def two_workers(sandbox, tmp_path_factory):
     process.stop()
 
 
+@pytest.mark.slow
 def test_tickets_created_by_both_workers_are_all_counted_whichever_worker_answers_the_scrape(two_workers):
     directory = metrics_dir(two_workers)
     before = value(scrape(two_workers), CREATED)
@@ -118,6 +117,7 @@ def test_tickets_created_by_both_workers_are_all_counted_whichever_worker_answer
     assert scrapes == [before + sent] * 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body, codigo",
     [
@@ -135,6 +135,7 @@ def test_a_failed_ticket_counts_once_under_the_codigo_of_its_answer(two_workers,
     assert value(after, CREATED) == value(before, CREATED)
 
 
+@pytest.mark.slow
 def test_glpi_down_without_the_queue_counts_as_glpi_indisponivel(sandbox, launch):
     gateway = launch(sandbox_settings(sandbox.url, QUEUE_WHEN_UNAVAILABLE="false"))
     sandbox.fault = "http500"
@@ -143,6 +144,7 @@ def test_glpi_down_without_the_queue_counts_as_glpi_indisponivel(sandbox, launch
     assert value(scrape(gateway), FAILED, codigo="glpi_indisponivel") == 1
 
 
+@pytest.mark.slow
 def test_errors_outside_criar_chamado_are_not_counted_as_failed_tickets(two_workers):
     before = scrape(two_workers)
     assert requests.get(f"{two_workers.url}/nao-existe", timeout=30).status_code == 404
@@ -152,6 +154,7 @@ def test_errors_outside_criar_chamado_are_not_counted_as_failed_tickets(two_work
     assert failed == {key: count for key, count in before.items() if key[0] == FAILED}
 
 
+@pytest.mark.slow
 def test_glpi_latency_histogram_counts_every_post_ticket(two_workers):
     before = scrape(two_workers)
     for _ in range(3):
@@ -170,6 +173,7 @@ def test_glpi_latency_histogram_counts_every_post_ticket(two_workers):
     )
 
 
+@pytest.mark.slow
 def test_glpi_endpoint_labels_never_carry_ids(two_workers):
     assert post_ticket(two_workers, ticket()).status_code == 201
     endpoints = {dict(labels)["endpoint"] for name, labels in scrape(two_workers) if name == f"{GLPI_SECONDS}_count"}
@@ -178,7 +182,9 @@ def test_glpi_endpoint_labels_never_carry_ids(two_workers):
     assert not any(re.search(r"\d", endpoint) for endpoint in endpoints), endpoints
 
 
+@pytest.mark.slow
 def test_the_second_ticket_for_a_cnpj_is_answered_by_the_entity_cache(two_workers):
+    # BETA is used by no other test of this module: its first ticket is a cache miss in either worker.
     with requests.Session() as keep_alive:  # one connection, so one worker and its cache
         first = scrape(two_workers)
         assert keep_alive.post(f"{two_workers.url}/criar-chamado", json=ticket(BETA), timeout=30).status_code == 201
@@ -198,6 +204,7 @@ def test_the_second_ticket_for_a_cnpj_is_answered_by_the_entity_cache(two_worker
 # --- the delivery queue -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_queued_tickets_are_one_queue_depth_for_both_workers_and_count_as_created_or_failed_once_delivered(
     sandbox, launch
 ):
@@ -235,6 +242,7 @@ def test_queued_tickets_are_one_queue_depth_for_both_workers_and_count_as_create
     assert value(drained, QUEUED) == value(before, QUEUED) + 4
 
 
+@pytest.mark.slow
 def test_an_unreachable_store_leaves_out_only_the_queue_gauges(sandbox, launch, own_redis):
     server, url = own_redis
     gateway = launch(sandbox_settings(sandbox.url, REDIS_URL=url))
@@ -251,6 +259,7 @@ def test_an_unreachable_store_leaves_out_only_the_queue_gauges(sandbox, launch, 
 # --- turning it off, and where the numbers are kept -------------------------------
 
 
+@pytest.mark.slow
 def test_metrics_enabled_false_removes_the_route(launch, sandbox):
     gateway = launch(sandbox_settings(sandbox.url, METRICS_ENABLED="false"))
     answer = gateway.get("/metrics")
@@ -258,6 +267,7 @@ def test_metrics_enabled_false_removes_the_route(launch, sandbox):
     assert answer.json()["codigo"] == "rota_nao_encontrada"
 
 
+@pytest.mark.slow
 def test_the_default_metrics_directory_is_created_empty_and_removed_at_exit(launch, sandbox):
     gateway = launch(sandbox_settings(sandbox.url))
     directory = metrics_dir(gateway)
@@ -268,6 +278,7 @@ def test_the_default_metrics_directory_is_created_empty_and_removed_at_exit(laun
     assert not os.path.exists(directory)
 
 
+@pytest.mark.slow
 def test_a_configured_metrics_directory_is_created_wiped_at_start_and_kept(launch, sandbox, tmp_path):
     directory = tmp_path / "metricas"
     settings = sandbox_settings(sandbox.url, PROMETHEUS_MULTIPROC_DIR=str(directory))
@@ -284,6 +295,7 @@ def test_a_configured_metrics_directory_is_created_wiped_at_start_and_kept(launc
     assert (directory / "LEIA-ME.txt").exists()
 
 
+@pytest.mark.slow
 def test_an_unusable_metrics_directory_stops_the_start_naming_the_variable(launch, sandbox, tmp_path):
     not_a_directory = tmp_path / "arquivo"
     not_a_directory.write_text("")
@@ -292,6 +304,7 @@ def test_an_unusable_metrics_directory_stops_the_start_naming_the_variable(launc
     assert "PROMETHEUS_MULTIPROC_DIR" in gateway.logs()
 
 
+@pytest.mark.slow
 def test_preloading_the_app_is_refused_at_start(launch, sandbox, tmp_path):
     # A preloaded app is built in the master before on_starting runs; the directory
     # only keeps that doomed master's files out of the working directory.

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import ROOT, sandbox_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from glpi_gateway.delivery import REFUSAL_CODIGOS
 from glpi_gateway.errors import ERROR_ANSWERS
+from tests.harness import ROOT, sandbox_settings
 
 DASHBOARD = ROOT / "monitoring" / "grafana-dashboard.json"
 RULES = ROOT / "monitoring" / "alertas.yml"

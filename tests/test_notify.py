@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import sandbox_settings
-from test_http_contract import body
 
 from app import create_app
 from config import ConfigError, load_config
 from glpi_gateway.web import services
+from tests.harness import sandbox_settings
+from tests.helpers import body
 
 FORM = "f" * 40
 SYSTEM = "s" * 40

@@ -6,10 +6,7 @@ import re
 from importlib import import_module
 
 import pytest
-from conftest import ROOT, sandbox_settings
 
-from app import create_app
-from config import load_config
 from glpi_gateway import errors
 from glpi_gateway.errors import (
     ANY_OPERATION,
@@ -27,21 +24,26 @@ from glpi_gateway.validation import (
     validate_ticket_request,
 )
 from glpi_gateway.web import access, routes
+from tests.harness import ROOT, sandbox_settings
+from tests.helpers import in_process_app
 
 WEB_DIR = ROOT / "glpi_gateway" / "web"
 
 
 @pytest.fixture(scope="module")
-def document(gateway):
-    response = gateway.get("/openapi.json")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("application/json")
-    return response.json()
+def flask_app(sandbox, tmp_path_factory):
+    # Its own DATA_DIR: the default (./data) would put a store in the repository, shared by parallel runs.
+    with in_process_app(sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path_factory.mktemp("openapi-data")))) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
-def flask_app(sandbox):
-    return create_app(load_config(sandbox_settings(sandbox.url), env_file=None))
+def document(flask_app):
+    """The document as the app serves it (test_api_conformance.py checks gunicorn serves the same)."""
+    response = flask_app.test_client().get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    return response.get_json()
 
 
 def operations(document):
@@ -193,8 +195,8 @@ def test_without_metrics_there_is_no_metrics_operation():
 # --- the interactive docs -------------------------------------------------------
 
 
-def test_docs_page_is_html_in_portuguese_with_only_local_assets(gateway):
-    response = gateway.get("/docs")
+def test_docs_page_is_html_in_portuguese_with_only_local_assets(client):
+    response = client.get("/docs")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert '<html lang="pt-BR">' in response.text
@@ -202,13 +204,13 @@ def test_docs_page_is_html_in_portuguese_with_only_local_assets(gateway):
     assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
     assert sorted(assets) == ["docs/swagger-ui-bundle.js", "docs/swagger-ui.css"]
     for asset in assets:
-        served = gateway.get(f"/{asset}")
-        assert served.status_code == 200 and len(served.content) > 10_000, asset
+        served = client.get(f"/{asset}")
+        assert served.status_code == 200 and len(served.data) > 10_000, asset
     assert 'url: "openapi.json"' in response.text and "validatorUrl: null" in response.text
 
 
 @pytest.mark.parametrize("path", ["/docs/nao-existe.js", "/docs/..%2Fapp.py", "/docs/%2E%2E/config.py"])
-def test_docs_assets_outside_the_bundle_are_json_404(gateway, path):
-    response = gateway.get(path)
+def test_docs_assets_outside_the_bundle_are_json_404(client, path):
+    response = client.get(path)
     assert response.status_code == 404
-    assert response.json()["codigo"] == "rota_nao_encontrada"
+    assert response.get_json()["codigo"] == "rota_nao_encontrada"

@@ -12,7 +12,6 @@ import uuid
 
 import pytest
 import redis
-from conftest import ROOT, gateway_environment, sandbox_settings
 
 from glpi_gateway import queue_cli
 from glpi_gateway.delivery import encode_request
@@ -21,6 +20,7 @@ from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
 from glpi_gateway.store.redis import RedisStore
 from glpi_gateway.store.sqlite import SqliteStore
 from glpi_gateway.validation import validate_ticket_request
+from tests.harness import ROOT, gateway_environment, sandbox_settings
 
 TTL = 3600.0
 P1, P2, P3, P4 = (f"{digit}" * 32 for digit in "1234")
@@ -56,7 +56,7 @@ def restore_logging():
         logger.propagate = propagate
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
 def backend(request, tmp_path):
     """(the command's environment, a store on the same backend to set the scene)"""
     if request.param == "sqlite":

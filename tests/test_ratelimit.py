@@ -11,16 +11,9 @@ import pytest
 from config import RateLimit
 from glpi_gateway.ratelimit import RateLimited, RateLimiter, client_ip, limit_subject
 from glpi_gateway.store.sqlite import SqliteStore
+from tests.helpers import Clock
 
 PROXIES = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # --- the client's address ----------------------------------------------------------
@@ -61,7 +54,7 @@ def test_ipv6_clients_are_limited_per_slash_64_and_ipv4_per_address():
 
 
 def test_limiter_refuses_past_the_limit_with_the_seconds_until_the_window_ends(tmp_path):
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     limiter = RateLimiter(SqliteStore(str(tmp_path), clock=clock), RateLimit(2, 3600), None)
     limiter.check_ip("198.51.100.1")
     clock.now += 1000.5

@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from conftest import ROOT
+
+from tests.harness import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 QUICK_START = README.split("## Começo rápido")[1].split("\n## ")[0]
@@ -33,12 +34,14 @@ def test_the_quick_start_lists_the_demonstration_cnpjs_and_a_curl():
     assert "make run" in QUICK_START and "make test" in QUICK_START
 
 
+@pytest.mark.slow
 def test_the_quick_start_curl_opens_a_ticket(gateway):
     response = gateway.post_ticket(quick_start_body())
     assert response.status_code == 201, response.text
     assert isinstance(response.json()["ticket_id"], int)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cnpj, said", [pytest.param(cnpj, said, id=cnpj) for cnpj, said in demonstration_cnpjs()])
 def test_each_demonstration_cnpj_answers_as_the_readme_says(gateway, cnpj, said):
     response = gateway.post_ticket({**quick_start_body(), "cnpj_cliente": cnpj})

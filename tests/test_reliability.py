@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-from conftest import sandbox_settings
-from test_http_contract import UNKNOWN, assert_error, body
 
-DELIVERY_DEADLINE = 60.0  # generous: a step that never happens fails the test, a slow one does not
+from tests.harness import sandbox_settings
+from tests.helpers import DELIVERY_DEADLINE, UNKNOWN, assert_error, body, wait_for_final_state
+
+pytestmark = pytest.mark.slow  # gunicorn, SIGKILL and SIGTERM, Redis
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -29,18 +30,6 @@ def backend(request):
         "REDIS_URL": request.getfixturevalue("redis_url"),
         "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
     }
-
-
-def wait_for_final_state(process, protocol: str) -> dict:
-    """GET /chamados/<protocol> until it is no longer queued."""
-    deadline = time.monotonic() + DELIVERY_DEADLINE
-    while time.monotonic() < deadline:
-        answer = process.get(f"/chamados/{protocol}")
-        assert answer.status_code == 200, answer.text
-        if answer.json()["status"] != "enfileirado":
-            return answer.json()
-        time.sleep(0.2)
-    raise AssertionError(f"protocol {protocol} still queued after {DELIVERY_DEADLINE} s:\n{process.logs()}")
 
 
 def tickets_with_protocol(sandbox, protocol: str) -> list[int]:

@@ -1088,6 +1088,7 @@ def sandbox_command(*arguments: str):
         process.stdout.close()
 
 
+@pytest.mark.slow
 def test_command_line_serves_until_sigterm():
     with sandbox_command() as (process, url):
         answer = requests.get(
@@ -1098,6 +1099,7 @@ def test_command_line_serves_until_sigterm():
         assert process.wait(timeout=5) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "arguments, code",
     [
@@ -1114,6 +1116,7 @@ def test_command_line_switches_reproduce_glpi_set_up_mistakes(arguments, code):
         assert answer.status_code == 400 and answer.json()[0] == code
 
 
+@pytest.mark.slow
 def test_command_line_without_fields_option():
     with sandbox_command("--no-fields-option") as (_, url):
         session = requests.get(
@@ -1127,6 +1130,7 @@ def test_command_line_without_fields_option():
         assert str(76666) not in options and options["14"]["name"] == "Name"
 
 
+@pytest.mark.slow
 def test_command_line_serves_glpi_11():
     with sandbox_command("--glpi-version", "11") as (_, url):
         session = requests.get(

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 import requests
-from conftest import sandbox_settings
 
 from glpi_gateway.store.redis import RedisStore
+from tests.harness import sandbox_settings
 
 CLIENTS = 16  # concurrent clients
 BEFORE_OUTAGE, DURING_OUTAGE, AFTER_OUTAGE = 100, 100, 100  # tickets sent in each phase

@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 import requests
-from conftest import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, sandbox_settings
-from test_http_contract import ALFA, DUPLICATED, UNKNOWN, body
+
+from tests.harness import SANDBOX_APP_TOKEN, SANDBOX_USER_TOKEN, sandbox_settings
+from tests.helpers import ALFA, DUPLICATED, UNKNOWN, body
+
+pytestmark = pytest.mark.slow  # every test runs the gateway under gunicorn
 
 SITE_KEY = "site-key-secret-0123456789abcdefghijklmn"
 ZABBIX_KEY = "zabbix-key-secret-0123456789abcdefghijk"

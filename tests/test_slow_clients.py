@@ -8,9 +8,9 @@ full 60 s come from `make bench-slow-clients` (docs/desempenho.md); here 20 s is
 from __future__ import annotations
 
 import pytest
-from conftest import sandbox_settings
 
 from bench.slow_clients import run_attack
+from tests.harness import sandbox_settings
 
 pytestmark = pytest.mark.slow
 

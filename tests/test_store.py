@@ -20,19 +20,10 @@ from glpi_gateway.store import (
 )
 from glpi_gateway.store.redis import RedisStore
 from glpi_gateway.store.sqlite import SqliteStore
+from tests.helpers import Clock
 
 LOCK = 60.0
 TTL = 3600.0
-
-
-class Clock:
-    """Wall-clock time that a test moves forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -40,7 +31,7 @@ def clock():
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
 def make_store(request, tmp_path, clock):
     """Opens stores sharing one backend, as separate gateway processes would."""
     opened = []
@@ -150,6 +141,7 @@ def test_sqlite_key_expires_after_its_ttl(tmp_path, clock):
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_key_carries_an_expiry_near_its_ttl(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)
@@ -233,6 +225,7 @@ def test_sqlite_lease_of_a_dead_holder_expires(tmp_path, clock):
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_lease_of_a_dead_holder_expires(redis_url, redis_prefix):
     store = RedisStore(redis.Redis.from_url(redis_url), redis_prefix)
     assert store.acquire_lease("delivery", "a", 0.05)
@@ -278,6 +271,7 @@ def test_sqlite_counter_restarts_after_its_window_and_is_purged_once_expired(tmp
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_counter_lives_under_the_store_prefix_and_expires_with_its_window(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)
@@ -386,6 +380,7 @@ def test_sqlite_list_leaves_out_tickets_finished_longer_than_their_ttl_ago(tmp_p
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_list_reads_only_its_own_prefix(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     mine, other = RedisStore(client, redis_prefix), RedisStore(client, redis_prefix + "x*")
@@ -483,6 +478,7 @@ def test_sqlite_cancelled_ticket_expires_after_its_ttl(tmp_path, clock):
     store.close()
 
 
+@pytest.mark.slow
 def test_redis_cancelled_ticket_carries_an_expiry_and_a_retried_one_none(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import sandbox_settings, start_gateway
 
 from glpi_gateway.store import StoreUnavailable
 from glpi_gateway.store.sqlite import SqliteStore
+from tests.harness import sandbox_settings, start_gateway
 
 OPENERS = 6  # processes opening the same fresh store at once
 ROUNDS = 100  # a fresh DATA_DIR each

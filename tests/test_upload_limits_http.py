@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import sandbox_settings, solved_challenge
-from test_attachments_http import PDF, PNG, anexos, docx
-from test_http_contract import BETA, assert_error, body
+
+from tests.harness import sandbox_settings, start_gateway
+from tests.helpers import BETA, PDF, PNG, anexos, assert_error, body, docx, solved_challenge
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,6 @@ def big_png(size: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def keyed_gateway(sandbox, tmp_path_factory):
-    from conftest import start_gateway
 
     process = start_gateway(tmp_path_factory.mktemp("uploads"), sandbox_settings(sandbox.url, **KEYS))
     assert process.exit_code is None, process.logs()
