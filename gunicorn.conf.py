@@ -21,6 +21,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT") or "60")
 graceful_timeout = 30
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request
+# gunicorn's control socket (gunicornc: reload, resize, shut down) is not used: without it nothing
+# is written under $HOME (the image's user has none, and its root filesystem may be read-only) and
+# gateways started side by side do not share one socket path.
+control_socket_disable = True
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
