@@ -303,3 +303,46 @@ def launch(tmp_path):
     yield _launch
     for process in started:
         process.stop()
+
+
+# --- Docker: the production image (tests/test_docker.py, tests/test_compose.py) --------------------
+
+
+@pytest.fixture(scope="session")
+def docker_cli() -> str:
+    """The docker command, with an engine that answers. Skipped locally without one; in CI (CI=true,
+    where .ci/run starts dockerd and exports DOCKER_HOST) a missing engine fails."""
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    command = shutil.which("docker")
+    if command is None:
+        problem = "the docker command is not installed"
+    else:
+        info = subprocess.run(
+            [command, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=60
+        )
+        problem = None if info.returncode == 0 else f"no Docker engine answers: {info.stderr.strip()}"
+    if problem:
+        if in_ci:
+            pytest.fail(f"CI=true but {problem}: .ci/run must start dockerd and export DOCKER_HOST")
+        pytest.skip(f"{problem} (see docs/operacao.md to run the image's tests)")
+    return command
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the Docker tests measured (image size, time to healthy, `docker stop`), in the log."""
+    lines = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when != "call" or "docker" not in report.keywords:
+                continue
+            figures = [
+                f"{name[len('docker:') :]}: {value}"
+                for name, value in report.user_properties
+                if name.startswith("docker:")
+            ]
+            lines.append(f"{report.nodeid.split('::')[-1]} ({outcome}, {report.duration:.1f} s)")
+            lines.extend(f"    {figure}" for figure in figures)
+    if lines:
+        terminalreporter.write_sep("-", "docker: the production image")
+        for line in lines:
+            terminalreporter.write_line(line)
