@@ -324,7 +324,7 @@ def docker_cli() -> str:
     if problem:
         if in_ci:
             pytest.fail(f"CI=true but {problem}: .ci/run must start dockerd and export DOCKER_HOST")
-        pytest.skip(f"{problem} (see docs/operacao.md to run the image's tests)")
+        pytest.skip(f"{problem} (docs/desenvolvimento.md, 'Docker (testes da imagem)', says how to run them)")
     return command
 
 
