@@ -2,7 +2,8 @@
 #
 # Debian's own Python (bookworm: 3.11) in a virtual environment. The base is a build argument only so
 # that a machine without access to an image registry (CI) can build on the same Debian made locally
-# (scripts/docker-base.sh); production builds use the default. See docs/operacao.md, "A imagem".
+# (scripts/docker-base.sh); production builds use the default. See docs/operacao.md, "A imagem e o
+# gunicorn".
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
@@ -11,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=5000 \
     DATA_DIR=/app/data
