@@ -213,3 +213,46 @@ def launch(tmp_path, redis_prefix):
     yield _launch
     for process in started:
         process.stop()
+
+
+# --- Docker: the production image (tests/test_docker.py, tests/test_compose.py) --------------------
+
+
+@pytest.fixture(scope="session")
+def docker_cli() -> str:
+    """The docker command, with an engine that answers. Skipped locally without one; in CI (CI=true,
+    where .ci/run starts dockerd and exports DOCKER_HOST) a missing engine fails."""
+    command = shutil.which("docker")
+    if command is None:
+        problem = "the docker command is not installed"
+    else:
+        info = subprocess.run(
+            [command, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=60
+        )
+        problem = None if info.returncode == 0 else f"no Docker engine answers: {info.stderr.strip()}"
+    if problem:
+        skip_or_fail(
+            f"{problem}: em CI, .ci/run sobe o dockerd e exporta DOCKER_HOST; localmente, veja "
+            "docs/desenvolvimento.md, 'Docker (testes da imagem)'"
+        )
+    return command
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the Docker tests measured (image size, time to healthy, `docker stop`), in the log."""
+    lines = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when != "call" or "docker" not in report.keywords:
+                continue
+            figures = [
+                f"{name[len('docker:') :]}: {value}"
+                for name, value in report.user_properties
+                if name.startswith("docker:")
+            ]
+            lines.append(f"{report.nodeid.split('::')[-1]} ({outcome}, {report.duration:.1f} s)")
+            lines.extend(f"    {figure}" for figure in figures)
+    if lines:
+        terminalreporter.write_sep("-", "docker: the production image")
+        for line in lines:
+            terminalreporter.write_line(line)

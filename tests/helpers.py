@@ -137,6 +137,21 @@ def solved_challenge(process) -> dict[str, str]:
     return {"X-Desafio": issued["desafio"], "X-Desafio-Solucao": solve(issued["desafio"], issued["dificuldade"])}
 
 
+def tickets_with_protocol(sandbox, protocol: str) -> list[int]:
+    """The sandbox tickets whose content carries the protocol line (GLPI 10 stores it encoded)."""
+    line = f"&#60;strong&#62;Protocolo:&#60;/strong&#62; {protocol}"
+    return sorted(ticket_id for ticket_id, ticket in sandbox.tickets.items() if line in ticket["content"])
+
+
+def queued(response) -> str:
+    """The protocol of a 202 answer, after checking its shape."""
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["status"] == "enfileirado" and answer["protocolo"]
+    assert response.headers["Location"] == f"/chamados/{answer['protocolo']}"
+    return answer["protocolo"]
+
+
 def wait_for_final_state(process, protocol: str) -> dict:
     """GET /chamados/<protocol> until it is no longer queued."""
     deadline = time.monotonic() + DELIVERY_DEADLINE

@@ -16,7 +16,15 @@ from datetime import datetime
 import pytest
 
 from tests.harness import sandbox_settings
-from tests.helpers import DELIVERY_DEADLINE, UNKNOWN, assert_error, body, wait_for_final_state
+from tests.helpers import (
+    DELIVERY_DEADLINE,
+    UNKNOWN,
+    assert_error,
+    body,
+    queued,
+    tickets_with_protocol,
+    wait_for_final_state,
+)
 
 pytestmark = pytest.mark.slow  # gunicorn, SIGKILL and SIGTERM, Redis
 
@@ -30,21 +38,6 @@ def backend(request):
         "REDIS_URL": request.getfixturevalue("redis_url"),
         "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
     }
-
-
-def tickets_with_protocol(sandbox, protocol: str) -> list[int]:
-    """The sandbox tickets whose content carries the protocol line (GLPI 10 stores it encoded)."""
-    line = f"&#60;strong&#62;Protocolo:&#60;/strong&#62; {protocol}"
-    return sorted(ticket_id for ticket_id, ticket in sandbox.tickets.items() if line in ticket["content"])
-
-
-def queued(response) -> str:
-    """The protocol of a 202 answer, after checking its shape."""
-    assert response.status_code == 202, response.text
-    answer = response.json()
-    assert answer["status"] == "enfileirado" and answer["protocolo"]
-    assert response.headers["Location"] == f"/chamados/{answer['protocolo']}"
-    return answer["protocolo"]
 
 
 # --- nothing lost -----------------------------------------------------------------------------
