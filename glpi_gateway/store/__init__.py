@@ -124,6 +124,14 @@ class Store(Protocol):
         under way still ends in its own state). Returns the ticket as it now stands, or None when the
         store has no such protocol."""
 
+    # --- protocols of created tickets (GET /chamados/<protocolo>) -----------------------------
+
+    def remember_protocol(self, protocol: str, ticket_id: int, ttl: float) -> None:
+        """Keep `protocol -> ticket_id` for `ttl` seconds (PROTOCOL_TTL_DAYS): one write, no read."""
+
+    def protocol_ticket(self, protocol: str) -> int | None:
+        """The ticket id remembered for `protocol`, or None (unknown or expired alike)."""
+
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew the lease `name` for `owner`; False while someone else holds it."""
 
