@@ -26,7 +26,14 @@ from glpi_gateway.idempotency import (
 )
 from glpi_gateway.ratelimit import RateLimited
 from glpi_gateway.store import ProtocolNotFound, StoreUnavailable
-from glpi_gateway.tickets import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketRefused, UnknownCategory
+from glpi_gateway.tickets import (
+    AmbiguousEntity,
+    EntityNotFound,
+    GatewaySetupError,
+    TicketGone,
+    TicketRefused,
+    UnknownCategory,
+)
 from glpi_gateway.validation import ValidationError
 
 # Retry-After of the answers that say "unavailable, try later".
@@ -211,7 +218,9 @@ PROTOCOLO_NAO_ENCONTRADO = ErrorAnswer(
     404,
     "Protocolo não encontrado",
     "protocolo_nao_encontrado",
-    "Protocolo desconhecido, malformado, ou finalizado há mais de `IDEMPOTENCY_TTL` segundos.",
+    "Protocolo desconhecido, malformado ou expirado (chamado criado há mais de `PROTOCOL_TTL_DAYS` dias, pedido "
+    "da fila finalizado há mais de `IDEMPOTENCY_TTL` segundos), ou chamado apagado do GLPI: a resposta é a "
+    "mesma em todos os casos, para não revelar quais protocolos existem.",
     (CONSULTAR_CHAMADO,),
 )
 ROTA_NAO_ENCONTRADA = ErrorAnswer(
@@ -271,7 +280,8 @@ LIMITE_DE_REQUISICOES = ErrorAnswer(
     429,
     "Muitas requisições",
     "limite_de_requisicoes",
-    "Acima de `RATE_LIMIT_PER_IP` ou de `RATE_LIMIT_PER_KEY`; tente de novo depois do `Retry-After`.",
+    "Acima de `RATE_LIMIT_PER_IP` ou de `RATE_LIMIT_PER_KEY` (ou, nas consultas de `GET /chamados/{protocolo}`, "
+    "de `RATE_LIMIT_LOOKUP_PER_IP`); tente de novo depois do `Retry-After`.",
     PROTECTED_OPERATIONS,
     extra={"detalhe": _TEXT},
     headers=("Retry-After",),
@@ -413,7 +423,7 @@ def _challenge_refused(error: ChallengeRefused, request_id: str) -> Refusal:
 
 
 def _rate_limited(error: RateLimited, request_id: str) -> Refusal:
-    scope = "este IP" if error.scope == "ip" else "esta chave de API"
+    scope = {"ip": "este IP", "lookup": "as consultas de protocolo deste IP"}.get(error.scope, "esta chave de API")
     return LIMITE_DE_REQUISICOES.refusal(
         headers={"Retry-After": str(error.retry_after)},
         detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
@@ -486,6 +496,7 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),
     IdempotencyKeyInFlight: _simple(PEDIDO_EM_ANDAMENTO, **{"Retry-After": str(IN_FLIGHT_RETRY_AFTER)}),
     ProtocolNotFound: _simple(PROTOCOLO_NAO_ENCONTRADO),
+    TicketGone: _simple(PROTOCOLO_NAO_ENCONTRADO),  # a deleted ticket: answered like an unknown protocol
     StoreUnavailable: _store_unavailable,
     UnknownCategory: _unknown_category,
     EntityNotFound: _simple(ENTIDADE_NAO_ENCONTRADA),

@@ -33,13 +33,20 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    def __init__(self, store: Store, per_ip: RateLimit | None, per_key: RateLimit | None):
+    def __init__(
+        self, store: Store, per_ip: RateLimit | None, per_key: RateLimit | None, lookup_per_ip: RateLimit | None = None
+    ):
         self._store = store
         self._per_ip = per_ip
         self._per_key = per_key
+        self._lookup_per_ip = lookup_per_ip
 
     def check_ip(self, ip: str) -> None:
         self._check("ip", self._per_ip, limit_subject(ip))
+
+    def check_lookup(self, ip: str) -> None:
+        """GET /chamados/<protocolo>, counted apart: the protocol is a credential, guessing it is limited."""
+        self._check("lookup", self._lookup_per_ip, limit_subject(ip))
 
     def check_key(self, key_name: str) -> None:
         self._check("key", self._per_key, key_name)

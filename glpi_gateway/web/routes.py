@@ -14,13 +14,22 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import UnsupportedMediaType
 
 from config import Config
+from glpi_client import GlpiError
 from glpi_gateway import idempotency
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.attachments import UploadSlots, take_attachments, upload_limits
 from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
-from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
+from glpi_gateway.delivery import (
+    PROTOCOL_LABEL,
+    PROTOCOL_PATTERN,
+    create_or_enqueue,
+    encode_request,
+    new_protocol,
+    remember_protocol,
+)
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
+from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.store import (
     CANCELLED,
     CREATED,
@@ -43,6 +52,8 @@ PING_TEXT = "App Flask está ativo!"
 STORED_HEADERS = ("Location",)
 # What GET /chamados/<protocolo> tells of a ticket cancelled by the person on call.
 CANCELLED_FIELDS = ("motivo", "cancelado_em")
+# The `aviso` of a lookup whose ticket GLPI could not give now (down, slow, refusing).
+GLPI_UNREADABLE = "o GLPI não pôde ser consultado agora; o estado do chamado volta a aparecer em instantes"
 DOCS_PAGE = (Path(__file__).resolve().parent / "static" / "docs.html").read_text(encoding="utf-8")
 
 log = logging.getLogger(__name__)
@@ -55,6 +66,7 @@ def api_document(metrics: bool = True) -> dict:
 
 def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
     upload_slots = UploadSlots(config.multipart_max_in_flight)
+    lookups = RateLimiter(store, None, None, lookup_per_ip=config.rate_limit_lookup_per_ip)
     document = api_document(metrics=config.metrics_enabled)
 
     @app.get("/ping")
@@ -78,7 +90,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     def create_ticket() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
             with upload_slots:
-                return _create_ticket_with_attachments(gateway, config)
+                return _create_ticket_with_attachments(gateway, store, config)
         ctx = current()
         sent = _json_body()
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
@@ -109,15 +121,42 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         if ctx.ticket_id is None:
             ctx.queued = True
             return jsonify(status=QUEUED, protocolo=ctx.protocolo), 202, {"Location": f"/chamados/{ctx.protocolo}"}
-        return jsonify(ticket_id=ctx.ticket_id), 201
+        return _created(store, config, ctx.protocolo, ctx.ticket_id)
 
     @app.get("/chamados/<protocolo>")
     def ticket_status(protocolo: str) -> Response:
-        queued = store.ticket(protocolo) if PROTOCOL_PATTERN.fullmatch(protocolo) else None
-        if queued is None:
+        """A created ticket's live state in GLPI, or a queued request's state. Unknown, malformed,
+        expired and deleted answer alike: the protocol is the credential."""
+        lookups.check_lookup(current().client_ip)
+        if not PROTOCOL_PATTERN.fullmatch(protocolo):
+            raise ProtocolNotFound(protocolo)
+        ticket_id = store.protocol_ticket(protocolo)
+        queued = store.ticket(protocolo) if ticket_id is None else None
+        if ticket_id is None and queued is None:
             raise ProtocolNotFound(protocolo)
         current().protocolo = protocolo
-        return jsonify(status_answer(queued))
+        if queued is not None:
+            answer = status_answer(queued)
+            ticket_id = queued.ticket_id if queued.state == CREATED else None
+        else:
+            answer = {"protocolo": protocolo, "status": CREATED, "ticket_id": ticket_id}
+        if ticket_id is not None:
+            current().ticket_id = ticket_id
+            try:
+                answer["chamado"] = gateway.follow_ticket(ticket_id)
+            except GlpiError as error:
+                # What the gateway knows still answers; only GLPI's side is missing for now.
+                log.warning(
+                    "chamado %s não pôde ser lido do GLPI para a consulta: %s %s",
+                    ticket_id,
+                    error.code,
+                    error.message,
+                    extra={"event": "consulta_sem_glpi"},
+                )
+                answer["aviso"] = GLPI_UNREADABLE
+        response = jsonify(answer)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:
@@ -185,7 +224,9 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
-def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> tuple[Response, int]:
+def _create_ticket_with_attachments(
+    gateway: TicketGateway, store: Store, config: Config
+) -> tuple[Response, int, dict[str, str]]:
     """The multipart variant: the same fields as form fields, plus files in `anexos`.
 
     Every file is checked before the ticket is created; the ticket then exists whatever
@@ -208,12 +249,22 @@ def _create_ticket_with_attachments(gateway: TicketGateway, config: Config) -> t
     )
     ctx.protocolo = new_protocol()
     ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
+    remember_protocol(store, ctx.protocolo, ctx.ticket_id, config.protocol_ttl_days * 86400.0)
     report = gateway.attach_files(ctx.ticket_id, attachments)
     anexos = {
         "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
         "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
     }
-    return jsonify(ticket_id=ctx.ticket_id, anexos=anexos), 201
+    headers = {"Location": f"/chamados/{ctx.protocolo}"}
+    return jsonify(ticket_id=ctx.ticket_id, protocolo=ctx.protocolo, anexos=anexos), 201, headers
+
+
+def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> tuple[Response, int, dict[str, str]]:
+    """The 201 of a ticket just created (or adopted): its number, and where to follow it. The
+    protocol is remembered for PROTOCOL_TTL_DAYS with one store write; a replay of this answer
+    (Idempotency-Key) writes nothing."""
+    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_days * 86400.0)
+    return jsonify(ticket_id=ticket_id, protocolo=protocol), 201, {"Location": f"/chamados/{protocol}"}
 
 
 def _refuse_if_a_bot(honeypot: object) -> None:
