@@ -15,6 +15,9 @@ from html.parser import HTMLParser
 from typing import Any
 
 SUPPORT_TEAM = "Equipe de suporte"
+CUSTOMER = "Cliente"
+# How a follow-up the customer sent through the gateway (build_complement_content) reads as text.
+_COMPLEMENT_PREFIX = "Complemento do cliente:"
 # GLPI's ticket statuses (API notes, 402).
 STATUS_LABELS = {
     1: "Novo",
@@ -77,16 +80,24 @@ def glpi_date(value: object) -> str | None:
     return value.strip().replace(" ", "T", 1)
 
 
+def _followup(date: object, text: str) -> dict[str, Any]:
+    """A public follow-up: the customer's own (sent through the gateway: its first lines name the
+    customer and the origin, then comes the message) or the team's."""
+    author = SUPPORT_TEAM
+    if text.startswith(_COMPLEMENT_PREFIX):
+        author = CUSTOMER
+        head, _, text = text.partition("\n")
+        if text.startswith("Origem:"):
+            head, _, text = text.partition("\n")
+        text = text.lstrip("\n")
+    return {"tipo": "acompanhamento", "autor": author, "data": glpi_date(date), "texto": text}
+
+
 def ticket_view(ticket: dict[str, Any], followups: list[dict[str, Any]], solutions: list[dict[str, Any]]) -> dict:
     """The `chamado` member of GET /chamados/<protocolo>: GLPI's ticket as the customer may see it."""
     status = int(ticket.get("status") or 0)
     messages = [
-        {
-            "tipo": "acompanhamento",
-            "autor": SUPPORT_TEAM,
-            "data": glpi_date(item.get("date")),
-            "texto": glpi_text(item.get("content")),
-        }
+        _followup(item.get("date"), glpi_text(item.get("content")))
         for item in followups
         if not int(item.get("is_private") or 0)
     ]

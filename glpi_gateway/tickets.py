@@ -19,7 +19,7 @@ from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, Glpi
 from glpi_gateway.attachments import Attachment
 from glpi_gateway.caching import SingleFlight, TtlCache
 from glpi_gateway.cnpj import cnpj_search_pattern, normalize_cnpj
-from glpi_gateway.follow import ticket_view
+from glpi_gateway.follow import CLOSED_STATUS, ticket_view
 from glpi_gateway.ticket_format import build_ticket_input, content_has_line
 from glpi_gateway.validation import TicketRequest
 
@@ -65,6 +65,10 @@ class TicketRefused(Exception):
 
 class TicketGone(LookupError):
     """The ticket a protocol points at no longer exists in GLPI (deleted)."""
+
+
+class TicketClosed(Exception):
+    """The ticket is closed: GLPI would take a follow-up (API notes, 420), the gateway does not."""
 
 
 class UnknownCategory(LookupError):
@@ -245,6 +249,28 @@ class TicketGateway:
         if view is None:
             view = self._lookups.do(f"follow:{key}", lambda: self._fetch_view(ticket_id))
         return view
+
+    def add_complement(self, ticket_id: int, content: str) -> int:
+        """Add the customer's follow-up `content` (HTML, built by build_complement_content) to the
+        ticket, public, and return its id. Read fresh first: TicketClosed when the ticket is closed,
+        TicketGone when it no longer exists."""
+        try:
+            ticket = self._client.get_item("Ticket", ticket_id)
+        except GlpiNotFound:
+            raise TicketGone(ticket_id) from None
+        if int(ticket.get("status") or 0) == CLOSED_STATUS:
+            raise TicketClosed(ticket_id)
+        followup_id = self._client.create_item(
+            "ITILFollowup", {"itemtype": "Ticket", "items_id": ticket_id, "content": content, "is_private": 0}
+        )
+        self._views.discard(str(ticket_id))
+        log.info(
+            "complemento %s do cliente acrescentado ao chamado %s",
+            followup_id,
+            ticket_id,
+            extra={"event": "complemento_acrescentado"},
+        )
+        return followup_id
 
     def _fetch_view(self, ticket_id: int) -> dict[str, Any]:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import sandbox_settings
+from conftest import sandbox_settings, solved_challenge
 
 from glpi_gateway.ticket_format import content_has_line
 
@@ -144,3 +144,73 @@ def test_glpi_down_during_a_lookup_still_answers_what_the_gateway_knows(gateway,
     body = answer.json()
     assert body["protocolo"] == protocol and body["status"] == "criado" and body["ticket_id"] == ticket_id
     assert "chamado" not in body and "GLPI" in body["aviso"]
+
+
+# --- POST /chamados/<protocolo>/complemento ------------------------------------------------------
+
+FORM_KEY = "form-key-0123456789abcdefghijklmnopqrstu"
+SITE_KEY = "site-key-0123456789abcdefghijklmnopqrst"
+
+
+def complement(gateway, location: str, body: dict, headers: dict | None = None):
+    return gateway.session.post(f"{gateway.url}{location}/complemento", json=body, headers=headers or {}, timeout=10)
+
+
+def followups_of(box, ticket_id: int) -> list[dict]:
+    return [row for row in box.followups.values() if row["items_id"] == ticket_id]
+
+
+def test_a_complement_reaches_glpi_escaped_public_and_shows_as_the_customers(glpi):
+    box, gateway = glpi
+    ticket_id, protocol, location = create(gateway)
+    answer = complement(gateway, location, {"mensagem": "Ainda falha <b>\nLinha 2 & fim", "nome": "Maria <ME>"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["protocolo"] == protocol and answer.json()["ticket_id"] == ticket_id
+    [row] = followups_of(box, ticket_id)
+    assert row["is_private"] == 0 and row["id"] == answer.json()["acompanhamento_id"]
+    sent = (
+        "<p><strong>Complemento do cliente:</strong> Maria &lt;ME&gt;</p>"
+        "<p>Ainda falha &lt;b&gt;<br>Linha 2 &amp; fim</p>"
+    )
+    stored = sent if box.version == 11 else sent.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")
+    assert row["content"] == stored
+    conversa = gateway.get(location).json()["chamado"]["conversa"]
+    assert [(item["autor"], item["texto"]) for item in conversa] == [("Cliente", "Ainda falha <b>\nLinha 2 & fim")]
+
+
+def test_a_closed_ticket_takes_no_complement(gateway, sandbox):
+    ticket_id, _, location = create(gateway)
+    sandbox.set_ticket_status(ticket_id, 6)
+    answer = complement(gateway, location, {"mensagem": "reabram, por favor"})
+    assert answer.status_code == 409
+    assert answer.json()["codigo"] == "chamado_fechado"
+    assert followups_of(sandbox, ticket_id) == []
+
+
+def test_a_complement_is_idempotent_by_key_and_checked(gateway, sandbox):
+    ticket_id, _, location = create(gateway)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = complement(gateway, location, {"mensagem": "uma vez"}, key)
+    again = complement(gateway, location, {"mensagem": "uma vez"}, key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    assert len(followups_of(sandbox, ticket_id)) == 1
+    assert complement(gateway, location, {"mensagem": "  "}).json()["codigo"] == "campos_obrigatorios_ausentes"
+    unknown = complement(gateway, f"/chamados/{uuid.uuid4().hex}", {"mensagem": "oi"})
+    assert unknown.status_code == 404 and unknown.json()["codigo"] == "protocolo_nao_encontrado"
+
+
+def test_the_form_key_adds_to_a_ticket_only_with_a_solved_challenge(sandbox, launch):
+    gateway = launch(
+        sandbox_settings(sandbox.url, API_KEYS=f"formulario:{FORM_KEY},site:{SITE_KEY}", FORM_API_KEY_NAME="formulario")
+    )
+    created = gateway.post_ticket(TICKET, headers={"X-API-Key": SITE_KEY})
+    location = created.headers["Location"]
+    form = {"X-API-Key": FORM_KEY}
+    refused = complement(gateway, location, {"mensagem": "oi"}, form)
+    assert refused.status_code == 403 and refused.json()["codigo"] == "desafio_invalido"
+    accepted = complement(gateway, location, {"mensagem": "oi"}, {**form, **solved_challenge(gateway)})
+    assert accepted.status_code == 201, accepted.text
+    [row] = followups_of(sandbox, created.json()["ticket_id"])
+    assert "<strong>Origem:</strong> formulario" in row["content"].replace("&#60;", "<").replace("&#62;", ">")
+    assert gateway.get(location, headers=form).json()["codigo"] == "chave_api_sem_permissao"

@@ -31,6 +31,10 @@ class ProtocolNotFound(LookupError):
     """No queued request has this protocol (or it was finished longer than IDEMPOTENCY_TTL ago)."""
 
 
+class TicketNotYetCreated(LookupError):
+    """The protocol is a request still waiting in the queue (or refused): no ticket to add to yet."""
+
+
 @dataclass(frozen=True)
 class StoredAnswer:
     status: int

@@ -18,13 +18,13 @@ from glpi_gateway.challenge import CHALLENGE_HEADER, HONEYPOT_FIELD, SOLUTION_HE
 from glpi_gateway.delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
 from glpi_gateway.errors import (
     ANY_OPERATION,
-    CRIAR_CHAMADO,
     ERROR_ANSWERS,
+    FORM_OPERATIONS,
     NON_TICKET_PROTECTED_OPERATIONS,
     PROTECTED_OPERATIONS,
     ErrorAnswer,
 )
-from glpi_gateway.follow import STATUS_LABELS, SUPPORT_TEAM
+from glpi_gateway.follow import CUSTOMER, STATUS_LABELS, SUPPORT_TEAM
 from glpi_gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
 from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
 from glpi_gateway.validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
@@ -350,6 +350,85 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                 },
             },
         },
+        "POST /chamados/{protocolo}/complemento": {
+            "tags": ["chamados"],
+            "operationId": "complementarChamado",
+            "summary": "Complementar chamado",
+            "description": "Acrescenta uma mensagem do cliente ao chamado, como acompanhamento público no GLPI "
+            "(os técnicos veem quem escreveu, `nome`, e a origem; o texto vai escapado como no chamado). "
+            "Recusado com 409 `chamado_fechado` quando o chamado está fechado (o GLPI aceitaria; o gateway "
+            "não). Idempotente como a abertura (`Idempotency-Key`, por protocolo), com o mesmo limite "
+            "por IP das consultas (`RATE_LIMIT_LOOKUP_PER_IP`); a chave pública do formulário pode usá-la, "
+            "com o desafio resolvido. Com o GLPI fora do ar, 503 (a mensagem não vai para a fila).",
+            "parameters": [
+                {
+                    "name": "protocolo",
+                    "in": "path",
+                    "required": True,
+                    "description": "O `protocolo` da resposta 201 ou 202.",
+                    "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
+                    "example": PROTOCOL_EXAMPLE,
+                },
+                {"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"},
+                *CHALLENGE_PARAMETERS,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["mensagem"],
+                            "properties": {
+                                "mensagem": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": 5000,
+                                    "pattern": "\\S",
+                                    "description": "O texto do cliente, como digitado (texto simples).",
+                                },
+                                "nome": {
+                                    "type": "string",
+                                    "maxLength": 100,
+                                    "description": "Quem escreve; padrão `cliente`.",
+                                },
+                            },
+                        },
+                        "examples": {
+                            "complemento": {
+                                "summary": "Uma mensagem do cliente",
+                                "value": {
+                                    "mensagem": "Reiniciei a impressora e continua sem imprimir.",
+                                    "nome": "Maria",
+                                },
+                            }
+                        },
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    **_content(
+                        "Mensagem acrescentada ao chamado.",
+                        "application/json",
+                        {
+                            "type": "object",
+                            "required": ["protocolo", "ticket_id", "acompanhamento_id"],
+                            "properties": {
+                                "protocolo": _protocol_schema(),
+                                "ticket_id": {"type": "integer"},
+                                "acompanhamento_id": {
+                                    "type": "integer",
+                                    "description": "O acompanhamento criado no GLPI.",
+                                },
+                            },
+                        },
+                        {"protocolo": PROTOCOL_EXAMPLE, "ticket_id": 123, "acompanhamento_id": 45},
+                    ),
+                    "headers": {REPLAYED_HEADER: _header(REPLAYED_HEADER)},
+                },
+            },
+        },
         "GET /formulario": {
             "tags": ["formulário"],
             "operationId": "formulario",
@@ -527,7 +606,7 @@ def _can_answer(answer: ErrorAnswer, operation: str, protected: bool) -> bool:
     if answer.operations == PROTECTED_OPERATIONS:
         return protected
     if answer.operations == NON_TICKET_PROTECTED_OPERATIONS:
-        return protected and operation != CRIAR_CHAMADO
+        return protected and operation not in FORM_OPERATIONS
     return operation in answer.operations
 
 
@@ -742,7 +821,12 @@ def _ticket_view_schema() -> dict:
                     "required": ["tipo", "autor", "data", "texto"],
                     "properties": {
                         "tipo": {"type": "string", "enum": ["acompanhamento", "solucao"]},
-                        "autor": {"type": "string", "const": SUPPORT_TEAM},
+                        "autor": {
+                            "type": "string",
+                            "enum": [SUPPORT_TEAM, CUSTOMER],
+                            "description": f"`{CUSTOMER}` nas mensagens enviadas pelo complemento; "
+                            f"`{SUPPORT_TEAM}` em todas as da equipe.",
+                        },
                         "data": date,
                         "texto": {
                             "type": "string",

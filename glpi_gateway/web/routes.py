@@ -40,10 +40,12 @@ from glpi_gateway.store import (
     Store,
     StoredAnswer,
     StoreUnavailable,
+    TicketNotYetCreated,
 )
+from glpi_gateway.ticket_format import build_complement_content
 from glpi_gateway.tickets import TicketGateway
 from glpi_gateway.validation import ValidationError, validate_ticket_request
-from glpi_gateway.web.access import CREATE_TICKET_ENDPOINT, is_open_path
+from glpi_gateway.web.access import COMPLEMENT_ENDPOINT, CREATE_TICKET_ENDPOINT, is_open_path
 from glpi_gateway.web.context import current
 from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
 
@@ -53,6 +55,9 @@ STORED_HEADERS = ("Location",)
 # What GET /chamados/<protocolo> tells of a ticket cancelled by the person on call.
 CANCELLED_FIELDS = ("motivo", "cancelado_em")
 # The `aviso` of a lookup whose ticket GLPI could not give now (down, slow, refusing).
+COMPLEMENT_MAX_LENGTH = 5000
+COMPLEMENT_AUTHOR_MAX_LENGTH = 100
+DEFAULT_COMPLEMENT_AUTHOR = "cliente"
 GLPI_UNREADABLE = "o GLPI não pôde ser consultado agora; o estado do chamado volta a aparecer em instantes"
 DOCS_PAGE = (Path(__file__).resolve().parent / "static" / "docs.html").read_text(encoding="utf-8")
 
@@ -157,6 +162,31 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         response = jsonify(answer)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.post("/chamados/<protocolo>/complemento", endpoint=COMPLEMENT_ENDPOINT)
+    def add_to_ticket(protocolo: str) -> Response | tuple:
+        """The customer adds a message to their ticket: a public GLPI follow-up, refused once the
+        ticket is closed. Idempotent like ticket creation, per protocol."""
+        ctx = current()
+        lookups.check_lookup(ctx.client_ip)  # guessing protocols here is limited like lookups
+        message, author = _complement_body(_json_body())
+        if not PROTOCOL_PATTERN.fullmatch(protocolo):
+            raise ProtocolNotFound(protocolo)
+        ticket_id = _ticket_of(store, protocolo)
+        ctx.protocolo, ctx.ticket_id = protocolo, ticket_id
+        canonical = json.dumps([protocolo, message, author], ensure_ascii=False)
+        held = _key_to_hold(canonical, config, scope=f"complemento/{protocolo}/")
+        if held is not None:
+            claim = idempotency.claim(
+                store, held.key, canonical, protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
+            )
+            if claim.outcome is ClaimOutcome.REPLAY:
+                assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
+                return _replay(claim.record.answer)
+            ctx.held_key = held
+        content = build_complement_content(message, author, ctx.api_key)
+        followup_id = gateway.add_complement(ticket_id, content)
+        return jsonify(protocolo=protocolo, ticket_id=ticket_id, acompanhamento_id=followup_id), 201
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:
@@ -278,13 +308,47 @@ def _replay(answer: StoredAnswer) -> Response:
     return response
 
 
-def _key_to_hold(canonical_body: str, config: Config) -> HeldKey | None:
+def _ticket_of(store: Store, protocol: str) -> int:
+    """The ticket a protocol leads to; ProtocolNotFound, or TicketNotYetCreated while it is queued."""
+    ticket_id = store.protocol_ticket(protocol)
+    if ticket_id is not None:
+        return ticket_id
+    queued = store.ticket(protocol)
+    if queued is None:
+        raise ProtocolNotFound(protocol)
+    if queued.state != CREATED or queued.ticket_id is None:
+        raise TicketNotYetCreated(protocol)
+    return queued.ticket_id
+
+
+def _complement_body(sent: object) -> tuple[str, str]:
+    """(message, who wrote it) from the body of POST /chamados/<protocolo>/complemento."""
+    if not isinstance(sent, dict):
+        raise ValidationError(invalid={"corpo": "envie um objeto JSON"})
+    message = sent.get("mensagem")
+    if message is None or (isinstance(message, str) and not message.strip()):
+        raise ValidationError(missing=["mensagem"])
+    if not isinstance(message, str):
+        raise ValidationError(invalid={"mensagem": "deve ser texto"})
+    message = message.replace("\r\n", "\n").strip()
+    if len(message) > COMPLEMENT_MAX_LENGTH:
+        raise ValidationError(invalid={"mensagem": f"no máximo {COMPLEMENT_MAX_LENGTH} caracteres"})
+    author = sent.get("nome")
+    if author is not None and not isinstance(author, str):
+        raise ValidationError(invalid={"nome": "deve ser texto"})
+    author = (author or "").strip() or DEFAULT_COMPLEMENT_AUTHOR
+    if len(author) > COMPLEMENT_AUTHOR_MAX_LENGTH:
+        raise ValidationError(invalid={"nome": f"no máximo {COMPLEMENT_AUTHOR_MAX_LENGTH} caracteres"})
+    return message, author
+
+
+def _key_to_hold(canonical_body: str, config: Config, scope: str = "") -> HeldKey | None:
     """The client's Idempotency-Key, scoped to its API key so that two clients cannot collide;
     else, within DEDUPE_WINDOW_SECONDS, the implicit key of this caller and body."""
     caller = current().api_key
     given = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
     if given is not None:
-        return HeldKey(f"{caller or ''}/{given}", config.idempotency_ttl, explicit=True)
+        return HeldKey(f"{caller or ''}/{scope}{given}", config.idempotency_ttl, explicit=True)
     if config.dedupe_window_seconds > 0:
         return HeldKey(idempotency.implicit_key(caller, canonical_body), config.dedupe_window_seconds, explicit=False)
     return None
