@@ -136,13 +136,14 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         if not PROTOCOL_PATTERN.fullmatch(protocolo):
             raise ProtocolNotFound(protocolo)
         ticket_id = store.protocol_ticket(protocolo)
-        queued = store.ticket(protocolo) if ticket_id is None else None
+        queued = store.ticket(protocolo)  # while it lives (IDEMPOTENCY_TTL), it adds when it was received
         if ticket_id is None and queued is None:
             raise ProtocolNotFound(protocolo)
         current().protocolo = protocolo
         if queued is not None:
             answer = status_answer(queued)
-            ticket_id = queued.ticket_id if queued.state == CREATED else None
+            if ticket_id is None and queued.state == CREATED:
+                ticket_id = queued.ticket_id
         else:
             answer = {"protocolo": protocolo, "status": CREATED, "ticket_id": ticket_id}
         if ticket_id is not None:
