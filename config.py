@@ -66,6 +66,8 @@ class Config:
     glpi_entity_negative_cache_ttl: float = 30.0
     glpi_session_max_age: float = 900.0
     health_cache_ttl: float = 5.0
+    # Seconds a ticket's live state is reused by GET /chamados/<protocolo> (0: always asked).
+    glpi_follow_cache_ttl: float = 5.0
     health_queue_max_age: float = 900.0
     max_body_bytes: int = 64 * 1024
     attachments_max_count: int = 5
@@ -96,6 +98,10 @@ class Config:
     redis_url: str | None = None
     redis_key_prefix: str = "glpi-gateway:"
     idempotency_ttl: float = 86400.0
+    # Days a created ticket stays reachable by its protocol (GET /chamados/<protocolo>).
+    protocol_ttl_days: int = 180
+    # Lookups of GET /chamados/<protocolo> per client IP: the protocol is the credential.
+    rate_limit_lookup_per_ip: RateLimit | None = RateLimit(60, 60)
     dedupe_window_seconds: float = 600.0  # 0: a request without Idempotency-Key is never deduplicated
     queue_when_unavailable: bool = True
     queue_retry_max_seconds: float = 300.0
@@ -215,6 +221,7 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         glpi_timeout=env.number("GLPI_TIMEOUT", default=10.0),
         glpi_verify_tls=env.boolean("GLPI_VERIFY_TLS", default=True),
         glpi_entity_cache_ttl=env.number("GLPI_ENTITY_CACHE_TTL", default=300.0, minimum=0),
+        glpi_follow_cache_ttl=env.number("GLPI_FOLLOW_CACHE_TTL", default=5.0, minimum=0),
         glpi_entity_negative_cache_ttl=env.number("GLPI_ENTITY_NEGATIVE_CACHE_TTL", default=30.0, minimum=0),
         glpi_session_max_age=env.number("GLPI_SESSION_MAX_AGE", default=900.0),
         health_cache_ttl=env.number("HEALTH_CACHE_TTL", default=5.0, minimum=0),
@@ -243,6 +250,8 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         redis_url=store.redis_url,
         redis_key_prefix=store.redis_key_prefix,
         idempotency_ttl=store.idempotency_ttl,
+        protocol_ttl_days=env.integer("PROTOCOL_TTL_DAYS", default=180),
+        rate_limit_lookup_per_ip=env.rate("RATE_LIMIT_LOOKUP_PER_IP") or RateLimit(60, 60),
         dedupe_window_seconds=env.number("DEDUPE_WINDOW_SECONDS", default=600.0, minimum=0),
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),

@@ -170,6 +170,17 @@ class GlpiClient:
     def get_item(self, itemtype: str, item_id: int) -> dict[str, Any]:
         return self._call("GET", f"{itemtype}/{int(item_id)}")
 
+    def list_subitems(self, itemtype: str, item_id: int, subitemtype: str, rows: int = 1000) -> list[dict[str, Any]]:
+        """`<itemtype>/<id>/<subitemtype>`, e.g. a ticket's follow-ups: the first `rows` of them
+        ([] when there are none)."""
+        try:
+            body = self._call("GET", f"{itemtype}/{int(item_id)}/{subitemtype}", params={"range": f"0-{rows - 1}"})
+        except GlpiRequestError as error:
+            if error.code == "ERROR_RANGE_EXCEED_TOTAL":
+                return []
+            raise
+        return body if isinstance(body, list) else []
+
     def list_items(self, itemtype: str) -> list[dict[str, Any]]:
         """Every item of `itemtype` visible to the API user, page by page."""
         items: list[dict[str, Any]] = []

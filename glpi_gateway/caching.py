@@ -31,6 +31,10 @@ class TtlCache(Generic[T]):
                 return None
             return entry[1]
 
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
     def put(self, key: str, value: T, ttl: float) -> None:
         if ttl <= 0:
             return

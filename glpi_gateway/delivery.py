@@ -64,6 +64,22 @@ def new_protocol() -> str:
     return uuid.uuid4().hex
 
 
+def remember_protocol(store: Store, protocol: str, ticket_id: int, ttl: float) -> None:
+    """Keep `protocol -> ticket_id` for GET /chamados/<protocolo>. A store failure is logged, not
+    raised: the ticket exists and the customer gets their answer; only following it by this
+    protocol is lost."""
+    try:
+        store.remember_protocol(protocol, ticket_id, ttl)
+    except StoreUnavailable as error:
+        log.error(
+            "protocolo %s do chamado %s não registrado para consulta: %s",
+            protocol,
+            ticket_id,
+            error,
+            extra={"event": "protocolo_nao_registrado"},
+        )
+
+
 def encode_request(request: TicketRequest) -> str:
     """The canonical JSON of a validated request: the queue payload and the idempotency fingerprint."""
     return json.dumps(asdict(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -165,11 +181,14 @@ class DeliveryWorker:
         poll_seconds: float = POLL_SECONDS,
         clock: Callable[[], float] = time.time,
         observer: Callable[[str, str | None], None] | None = None,
+        protocol_ttl: float | None = None,
     ):
+        """`protocol_ttl`: seconds a delivered ticket stays reachable by its protocol (PROTOCOL_TTL_DAYS)."""
         self._store = store
         self._gateway = gateway
         self._retry_max_seconds = retry_max_seconds
         self._final_ttl = final_ttl
+        self._protocol_ttl = protocol_ttl
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
         self._clock = clock
@@ -282,6 +301,8 @@ class DeliveryWorker:
                 self.owner,
                 extra={"event": "entregue", "owner": self.owner, "protocolo": ticket.protocol, "ticket_id": ticket_id},
             )
+            if self._protocol_ttl is not None:
+                remember_protocol(self._store, ticket.protocol, ticket_id, self._protocol_ttl)
             self._finish(ticket, CREATED, ticket_id, None)
 
     def _finish(self, ticket: QueuedTicket, state: str, ticket_id: int | None, reason: dict | None) -> None:

@@ -26,8 +26,16 @@ from glpi_gateway.idempotency import (
     InvalidIdempotencyKey,
 )
 from glpi_gateway.ratelimit import RateLimited
-from glpi_gateway.store import ProtocolNotFound, StoreUnavailable
-from glpi_gateway.tickets import AmbiguousEntity, EntityNotFound, GatewaySetupError, TicketRefused, UnknownCategory
+from glpi_gateway.store import ProtocolNotFound, StoreUnavailable, TicketNotYetCreated
+from glpi_gateway.tickets import (
+    AmbiguousEntity,
+    EntityNotFound,
+    GatewaySetupError,
+    TicketClosed,
+    TicketGone,
+    TicketRefused,
+    UnknownCategory,
+)
 from glpi_gateway.validation import ValidationError
 
 # Retry-After of the answers that say "unavailable, try later".
@@ -38,10 +46,13 @@ ANY_OPERATION = ("*",)
 # Every operation outside app.py's open paths: those check the API key and the rate limits.
 PROTECTED_OPERATIONS = ("protegidas",)
 # The protected operations but POST /criar-chamado: where the form's public key may not go.
-NON_TICKET_PROTECTED_OPERATIONS = ("protegidas, exceto POST /criar-chamado",)
+NON_TICKET_PROTECTED_OPERATIONS = ("protegidas, exceto POST /criar-chamado e POST /chamados/{protocolo}/complemento",)
 
 CRIAR_CHAMADO = "POST /criar-chamado"
 CONSULTAR_CHAMADO = "GET /chamados/{protocolo}"
+COMPLEMENTAR_CHAMADO = "POST /chamados/{protocolo}/complemento"
+# The operations the form's public key may reach (with a solved challenge).
+FORM_OPERATIONS = (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO)
 _TEXT = {"type": "string"}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _FIELD_REASONS = {"type": "object", "additionalProperties": {"type": "string"}, "description": "campo -> motivo"}
@@ -121,7 +132,7 @@ CAMPOS_OBRIGATORIOS_AUSENTES = ErrorAnswer(
     "Campos obrigatórios ausentes",
     "campos_obrigatorios_ausentes",
     "Faltam campos obrigatórios, ou estão em branco; `campos` lista todos, na ordem do contrato.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"campos": _NAMES},
     example={"campos": ["telefone_cliente", "anydesk_cliente"]},
 )
@@ -132,7 +143,7 @@ DADOS_INVALIDOS = ErrorAnswer(
     "JSON malformado, corpo que não é objeto, tipo errado, CNPJ ou e-mail inválido, texto longo demais, "
     "anexo recusado; `campos` diz o motivo de cada campo (`corpo` quando o problema é o corpo inteiro, "
     "`anexos` nomeando cada arquivo recusado).",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"campos": _FIELD_REASONS},
     example={"campos": {"cnpj_cliente": "CNPJ inválido (verifique os dígitos)"}},
 )
@@ -151,7 +162,7 @@ IDEMPOTENCY_KEY_INVALIDA = ErrorAnswer(
     "Idempotency-Key inválida",
     "idempotency_key_invalida",
     "`Idempotency-Key` vazia, longa demais ou com caracteres não permitidos.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     fixed={"detalhe": "use de 1 a 255 caracteres entre letras, dígitos e ._:+/=~- (ex. um UUID)"},
 )
 REQUISICAO_INVALIDA = ErrorAnswer(
@@ -173,11 +184,15 @@ CHAVE_API_INVALIDA = ErrorAnswer(
 )
 CHAVE_API_SEM_PERMISSAO = ErrorAnswer(
     403,
-    "Esta chave de API só pode abrir chamados",
+    "Esta chave de API só pode abrir e complementar chamados",
     "chave_api_sem_permissao",
-    "A chave do formulário (`FORM_API_KEY_NAME`) é pública e só vale para `POST /criar-chamado`.",
+    "A chave do formulário (`FORM_API_KEY_NAME`) é pública e só vale para `POST /criar-chamado` e "
+    "`POST /chamados/{protocolo}/complemento`.",
     NON_TICKET_PROTECTED_OPERATIONS,
-    fixed={"detalhe": "A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado"},
+    fixed={
+        "detalhe": "A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado e "
+        "POST /chamados/{protocolo}/complemento"
+    },
 )
 DESAFIO_INVALIDO = ErrorAnswer(
     403,
@@ -186,7 +201,7 @@ DESAFIO_INVALIDO = ErrorAnswer(
     "Com a chave pública do formulário (`FORM_API_KEY_NAME`): o pedido não trouxe o desafio resolvido "
     "(`X-Desafio` e `X-Desafio-Solucao`), ou ele expirou, foi adulterado ou já foi usado; `detalhe` diz qual. "
     "O formulário pede um novo em `GET /formulario/desafio` e o resolve sozinho.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"detalhe": _TEXT},
     example={"detalhe": "desafio expirado"},
 )
@@ -212,7 +227,7 @@ FALHA_SESSAO_GLPI = ErrorAnswer(
     "Falha ao iniciar sessão",
     "falha_sessao_glpi",
     "O GLPI recusou o App-Token ou o token do usuário; `detalhe` traz o código de erro do GLPI.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"detalhe": _TEXT},
     example={"detalhe": "ERROR_GLPI_LOGIN_USER_TOKEN"},
 )
@@ -228,8 +243,10 @@ PROTOCOLO_NAO_ENCONTRADO = ErrorAnswer(
     404,
     "Protocolo não encontrado",
     "protocolo_nao_encontrado",
-    "Protocolo desconhecido, malformado, ou finalizado há mais de `IDEMPOTENCY_TTL` segundos.",
-    (CONSULTAR_CHAMADO,),
+    "Protocolo desconhecido, malformado ou expirado (chamado criado há mais de `PROTOCOL_TTL_DAYS` dias, pedido "
+    "da fila finalizado há mais de `IDEMPOTENCY_TTL` segundos), ou chamado apagado do GLPI: a resposta é a "
+    "mesma em todos os casos, para não revelar quais protocolos existem.",
+    (CONSULTAR_CHAMADO, COMPLEMENTAR_CHAMADO),
 )
 ROTA_NAO_ENCONTRADA = ErrorAnswer(
     404, "Rota não encontrada", "rota_nao_encontrada", "Caminho inexistente.", ("GET /docs/{arquivo}",)
@@ -261,7 +278,7 @@ PEDIDO_EM_ANDAMENTO = ErrorAnswer(
     "pedido_em_andamento",
     "Outro pedido com a mesma `Idempotency-Key` (ou, sem ela, um pedido idêntico) ainda não terminou; repita "
     "depois do `Retry-After`.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     headers=("Retry-After",),
 )
 CORPO_MUITO_GRANDE = ErrorAnswer(
@@ -269,28 +286,29 @@ CORPO_MUITO_GRANDE = ErrorAnswer(
     "Requisição muito grande",
     "corpo_muito_grande",
     "Corpo acima de `MAX_BODY_BYTES` (JSON) ou de `MAX_MULTIPART_BODY_BYTES` (com anexos).",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
 )
 TIPO_DE_CONTEUDO_INVALIDO = ErrorAnswer(
     415,
     "Envie o corpo como JSON (Content-Type: application/json) ou multipart/form-data",
     "tipo_de_conteudo_invalido",
     "`Content-Type` não é JSON nem `multipart/form-data`.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
 )
 IDEMPOTENCY_KEY_REUTILIZADA = ErrorAnswer(
     422,
     "Idempotency-Key já usada com outro corpo",
     "idempotency_key_reutilizada",
     "A `Idempotency-Key` já foi usada com outro pedido.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     fixed={"detalhe": "use uma chave nova para cada chamado diferente"},
 )
 LIMITE_DE_REQUISICOES = ErrorAnswer(
     429,
     "Muitas requisições",
     "limite_de_requisicoes",
-    "Acima de `RATE_LIMIT_PER_IP` ou de `RATE_LIMIT_PER_KEY`; tente de novo depois do `Retry-After`.",
+    "Acima de `RATE_LIMIT_PER_IP` ou de `RATE_LIMIT_PER_KEY` (ou, nas consultas de `GET /chamados/{protocolo}`, "
+    "de `RATE_LIMIT_LOOKUP_PER_IP`); tente de novo depois do `Retry-After`.",
     PROTECTED_OPERATIONS,
     extra={"detalhe": _TEXT},
     headers=("Retry-After",),
@@ -329,7 +347,7 @@ ERRO_GLPI = ErrorAnswer(
     "Erro ao consultar o GLPI",
     "erro_glpi",
     "O GLPI recusou uma consulta (ex. direitos do usuário); `detalhe` traz o código de erro do GLPI.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"detalhe": _TEXT},
     example={"detalhe": "ERROR_RIGHT_MISSING"},
 )
@@ -340,7 +358,7 @@ GLPI_INDISPONIVEL = ErrorAnswer(
     "GLPI fora do ar, lento demais, com erro 5xx ou respondendo algo que não é a API, com "
     "`QUEUE_WHEN_UNAVAILABLE=false` ou num pedido com anexos (que não vai para a fila); tente de novo "
     "depois do tempo em `Retry-After`.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"detalhe": _TEXT},
     headers=("Retry-After",),
     example={"detalhe": "não foi possível conectar ao GLPI"},
@@ -350,7 +368,7 @@ ARMAZENAMENTO_INDISPONIVEL = ErrorAnswer(
     "Armazenamento indisponível",
     "armazenamento_indisponivel",
     "O SQLite ou o Redis falhou (ex. disco cheio): nada foi guardado; repita depois do `Retry-After`.",
-    (CRIAR_CHAMADO, CONSULTAR_CHAMADO),
+    (CRIAR_CHAMADO, CONSULTAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     headers=("Retry-After",),
 )
 ANEXOS_OCUPADO = ErrorAnswer(
@@ -361,6 +379,23 @@ ANEXOS_OCUPADO = ErrorAnswer(
     "repita depois do `Retry-After`.",
     (CRIAR_CHAMADO,),
     headers=("Retry-After",),
+)
+CHAMADO_FECHADO = ErrorAnswer(
+    409,
+    "Chamado fechado",
+    "chamado_fechado",
+    "O chamado está fechado no GLPI e não recebe mais mensagens; abra um novo chamado.",
+    (COMPLEMENTAR_CHAMADO,),
+    fixed={"detalhe": "Abra um novo chamado em POST /criar-chamado"},
+    replayed=True,
+)
+CHAMADO_AINDA_NA_FILA = ErrorAnswer(
+    409,
+    "Chamado ainda não criado",
+    "chamado_ainda_na_fila",
+    "O pedido ainda espera na fila (ou não virou chamado): não há chamado para complementar; "
+    "acompanhe em `GET /chamados/{protocolo}`.",
+    (COMPLEMENTAR_CHAMADO,),
 )
 ERROR_ANSWERS = (
     CAMPOS_OBRIGATORIOS_AUSENTES,
@@ -391,6 +426,8 @@ ERROR_ANSWERS = (
     GLPI_INDISPONIVEL,
     ARMAZENAMENTO_INDISPONIVEL,
     ANEXOS_OCUPADO,
+    CHAMADO_FECHADO,
+    CHAMADO_AINDA_NA_FILA,
 )
 
 
@@ -433,7 +470,7 @@ def _challenge_refused(error: ChallengeRefused, request_id: str) -> Refusal:
 
 
 def _rate_limited(error: RateLimited, request_id: str) -> Refusal:
-    scope = "este IP" if error.scope == "ip" else "esta chave de API"
+    scope = {"ip": "este IP", "lookup": "as consultas de protocolo deste IP"}.get(error.scope, "esta chave de API")
     return LIMITE_DE_REQUISICOES.refusal(
         headers={"Retry-After": str(error.retry_after)},
         detalhe=f"Limite de {error.rate} para {scope}; tente de novo em {error.retry_after} s",
@@ -507,6 +544,9 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),
     IdempotencyKeyInFlight: _simple(PEDIDO_EM_ANDAMENTO, **{"Retry-After": str(IN_FLIGHT_RETRY_AFTER)}),
     ProtocolNotFound: _simple(PROTOCOLO_NAO_ENCONTRADO),
+    TicketGone: _simple(PROTOCOLO_NAO_ENCONTRADO),
+    TicketClosed: _simple(CHAMADO_FECHADO),
+    TicketNotYetCreated: _simple(CHAMADO_AINDA_NA_FILA),  # a deleted ticket: answered like an unknown protocol
     StoreUnavailable: _store_unavailable,
     UnknownCategory: _unknown_category,
     EntityNotFound: _simple(ENTIDADE_NAO_ENCONTRADA),

@@ -43,15 +43,21 @@ class RateLimiter:
         per_key: RateLimit | None,
         unchecked: Callable[[str], None] = lambda scope: None,
         ipv6_prefix: int = IPV6_CLIENT_PREFIX,
+        lookup_per_ip: RateLimit | None = None,
     ):
         self._store = store
         self._per_ip = per_ip
         self._per_key = per_key
         self._unchecked = unchecked  # told the scope of each limit that could not be checked
         self._ipv6_prefix = ipv6_prefix
+        self._lookup_per_ip = lookup_per_ip
 
     def check_ip(self, ip: str) -> None:
         self._check("ip", self._per_ip, limit_subject(ip, self._ipv6_prefix))
+
+    def check_lookup(self, ip: str) -> None:
+        """GET /chamados/<protocolo>, counted apart: the protocol is a credential, guessing it is limited."""
+        self._check("lookup", self._lookup_per_ip, limit_subject(ip))
 
     def check_key(self, key_name: str) -> None:
         self._check("key", self._per_key, key_name)

@@ -56,6 +56,19 @@ def build_ticket_content(request: TicketRequest, extra_lines: tuple[tuple[str, s
     return f"<p>{header}</p><p><strong>Descrição:</strong><br>{description}</p>"
 
 
+COMPLEMENT_LABEL = "Complemento do cliente"
+
+
+def build_complement_content(message: str, author: str, origin: str | None = None) -> str:
+    """A customer's follow-up, as the technician reads it: who wrote it (and through which API
+    key), then the message, every value escaped once like a ticket's content."""
+    header = _labelled_line(COMPLEMENT_LABEL, author)
+    if origin:
+        header += "<br>" + _labelled_line("Origem", origin)
+    body = "<br>".join(escape(line) for line in message.split("\n"))
+    return f"<p>{header}</p><p>{body}</p>"
+
+
 def content_has_line(stored_content: str, label: str, value: str) -> bool:
     """Whether a ticket's content, as GLPI returns it, carries the line `label: value` that
     `build_ticket_content` wrote. GLPI 10 returns it entity-encoded, GLPI 11 as sent; the same

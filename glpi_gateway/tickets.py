@@ -19,6 +19,7 @@ from glpi_client import GlpiAuthError, GlpiClient, GlpiError, GlpiNotFound, Glpi
 from glpi_gateway.attachments import Attachment
 from glpi_gateway.caching import SingleFlight, TtlCache
 from glpi_gateway.cnpj import cnpj_search_pattern, normalize_cnpj
+from glpi_gateway.follow import CLOSED_STATUS, ticket_view
 from glpi_gateway.ticket_format import build_ticket_input, content_has_line
 from glpi_gateway.validation import TicketRequest
 
@@ -62,6 +63,14 @@ class TicketRefused(Exception):
         self.status = status
 
 
+class TicketGone(LookupError):
+    """The ticket a protocol points at no longer exists in GLPI (deleted)."""
+
+
+class TicketClosed(Exception):
+    """The ticket is closed: GLPI would take a follow-up (API notes, 420), the gateway does not."""
+
+
 class UnknownCategory(LookupError):
     """The request's `categoria` is not an ITIL category of this GLPI."""
 
@@ -93,6 +102,7 @@ class TicketGateway:
         self._entities: TtlCache[Entity | bool] = TtlCache(clock)  # False caches a miss
         self._categories: TtlCache[frozenset[int]] = TtlCache(clock)
         self._lookups = SingleFlight()
+        self._views: TtlCache[dict[str, Any]] = TtlCache(clock)
         self._setup_lock = threading.Lock()
         self._cnpj_option_id: int | None = None
 
@@ -228,6 +238,51 @@ class TicketGateway:
             and content_has_line(row[str(TICKET_CONTENT_COLUMN)], label, value)
         ]
         return min(ids) if ids else None
+
+    def follow_ticket(self, ticket_id: int) -> dict[str, Any]:
+        """What the customer may read of ticket `ticket_id` (follow.ticket_view), at most
+        GLPI_FOLLOW_CACHE_TTL seconds old: a page refreshed in a loop costs GLPI three calls per
+        ticket in that time, asked once for all concurrent callers. TicketGone when GLPI no longer
+        has it."""
+        key = str(ticket_id)
+        view = self._views.get(key)
+        if view is None:
+            view = self._lookups.do(f"follow:{key}", lambda: self._fetch_view(ticket_id))
+        return view
+
+    def add_complement(self, ticket_id: int, content: str) -> int:
+        """Add the customer's follow-up `content` (HTML, built by build_complement_content) to the
+        ticket, public, and return its id. Read fresh first: TicketClosed when the ticket is closed,
+        TicketGone when it no longer exists."""
+        try:
+            ticket = self._client.get_item("Ticket", ticket_id)
+        except GlpiNotFound:
+            raise TicketGone(ticket_id) from None
+        if int(ticket.get("status") or 0) == CLOSED_STATUS:
+            raise TicketClosed(ticket_id)
+        followup_id = self._client.create_item(
+            "ITILFollowup", {"itemtype": "Ticket", "items_id": ticket_id, "content": content, "is_private": 0}
+        )
+        self._views.discard(str(ticket_id))
+        log.info(
+            "complemento %s do cliente acrescentado ao chamado %s",
+            followup_id,
+            ticket_id,
+            extra={"event": "complemento_acrescentado"},
+        )
+        return followup_id
+
+    def _fetch_view(self, ticket_id: int) -> dict[str, Any]:
+        try:
+            ticket = self._client.get_item("Ticket", ticket_id)
+        except GlpiNotFound:
+            raise TicketGone(ticket_id) from None
+        followups = self._client.list_subitems("Ticket", ticket_id, "ITILFollowup")
+        solutions = self._client.list_subitems("Ticket", ticket_id, "ITILSolution")
+        view = ticket_view(ticket, followups, solutions)
+        if self._config.glpi_follow_cache_ttl > 0:
+            self._views.put(str(ticket_id), view, self._config.glpi_follow_cache_ttl)
+        return view
 
     def find_entity(self, cnpj: str) -> Entity:
         """The one entity whose CNPJ field equals `cnpj` (normalised), however it is stored: from the

@@ -35,6 +35,7 @@ GATEWAY_VARIABLES = (
     "GLPI_TIMEOUT",
     "GLPI_VERIFY_TLS",
     "GLPI_ENTITY_CACHE_TTL",
+    "GLPI_FOLLOW_CACHE_TTL",
     "GLPI_ENTITY_NEGATIVE_CACHE_TTL",
     "GLPI_SESSION_MAX_AGE",
     "HEALTH_CACHE_TTL",
@@ -68,6 +69,8 @@ GATEWAY_VARIABLES = (
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "IDEMPOTENCY_TTL",
+    "PROTOCOL_TTL_DAYS",
+    "RATE_LIMIT_LOOKUP_PER_IP",
     "DEDUPE_WINDOW_SECONDS",
     "QUEUE_WHEN_UNAVAILABLE",
     "QUEUE_RETRY_MAX_SECONDS",
@@ -202,6 +205,8 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
         "QUEUE_RETRY_MAX_SECONDS": "1",
         # Most tests send the same body again and expect a new ticket; the dedupe tests turn it on.
         "DEDUPE_WINDOW_SECONDS": "0",
+        # Tests poll GET /chamados/<protocolo> far faster than a customer; the limit tests set their own.
+        "RATE_LIMIT_LOOKUP_PER_IP": "100000/hour",
     }
     settings.update(overrides)
     return settings

@@ -66,7 +66,9 @@ def test_a_form_without_files_creates_the_ticket_with_an_empty_report(gateway, s
     documents = len(sandbox.documents)
     response = post_form(gateway, [("anexos", ("", b"", "application/octet-stream"))])  # an empty file input
     assert response.status_code == 201, response.text
-    assert response.json() == {"ticket_id": response.json()["ticket_id"], "anexos": {"enviados": [], "falharam": []}}
+    created = {"ticket_id": response.json()["ticket_id"], "protocolo": response.json()["protocolo"]}
+    assert response.json() == {**created, "anexos": {"enviados": [], "falharam": []}}
+    assert response.headers["Location"] == f"/chamados/{created['protocolo']}"
     assert len(sandbox.documents) == documents
 
 
@@ -183,9 +185,9 @@ def test_glpi_down_before_the_ticket_is_503_as_in_the_json_variant(gateway, sand
 # --- the JSON variant -------------------------------------------------------------------
 
 
-def test_the_json_variant_still_answers_only_the_ticket_id(gateway, sandbox):
+def test_the_json_variant_answers_the_ticket_id_and_protocol_without_a_report(gateway, sandbox):
     documents = len(sandbox.documents)
     response = gateway.post_ticket(body())
     assert response.status_code == 201
-    assert response.json() == {"ticket_id": response.json()["ticket_id"]}
+    assert response.json() == {"ticket_id": response.json()["ticket_id"], "protocolo": response.json()["protocolo"]}
     assert len(sandbox.documents) == documents

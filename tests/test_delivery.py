@@ -154,6 +154,16 @@ def test_worker_delivers_the_queue_in_order(store, clock):
     assert status_answer(store.ticket("p2"))["status"] == CREATED
 
 
+def test_a_delivered_ticket_is_remembered_by_its_protocol_for_the_protocol_ttl(store, clock):
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    worker = DeliveryWorker(
+        store, FakeGateway(), retry_max_seconds=60, final_ttl=TTL, clock=clock, protocol_ttl=TTL * 10
+    )
+    assert worker.run_once()
+    clock.now += TTL + 1  # the queue record is gone, the protocol still leads to the ticket
+    assert store.ticket("p1") is None and store.protocol_ticket("p1") == 1
+
+
 def test_worker_backs_off_while_glpi_is_down_and_resumes(store, clock):
     gateway = FakeGateway()
     gateway.fail_with = GlpiUnavailable("down", "SERVER_ERROR", 500, request_sent=True, retry_after=30)

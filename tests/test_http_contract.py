@@ -30,7 +30,9 @@ def test_ticket_is_created_in_the_entity_carrying_the_cnpj_however_it_is_typed_o
     response = gateway.post_ticket(body(cnpj_cliente=cnpj))
     assert response.status_code == 201, response.text
     ticket_id = response.json()["ticket_id"]
-    assert response.json() == {"ticket_id": ticket_id}
+    protocol = response.json()["protocolo"]
+    assert response.json() == {"ticket_id": ticket_id, "protocolo": protocol}
+    assert response.headers["Location"] == f"/chamados/{protocol}"
     assert sandbox.tickets[ticket_id]["entities_id"] == entity_id
 
 

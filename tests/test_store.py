@@ -280,6 +280,39 @@ def test_redis_counter_lives_under_the_store_prefix_and_expires_with_its_window(
     store.close()
 
 
+# --- protocols of created tickets -----------------------------------------------------------------
+
+
+def test_a_remembered_protocol_gives_its_ticket_and_an_unknown_one_none(store):
+    store.remember_protocol("p1", 42, TTL)
+    assert store.protocol_ticket("p1") == 42
+    assert store.protocol_ticket("p2") is None
+
+
+def test_a_protocol_remembered_by_one_store_is_seen_by_another(make_store):
+    make_store().remember_protocol("p1", 7, TTL)
+    assert make_store().protocol_ticket("p1") == 7
+
+
+def test_sqlite_protocol_expires_after_its_ttl_and_is_purged(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.remember_protocol("p1", 42, TTL)
+    clock.now += TTL + 1
+    assert store.protocol_ticket("p1") is None
+    store.purge_expired()
+    assert store._connection().execute("SELECT protocol FROM protocols").fetchall() == []
+    store.close()
+
+
+@pytest.mark.slow
+def test_redis_protocol_lives_under_the_store_prefix_with_its_ttl(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client, redis_prefix)
+    store.remember_protocol("p1", 42, 100)
+    assert 0 < client.pttl(f"{redis_prefix}protocol:p1") <= 100_000
+    store.close()
+
+
 def test_a_counter_on_a_failed_sqlite_store_is_store_unavailable(tmp_path):
     store = SqliteStore(str(tmp_path))
     store.close()

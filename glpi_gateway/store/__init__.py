@@ -35,6 +35,10 @@ class ProtocolNotFound(LookupError):
     """No queued request has this protocol (or it was finished longer than IDEMPOTENCY_TTL ago)."""
 
 
+class TicketNotYetCreated(LookupError):
+    """The protocol is a request still waiting in the queue (or refused): no ticket to add to yet."""
+
+
 @dataclass(frozen=True)
 class StoredAnswer:
     status: int
@@ -127,6 +131,14 @@ class Store(Protocol):
         the record kept `ttl` seconds. A ticket in another state is left as it is (a delivery already
         under way still ends in its own state). Returns the ticket as it now stands, or None when the
         store has no such protocol."""
+
+    # --- protocols of created tickets (GET /chamados/<protocolo>) -----------------------------
+
+    def remember_protocol(self, protocol: str, ticket_id: int, ttl: float) -> None:
+        """Keep `protocol -> ticket_id` for `ttl` seconds (PROTOCOL_TTL_DAYS): one write, no read."""
+
+    def protocol_ticket(self, protocol: str) -> int | None:
+        """The ticket id remembered for `protocol`, or None (unknown or expired alike)."""
 
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew the lease `name` for `owner`; False while someone else holds it."""

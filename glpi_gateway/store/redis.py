@@ -289,6 +289,13 @@ class RedisStore:
 
         self._guarded(self._redis.transaction, release, lease)
 
+    def remember_protocol(self, protocol: str, ticket_id: int, ttl: float) -> None:
+        self._guarded(self._redis.set, self._key("protocol", protocol), ticket_id, px=max(1, int(ttl * 1000)))
+
+    def protocol_ticket(self, protocol: str) -> int | None:
+        value = self._guarded(self._redis.get, self._key("protocol", protocol))
+        return int(value) if value is not None else None
+
     def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
         count, milliseconds = self._guarded(
             self._hit_counter_script, keys=[self._key("ratelimit", key)], args=[window_seconds * 1000]

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS protocols (
+    protocol TEXT PRIMARY KEY,
+    ticket_id INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rate_counters (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
@@ -294,6 +299,19 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
+    def remember_protocol(self, protocol: str, ticket_id: int, ttl: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO protocols (protocol, ticket_id, expires_at) VALUES (?, ?, ?)",
+                (protocol, ticket_id, self._clock() + ttl),
+            )
+
+    def protocol_ticket(self, protocol: str) -> int | None:
+        row = self._read_one(
+            "SELECT ticket_id FROM protocols WHERE protocol = ? AND expires_at > ?", (protocol, self._clock())
+        )
+        return int(row[0]) if row else None
+
     def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
         now = self._clock()
         with self._transaction() as db:
@@ -313,6 +331,7 @@ class SqliteStore:
             db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM queue WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
             db.execute("DELETE FROM rate_counters WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM protocols WHERE expires_at <= ?", (now,))
 
     def close(self) -> None:
         with self._connections_lock:

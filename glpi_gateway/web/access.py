@@ -30,8 +30,11 @@ OPEN_PATHS = frozenset(
     }
 )
 OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
-# The view of POST /criar-chamado: the only one the form's public key may reach.
+# The view of POST /criar-chamado, and the views the form's public key may reach (each with a
+# solved challenge): opening a ticket and adding to it.
 CREATE_TICKET_ENDPOINT = "criar_chamado"
+COMPLEMENT_ENDPOINT = "complementar_chamado"
+FORM_ENDPOINTS = frozenset({CREATE_TICKET_ENDPOINT, COMPLEMENT_ENDPOINT})
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ def register_access_hooks(
             ctx.api_key = api_keys.identify(presented_key(request.headers))
             ctx.sees_details = ctx.api_key != form_key_name
             if ctx.api_key == form_key_name:
-                if request.endpoint != CREATE_TICKET_ENDPOINT:
+                if request.endpoint not in FORM_ENDPOINTS:
                     raise FormKeyOutOfScope()
                 if challenge.enabled:
                     challenge.check(request.headers.get(CHALLENGE_HEADER), request.headers.get(SOLUTION_HEADER))

@@ -18,12 +18,13 @@ from glpi_gateway.challenge import CHALLENGE_HEADER, HONEYPOT_FIELD, SOLUTION_HE
 from glpi_gateway.delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
 from glpi_gateway.errors import (
     ANY_OPERATION,
-    CRIAR_CHAMADO,
     ERROR_ANSWERS,
+    FORM_OPERATIONS,
     NON_TICKET_PROTECTED_OPERATIONS,
     PROTECTED_OPERATIONS,
     ErrorAnswer,
 )
+from glpi_gateway.follow import CUSTOMER, STATUS_LABELS, SUPPORT_TEAM
 from glpi_gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
 from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
 from glpi_gateway.validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
@@ -76,7 +77,7 @@ HEADERS = {
         "example": 'Bearer realm="glpi-gateway"',
     },
     "Location": {
-        "description": "Onde acompanhar o pedido enfileirado: `/chamados/{protocolo}`.",
+        "description": "Onde acompanhar o chamado (201) ou o pedido enfileirado (202): `/chamados/{protocolo}`.",
         "required": True,
         "schema": {"type": "string", "pattern": f"^/chamados/{PROTOCOL_PATTERN.pattern}$"},
         "example": "/chamados/9f1c2b3a4d5e6f708192a3b4c5d6e7f8",
@@ -132,7 +133,7 @@ SECURITY_SCHEMES = {
 # Either header; none at all when API_KEYS is empty (then the gateway is open to anyone who reaches it).
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"chaveApi": []}, {}]
 TAGS = [
-    {"name": "chamados", "description": "Abertura de chamados no GLPI e acompanhamento dos enfileirados."},
+    {"name": "chamados", "description": "Abertura de chamados no GLPI e acompanhamento pelo protocolo."},
     {"name": "formulário", "description": "O formulário de contato pronto, servido pelo gateway."},
     {"name": "operação", "description": "Verificações de funcionamento e métricas."},
     {"name": "documentação", "description": "Este documento e a página interativa."},
@@ -222,7 +223,10 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                 "201": {
                     "description": "`criado`: Chamado criado.\n\n`criado_com_anexos`: Chamado criado com anexos; "
                     "`anexos` diz quais arquivos o GLPI aceitou (o chamado existe mesmo que ele recuse algum).",
-                    "headers": {REPLAYED_HEADER: _only_in(REPLAYED_HEADER, ["criado"])},  # multipart: no key
+                    "headers": {
+                        "Location": _header("Location"),
+                        REPLAYED_HEADER: _only_in(REPLAYED_HEADER, ["criado"]),  # multipart: no key
+                    },
                     "content": {
                         "application/json": {
                             "schema": {
@@ -232,11 +236,15 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                                 ]
                             },
                             "examples": {
-                                "criado": {"summary": "Chamado criado", "value": {"ticket_id": 123}},
+                                "criado": {
+                                    "summary": "Chamado criado",
+                                    "value": {"ticket_id": 123, "protocolo": PROTOCOL_EXAMPLE},
+                                },
                                 "criado_com_anexos": {
                                     "summary": "Chamado criado com anexos",
                                     "value": {
                                         "ticket_id": 124,
+                                        "protocolo": PROTOCOL_EXAMPLE,
                                         "anexos": {
                                             "enviados": [{"arquivo": "print.png", "documento_id": 7}],
                                             "falharam": [
@@ -267,21 +275,29 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
         "GET /chamados/{protocolo}": {
             "tags": ["chamados"],
             "operationId": "consultarChamado",
-            "summary": "Acompanhar pedido enfileirado",
-            "description": "O estado de um pedido respondido com 202 (o `Location` da resposta).",
+            "summary": "Acompanhar chamado",
+            "description": "O `Location` de uma resposta 201 ou 202. Com o chamado criado, o estado dele lido do "
+            "GLPI agora (reaproveitado por até `GLPI_FOLLOW_CACHE_TTL` segundos) em `chamado`: número, status, "
+            "datas e a conversa pública (acompanhamentos públicos e soluções, em texto simples; nunca os "
+            f'privados, as tarefas, nem nomes ou e-mails da equipe: o autor é sempre "{SUPPORT_TEAM}"). '
+            "Com o pedido na fila, o estado da entrega. O protocolo é a credencial: desconhecido, expirado "
+            "(`PROTOCOL_TTL_DAYS`) ou de chamado apagado respondem o mesmo 404, e as consultas têm limite "
+            "próprio por IP (`RATE_LIMIT_LOOKUP_PER_IP`).",
             "parameters": [
                 {
                     "name": "protocolo",
                     "in": "path",
                     "required": True,
-                    "description": "O `protocolo` da resposta 202.",
+                    "description": "O `protocolo` da resposta 201 ou 202.",
                     "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
                     "example": PROTOCOL_EXAMPLE,
                 },
             ],
             "responses": {
                 "200": {
-                    "description": f"`{QUEUED}`: aguardando o GLPI; `{CREATED}`: o chamado existe; `{FAILED}`: o "
+                    "headers": {"Cache-Control": _header("Cache-Control")},
+                    "description": f"`{QUEUED}`: aguardando o GLPI; `{CREATED}`: o chamado existe, e `chamado` traz "
+                    f"o estado dele no GLPI (`recebido_em` só quando ele passou pela fila); `{FAILED}`: o "
                     "GLPI respondeu que o pedido não pode virar chamado (não há nova tentativa); "
                     f"`{CANCELLED}`: a equipe de operação tirou o pedido da fila (não será entregue).",
                     "content": {
@@ -304,8 +320,8 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                                     "value": {
                                         "protocolo": PROTOCOL_EXAMPLE,
                                         "status": CREATED,
-                                        "recebido_em": "2026-11-28T10:00:00Z",
                                         "ticket_id": 123,
+                                        "chamado": TICKET_VIEW_EXAMPLE,
                                     },
                                 },
                                 FAILED: {
@@ -331,6 +347,85 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                             },
                         }
                     },
+                },
+            },
+        },
+        "POST /chamados/{protocolo}/complemento": {
+            "tags": ["chamados"],
+            "operationId": "complementarChamado",
+            "summary": "Complementar chamado",
+            "description": "Acrescenta uma mensagem do cliente ao chamado, como acompanhamento público no GLPI "
+            "(os técnicos veem quem escreveu, `nome`, e a origem; o texto vai escapado como no chamado). "
+            "Recusado com 409 `chamado_fechado` quando o chamado está fechado (o GLPI aceitaria; o gateway "
+            "não). Idempotente como a abertura (`Idempotency-Key`, por protocolo), com o mesmo limite "
+            "por IP das consultas (`RATE_LIMIT_LOOKUP_PER_IP`); a chave pública do formulário pode usá-la, "
+            "com o desafio resolvido. Com o GLPI fora do ar, 503 (a mensagem não vai para a fila).",
+            "parameters": [
+                {
+                    "name": "protocolo",
+                    "in": "path",
+                    "required": True,
+                    "description": "O `protocolo` da resposta 201 ou 202.",
+                    "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
+                    "example": PROTOCOL_EXAMPLE,
+                },
+                {"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"},
+                *CHALLENGE_PARAMETERS,
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["mensagem"],
+                            "properties": {
+                                "mensagem": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": 5000,
+                                    "pattern": "\\S",
+                                    "description": "O texto do cliente, como digitado (texto simples).",
+                                },
+                                "nome": {
+                                    "type": "string",
+                                    "maxLength": 100,
+                                    "description": "Quem escreve; padrão `cliente`.",
+                                },
+                            },
+                        },
+                        "examples": {
+                            "complemento": {
+                                "summary": "Uma mensagem do cliente",
+                                "value": {
+                                    "mensagem": "Reiniciei a impressora e continua sem imprimir.",
+                                    "nome": "Maria",
+                                },
+                            }
+                        },
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    **_content(
+                        "Mensagem acrescentada ao chamado.",
+                        "application/json",
+                        {
+                            "type": "object",
+                            "required": ["protocolo", "ticket_id", "acompanhamento_id"],
+                            "properties": {
+                                "protocolo": _protocol_schema(),
+                                "ticket_id": {"type": "integer"},
+                                "acompanhamento_id": {
+                                    "type": "integer",
+                                    "description": "O acompanhamento criado no GLPI.",
+                                },
+                            },
+                        },
+                        {"protocolo": PROTOCOL_EXAMPLE, "ticket_id": 123, "acompanhamento_id": 45},
+                    ),
+                    "headers": {REPLAYED_HEADER: _header(REPLAYED_HEADER)},
                 },
             },
         },
@@ -468,9 +563,16 @@ def build_document(ping_text: str, is_open_path: Callable[[str], bool], metrics:
                 "ChamadoComAnexos": _multipart_schema(),
                 "ChamadoCriado": {
                     "type": "object",
-                    "required": ["ticket_id"],
-                    "properties": {"ticket_id": {"type": "integer", "description": "Número do chamado no GLPI."}},
+                    "required": ["ticket_id", "protocolo"],
+                    "properties": {
+                        "ticket_id": {"type": "integer", "description": "Número do chamado no GLPI."},
+                        "protocolo": {
+                            **_protocol_schema(),
+                            "description": "Para acompanhar o chamado em `GET /chamados/{protocolo}`; guarde-o.",
+                        },
+                    },
                 },
+                "EstadoNoGlpi": _ticket_view_schema(),
                 "ChamadoCriadoComAnexos": _created_with_attachments_schema(),
                 "ChamadoEnfileirado": {
                     "type": "object",
@@ -504,7 +606,7 @@ def _can_answer(answer: ErrorAnswer, operation: str, protected: bool) -> bool:
     if answer.operations == PROTECTED_OPERATIONS:
         return protected
     if answer.operations == NON_TICKET_PROTECTED_OPERATIONS:
-        return protected and operation != CRIAR_CHAMADO
+        return protected and operation not in FORM_OPERATIONS
     return operation in answer.operations
 
 
@@ -595,9 +697,10 @@ def _created_with_attachments_schema() -> dict:
 
     return {
         "type": "object",
-        "required": ["ticket_id", "anexos"],
+        "required": ["ticket_id", "protocolo", "anexos"],
         "properties": {
             "ticket_id": {"type": "integer", "description": "Número do chamado no GLPI."},
+            "protocolo": _protocol_schema(),
             "anexos": {
                 "type": "object",
                 "required": ["enviados", "falharam"],
@@ -611,10 +714,10 @@ def _created_with_attachments_schema() -> dict:
 
 
 def _queued_state_schema() -> dict:
-    def state(name: str, required: list[str], properties: dict) -> dict:
+    def state(name: str, required: list[str], properties: dict, received: bool = True) -> dict:
         return {
             "type": "object",
-            "required": ["protocolo", "status", "recebido_em", *required],
+            "required": ["protocolo", "status", *(["recebido_em"] if received else []), *required],
             "properties": {
                 "protocolo": _protocol_schema(),
                 "status": {"type": "string", "const": name},
@@ -634,7 +737,20 @@ def _queued_state_schema() -> dict:
                     "proxima_tentativa_em": {"type": "string", "format": "date-time"},
                 },
             ),
-            state(CREATED, ["ticket_id"], {"ticket_id": {"type": "integer"}}),
+            state(
+                CREATED,
+                ["ticket_id"],
+                {
+                    "ticket_id": {"type": "integer"},
+                    "chamado": {"$ref": "#/components/schemas/EstadoNoGlpi"},
+                    "aviso": {
+                        "type": "string",
+                        "description": "Em vez de `chamado`, quando o GLPI não pôde ser lido agora (fora do ar, "
+                        "lento, recusando).",
+                    },
+                },
+                received=False,
+            ),
             state(
                 FAILED,
                 ["codigo", "motivo"],
@@ -657,6 +773,69 @@ def _queued_state_schema() -> dict:
                 },
             ),
         ]
+    }
+
+
+TICKET_VIEW_EXAMPLE = {
+    "numero": 123,
+    "status": STATUS_LABELS[2],
+    "status_codigo": 2,
+    "aberto_em": "2026-11-28T10:00:00",
+    "atualizado_em": "2026-11-28T10:35:00",
+    "solucionado_em": None,
+    "fechado_em": None,
+    "conversa": [
+        {
+            "tipo": "acompanhamento",
+            "autor": SUPPORT_TEAM,
+            "data": "2026-11-28T10:35:00",
+            "texto": "Olá Maria, pode reiniciar a impressora e testar de novo?",
+        }
+    ],
+}
+
+
+def _ticket_view_schema() -> dict:
+    date = {"type": ["string", "null"], "description": "Data e hora do GLPI (fuso do servidor do GLPI)."}
+    return {
+        "type": "object",
+        "description": "O chamado como o cliente pode vê-lo, lido do GLPI.",
+        "required": ["numero", "status", "status_codigo", "aberto_em", "atualizado_em", "conversa"],
+        "properties": {
+            "numero": {"type": "integer", "description": "Número do chamado no GLPI."},
+            "status": {"type": "string", "enum": [*STATUS_LABELS.values(), "Desconhecido"]},
+            "status_codigo": {
+                "type": "integer",
+                "description": "O status no GLPI: "
+                + ", ".join(f"{code} {label}" for code, label in STATUS_LABELS.items()),
+            },
+            "aberto_em": date,
+            "atualizado_em": date,
+            "solucionado_em": date,
+            "fechado_em": date,
+            "conversa": {
+                "type": "array",
+                "description": "Acompanhamentos públicos e soluções, do mais antigo ao mais novo.",
+                "items": {
+                    "type": "object",
+                    "required": ["tipo", "autor", "data", "texto"],
+                    "properties": {
+                        "tipo": {"type": "string", "enum": ["acompanhamento", "solucao"]},
+                        "autor": {
+                            "type": "string",
+                            "enum": [SUPPORT_TEAM, CUSTOMER],
+                            "description": f"`{CUSTOMER}` nas mensagens enviadas pelo complemento; "
+                            f"`{SUPPORT_TEAM}` em todas as da equipe.",
+                        },
+                        "data": date,
+                        "texto": {
+                            "type": "string",
+                            "description": "Texto simples (o HTML do GLPI já convertido): mostre como texto.",
+                        },
+                    },
+                },
+            },
+        },
     }
 
 

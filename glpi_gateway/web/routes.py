@@ -14,14 +14,23 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import UnsupportedMediaType
 
 from config import Config
+from glpi_client import GlpiError
 from glpi_gateway import idempotency
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.attachments import UploadSlots, take_attachments, upload_limits
 from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
-from glpi_gateway.delivery import PROTOCOL_LABEL, PROTOCOL_PATTERN, create_or_enqueue, encode_request, new_protocol
+from glpi_gateway.delivery import (
+    PROTOCOL_LABEL,
+    PROTOCOL_PATTERN,
+    create_or_enqueue,
+    encode_request,
+    new_protocol,
+    remember_protocol,
+)
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
 from glpi_gateway.notify import EmailNotifyPolicy
+from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.store import (
     CANCELLED,
     CREATED,
@@ -32,10 +41,12 @@ from glpi_gateway.store import (
     Store,
     StoredAnswer,
     StoreUnavailable,
+    TicketNotYetCreated,
 )
+from glpi_gateway.ticket_format import build_complement_content
 from glpi_gateway.tickets import TicketGateway
 from glpi_gateway.validation import ValidationError, validate_ticket_request
-from glpi_gateway.web.access import CREATE_TICKET_ENDPOINT, is_open_path
+from glpi_gateway.web.access import COMPLEMENT_ENDPOINT, CREATE_TICKET_ENDPOINT, is_open_path
 from glpi_gateway.web.context import current
 from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
 
@@ -44,6 +55,11 @@ PING_TEXT = "App Flask está ativo!"
 STORED_HEADERS = ("Location",)
 # What GET /chamados/<protocolo> tells of a ticket cancelled by the person on call.
 CANCELLED_FIELDS = ("motivo", "cancelado_em")
+# The `aviso` of a lookup whose ticket GLPI could not give now (down, slow, refusing).
+COMPLEMENT_MAX_LENGTH = 5000
+COMPLEMENT_AUTHOR_MAX_LENGTH = 100
+DEFAULT_COMPLEMENT_AUTHOR = "cliente"
+GLPI_UNREADABLE = "o GLPI não pôde ser consultado agora; o estado do chamado volta a aparecer em instantes"
 DOCS_PAGE = (Path(__file__).resolve().parent / "static" / "docs.html").read_text(encoding="utf-8")
 
 log = logging.getLogger(__name__)
@@ -56,6 +72,7 @@ def api_document(metrics: bool = True) -> dict:
 
 def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, store: Store, config: Config) -> None:
     upload_slots = UploadSlots(config.multipart_max_in_flight)
+    lookups = RateLimiter(store, None, None, lookup_per_ip=config.rate_limit_lookup_per_ip)
     document = api_document(metrics=config.metrics_enabled)
     notify = EmailNotifyPolicy(store, config.email_notify_limit, config.email_notify_unlimited_keys)
 
@@ -83,7 +100,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
     def create_ticket() -> Response | tuple:
         if request.mimetype == "multipart/form-data":
             with upload_slots:
-                return _create_ticket_with_attachments(gateway, config, notify)
+                return _create_ticket_with_attachments(gateway, store, config, notify)
         ctx = current()
         sent = _json_body()
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
@@ -117,15 +134,68 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         if ctx.ticket_id is None:
             ctx.queued = True
             return jsonify(status=QUEUED, protocolo=ctx.protocolo), 202, {"Location": f"/chamados/{ctx.protocolo}"}
-        return jsonify(ticket_id=ctx.ticket_id), 201
+        return _created(store, config, ctx.protocolo, ctx.ticket_id)
 
     @app.get("/chamados/<protocolo>")
     def ticket_status(protocolo: str) -> Response:
-        queued = store.ticket(protocolo) if PROTOCOL_PATTERN.fullmatch(protocolo) else None
-        if queued is None:
+        """A created ticket's live state in GLPI, or a queued request's state. Unknown, malformed,
+        expired and deleted answer alike: the protocol is the credential."""
+        lookups.check_lookup(current().client_ip)
+        if not PROTOCOL_PATTERN.fullmatch(protocolo):
+            raise ProtocolNotFound(protocolo)
+        ticket_id = store.protocol_ticket(protocolo)
+        queued = store.ticket(protocolo)  # while it lives (IDEMPOTENCY_TTL), it adds when it was received
+        if ticket_id is None and queued is None:
             raise ProtocolNotFound(protocolo)
         current().protocolo = protocolo
-        return jsonify(status_answer(queued))
+        if queued is not None:
+            answer = status_answer(queued)
+            if ticket_id is None and queued.state == CREATED:
+                ticket_id = queued.ticket_id
+        else:
+            answer = {"protocolo": protocolo, "status": CREATED, "ticket_id": ticket_id}
+        if ticket_id is not None:
+            current().ticket_id = ticket_id
+            try:
+                answer["chamado"] = gateway.follow_ticket(ticket_id)
+            except GlpiError as error:
+                # What the gateway knows still answers; only GLPI's side is missing for now.
+                log.warning(
+                    "chamado %s não pôde ser lido do GLPI para a consulta: %s %s",
+                    ticket_id,
+                    error.code,
+                    error.message,
+                    extra={"event": "consulta_sem_glpi"},
+                )
+                answer["aviso"] = GLPI_UNREADABLE
+        response = jsonify(answer)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.post("/chamados/<protocolo>/complemento", endpoint=COMPLEMENT_ENDPOINT)
+    def add_to_ticket(protocolo: str) -> Response | tuple:
+        """The customer adds a message to their ticket: a public GLPI follow-up, refused once the
+        ticket is closed. Idempotent like ticket creation, per protocol."""
+        ctx = current()
+        lookups.check_lookup(ctx.client_ip)  # guessing protocols here is limited like lookups
+        message, author = _complement_body(_json_body())
+        if not PROTOCOL_PATTERN.fullmatch(protocolo):
+            raise ProtocolNotFound(protocolo)
+        ticket_id = _ticket_of(store, protocolo)
+        ctx.protocolo, ctx.ticket_id = protocolo, ticket_id
+        canonical = json.dumps([protocolo, message, author], ensure_ascii=False)
+        held = _key_to_hold(canonical, config, scope=f"complemento/{protocolo}/")
+        if held is not None:
+            claim = idempotency.claim(
+                store, held.key, canonical, protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
+            )
+            if claim.outcome is ClaimOutcome.REPLAY:
+                assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
+                return _replay(claim.record.answer)
+            ctx.held_key = held
+        content = build_complement_content(message, author, ctx.api_key)
+        followup_id = gateway.add_complement(ticket_id, content)
+        return jsonify(protocolo=protocolo, ticket_id=ticket_id, acompanhamento_id=followup_id), 201
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:
@@ -194,8 +264,8 @@ def _iso(timestamp: float) -> str:
 
 
 def _create_ticket_with_attachments(
-    gateway: TicketGateway, config: Config, notify: EmailNotifyPolicy
-) -> tuple[Response, int]:
+    gateway: TicketGateway, store: Store, config: Config, notify: EmailNotifyPolicy
+) -> tuple[Response, int, dict[str, str]]:
     """The multipart variant: the same fields as form fields, plus files in `anexos`.
 
     Every file is checked before the ticket is created; the ticket then exists whatever
@@ -220,12 +290,22 @@ def _create_ticket_with_attachments(
     ticket_request = notify.apply(ticket_request, ctx.api_key)
     ctx.protocolo = new_protocol()
     ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
+    remember_protocol(store, ctx.protocolo, ctx.ticket_id, config.protocol_ttl_days * 86400.0)
     report = gateway.attach_files(ctx.ticket_id, attachments)
     anexos = {
         "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
         "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
     }
-    return jsonify(ticket_id=ctx.ticket_id, anexos=anexos), 201
+    headers = {"Location": f"/chamados/{ctx.protocolo}"}
+    return jsonify(ticket_id=ctx.ticket_id, protocolo=ctx.protocolo, anexos=anexos), 201, headers
+
+
+def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> tuple[Response, int, dict[str, str]]:
+    """The 201 of a ticket just created (or adopted): its number, and where to follow it. The
+    protocol is remembered for PROTOCOL_TTL_DAYS with one store write; a replay of this answer
+    (Idempotency-Key) writes nothing."""
+    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_days * 86400.0)
+    return jsonify(ticket_id=ticket_id, protocolo=protocol), 201, {"Location": f"/chamados/{protocol}"}
 
 
 def _refuse_if_a_bot(honeypot: object) -> None:
@@ -254,13 +334,47 @@ def _replay(answer: StoredAnswer) -> Response:
     return response
 
 
-def _key_to_hold(canonical_body: str, config: Config) -> HeldKey | None:
+def _ticket_of(store: Store, protocol: str) -> int:
+    """The ticket a protocol leads to; ProtocolNotFound, or TicketNotYetCreated while it is queued."""
+    ticket_id = store.protocol_ticket(protocol)
+    if ticket_id is not None:
+        return ticket_id
+    queued = store.ticket(protocol)
+    if queued is None:
+        raise ProtocolNotFound(protocol)
+    if queued.state != CREATED or queued.ticket_id is None:
+        raise TicketNotYetCreated(protocol)
+    return queued.ticket_id
+
+
+def _complement_body(sent: object) -> tuple[str, str]:
+    """(message, who wrote it) from the body of POST /chamados/<protocolo>/complemento."""
+    if not isinstance(sent, dict):
+        raise ValidationError(invalid={"corpo": "envie um objeto JSON"})
+    message = sent.get("mensagem")
+    if message is None or (isinstance(message, str) and not message.strip()):
+        raise ValidationError(missing=["mensagem"])
+    if not isinstance(message, str):
+        raise ValidationError(invalid={"mensagem": "deve ser texto"})
+    message = message.replace("\r\n", "\n").strip()
+    if len(message) > COMPLEMENT_MAX_LENGTH:
+        raise ValidationError(invalid={"mensagem": f"no máximo {COMPLEMENT_MAX_LENGTH} caracteres"})
+    author = sent.get("nome")
+    if author is not None and not isinstance(author, str):
+        raise ValidationError(invalid={"nome": "deve ser texto"})
+    author = (author or "").strip() or DEFAULT_COMPLEMENT_AUTHOR
+    if len(author) > COMPLEMENT_AUTHOR_MAX_LENGTH:
+        raise ValidationError(invalid={"nome": f"no máximo {COMPLEMENT_AUTHOR_MAX_LENGTH} caracteres"})
+    return message, author
+
+
+def _key_to_hold(canonical_body: str, config: Config, scope: str = "") -> HeldKey | None:
     """The client's Idempotency-Key, scoped to its API key so that two clients cannot collide;
     else, within DEDUPE_WINDOW_SECONDS, the implicit key of this caller and body."""
     caller = current().api_key
     given = idempotency.idempotency_key(request.headers.get(idempotency.IDEMPOTENCY_HEADER))
     if given is not None:
-        return HeldKey(f"{caller or ''}/{given}", config.idempotency_ttl, explicit=True)
+        return HeldKey(f"{caller or ''}/{scope}{given}", config.idempotency_ttl, explicit=True)
     if config.dedupe_window_seconds > 0:
         return HeldKey(idempotency.implicit_key(caller, canonical_body), config.dedupe_window_seconds, explicit=False)
     return None
