@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 from glpi_gateway.ticket_format import content_has_line
-
-pytestmark = pytest.mark.slow  # the gateway under gunicorn, against a sandbox server
 from tests.harness import sandbox_settings
 from tests.helpers import solved_challenge
+
+pytestmark = pytest.mark.slow  # the gateway under gunicorn, against a sandbox server
 
 TICKET = {
     "nome_cliente": "Maria & Filhos",
