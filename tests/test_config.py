@@ -9,47 +9,9 @@ import os
 import pytest
 
 from config import Config, ConfigError, RateLimit, load_config
+from tests.harness import GATEWAY_VARIABLES
 
 MINIMAL = {"GLPI_URL": "https://glpi.example.com/apirest.php", "GLPI_USER_TOKEN": "user-token-secret-123"}
-VARIABLES = (
-    "GLPI_URL",
-    "GLPI_APP_TOKEN",
-    "GLPI_USER_TOKEN",
-    "GLPI_CNPJ_FIELD_ID",
-    "GLPI_CNPJ_FIELD_LABEL",
-    "GLPI_DEFAULT_CATEGORY_ID",
-    "GLPI_REQUESTER_USER_ID",
-    "GLPI_REQUEST_TYPE_ID",
-    "GLPI_TIMEOUT",
-    "GLPI_VERIFY_TLS",
-    "GLPI_ENTITY_CACHE_TTL",
-    "GLPI_ENTITY_NEGATIVE_CACHE_TTL",
-    "GLPI_SESSION_MAX_AGE",
-    "HEALTH_CACHE_TTL",
-    "HEALTH_QUEUE_MAX_AGE",
-    "MAX_BODY_BYTES",
-    "LOG_LEVEL",
-    "METRICS_ENABLED",
-    "FORM_FRAME_ANCESTORS",
-    "ATTACHMENTS_MAX_COUNT",
-    "ATTACHMENTS_MAX_BYTES",
-    "MAX_MULTIPART_BODY_BYTES",
-    "API_KEYS",
-    "CORS_ORIGINS",
-    "RATE_LIMIT_PER_IP",
-    "RATE_LIMIT_PER_KEY",
-    "TRUSTED_PROXIES",
-    "DATA_DIR",
-    "REDIS_URL",
-    "REDIS_KEY_PREFIX",
-    "IDEMPOTENCY_TTL",
-    "DEDUPE_WINDOW_SECONDS",
-    "QUEUE_WHEN_UNAVAILABLE",
-    "QUEUE_RETRY_MAX_SECONDS",
-    "FORM_API_KEY_NAME",
-    "FORM_CHALLENGE_DIFFICULTY",
-    "FORM_CHALLENGE_TTL",
-)
 
 
 def config_with(**changes: str) -> Config:
@@ -66,7 +28,7 @@ def config_error(**changes: str) -> str:
 def clean_environ(monkeypatch):
     """os.environ without any variable the gateway reads."""
     for name in list(os.environ):
-        if name.startswith("GLPI_") or name in VARIABLES:
+        if name.startswith("GLPI_") or name in GATEWAY_VARIABLES:
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
