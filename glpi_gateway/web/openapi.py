@@ -153,6 +153,14 @@ Toda resposta traz o cabeçalho `X-Request-ID`. Todo erro é JSON com `erro` (me
 `campos` ou `entidades`. Em qualquer caminho, um método não aceito responde 405 `metodo_nao_permitido`
 com o cabeçalho `Allow`, e um caminho inexistente responde 404 `rota_nao_encontrada`."""
 PROTOCOL_EXAMPLE = "9f1c2b3a4d5e6f708192a3b4c5d6e7f8"
+PROTOCOL_PARAMETER = {
+    "name": "protocolo",
+    "in": "path",
+    "required": True,
+    "description": "O `protocolo` da resposta 201 ou 202.",
+    "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
+    "example": PROTOCOL_EXAMPLE,
+}
 
 
 def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
@@ -284,14 +292,7 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "(`PROTOCOL_TTL_DAYS`) ou de chamado apagado respondem o mesmo 404, e as consultas têm limite "
             "próprio por IP (`RATE_LIMIT_LOOKUP_PER_IP`).",
             "parameters": [
-                {
-                    "name": "protocolo",
-                    "in": "path",
-                    "required": True,
-                    "description": "O `protocolo` da resposta 201 ou 202.",
-                    "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
-                    "example": PROTOCOL_EXAMPLE,
-                },
+                PROTOCOL_PARAMETER,
             ],
             "responses": {
                 "200": {
@@ -361,14 +362,7 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "por IP das consultas (`RATE_LIMIT_LOOKUP_PER_IP`); a chave pública do formulário pode usá-la, "
             "com o desafio resolvido. Com o GLPI fora do ar, 503 (a mensagem não vai para a fila).",
             "parameters": [
-                {
-                    "name": "protocolo",
-                    "in": "path",
-                    "required": True,
-                    "description": "O `protocolo` da resposta 201 ou 202.",
-                    "schema": {"type": "string", "pattern": f"^{PROTOCOL_PATTERN.pattern}$"},
-                    "example": PROTOCOL_EXAMPLE,
-                },
+                PROTOCOL_PARAMETER,
                 {"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"},
                 *CHALLENGE_PARAMETERS,
             ],
