@@ -334,11 +334,67 @@ def test_sqlite_store_creates_its_data_dir_and_survives_a_reopen(tmp_path):
     second.close()
 
 
-def test_sqlite_store_runs_in_wal_mode_with_full_sync(tmp_path):
+def test_sqlite_store_runs_in_wal_mode(tmp_path):
     store = SqliteStore(str(tmp_path))
+    assert store._connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def _synchronous_at_each_commit(store: SqliteStore, write) -> list[int]:
+    """The `synchronous` setting (2 FULL, 1 NORMAL) in force at every COMMIT `write` makes."""
     db = store._connection()
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    try:
+        write()
+    finally:
+        db.set_trace_callback(None)
+    levels, level = [], 1
+    for statement in statements:
+        if statement.startswith("PRAGMA synchronous="):
+            level = 2 if statement.endswith("FULL") else 1
+        elif statement == "COMMIT":
+            levels.append(level)
+    return levels
+
+
+def test_sqlite_commits_what_the_queue_promises_with_an_fsync(tmp_path):
+    store = SqliteStore(str(tmp_path))
+    assert _synchronous_at_each_commit(store, lambda: store.enqueue("p1", "{}", maybe_sent=False)) == [2]
+    assert _synchronous_at_each_commit(store, lambda: store.mark_attempt("p1")) == [2]
+    assert _synchronous_at_each_commit(store, lambda: store.acquire_lease("entrega", "eu", 10)) == [2]
+    store.close()
+
+
+def test_sqlite_writes_keys_protocols_and_counters_without_waiting_for_the_disk(tmp_path):
+    store = SqliteStore(str(tmp_path))
+    assert _synchronous_at_each_commit(store, lambda: store.claim_key("k", "f", "p", 60, 60)) == [1]
+    assert _synchronous_at_each_commit(store, lambda: store.remember_protocol("p", 7, 60)) == [1]
+    assert _synchronous_at_each_commit(store, lambda: store.hit_counter("ip:1", 60)) == [1]
+    assert store._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL after a durable one
+    store.close()
+
+
+def test_sqlite_write_waiting_longer_than_the_timeout_for_its_turn_is_store_unavailable(tmp_path):
+    SqliteStore(str(tmp_path)).close()
+    store = SqliteStore(str(tmp_path), busy_timeout=0.05, create_schema=False)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_turn() -> None:
+        with store._transaction():
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_turn)
+    holder.start()
+    holding.wait(5)
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.hit_counter("ip:1", 60)
+    finally:
+        release.set()
+        holder.join()
+    assert store.hit_counter("ip:1", 60)[0] == 1  # the turn is free again
     store.close()
 
 
