@@ -340,8 +340,8 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path):
     store.close()
 
 
-def _synchronous_at_each_commit(store: SqliteStore, write) -> list[int]:
-    """The `synchronous` setting (2 FULL, 1 NORMAL) in force at every COMMIT `write` makes."""
+def _synchronous_of_each_write(store: SqliteStore, write) -> list[int]:
+    """The `synchronous` setting (2 FULL, 1 NORMAL) each statement `write` makes that changes the file runs with."""
     db = store._connection()
     statements: list[str] = []
     db.set_trace_callback(statements.append)
@@ -353,24 +353,24 @@ def _synchronous_at_each_commit(store: SqliteStore, write) -> list[int]:
     for statement in statements:
         if statement.startswith("PRAGMA synchronous="):
             level = 2 if statement.endswith("FULL") else 1
-        elif statement == "COMMIT":
+        elif statement.startswith(("INSERT", "UPDATE", "DELETE")):
             levels.append(level)
     return levels
 
 
 def test_sqlite_commits_what_the_queue_promises_with_an_fsync(tmp_path):
     store = SqliteStore(str(tmp_path))
-    assert _synchronous_at_each_commit(store, lambda: store.enqueue("p1", "{}", maybe_sent=False)) == [2]
-    assert _synchronous_at_each_commit(store, lambda: store.mark_attempt("p1")) == [2]
-    assert _synchronous_at_each_commit(store, lambda: store.acquire_lease("entrega", "eu", 10)) == [2]
+    assert _synchronous_of_each_write(store, lambda: store.enqueue("p1", "{}", maybe_sent=False)) == [2]
+    assert _synchronous_of_each_write(store, lambda: store.mark_attempt("p1")) == [2]
+    assert _synchronous_of_each_write(store, lambda: store.acquire_lease("entrega", "eu", 10)) == [2]
     store.close()
 
 
 def test_sqlite_writes_keys_protocols_and_counters_without_waiting_for_the_disk(tmp_path):
     store = SqliteStore(str(tmp_path))
-    assert _synchronous_at_each_commit(store, lambda: store.claim_key("k", "f", "p", 60, 60)) == [1]
-    assert _synchronous_at_each_commit(store, lambda: store.remember_protocol("p", 7, 60)) == [1]
-    assert _synchronous_at_each_commit(store, lambda: store.hit_counter("ip:1", 60)) == [1]
+    assert _synchronous_of_each_write(store, lambda: store.claim_key("k", "f", "p", 60, 60)) == [1]
+    assert _synchronous_of_each_write(store, lambda: store.remember_protocol("p", 7, 60)) == [1]
+    assert _synchronous_of_each_write(store, lambda: store.hit_counter("ip:1", 60)) == [1]
     assert store._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL after a durable one
     store.close()
 

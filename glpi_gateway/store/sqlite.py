@@ -169,8 +169,31 @@ class SqliteStore:
         """A write transaction; `durable` ones are fsynced before they return (see the class)."""
         return _SqliteTransaction(self._connection(), self.path, self._write_turn, self._busy_timeout, durable)
 
+    def _write_one(self, sql: str, parameters: tuple) -> tuple | None:
+        """One statement, atomic by itself (autocommit: no BEGIN and COMMIT to send), not durable;
+        its first row (RETURNING)."""
+        db = self._connection()
+        _take_turn(self._write_turn, self._busy_timeout, self.path)
+        try:
+            return db.execute(sql, parameters).fetchone()
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+        finally:
+            self._write_turn.release()
+
     def claim_key(self, key: str, fingerprint: str, protocol: str, lock_seconds: float, ttl: float) -> Claim:
         now = self._clock()
+        # A key seen for the first time (or expired) is claimed by one statement; only a key in
+        # use needs reading first, in a transaction.
+        if self._write_one(
+            "INSERT INTO idempotency_keys (key, fingerprint, protocol, locked_until, expires_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) "
+            "ON CONFLICT (key) DO UPDATE SET fingerprint = ?2, protocol = ?3, status = NULL, body = NULL, "
+            "headers = NULL, locked_until = ?4, expires_at = ?5 WHERE expires_at <= ?6 "
+            "RETURNING 1",
+            (key, fingerprint, protocol, now + lock_seconds, now + ttl, now),
+        ):
+            return Claim(ClaimOutcome.NEW, KeyRecord(fingerprint, protocol, None))
         with self._transaction() as db:
             row = db.execute(
                 "SELECT fingerprint, protocol, status, body, headers, locked_until FROM idempotency_keys "
@@ -192,16 +215,14 @@ class SqliteStore:
         return Claim(outcome, existing)
 
     def finish_key(self, key: str, answer: StoredAnswer, ttl: float) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE idempotency_keys SET status = ?, body = ?, headers = ?, locked_until = 0, expires_at = ? "
-                "WHERE key = ?",
-                (answer.status, answer.body, json.dumps(answer.headers), self._clock() + ttl, key),
-            )
+        self._write_one(
+            "UPDATE idempotency_keys SET status = ?, body = ?, headers = ?, locked_until = 0, expires_at = ? "
+            "WHERE key = ?",
+            (answer.status, answer.body, json.dumps(answer.headers), self._clock() + ttl, key),
+        )
 
     def release_key(self, key: str) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE idempotency_keys SET locked_until = 0 WHERE key = ?", (key,))
+        self._write_one("UPDATE idempotency_keys SET locked_until = 0 WHERE key = ?", (key,))
 
     def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
         now = self._clock()
@@ -306,15 +327,13 @@ class SqliteStore:
         return True
 
     def release_lease(self, name: str, owner: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+        self._write_one("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
     def remember_protocol(self, protocol: str, ticket_id: int, ttl: float) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO protocols (protocol, ticket_id, expires_at) VALUES (?, ?, ?)",
-                (protocol, ticket_id, self._clock() + ttl),
-            )
+        self._write_one(
+            "INSERT OR REPLACE INTO protocols (protocol, ticket_id, expires_at) VALUES (?, ?, ?)",
+            (protocol, ticket_id, self._clock() + ttl),
+        )
 
     def protocol_ticket(self, protocol: str) -> int | None:
         row = self._read_one(
@@ -324,15 +343,16 @@ class SqliteStore:
 
     def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
         now = self._clock()
-        with self._transaction() as db:
-            count, expires_at = db.execute(
-                "INSERT INTO rate_counters (key, count, expires_at) VALUES (?1, 1, ?2) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "count = CASE WHEN expires_at <= ?3 THEN 1 ELSE count + 1 END, "
-                "expires_at = CASE WHEN expires_at <= ?3 THEN ?2 ELSE expires_at END "
-                "RETURNING count, expires_at",
-                (key, now + window_seconds, now),
-            ).fetchone()
+        row = self._write_one(
+            "INSERT INTO rate_counters (key, count, expires_at) VALUES (?1, 1, ?2) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "count = CASE WHEN expires_at <= ?3 THEN 1 ELSE count + 1 END, "
+            "expires_at = CASE WHEN expires_at <= ?3 THEN ?2 ELSE expires_at END "
+            "RETURNING count, expires_at",
+            (key, now + window_seconds, now),
+        )
+        assert row is not None  # an upsert with RETURNING gives its row
+        count, expires_at = row
         return count, expires_at - now
 
     def purge_expired(self) -> None:
@@ -376,8 +396,7 @@ class _SqliteTransaction:
         self._durable = durable
 
     def __enter__(self) -> sqlite3.Connection:
-        if not self._turn.acquire(timeout=self._timeout):
-            raise StoreUnavailable(f"SQLite {self._path}: other writes of this process held it {self._timeout:g} s")
+        _take_turn(self._turn, self._timeout, self._path)
         try:
             if self._durable:
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -407,6 +426,11 @@ class _SqliteTransaction:
                     self._db.execute("PRAGMA synchronous=NORMAL")
         finally:
             self._turn.release()
+
+
+def _take_turn(turn: threading.Lock, timeout: float, path: str) -> None:
+    if not turn.acquire(timeout=timeout):
+        raise StoreUnavailable(f"SQLite {path}: other writes of this process held it {timeout:g} s")
 
 
 def _is_lock(error: sqlite3.Error) -> bool:
