@@ -2,7 +2,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PY_SOURCES := .
 
-.PHONY: install run test test-fast check format lint typecheck bench bench-desafio bench-slow-clients bench-uploads docs lock clean
+.PHONY: install run test test-fast check format lint typecheck bench bench-desafio bench-slow-clients bench-uploads docs screenshot lock clean
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ check: lint typecheck test-fast
 # OpenAPI document), and desenvolvimento.md's module map (from the modules' docstrings).
 docs: install
 	$(VENV)/bin/python -m scripts.export_docs
+
+# The follow-up page's picture in the README (docs/img/acompanhar.png): the sandbox, the gateway and
+# headless Chromium, all on this machine.
+screenshot: install
+	$(VENV)/bin/python -m scripts.screenshot_acompanhar
 
 bench: install
 	$(VENV)/bin/python -m bench.bench

@@ -20,23 +20,11 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-
 from glpi_gateway.challenge import FormChallenge, challenge_secret, issue, solve, verify
 from glpi_gateway.store.sqlite import SqliteStore
+from tests.harness import headless_chromium
 
 STATIC = Path(__file__).resolve().parent.parent / "glpi_gateway" / "web" / "static"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
 # Runs in the page: solves each challenge in a new worker, as the form does, and times it.
 SOLVE_ALL = """
 var challenges = arguments[0], done = arguments[arguments.length - 1], times = [], index = 0;
@@ -60,14 +48,8 @@ def browser_times(difficulties: list[int], rounds: int) -> dict[int, list[float]
     secret = challenge_secret((("formulario", "bench"),))
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(STATIC)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
     results: dict[int, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="chromium-bench-") as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    with headless_chromium() as driver:
         driver.set_script_timeout(600)
         try:
             driver.get(f"http://127.0.0.1:{server.server_address[1]}/formulario.css")  # any page of that origin
@@ -79,7 +61,6 @@ def browser_times(difficulties: list[int], rounds: int) -> dict[int, list[float]
                     verify(secret, challenge.token, solution, difficulty, time.time())  # the browser got it right
                 results[difficulty] = [milliseconds for milliseconds, _ in timed]
         finally:
-            driver.quit()
             server.shutdown()
     return results
 

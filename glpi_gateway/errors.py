@@ -45,14 +45,14 @@ RETRY_AFTER_SECONDS = 30
 ANY_OPERATION = ("*",)
 # Every operation outside app.py's open paths: those check the API key and the rate limits.
 PROTECTED_OPERATIONS = ("protegidas",)
-# The protected operations but POST /criar-chamado: where the form's public key may not go.
-NON_TICKET_PROTECTED_OPERATIONS = ("protegidas, exceto POST /criar-chamado e POST /chamados/{protocolo}/complemento",)
+# The protected operations but the form's (FORM_OPERATIONS): where the form's public key may not go.
+NON_TICKET_PROTECTED_OPERATIONS = ("protegidas, exceto as do formulário: abrir, consultar e complementar chamados",)
 
 CRIAR_CHAMADO = "POST /criar-chamado"
 CONSULTAR_CHAMADO = "GET /chamados/{protocolo}"
 COMPLEMENTAR_CHAMADO = "POST /chamados/{protocolo}/complemento"
-# The operations the form's public key may reach (with a solved challenge).
-FORM_OPERATIONS = (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO)
+# The operations the form's public key may reach (the posts with a solved challenge).
+FORM_OPERATIONS = (CRIAR_CHAMADO, CONSULTAR_CHAMADO, COMPLEMENTAR_CHAMADO)
 _TEXT = {"type": "string"}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _FIELD_REASONS = {"type": "object", "additionalProperties": {"type": "string"}, "description": "campo -> motivo"}
@@ -184,14 +184,14 @@ CHAVE_API_INVALIDA = ErrorAnswer(
 )
 CHAVE_API_SEM_PERMISSAO = ErrorAnswer(
     403,
-    "Esta chave de API só pode abrir e complementar chamados",
+    "Esta chave de API só pode abrir, consultar e complementar chamados",
     "chave_api_sem_permissao",
-    "A chave do formulário (`FORM_API_KEY_NAME`) é pública e só vale para `POST /criar-chamado` e "
-    "`POST /chamados/{protocolo}/complemento`.",
+    "A chave do formulário (`FORM_API_KEY_NAME`) é pública e só vale para `POST /criar-chamado`, "
+    "`GET /chamados/{protocolo}` e `POST /chamados/{protocolo}/complemento`.",
     NON_TICKET_PROTECTED_OPERATIONS,
     fixed={
-        "detalhe": "A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado e "
-        "POST /chamados/{protocolo}/complemento"
+        "detalhe": "A chave do formulário (FORM_API_KEY_NAME) é pública e só vale para POST /criar-chamado, "
+        "GET /chamados/{protocolo} e POST /chamados/{protocolo}/complemento"
     },
 )
 DESAFIO_INVALIDO = ErrorAnswer(

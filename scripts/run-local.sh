@@ -26,6 +26,7 @@ sys.exit('a sandbox do GLPI não subiu na porta $SANDBOX_PORT')"
  em $GLPI_URL. Os chamados criados ficam só na memória.
  Para usar o seu GLPI, copie .env.example para .env e preencha.
  Formulário de contato: http://$HOST:$PORT/formulario   API: http://$HOST:$PORT/docs
+ Acompanhar um chamado (o link da mensagem de sucesso do formulário): http://$HOST:$PORT/acompanhar
  Experimente (CNPJ da entidade de demonstração "Cliente Alfa"):
    curl -s -X POST http://$HOST:$PORT/criar-chamado -H 'Content-Type: application/json' \\
      -d '{"nome_cliente":"Maria","telefone_cliente":"11 99999-0000","cnpj_cliente":"11.222.333/0001-81","anydesk_cliente":"123 456 789","descricao_problema":"Impressora não imprime"}'

@@ -17,15 +17,20 @@ Forgetting it cannot go unnoticed: a test without the mark fails as soon as it s
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
+from flask.testing import FlaskClient
 
 from glpi_sandbox import GlpiSandbox
 from tests.harness import (
@@ -33,6 +38,8 @@ from tests.harness import (
     SANDBOX_USER_TOKEN,
     GatewayProcess,
     free_port,
+    has_chromium,
+    headless_chromium,
     sandbox_settings,
     start_gateway,
 )
@@ -194,6 +201,20 @@ def client(sandbox, tmp_path_factory):
 
 
 @pytest.fixture
+def make_client(sandbox, tmp_path):
+    """In-process gateways with particular settings, against the module's sandbox, through Flask's test
+    client; the n-th gets DATA_DIR tmp_path/d<n> unless given one. All are closed after the test."""
+    with contextlib.ExitStack() as apps:
+        made = itertools.count()
+
+        def _make(**overrides: str) -> FlaskClient:
+            settings = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path / f"d{next(made)}"), **overrides}
+            return apps.enter_context(in_process_app(settings)).test_client()
+
+        yield _make
+
+
+@pytest.fixture
 def launch(tmp_path, redis_prefix):
     """Start extra gateways with particular settings; all are stopped after the test.
 
@@ -213,6 +234,46 @@ def launch(tmp_path, redis_prefix):
     yield _launch
     for process in started:
         process.stop()
+
+
+# --- the browser: headless Chromium (tests/test_form_browser.py, tests/test_follow_browser.py) ---------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module, at desktop size. Without it: skipped locally, a failure in CI."""
+    if not has_chromium():
+        skip_or_fail("Chromium ausente: apt-get install -y chromium chromium-driver")
+    with headless_chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def foreign_site():
+    """Another origin (its own port) serving whatever HTML a test puts in `pages`."""
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get(self.path, "").encode()
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server.block_on_close = False  # the browser may hold idle connections open
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.pages = pages
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 # --- Docker: the production image (tests/test_docker.py, tests/test_compose.py) --------------------

@@ -1,7 +1,9 @@
-"""The gateway as a real process: gunicorn on a free loopback port, configured only by what a test passes.
+"""The gateway as a real process: gunicorn on a free loopback port, configured only by what a test passes;
+and headless Chromium, to look at its pages.
 
-Shared by the tests (their fixtures are in conftest.py) and by `make bench` (`python -m bench.bench`),
-so it needs neither pytest nor the GLPI sandbox: import it as `tests.harness`.
+Shared by the tests (their fixtures are in conftest.py), by `make bench` (`python -m bench.bench`) and by
+scripts/screenshot_acompanhar.py, so it needs neither pytest nor the GLPI sandbox: import it as
+`tests.harness`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from selenium.webdriver import Chrome
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_APP_TOKEN = "sandbox-app-token-0123456789abcdefghij"
@@ -210,3 +219,46 @@ def sandbox_settings(sandbox_url: str, **overrides: str) -> dict[str, str]:
     }
     settings.update(overrides)
     return settings
+
+
+# --- headless Chromium ------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# The machine has no network: nothing in the browser may try to reach one.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+def has_chromium() -> bool:
+    """Debian's `chromium` and `chromium-driver` are installed."""
+    return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+
+@contextmanager
+def headless_chromium(width: int = 1280, height: int = 1000) -> Iterator[Chrome]:
+    """Chromium without a window, driven by Selenium, with a fresh profile that is deleted afterwards."""
+    from selenium import webdriver  # only the browser tests, the benchmark and the screenshot need it
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        options.add_argument(f"--user-data-dir={profile}")
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        try:
+            driver.set_window_size(width, height)
+            yield driver
+        finally:
+            driver.quit()

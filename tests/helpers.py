@@ -1,5 +1,5 @@
-"""What several test modules share besides fixtures: test data, assertions, a fake clock, waits, and
-whether the suite runs in CI.
+"""What several test modules share besides fixtures: test data, assertions, a fake clock, waits, the
+customer's pages driven in a browser, and whether the suite runs in CI.
 
 Fixtures live in conftest.py, the gateway as a process in harness.py; a test module imports from
 here (`from tests.helpers import body`), never from conftest or from another test module.
@@ -19,6 +19,10 @@ from typing import NoReturn
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 from app import create_app
 from config import load_config
@@ -132,8 +136,10 @@ DELIVERY_DEADLINE = 60.0  # generous: a step that never happens fails the test, 
 
 
 def solved_challenge(process) -> dict[str, str]:
-    """The headers of a freshly solved form challenge, as formulario.js sends them."""
-    issued = process.get("/formulario/desafio").json()
+    """The headers of a freshly solved form challenge, as formulario.js sends them; `process` is a
+    gateway process or Flask's test client."""
+    answer = process.get("/formulario/desafio")
+    issued = answer.get_json() if hasattr(answer, "get_json") else answer.json()
     return {"X-Desafio": issued["desafio"], "X-Desafio-Solucao": solve(issued["desafio"], issued["dificuldade"])}
 
 
@@ -179,6 +185,83 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# --- the customer's pages in a browser (the `browser` fixture) ---------------------------------
+
+WAIT_SECONDS = 20  # a safety net against hanging, not a speed expectation
+
+
+def wait_for(driver, condition):
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition)
+
+
+def open_form_page(driver, gateway):
+    driver.get(f"{gateway.url}/formulario")
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form.gf"))
+
+
+def open_form_snippet(driver, gateway, site) -> None:
+    """A page of another site (the `foreign_site` fixture) with the form injected by its script tag."""
+    site.pages["/"] = (
+        "<!doctype html><html lang='pt-BR'><body><div id='formulario-chamado'></div>"
+        f"<script src='{gateway.url}/formulario.js' async></script></body></html>"
+    )
+    driver.get(site.url + "/")
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#formulario-chamado form.gf"))
+
+
+def control(driver, label_start: str):
+    """The control a person finds by its visible label (so every control must have one), on the form or
+    the follow-up page."""
+    for label in driver.find_elements(By.CSS_SELECTOR, ".gf label"):
+        if label.text.startswith(label_start):
+            return driver.find_element(By.ID, label.get_attribute("for"))
+    raise AssertionError(f"no label starting with {label_start!r}")
+
+
+def error_of(driver, element) -> str:
+    """Text of the error message the control points to with aria-describedby."""
+    described = element.get_attribute("aria-describedby").split()
+    error_ids = [item for item in described if item.endswith("-erro")]
+    assert len(error_ids) == 1, described
+    return driver.find_element(By.ID, error_ids[0]).text.strip()
+
+
+def fill_form(driver, **overrides: str):
+    """Type a valid ticket into the form, each field by its label; `overrides` by label start."""
+    values = {
+        "Nome": "Maria Souza",
+        "Telefone": "11987654321",
+        "CNPJ": ALFA,
+        "ID do AnyDesk": "123 456 789",
+        "Descrição": "A impressora não imprime.\nJá reiniciei.",
+        **overrides,
+    }
+    for label, value in values.items():
+        element = control(driver, label)
+        element.clear()
+        element.send_keys(value)
+
+
+def submit_form(driver):
+    """Press Abrir chamado by keyboard, as a person without a mouse does."""
+    control(driver, "Descrição").click()
+    # Keyboard only: from the description past the file field and each file's Remover to the button.
+    # (ActionChains: keys sent to a file input's element are taken as a file's path.)
+    for _ in range(2 + len(driver.find_elements(By.CSS_SELECTOR, ".gf-remover"))):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+    button = driver.switch_to.active_element
+    assert button.text == "Abrir chamado"
+    button.send_keys(Keys.ENTER)
+
+
+def form_result(driver) -> str:
+    """The form's live region's text once the form is no longer sending."""
+    region = driver.find_element(By.CSS_SELECTOR, "form.gf .gf-resultado")
+    assert region.get_attribute("aria-live") == "polite"
+    wait_for(driver, lambda d: region.text and d.find_element(By.CSS_SELECTOR, ".gf-enviar").text == "Abrir chamado")
+    return region.text
 
 
 # --- what the machine has ----------------------------------------------------------------

@@ -7,58 +7,32 @@ tests are skipped on a developer's machine and fail in CI (tests.helpers.in_ci).
 from __future__ import annotations
 
 import base64
-import os
 import random
 import re
-import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from glpi_gateway.cnpj import is_valid_cnpj
-from tests.harness import free_port, sandbox_settings
-from tests.helpers import ALFA, UNKNOWN, body, skip_or_fail, stored_ticket
+from tests.harness import sandbox_settings
+from tests.helpers import (
+    ALFA,
+    UNKNOWN,
+    body,
+    control,
+    error_of,
+    fill_form,
+    form_result,
+    open_form_page,
+    open_form_snippet,
+    stored_ticket,
+    submit_form,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow  # Chromium, and the gateway under gunicorn
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# The machine has no network: nothing in the browser may try to reach one.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
-WAIT_SECONDS = 20  # a safety net against hanging, not a speed expectation
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        skip_or_fail("Chromium ausente: apt-get install -y chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-        driver.set_window_size(1280, 1000)
-        yield driver
-        driver.quit()
 
 
 @pytest.fixture
@@ -69,93 +43,6 @@ def page(browser, gateway):
     return browser
 
 
-@pytest.fixture
-def foreign_site():
-    """Another origin (its own port) serving whatever HTML a test puts in `pages`."""
-    pages: dict[str, str] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = pages.get(self.path, "").encode()
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    server.block_on_close = False  # the browser may hold idle connections open
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.pages = pages
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def wait_for(driver, condition):
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition)
-
-
-def open_form_page(driver, gateway):
-    driver.get(f"{gateway.url}/formulario")
-    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form.gf"))
-
-
-def control(driver, label_start: str):
-    """The input a person finds by its visible label (so every control must have one)."""
-    for label in driver.find_elements(By.CSS_SELECTOR, "form.gf label"):
-        if label.text.startswith(label_start):
-            return driver.find_element(By.ID, label.get_attribute("for"))
-    raise AssertionError(f"no label starting with {label_start!r}")
-
-
-def error_of(driver, element) -> str:
-    """Text of the error message the control points to with aria-describedby."""
-    described = element.get_attribute("aria-describedby").split()
-    error_ids = [item for item in described if item.endswith("-erro")]
-    assert len(error_ids) == 1, described
-    return driver.find_element(By.ID, error_ids[0]).text.strip()
-
-
-def fill(driver, **overrides: str):
-    values = {
-        "Nome": "Maria Souza",
-        "Telefone": "11987654321",
-        "CNPJ": ALFA,
-        "ID do AnyDesk": "123 456 789",
-        "Descrição": "A impressora não imprime.\nJá reiniciei.",
-        **overrides,
-    }
-    for label, value in values.items():
-        element = control(driver, label)
-        element.clear()
-        element.send_keys(value)
-
-
-def submit(driver):
-    control(driver, "Descrição").click()
-    # Keyboard only: from the description past the file field and each file's Remover to the button.
-    # (ActionChains: keys sent to a file input's element are taken as a file's path.)
-    for _ in range(2 + len(driver.find_elements(By.CSS_SELECTOR, ".gf-remover"))):
-        ActionChains(driver).send_keys(Keys.TAB).perform()
-    button = driver.switch_to.active_element
-    assert button.text == "Abrir chamado"
-    button.send_keys(Keys.ENTER)
-
-
-def result(driver) -> str:
-    """The live region's text once the form is no longer sending."""
-    region = driver.find_element(By.CSS_SELECTOR, ".gf-resultado")
-    assert region.get_attribute("aria-live") == "polite"
-    wait_for(driver, lambda d: region.text and d.find_element(By.CSS_SELECTOR, ".gf-enviar").text == "Abrir chamado")
-    return region.text
-
-
 def post_lines(gateway) -> int:
     return gateway.logs().count('"method": "POST", "path": "/criar-chamado"')
 
@@ -164,13 +51,13 @@ def post_lines(gateway) -> int:
 
 
 def test_happy_path_by_keyboard_shows_the_ticket_number_and_glpi_has_what_was_typed(page, gateway, sandbox):
-    fill(page, Telefone="11987654321", CNPJ="11222333000181")
+    fill_form(page, Telefone="11987654321", CNPJ="11222333000181")
     control(page, "E-mail").send_keys("maria@cliente.com.br")
     assert control(page, "Telefone").get_attribute("value") == "(11) 98765-4321"
     assert control(page, "CNPJ").get_attribute("value") == ALFA
-    submit(page)
+    submit_form(page)
 
-    message = result(page)
+    message = form_result(page)
     ticket_id = max(sandbox.tickets)
     assert f"Chamado nº {ticket_id} aberto" in message
     ticket = stored_ticket(sandbox, ticket_id)
@@ -190,8 +77,8 @@ def test_happy_path_by_keyboard_shows_the_ticket_number_and_glpi_has_what_was_ty
 
 def test_invalid_cnpj_is_caught_in_the_browser_before_any_request(page, gateway, sandbox):
     posts, glpi_posts, tickets = post_lines(gateway), sandbox.call_count(method="POST"), len(sandbox.tickets)
-    fill(page, CNPJ="11.222.333/0001-82")
-    submit(page)
+    fill_form(page, CNPJ="11.222.333/0001-82")
+    submit_form(page)
 
     cnpj = control(page, "CNPJ")
     assert error_of(page, cnpj) == "CNPJ inválido: confira os dígitos."
@@ -200,8 +87,8 @@ def test_invalid_cnpj_is_caught_in_the_browser_before_any_request(page, gateway,
     # Correcting the CNPJ sends exactly one request: the invalid attempt sent none.
     cnpj.clear()
     cnpj.send_keys(ALFA)
-    submit(page)
-    assert "Chamado nº" in result(page)
+    submit_form(page)
+    assert "Chamado nº" in form_result(page)
     assert post_lines(gateway) == posts + 1
     assert sandbox.call_count(method="POST") == glpi_posts + 1  # the one POST /Ticket
     assert len(sandbox.tickets) == tickets + 1
@@ -209,7 +96,7 @@ def test_invalid_cnpj_is_caught_in_the_browser_before_any_request(page, gateway,
 
 def test_empty_form_flags_every_required_field_and_focuses_the_first(page, gateway):
     posts = post_lines(gateway)
-    submit(page)
+    submit_form(page)
     for label in ("Nome", "Telefone", "CNPJ", "ID do AnyDesk", "Descrição"):
         element = control(page, label)
         assert error_of(page, element) == "Preencha este campo.", label
@@ -224,26 +111,26 @@ def test_empty_form_flags_every_required_field_and_focuses_the_first(page, gatew
 
 
 def test_alphanumeric_cnpj_is_masked_in_upper_case_and_accepted(page, sandbox):
-    fill(page, CNPJ="12abc34501de35")
+    fill_form(page, CNPJ="12abc34501de35")
     assert control(page, "CNPJ").get_attribute("value") == "12.ABC.345/01DE-35"
-    submit(page)
-    message = result(page)
+    submit_form(page)
+    message = form_result(page)
     assert "Chamado nº" in message
     assert sandbox.tickets[max(sandbox.tickets)]["entities_id"] == 3
 
 
 def test_cnpj_of_no_entity_shows_the_gateway_error_in_the_result_and_at_the_cnpj(page):
-    fill(page, CNPJ=UNKNOWN)
-    submit(page)
-    assert "Entidade não encontrada para o CNPJ informado" in result(page)
+    fill_form(page, CNPJ=UNKNOWN)
+    submit_form(page)
+    assert "Entidade não encontrada para o CNPJ informado" in form_result(page)
     assert "Entidade não encontrada" in error_of(page, control(page, "CNPJ"))
 
 
 def test_glpi_down_shows_the_queued_protocol(page, sandbox, gateway):
     sandbox.fault = "http500"
-    fill(page)
-    submit(page)
-    shown = result(page)
+    fill_form(page)
+    submit_form(page)
+    shown = form_result(page)
     protocol = re.search(r"protocolo ([0-9a-f]{32})", shown)
     assert protocol, shown
     sandbox.fault = None
@@ -267,28 +154,28 @@ window.fetch = function (url, options) {
 
 def test_a_lost_answer_then_a_second_press_shows_the_one_ticket_opened(page, sandbox):
     description = f"Resposta perdida {random.randrange(10**9)}"
-    fill(page, Descrição=description)
+    fill_form(page, Descrição=description)
     page.execute_script(LOSE_NEXT_ANSWER)
-    submit(page)
-    assert "Não foi possível falar com o servidor" in result(page)
+    submit_form(page)
+    assert "Não foi possível falar com o servidor" in form_result(page)
     tickets = [ticket_id for ticket_id, ticket in sandbox.tickets.items() if description in ticket["content"]]
     assert len(tickets) == 1  # GLPI got it; only the answer was lost
 
-    submit(page)  # the customer presses again, with the same data still in the form
-    assert f"Chamado nº {tickets[0]} aberto" in result(page)
+    submit_form(page)  # the customer presses again, with the same data still in the form
+    assert f"Chamado nº {tickets[0]} aberto" in form_result(page)
     assert [ticket_id for ticket_id, ticket in sandbox.tickets.items() if description in ticket["content"]] == tickets
     first_key, second_key = page.execute_script("return window.__keysSent")
     assert first_key == second_key and len(first_key) >= 32
 
 
 def test_edited_data_after_an_error_gets_a_new_idempotency_key(page, sandbox):
-    fill(page, Descrição=f"Primeira versão {random.randrange(10**9)}")
+    fill_form(page, Descrição=f"Primeira versão {random.randrange(10**9)}")
     page.execute_script(LOSE_NEXT_ANSWER)
-    submit(page)
-    result(page)
+    submit_form(page)
+    form_result(page)
     control(page, "Descrição").send_keys(" e mais um detalhe")
-    submit(page)
-    assert "Chamado nº" in result(page)
+    submit_form(page)
+    assert "Chamado nº" in form_result(page)
     first_key, second_key = page.execute_script("return window.__keysSent")
     assert first_key != second_key
 
@@ -296,18 +183,18 @@ def test_edited_data_after_an_error_gets_a_new_idempotency_key(page, sandbox):
 def test_field_errors_from_the_server_are_shown_next_to_the_field(page, gateway):
     # Both slip past the browser's checks: a description of invisible characters only
     # (the server drops them, then finds it blank) and a name over the server's limit.
-    fill(page)
+    fill_form(page)
     page.execute_script("arguments[0].value = '\\u200b\\u200b'", control(page, "Descrição"))
-    submit(page)
-    assert "Campos obrigatórios ausentes" in result(page)
+    submit_form(page)
+    assert "Campos obrigatórios ausentes" in form_result(page)
     description = control(page, "Descrição")
     assert error_of(page, description) == "Preencha este campo."
     assert page.switch_to.active_element == description
 
-    fill(page)
+    fill_form(page)
     page.execute_script("arguments[0].value = 'M'.repeat(300)", control(page, "Nome"))
-    submit(page)
-    assert "Dados inválidos" in result(page)
+    submit_form(page)
+    assert "Dados inválidos" in form_result(page)
     assert error_of(page, control(page, "Nome")) == "Deve ter no máximo 255 caracteres."
     assert page.switch_to.active_element == control(page, "Nome")
 
@@ -324,8 +211,8 @@ def accessible_textboxes(driver) -> dict[str, dict]:
 
 def test_screen_readers_get_each_field_by_its_label_with_hint_error_and_state(page):
     assert page.find_element(By.TAG_NAME, "html").get_attribute("lang") == "pt-BR"
-    fill(page, Nome="", CNPJ="11.222.333/0001-82")
-    submit(page)
+    fill_form(page, Nome="", CNPJ="11.222.333/0001-82")
+    submit_form(page)
     boxes = accessible_textboxes(page)
     assert set(boxes) == {
         "Nome",
@@ -435,14 +322,14 @@ def test_script_snippet_injects_the_form_that_targets_the_gateway(browser, gatew
     button = browser.find_element(By.CSS_SELECTOR, ".gf-enviar")
     wait_for(browser, lambda d: button.value_of_css_property("background-color") == "rgba(11, 87, 164, 1)")
 
-    fill(browser, CNPJ="11.222.333/0001-80")
-    submit(browser)
+    fill_form(browser, CNPJ="11.222.333/0001-80")
+    submit_form(browser)
     assert error_of(browser, control(browser, "CNPJ")) == "CNPJ inválido: confira os dígitos."
     # Without CORS_ORIGINS allowing this site, the browser itself blocks the post.
     control(browser, "CNPJ").clear()
     control(browser, "CNPJ").send_keys(ALFA)
-    submit(browser)
-    assert "Não foi possível falar com o servidor de chamados" in result(browser)
+    submit_form(browser)
+    assert "Não foi possível falar com o servidor de chamados" in form_result(browser)
 
 
 # --- with API keys ------------------------------------------------------------------
@@ -458,9 +345,9 @@ def keyed_settings(sandbox, **overrides: str) -> dict[str, str]:
 def test_with_api_keys_the_page_sends_the_form_key_and_the_ticket_names_the_form(browser, sandbox, launch):
     gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
     open_form_page(browser, gateway)
-    fill(browser)
-    submit(browser)
-    message = result(browser)
+    fill_form(browser)
+    submit_form(browser)
+    message = form_result(browser)
     ticket_id = max(sandbox.tickets)
     assert f"Chamado nº {ticket_id} aberto" in message
     assert "<strong>Origem:</strong> formulario" in stored_ticket(sandbox, ticket_id)["content"]
@@ -469,15 +356,10 @@ def test_with_api_keys_the_page_sends_the_form_key_and_the_ticket_names_the_form
 
 def test_with_api_keys_the_snippet_on_an_allowed_site_sends_the_form_key(browser, sandbox, launch, foreign_site):
     gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario", CORS_ORIGINS=foreign_site.url))
-    foreign_site.pages["/"] = (
-        "<!doctype html><html lang='pt-BR'><body><div id='formulario-chamado'></div>"
-        f"<script src='{gateway.url}/formulario.js' async></script></body></html>"
-    )
-    browser.get(foreign_site.url + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#formulario-chamado form.gf"))
-    fill(browser, CNPJ="11444777000161")
-    submit(browser)
-    message = result(browser)
+    open_form_snippet(browser, gateway, foreign_site)
+    fill_form(browser, CNPJ="11444777000161")
+    submit_form(browser)
+    message = form_result(browser)
     ticket_id = max(sandbox.tickets)
     assert f"Chamado nº {ticket_id} aberto" in message
     ticket = stored_ticket(sandbox, ticket_id)
@@ -488,9 +370,9 @@ def test_with_api_keys_but_no_form_key_the_form_says_the_service_is_misconfigure
     gateway = launch(keyed_settings(sandbox))
     open_form_page(browser, gateway)
     tickets = len(sandbox.tickets)
-    fill(browser)
-    submit(browser)
-    assert result(browser) == (
+    fill_form(browser)
+    submit_form(browser)
+    assert form_result(browser) == (
         "Chave de API ausente ou inválida. "
         "O serviço de chamados está com a configuração incorreta. Avise o suporte por telefone."
     )
@@ -521,9 +403,9 @@ def test_a_bot_post_with_the_public_key_is_refused_while_the_form_in_the_browser
     assert len(sandbox.tickets) == tickets
 
     open_form_page(browser, gateway)
-    fill(browser)
-    submit(browser)
-    shown = result(browser)
+    fill_form(browser)
+    submit_form(browser)
+    shown = form_result(browser)
     assert f"Chamado nº {max(sandbox.tickets)} aberto" in shown
     assert len(sandbox.tickets) == tickets + 1
 
@@ -532,9 +414,9 @@ def test_a_challenge_solution_replayed_from_the_browser_is_refused(browser, sand
     gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
     open_form_page(browser, gateway)
     browser.execute_script(RECORD_POSTS)
-    fill(browser)
-    submit(browser)
-    assert "Chamado nº" in result(browser)
+    fill_form(browser)
+    submit_form(browser)
+    assert "Chamado nº" in form_result(browser)
     (sent,) = browser.execute_script("return window.__posts")
     assert sent["X-Desafio"] and sent["X-Desafio-Solucao"]
     tickets = len(sandbox.tickets)
@@ -602,13 +484,13 @@ def documents_of(sandbox, ticket_id: int) -> list[dict]:
 
 def test_chosen_files_arrive_as_documents_of_the_ticket_and_the_refused_one_is_listed(page, sandbox, tmp_path):
     page.execute_script(RECORD_UPLOADS)
-    fill(page)
+    fill_form(page)
     # A default GLPI has no "log" document type: the gateway takes the file, GLPI drops it.
     choose(page, files_on_disk(tmp_path, **{"print.png": PNG, "orçamento.pdf": PDF, "erro.log": b"erro\r\n"}))
     assert chosen(page) == ["print.png", "orçamento.pdf", "erro.log"]
-    submit(page)
+    submit_form(page)
 
-    message = result(page)
+    message = form_result(page)
     ticket_id = max(sandbox.tickets)
     assert f"Chamado nº {ticket_id} aberto" in message
     assert [document["filename"] for document in documents_of(sandbox, ticket_id)] == ["print.png", "orçamento.pdf"]
@@ -632,7 +514,7 @@ return event.defaultPrevented;
 
 
 def test_a_pasted_screenshot_becomes_a_document_of_the_ticket(page, sandbox):
-    fill(page)
+    fill_form(page)
     description = control(page, "Descrição")
     screenshot = base64.b64encode(PNG).decode()
     assert page.execute_script(PASTE, description, screenshot, None) is True
@@ -640,9 +522,9 @@ def test_a_pasted_screenshot_becomes_a_document_of_the_ticket(page, sandbox):
     # Text pasted into a field stays text: nothing attached, the browser pastes it as usual.
     assert page.execute_script(PASTE, description, "", "texto colado") is False
     assert chosen(page) == ["captura-de-tela-1.png"]
-    submit(page)
+    submit_form(page)
 
-    assert "Chamado nº" in result(page)
+    assert "Chamado nº" in form_result(page)
     (document,) = documents_of(sandbox, max(sandbox.tickets))
     assert document["filename"] == "captura-de-tela-1.png"
     assert sandbox.document_files[document["id"]] == PNG
@@ -673,11 +555,11 @@ def test_too_big_wrong_type_and_one_too_many_are_refused_in_the_browser_naming_t
         browser.find_element(By.CSS_SELECTOR, ".gf-remover").click()
     assert chosen(browser) == []
 
-    fill(browser)
+    fill_form(browser)
     choose(browser, str(tmp_path / "ok.txt"))
     assert error_of(browser, picker) == ""
-    submit(browser)
-    assert "Chamado nº" in result(browser)
+    submit_form(browser)
+    assert "Chamado nº" in form_result(browser)
     assert [document["filename"] for document in documents_of(sandbox, max(sandbox.tickets))] == ["ok.txt"]
     assert post_lines(gateway) == posts + 1
 
@@ -691,11 +573,11 @@ def accessible_nodes(driver, role: str) -> list[dict]:
 
 
 def test_the_upload_shows_a_labelled_progress_bar_announced_politely(page, sandbox, tmp_path):
-    fill(page)
+    fill_form(page)
     choose(page, files_on_disk(tmp_path, **{"print.png": PNG}))
     assert not accessible_nodes(page, "progressbar")  # only while sending
     sandbox.latency_ms = 1500  # the upload is done long before GLPI answers
-    submit(page)
+    submit_form(page)
 
     wait_for(page, lambda d: d.find_element(By.CSS_SELECTOR, ".gf-progresso").is_displayed())
     bar = page.find_element(By.CSS_SELECTOR, ".gf-progresso progress")
@@ -705,7 +587,7 @@ def test_the_upload_shows_a_labelled_progress_bar_announced_politely(page, sandb
     live = page.find_element(By.CSS_SELECTOR, ".gf-progresso-texto")
     assert live.get_attribute("aria-live") == "polite"
     assert live.text == "Anexos enviados. Abrindo o chamado…"
-    assert "Chamado nº" in result(page)
+    assert "Chamado nº" in form_result(page)
     assert not page.find_element(By.CSS_SELECTOR, ".gf-progresso").is_displayed()
 
 
@@ -728,17 +610,17 @@ def test_each_file_has_a_remove_button_named_for_it_that_works_by_keyboard(page,
 
 def test_an_edited_file_list_gets_a_new_idempotency_key(page, sandbox, tmp_path):
     page.execute_script(RECORD_UPLOADS)
-    fill(page)
+    fill_form(page)
     choose(page, files_on_disk(tmp_path, **{"a.txt": b"a"}))
     sandbox.fault = "http500"
-    submit(page)
-    result(page)
-    submit(page)  # the same submission again: same key
-    result(page)
+    submit_form(page)
+    form_result(page)
+    submit_form(page)  # the same submission again: same key
+    form_result(page)
     page.find_element(By.CSS_SELECTOR, ".gf-remover").click()
     choose(page, files_on_disk(tmp_path, **{"b.txt": b"b"}))
-    submit(page)
-    result(page)
+    submit_form(page)
+    form_result(page)
     first, again, edited = (headers["Idempotency-Key"] for headers in page.execute_script("return window.__uploads"))
     assert first == again and edited != again
 
@@ -749,10 +631,10 @@ def test_with_the_form_key_the_multipart_post_carries_the_key_and_a_solved_chall
     gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario"))
     open_form_page(browser, gateway)
     browser.execute_script(RECORD_UPLOADS)
-    fill(browser)
+    fill_form(browser)
     choose(browser, files_on_disk(tmp_path, **{"print.png": PNG}))
-    submit(browser)
-    assert "Chamado nº" in result(browser)
+    submit_form(browser)
+    assert "Chamado nº" in form_result(browser)
     ticket_id = max(sandbox.tickets)
     assert "<strong>Origem:</strong> formulario" in stored_ticket(sandbox, ticket_id)["content"]
     assert [document["filename"] for document in documents_of(sandbox, ticket_id)] == ["print.png"]
@@ -762,25 +644,20 @@ def test_with_the_form_key_the_multipart_post_carries_the_key_and_a_solved_chall
 
 def test_the_snippet_on_an_allowed_site_uploads_files_through_cors(browser, sandbox, launch, foreign_site, tmp_path):
     gateway = launch(keyed_settings(sandbox, FORM_API_KEY_NAME="formulario", CORS_ORIGINS=foreign_site.url))
-    foreign_site.pages["/"] = (
-        "<!doctype html><html lang='pt-BR'><body><div id='formulario-chamado'></div>"
-        f"<script src='{gateway.url}/formulario.js' async></script></body></html>"
-    )
-    browser.get(foreign_site.url + "/")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#formulario-chamado form.gf"))
-    fill(browser)
+    open_form_snippet(browser, gateway, foreign_site)
+    fill_form(browser)
     choose(browser, files_on_disk(tmp_path, **{"relatorio.pdf": PDF}))
-    submit(browser)
-    assert "Chamado nº" in result(browser)
+    submit_form(browser)
+    assert "Chamado nº" in form_result(browser)
     assert [document["filename"] for document in documents_of(sandbox, max(sandbox.tickets))] == ["relatorio.pdf"]
 
 
 def test_a_file_the_server_refuses_by_its_content_is_named_next_to_the_field(page, sandbox, tmp_path):
     tickets = len(sandbox.tickets)
-    fill(page)
+    fill_form(page)
     choose(page, files_on_disk(tmp_path, **{"nota.pdf": b"nao sou um PDF\r\n"}))  # only the content tells
-    submit(page)
-    assert result(page) == "Dados inválidos. Corrija os campos indicados."
+    submit_form(page)
+    assert form_result(page) == "Dados inválidos. Corrija os campos indicados."
     picker = control(page, "Anexos")
     assert error_of(page, picker) == "nota.pdf: o conteúdo é texto, mas a extensão é .pdf."
     assert picker.get_attribute("aria-invalid") == "true" and page.switch_to.active_element == picker

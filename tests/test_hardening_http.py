@@ -4,34 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from config import load_config
-from glpi_gateway.challenge import solve
-from glpi_gateway.web import services
 from tests.harness import sandbox_settings
-from tests.helpers import DUPLICATED, body
-
-
-@pytest.fixture
-def make_client(sandbox, tmp_path):
-    apps = []
-
-    def _make(**overrides):
-        settings = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path / f"d{len(apps)}"), **overrides}
-        app = create_app(load_config(settings, env_file=None))
-        apps.append(app)
-        return app.test_client()
-
-    yield _make
-    for app in apps:
-        services(app).glpi_client.close()
-        services(app).store.close()
-
-
-def challenge_headers(client) -> dict[str, str]:
-    """A solved form challenge, as formulario.js sends it."""
-    issued = client.get("/formulario/desafio").get_json()
-    return {"X-Desafio": issued["desafio"], "X-Desafio-Solucao": solve(issued["desafio"], issued["dificuldade"])}
+from tests.helpers import DUPLICATED, body, solved_challenge
 
 
 @pytest.mark.parametrize("payload", ["[" * 30000 + "]" * 30000, '{"a":' * 10000 + "1" + "}" * 10000])
@@ -85,10 +60,10 @@ def test_the_form_keys_quota_counts_only_ticket_attempts_not_cheap_refusals(make
     headers = {"X-API-Key": FORM_KEY}
 
     def solved() -> dict[str, str]:
-        return {**headers, **challenge_headers(client)}
+        return {**headers, **solved_challenge(client)}
 
     for _ in range(5):
-        assert client.get("/chamados/zz", headers=headers).status_code == 403
+        assert client.get("/metrics", headers=headers).status_code == 403
         assert client.post("/criar-chamado", json=body(), headers=headers).status_code == 403  # no challenge
         assert client.post("/criar-chamado", json={}, headers=solved()).status_code == 400
     assert [client.post("/criar-chamado", json=body(), headers=solved()).status_code for _ in range(3)] == [
@@ -148,7 +123,7 @@ def test_the_409_names_entities_only_for_private_keys(make_client):
     public = client.post(
         "/criar-chamado",
         json=body(cnpj_cliente=DUPLICATED),
-        headers={"X-API-Key": FORM_KEY, **challenge_headers(client)},
+        headers={"X-API-Key": FORM_KEY, **solved_challenge(client)},
     )
     private = client.post("/criar-chamado", json=body(cnpj_cliente=DUPLICATED), headers={"X-API-Key": PRIVATE_KEY})
     assert public.status_code == private.status_code == 409

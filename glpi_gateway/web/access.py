@@ -14,8 +14,8 @@ from glpi_gateway.cors import CorsPolicy, CrossSiteRefused, is_cross_site, is_pr
 from glpi_gateway.ratelimit import RateLimiter
 from glpi_gateway.web.context import current
 
-# Answered without a key and never limited: liveness/readiness probes and the form's own files
-# (the form itself posts to /criar-chamado like any client).
+# Answered without a key and never limited: liveness/readiness probes and the customer's pages and
+# their files (the pages themselves call /criar-chamado and /chamados/... like any client).
 OPEN_PATHS = frozenset(
     {
         "/ping",
@@ -25,16 +25,19 @@ OPEN_PATHS = frozenset(
         "/formulario.css",
         "/formulario-desafio.js",
         "/formulario/desafio",
+        "/acompanhar",
+        "/acompanhar.js",
         "/openapi.json",
         "/docs",
     }
 )
 OPEN_PATH_PREFIXES = ("/docs/",)  # the Swagger UI files
-# The view of POST /criar-chamado, and the views the form's public key may reach (each with a
-# solved challenge): opening a ticket and adding to it.
+# The views the form's public key may reach: opening a ticket and adding to it (each with a solved
+# challenge), and following it (GET /chamados/<protocolo>: the protocol is the credential).
 CREATE_TICKET_ENDPOINT = "criar_chamado"
+LOOKUP_ENDPOINT = "consultar_chamado"
 COMPLEMENT_ENDPOINT = "complementar_chamado"
-FORM_ENDPOINTS = frozenset({CREATE_TICKET_ENDPOINT, COMPLEMENT_ENDPOINT})
+FORM_ENDPOINTS = frozenset({CREATE_TICKET_ENDPOINT, LOOKUP_ENDPOINT, COMPLEMENT_ENDPOINT})
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,8 @@ def register_access_hooks(
 ) -> None:
     """Order matters: an allowed preflight is answered before anything else (browsers
     send no key with it), and the per-IP limit counts before the key check so that
-    guessing keys is limited too. The form's key only opens tickets, only with a solved
-    challenge (challenge.py), and its per-key limit counts only ticket attempts.
+    guessing keys is limited too. The form's key only opens, follows and adds to tickets; what it
+    posts needs a solved challenge (challenge.py), and its per-key limit counts only ticket attempts.
     """
 
     @app.before_request
@@ -79,6 +82,10 @@ def register_access_hooks(
             if ctx.api_key == form_key_name:
                 if request.endpoint not in FORM_ENDPOINTS:
                     raise FormKeyOutOfScope()
+                if request.endpoint == LOOKUP_ENDPOINT:
+                    # No challenge: the 128-bit protocol is the credential, and the route limits lookups
+                    # per IP. Nor the key's quota, shared by every visitor: it is for ticket attempts.
+                    return
                 if challenge.enabled:
                     challenge.check(request.headers.get(CHALLENGE_HEADER), request.headers.get(SOLUTION_HEADER))
                 # The public key's quota is shared by every visitor: only requests that get as far

@@ -134,7 +134,11 @@ SECURITY_SCHEMES = {
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"chaveApi": []}, {}]
 TAGS = [
     {"name": "chamados", "description": "Abertura de chamados no GLPI e acompanhamento pelo protocolo."},
-    {"name": "formulário", "description": "O formulário de contato pronto, servido pelo gateway."},
+    {
+        "name": "formulário",
+        "description": "As páginas prontas para o cliente, servidas pelo gateway: o formulário de contato e o "
+        "acompanhamento do chamado.",
+    },
     {"name": "operação", "description": "Verificações de funcionamento e métricas."},
     {"name": "documentação", "description": "Este documento e a página interativa."},
 ]
@@ -142,7 +146,8 @@ DESCRIPTION = """Abre chamados no GLPI a partir de um JSON simples (ou de um for
 entidade do cliente pelo CNPJ e cria o chamado pela API REST do GLPI.
 
 Com `API_KEYS` configurada, toda rota exige uma chave (`Authorization: Bearer <chave>` ou `X-API-Key`),
-menos `/ping`, `/health`, o formulário e esta documentação; sem chave válida, 401 `chave_api_invalida`.
+menos `/ping`, `/health`, as páginas do formulário e do acompanhamento e esta documentação; sem chave
+válida, 401 `chave_api_invalida`.
 Com `RATE_LIMIT_PER_IP` ou `RATE_LIMIT_PER_KEY`, as mesmas rotas respondem 429 `limite_de_requisicoes` com
 `Retry-After` acima do limite. Com `CORS_ORIGINS`, um navegador numa das origens listadas recebe os
 cabeçalhos CORS, e a pré-verificação (`OPTIONS` com `Origin` e `Access-Control-Request-Method`) responde 204
@@ -290,7 +295,8 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             f'privados, as tarefas, nem nomes ou e-mails da equipe: o autor é sempre "{SUPPORT_TEAM}"). '
             "Com o pedido na fila, o estado da entrega. O protocolo é a credencial: desconhecido, expirado "
             "(`PROTOCOL_TTL_DAYS`) ou de chamado apagado respondem o mesmo 404, e as consultas têm limite "
-            "próprio por IP (`RATE_LIMIT_LOOKUP_PER_IP`).",
+            "próprio por IP (`RATE_LIMIT_LOOKUP_PER_IP`). A chave pública do formulário pode consultar, sem "
+            "desafio e sem contar no limite da chave (a página `/acompanhar` faz isso).",
             "parameters": [
                 PROTOCOL_PARAMETER,
             ],
@@ -427,7 +433,8 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "tags": ["formulário"],
             "operationId": "formulario",
             "summary": "Formulário de contato",
-            "description": "A página do formulário, para link direto ou iframe; envia para `/criar-chamado`.",
+            "description": "A página do formulário, para link direto ou iframe; envia para `/criar-chamado`, e a "
+            "mensagem de sucesso leva a `/acompanhar?protocolo=...`.",
             "responses": {"200": _content("Página HTML.", "text/html", {"type": "string"})},
         },
         "GET /formulario.js": {
@@ -442,6 +449,31 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "operationId": "formularioCss",
             "summary": "Estilo do formulário",
             "responses": {"200": _content("CSS.", "text/css", {"type": "string"})},
+        },
+        "GET /acompanhar": {
+            "tags": ["formulário"],
+            "operationId": "acompanhar",
+            "summary": "Acompanhamento do chamado",
+            "description": "A página em que o cliente acompanha o chamado pelo protocolo (o link da mensagem de "
+            "sucesso do formulário), para link direto ou iframe: o andamento lido de `GET /chamados/{protocolo}` "
+            "e o campo para acrescentar informação (`POST /chamados/{protocolo}/complemento`).",
+            "parameters": [
+                {
+                    **PROTOCOL_PARAMETER,
+                    "in": "query",
+                    "required": False,
+                    "description": "Opcional: o protocolo a consultar assim que a página abre.",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {"200": _content("Página HTML.", "text/html", {"type": "string"})},
+        },
+        "GET /acompanhar.js": {
+            "tags": ["formulário"],
+            "operationId": "acompanharJs",
+            "summary": "Script do acompanhamento",
+            "description": "Também serve para injetar o acompanhamento em outra página.",
+            "responses": {"200": _content("JavaScript.", "text/javascript", {"type": "string"})},
         },
         "GET /formulario/desafio": {
             "tags": ["formulário"],

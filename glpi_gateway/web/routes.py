@@ -46,7 +46,7 @@ from glpi_gateway.store import (
 from glpi_gateway.ticket_format import build_complement_content
 from glpi_gateway.tickets import TicketGateway
 from glpi_gateway.validation import ValidationError, validate_ticket_request
-from glpi_gateway.web.access import COMPLEMENT_ENDPOINT, CREATE_TICKET_ENDPOINT, is_open_path
+from glpi_gateway.web.access import COMPLEMENT_ENDPOINT, CREATE_TICKET_ENDPOINT, LOOKUP_ENDPOINT, is_open_path
 from glpi_gateway.web.context import current
 from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
 
@@ -136,7 +136,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             return jsonify(status=QUEUED, protocolo=ctx.protocolo), 202, {"Location": f"/chamados/{ctx.protocolo}"}
         return _created(store, config, ctx.protocolo, ctx.ticket_id)
 
-    @app.get("/chamados/<protocolo>")
+    @app.get("/chamados/<protocolo>", endpoint=LOOKUP_ENDPOINT)
     def ticket_status(protocolo: str) -> Response:
         """A created ticket's live state in GLPI, or a queued request's state. Unknown, malformed,
         expired and deleted answer alike: the protocol is the credential."""

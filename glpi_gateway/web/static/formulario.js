@@ -2,23 +2,20 @@
  *
  * Builds the form inside the element chosen by the script tag's data-alvo attribute
  * (default #formulario-chamado), checks the fields with the same rules as the server
- * and posts JSON to criar-chamado, resolved against this script's own URL: the
- * gateway's page and a snippet on another site both reach the gateway that served it.
- * With API keys on, the gateway writes the form's public key (FORM_API_KEY_NAME) below
- * and every post carries it in X-API-Key. With files attached (chosen or pasted), the
- * post is multipart/form-data instead, sent with XMLHttpRequest for its upload progress;
- * the gateway writes the limits it checks files against below too (form.py).
+ * and posts JSON to the gateway's criar-chamado (comum.js: gatewayUrl). With API keys on,
+ * the gateway writes the form's public key (FORM_API_KEY_NAME) below and every post
+ * carries it in X-API-Key. With files attached (chosen or pasted), the post is
+ * multipart/form-data instead, sent with XMLHttpRequest for its upload progress; the
+ * gateway writes the limits it checks files against below too (form.py). The success
+ * message links to the gateway's /acompanhar page for the ticket's protocol.
  */
 (function () {
   "use strict";
 
-  var script = document.currentScript;
-  var scriptUrl = script ? script.src : location.href;
-  var endpoint = new URL("criar-chamado", scriptUrl).href;
-  var challengeUrl = new URL("formulario/desafio", scriptUrl).href;
-  var solverUrl = new URL("formulario-desafio.js", scriptUrl).href;
-  var stylesheet = new URL("formulario.css", scriptUrl).href;
-  var target = (script && script.getAttribute("data-alvo")) || "#formulario-chamado";
+/* COMUM */
+
+  var endpoint = gatewayUrl("criar-chamado");
+  var followPage = gatewayUrl("acompanhar");
   var formKey = /* FORM_API_KEY */ null;
   // {maxCount, maxBytes, extensions}: the server's limits for files (form.attachment_limits).
   var attachmentLimits = /* ATTACHMENT_LIMITS */ null;
@@ -60,54 +57,8 @@
     429: "Muitos envios seguidos. Aguarde um pouco e tente de novo.",
     503: "O sistema de chamados está fora do ar. Tente de novo em alguns minutos."
   };
-  // Answers after which the same submission is sent again with the same Idempotency-Key: the
-  // gateway did not settle it (GLPI or the store failing, its own GLPI credentials, rate limits,
-  // the first attempt still running). Any other answer is final for that key.
-  var RETRY_WITH_SAME_KEY = {401: true, 409: true, 429: true};
   var ATTACHMENTS_TOO_BIG = "Os anexos passam do limite do servidor. Remova algum arquivo e tente de novo.";
   var DEFAULT_ADVICE = "Tente de novo em alguns minutos. Se o problema continuar, fale com o suporte por telefone.";
-  var NETWORK_ERROR = "Não foi possível falar com o servidor de chamados. Verifique a conexão e tente de novo.";
-
-  /* A fresh random key (a UUID where the browser has one; pages served over plain HTTP on
-     another host than localhost lack crypto.randomUUID but still have getRandomValues). */
-  function newKey() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") { return window.crypto.randomUUID(); }
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
-  }
-
-  // --- proof of work ------------------------------------------------------------------
-
-  /* A Web Worker from the gateway's own file; on another site's page (the script snippet) a
-     worker must come from that page's origin, so a tiny blob worker imports the gateway's file. */
-  function newSolver() {
-    try {
-      if (new URL(solverUrl).origin === location.origin) { return new Worker(solverUrl); }
-      var loader = "importScripts(" + JSON.stringify(solverUrl) + ");";
-      return new Worker(URL.createObjectURL(new Blob([loader], {type: "text/javascript"})));
-    } catch (refused) {
-      if (window.console) { console.error("formulario.js: não foi possível criar o Web Worker do desafio", refused); }
-      return null;
-    }
-  }
-
-  /* A promise of {desafio, solucao}, or of null when no challenge could be had (the gateway
-     then answers desafio_invalido and the person is told to try again). */
-  function solveChallenge() {
-    return fetch(challengeUrl, {credentials: "omit"}).then(function (response) {
-      if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.json();
-    }).then(function (challenge) {
-      var worker = newSolver();
-      if (!worker) { return null; }
-      return new Promise(function (resolve) {
-        worker.onmessage = function (event) { worker.terminate(); resolve(event.data); };
-        worker.onerror = function () { worker.terminate(); resolve(null); };
-        worker.postMessage({desafio: challenge.desafio, dificuldade: challenge.dificuldade});
-      });
-    }).catch(function () { return null; });
-  }
 
   // --- CNPJ rule, identical to cnpj.py ---------------------------------------------
 
@@ -178,10 +129,6 @@
   }
 
   // --- markup -----------------------------------------------------------------------
-
-  function escapeHtml(text) {
-    return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-  }
 
   /* Bytes as people read them, rounded down, like the server's messages (attachments._size_text):
      "5 MB", "1,9 KB", "900 bytes". */
@@ -490,9 +437,8 @@
       }
     }
 
-    function showResult(kind, message) {
-      result.className = "gf-resultado" + (kind ? " gf-resultado-" + kind : "");
-      result.textContent = message;
+    function showResult(kind, message, link) {
+      showMessage(result, kind, message, link);
     }
 
     function clearErrors() {
@@ -555,11 +501,6 @@
       return payload;
     }
 
-    function sentence(text) {
-      text = String(text);
-      return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
-    }
-
     /* A 400 names fields as a list (missing) or a map (field -> reason). */
     function showServerFieldErrors(answer) {
       var errors = {};
@@ -597,17 +538,23 @@
       }).join("; ") + ". Envie-os ao técnico durante o atendimento.";
     }
 
+    /* The gateway's page that follows this protocol (on the gateway's origin, also from a snippet). */
+    function followLink(text, protocol) {
+      return {text: text, href: followPage + "?protocolo=" + encodeURIComponent(protocol)};
+    }
+
     function showAnswer(status, answer, withFiles) {
       if (status === 201 && answer && answer.ticket_id !== undefined) {
         form.reset();
         attachments.clear();
         showResult("sucesso", "Chamado nº " + answer.ticket_id + " aberto. Guarde este número para acompanhar o atendimento." +
-          failedAttachments(answer));
+          failedAttachments(answer), answer.protocolo ? followLink("Acompanhar o chamado", answer.protocolo) : null);
       } else if (status === 202 && answer && answer.protocolo !== undefined) {
         form.reset();
         attachments.clear();
         showResult("sucesso", "Pedido recebido com o protocolo " + answer.protocolo + ". O sistema de chamados " +
-          "está indisponível agora; o chamado será aberto assim que ele voltar. Guarde o protocolo.");
+          "está indisponível agora; o chamado será aberto assim que ele voltar. Guarde o protocolo.",
+          followLink("Acompanhar o pedido", answer.protocolo));
       } else if (status === 400 && answer && answer.campos) {
         showServerFieldErrors(answer);
       } else if (status === 409 && answer && answer.codigo === "pedido_em_andamento") {
@@ -621,23 +568,10 @@
       }
     }
 
-    /* One Idempotency-Key per submission: the same data sent again (after a lost answer, an
-       error the gateway did not settle, or a second press) reuses it, so the gateway answers with
-       the first attempt's ticket instead of opening another; edited data gets a new key. */
-    var pending = null;
-
-    function keyFor(payload) {
-      if (!pending || pending.payload !== payload) { pending = {payload: payload, key: newKey()}; }
-      return pending.key;
-    }
-
-    function settle(status) {
-      if (status < 500 && !RETRY_WITH_SAME_KEY[status]) { pending = null; }
-    }
-
-    /* With the public key, every attempt carries a freshly solved challenge (each is good once):
-       one is solved in the background while the person types, the next right after each use. */
-    var solving = formKey ? solveChallenge() : null;
+    var keys = submissionKeys();
+    // With the public key, a challenge is solved in the background while the person types.
+    var credentials = postCredentials(formKey);
+    credentials.prepare();
 
     /* The JSON post, as {status, text}. */
     function postJson(headers, payload) {
@@ -686,23 +620,14 @@
       var fingerprint = files.length ? payload + JSON.stringify(files.map(function (entry) {
         return [entry.name, entry.size, entry.lastModified];
       })) : payload;
-      var headers = {"Accept": "application/json", "Idempotency-Key": keyFor(fingerprint)};
-      var solved = solving || Promise.resolve(null);
-      solving = formKey ? null : solving;
-      solved.then(function (proof) {
-        if (formKey) {
-          headers["X-API-Key"] = formKey;
-          solving = solveChallenge();
-        }
-        if (proof) {
-          headers["X-Desafio"] = proof.desafio;
-          headers["X-Desafio-Solucao"] = proof.solucao;
-        }
+      var headers = {"Accept": "application/json", "Idempotency-Key": keys.keyFor(fingerprint)};
+      credentials.headers().then(function (keyAndProof) {
+        Object.keys(keyAndProof).forEach(function (name) { headers[name] = keyAndProof[name]; });
         return files.length ? postMultipart(headers, fields, files) : postJson(headers, payload);
       }).then(function (reply) {
         var answer = null;
         try { answer = JSON.parse(reply.text); } catch (notJson) { answer = null; }
-        settle(reply.status);
+        keys.settle(reply.status);
         showAnswer(reply.status, answer, files.length > 0);
         if (reply.status === 401 && window.console) {
           console.error("formulario.js: o gateway recusou a chave do formulário; confira FORM_API_KEY_NAME e " +
@@ -749,50 +674,7 @@
     return form;
   }
 
-  // --- start ------------------------------------------------------------------------
-
-  function hasStylesheet() {
-    var links = document.querySelectorAll('link[rel="stylesheet"]');
-    for (var i = 0; i < links.length; i++) {
-      if (links[i].href === stylesheet) { return true; }
-    }
-    return false;
-  }
-
-  /* Inside an iframe, tell the embedding page the height the form needs (README): now, and
-     on every change (Chromium runs the observer only once an off-screen frame is rendered). */
-  function reportHeight() {
-    if (window.parent === window) { return; }
-    function send() {
-      // The body's own height, not the document's: that one never drops below the iframe's.
-      var height = Math.ceil(document.body.getBoundingClientRect().height);
-      window.parent.postMessage({tipo: "glpi-formulario-altura", altura: height}, "*");
-    }
-    send();
-    if (typeof ResizeObserver !== "undefined") { new ResizeObserver(send).observe(document.body); }
-  }
-
-  function start() {
-    var container = document.querySelector(target);
-    if (!container) {
-      if (window.console) { console.error("formulario.js: nenhum elemento " + target + " na página"); }
-      return;
-    }
-    if (!hasStylesheet()) {
-      var link = document.createElement("link");
-      link.rel = "stylesheet";
-      link.href = stylesheet;
-      document.head.appendChild(link);
-    }
-    mount(container);
-    reportHeight();
-  }
-
   window.GlpiFormulario = {cnpjValido: isValidCnpj, endpoint: endpoint};
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
-  }
+  startIn("#formulario-chamado", mount, "glpi-formulario-altura");
 })();
