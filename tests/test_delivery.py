@@ -12,9 +12,12 @@ from glpi_gateway.delivery import (
     LEASE_NAME,
     DeliveryWorker,
     backoff_delay,
+    Job,
+    QueuedFile,
     create_or_enqueue,
-    decode_request,
+    decode_job,
     deliver,
+    encode_job,
     encode_request,
     new_protocol,
     queue_backlog,
@@ -79,9 +82,21 @@ def test_protocols_are_fresh_hex_ids():
     assert first != second and len(first) == 32 and int(first, 16) >= 0
 
 
-def test_request_survives_the_queue_payload_round_trip():
+def test_a_job_survives_the_queue_payload_round_trip():
     request = ticket_request(email_cliente="a@b.com.br", categoria=4, urgencia=5)
-    assert decode_request(encode_request(request)) == request
+    files = (QueuedFile("print.png", "image/png", 10, "ab" * 32, 2),)
+    for job in (Job(request), Job(request, files, 3, ticket_id=17)):
+        assert decode_job(encode_job(job)) == job
+
+
+def test_a_payload_queued_before_jobs_had_a_type_is_read_as_a_ticket_request():
+    request = ticket_request(categoria=4)
+    assert decode_job(encode_request(request)) == Job(request)
+
+
+def test_a_job_of_an_unknown_type_is_unreadable():
+    with pytest.raises(ValueError):
+        decode_job('{"tipo": "outra-coisa"}')
 
 
 def test_deliver_creates_with_the_protocol_line_when_nothing_was_sent():
@@ -110,7 +125,7 @@ def test_unavailable_glpi_queues_the_request_durably(store):
     queued = store.ticket("p1")
     assert queued.state == QUEUED and queued.maybe_sent is False
     assert queued.next_attempt_at == queued.created_at  # nothing was sent: try again at once
-    assert decode_request(queued.payload) == ticket_request()
+    assert decode_job(queued.payload) == Job(ticket_request())
 
 
 def test_lost_answer_is_queued_as_maybe_sent(store):
