@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from glpi_client import GlpiError, GlpiUnavailable
+from glpi_gateway.attachments import Attachment, file_type_of
 from glpi_gateway.errors import (
     CATEGORIA_DESCONHECIDA,
     CHAMADO_RECUSADO,
@@ -35,7 +36,6 @@ from glpi_gateway.errors import (
     ENTIDADE_NAO_ENCONTRADA,
     answer_for,
 )
-from glpi_gateway.attachments import Attachment, file_type_of
 from glpi_gateway.store import CREATED, FAILED, QueuedTicket, Store, StoreUnavailable
 from glpi_gateway.tickets import (
     AmbiguousEntity,

@@ -21,7 +21,6 @@ from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.attachments import UploadSlots, content_size, sha256_of, take_attachments, upload_limits
 from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
 from glpi_gateway.delivery import (
-    PROTOCOL_LABEL,
     PROTOCOL_PATTERN,
     QueuedFile,
     attachments_answer,
