@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import IO, Any
 
 from glpi_client import GlpiError, GlpiUnavailable
@@ -203,15 +203,7 @@ def create_or_enqueue(
         if not queue_when_unavailable:
             raise
         sent = maybe_sent or error.request_sent
-        job = Job(request, tuple(queued for queued, _ in files), len(files))
-        store.enqueue(
-            protocol,
-            encode_job(job),
-            sent,
-            delay=resend_delay if sent else 0.0,
-            files=[stream for _, stream in files],
-            max_file_bytes=max_file_bytes,
-        )
+        _enqueue(store, protocol, Job(request, file_count=len(files)), files, sent, resend_delay, max_file_bytes)
         log.warning(
             "GLPI indisponível (%s); pedido enfileirado com o protocolo %s (%d anexo(s))",
             error.code,
@@ -237,21 +229,35 @@ def enqueue_pending_files(
     when they cannot be kept."""
     pending = [files[position] for position in report.pending]
     sent = report.pending_error is not None and report.pending_error.request_sent
-    job = Job(request, tuple(queued for queued, _ in pending), len(files), ticket_id)
-    store.enqueue(
-        protocol,
-        encode_job(job),
-        sent,
-        delay=resend_delay if sent else 0.0,
-        files=[stream for _, stream in pending],
-        max_file_bytes=max_file_bytes,
-    )
+    job = Job(request, file_count=len(files), ticket_id=ticket_id)
+    _enqueue(store, protocol, job, pending, sent, resend_delay, max_file_bytes)
     log.warning(
         "GLPI indisponível durante os anexos do chamado %s; %d anexo(s) enfileirado(s) com o protocolo %s",
         ticket_id,
         len(pending),
         protocol,
         extra={"event": "anexos_enfileirados"},
+    )
+
+
+def _enqueue(
+    store: Store,
+    protocol: str,
+    job: Job,
+    files: Sequence[tuple[QueuedFile, IO[bytes]]],
+    maybe_sent: bool,
+    resend_delay: float,
+    max_file_bytes: int,
+) -> None:
+    """Queue `job` with `files` (its `files` are theirs); one that may have reached GLPI waits
+    `resend_delay` before it is looked for."""
+    store.enqueue(
+        protocol,
+        encode_job(replace(job, files=tuple(queued for queued, _ in files))),
+        maybe_sent,
+        delay=resend_delay if maybe_sent else 0.0,
+        files=[stream for _, stream in files],
+        max_file_bytes=max_file_bytes,
     )
 
 

@@ -31,17 +31,6 @@ pytestmark = pytest.mark.slow  # gunicorn, SIGKILL, Redis
 FILES = {"print.png": PNG, "relatorio.pdf": PDF}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request):
-    """Settings selecting the store: SQLite in the gateway's own DATA_DIR, or Redis."""
-    if request.param == "sqlite":
-        return {}
-    return {
-        "REDIS_URL": request.getfixturevalue("redis_url"),
-        "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
-    }
-
-
 def post_form(process, files=FILES, headers=None, **overrides) -> requests.Response:
     fields = body(descricao_problema=f"Impressora parada ({uuid.uuid4().hex})", **overrides)
     return process.session.post(

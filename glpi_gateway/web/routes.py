@@ -116,15 +116,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             return replay
         # After the claim: a replay sends no new ticket, so it must not count a notification.
         ticket_request = notify.apply(ticket_request, ctx.api_key)
-        ctx.ticket_id = create_or_enqueue(
-            gateway,
-            store,
-            ticket_request,
-            protocol,
-            maybe_sent,
-            config.queue_when_unavailable,
-            resend_delay=config.glpi_timeout,
-        )
+        ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent)
         if ctx.ticket_id is None:
             return _queued(protocol)
         return _created(store, config, protocol, ctx.ticket_id)
@@ -297,17 +289,7 @@ def _create_ticket_with_attachments(
     if replay is not None:
         return replay
     ticket_request = notify.apply(ticket_request, ctx.api_key)
-    ctx.ticket_id = create_or_enqueue(
-        gateway,
-        store,
-        ticket_request,
-        protocol,
-        maybe_sent,
-        config.queue_when_unavailable,
-        resend_delay=config.glpi_timeout,
-        files=files,
-        max_file_bytes=config.queue_max_attachment_bytes,
-    )
+    ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent, files)
     if ctx.ticket_id is None:
         return _queued(protocol)
     remember_protocol(store, protocol, ctx.ticket_id, config.protocol_ttl_days * 86400.0)
@@ -355,6 +337,29 @@ def _queue_pending_files(
             )
     report.failed.extend((name, UNAVAILABLE_REASON) for name in names)
     return []
+
+
+def _create_or_enqueue(
+    gateway: TicketGateway,
+    store: Store,
+    config: Config,
+    ticket_request: TicketRequest,
+    protocol: str,
+    maybe_sent: bool,
+    files: list[tuple[QueuedFile, IO[bytes]]] | None = None,
+) -> int | None:
+    """delivery.create_or_enqueue with this gateway's settings."""
+    return create_or_enqueue(
+        gateway,
+        store,
+        ticket_request,
+        protocol,
+        maybe_sent,
+        config.queue_when_unavailable,
+        resend_delay=config.glpi_timeout,
+        files=files or (),
+        max_file_bytes=config.queue_max_attachment_bytes,
+    )
 
 
 def _queued(protocol: str) -> tuple[Response, int, dict[str, str]]:
