@@ -105,6 +105,8 @@ class Config:
     dedupe_window_seconds: float = 600.0  # 0: a request without Idempotency-Key is never deduplicated
     queue_when_unavailable: bool = True
     queue_retry_max_seconds: float = 300.0
+    # Bytes of attachments the queue may hold at once (files of requests waiting for GLPI); 0: none.
+    queue_max_attachment_bytes: int = 500 * 1024 * 1024
     # GLPI notifies email_cliente at most this often per recipient (None: never, outside the keys below).
     email_notify_limit: RateLimit | None = RateLimit(3, 86400)
     email_notify_unlimited_keys: tuple[str, ...] = ()  # private keys whose e-mails always notify
@@ -255,6 +257,9 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         dedupe_window_seconds=env.number("DEDUPE_WINDOW_SECONDS", default=600.0, minimum=0),
         queue_when_unavailable=env.boolean("QUEUE_WHEN_UNAVAILABLE", default=True),
         queue_retry_max_seconds=env.number("QUEUE_RETRY_MAX_SECONDS", default=300.0, minimum=1),
+        queue_max_attachment_bytes=env.integer_between(
+            "QUEUE_MAX_ATTACHMENT_BYTES", default=500 * 1024 * 1024, low=0, high=9_999_999_999
+        ),
         email_notify_limit=_email_notify_limit(env),
         email_notify_unlimited_keys=email_notify_unlimited_keys,
     )

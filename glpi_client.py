@@ -207,9 +207,19 @@ class GlpiClient:
         return _created_id(body, itemtype)
 
     def upload_document(
-        self, filename: str, content: bytes | IO[bytes], mime: str, itemtype: str, item_id: int, entity_id: int
+        self,
+        filename: str,
+        content: bytes | IO[bytes],
+        mime: str,
+        itemtype: str,
+        item_id: int,
+        entity_id: int,
+        comment: str | None = None,
     ) -> int:
         """POST one file as a Document attached to the item, and return the document's id.
+
+        `comment` goes to the document's `comment` column, which GLPI keeps as sent (its `name` it
+        may replace, as GLPI 10 does for a document linked to an item).
 
         Without `entities_id` GLPI files the document in the session's entity (the root),
         where the technicians of the item's entity cannot manage it. Some GLPI versions pass the
@@ -228,6 +238,8 @@ class GlpiClient:
                 "entities_id": entity_id,
             }
         }
+        if comment is not None:
+            manifest["input"]["comment"] = comment
         manifest_text = json.dumps(manifest, ensure_ascii=False)
         if isinstance(content, bytes | bytearray):
             files: Any = [

@@ -8,6 +8,7 @@ ALLOWED_TYPES and its extension is one of that type's; executables and anything 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import re
 import threading
@@ -235,6 +236,32 @@ def _checked(
     if extension.lower() not in file_type.extensions:
         raise Refused(f"o conteúdo é {file_type.name}, mas a extensão é .{extension}")
     return Attachment(name, stream, file_type)
+
+
+def file_type_of(mime: str) -> FileType:
+    """The allowed type of this MIME type (a file queued as one of ALLOWED_TYPES)."""
+    return next((file_type for file_type in ALLOWED_TYPES if file_type.mime == mime), FileType(mime, mime, ()))
+
+
+def content_size(content: bytes | IO[bytes]) -> int:
+    if isinstance(content, bytes):
+        return len(content)
+    content.seek(0, io.SEEK_END)
+    size = content.tell()
+    content.seek(0)
+    return size
+
+
+def sha256_of(content: bytes | IO[bytes]) -> str:
+    """The SHA-256 of a file's bytes, read in chunks from its start (a stream is rewound after)."""
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    digest = hashlib.sha256()
+    content.seek(0)
+    while chunk := content.read(_TEXT_CHUNK):
+        digest.update(chunk)
+    content.seek(0)
+    return digest.hexdigest()
 
 
 def detect_type(content: bytes, allowed: tuple[FileType, ...] = ALLOWED_TYPES) -> FileType:

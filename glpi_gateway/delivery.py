@@ -5,6 +5,10 @@ earlier attempt may have reached GLPI (its answer was lost), the ticket carrying
 looked up and adopted instead of sending it again. When GLPI is unavailable, the validated
 request is queued durably in the store, and one `DeliveryWorker` across all processes (the
 holder of the store's lease) delivers the queue in order, with exponential backoff and jitter.
+
+A request's files are queued with it (the store keeps them) and become documents of its ticket
+once the ticket exists. Each document carries a mark in its `comment`, "Protocolo: <id> · anexo
+<n>/<total>", so that a document whose upload answer was lost is found and adopted, not sent twice.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, replace
+from typing import IO, Any
 
 from glpi_client import GlpiError, GlpiUnavailable
+from glpi_gateway.attachments import Attachment, file_type_of
 from glpi_gateway.errors import (
     CATEGORIA_DESCONHECIDA,
     CHAMADO_RECUSADO,
@@ -32,6 +39,7 @@ from glpi_gateway.errors import (
 from glpi_gateway.store import CREATED, FAILED, QueuedTicket, Store, StoreUnavailable
 from glpi_gateway.tickets import (
     AmbiguousEntity,
+    AttachmentReport,
     EntityNotFound,
     GatewaySetupError,
     TicketGateway,
@@ -56,6 +64,32 @@ REFUSAL_CODIGOS = tuple(
 ) + (UNREADABLE_CODIGO,)
 # Answers about the request itself: retrying cannot change them.
 FINAL_REFUSALS = (EntityNotFound, AmbiguousEntity, UnknownCategory, TicketRefused)
+# The `tipo` of a queued job: a ticket to create (with its files, if any). A queued follow-up
+# message will be another.
+TICKET_JOB = "chamado"
+LOST_FILE_REASON = "o arquivo guardado na fila não foi encontrado"
+
+
+@dataclass(frozen=True)
+class QueuedFile:
+    """What delivery needs of a queued file besides its bytes (which the store keeps)."""
+
+    filename: str
+    mime: str
+    size: int
+    sha256: str
+    number: int  # its place among the request's files, from 1: what its document's mark says
+
+
+@dataclass(frozen=True)
+class Job:
+    """A queued ticket request: the validated fields, the files still to send (the store keeps
+    file i of `files` as its file i), and the ticket when it was created before they were queued."""
+
+    request: TicketRequest
+    files: tuple[QueuedFile, ...] = ()
+    file_count: int = 0  # how many files the request had: the marks say "anexo n/file_count"
+    ticket_id: int | None = None
 
 
 def new_protocol() -> str:
@@ -81,12 +115,54 @@ def remember_protocol(store: Store, protocol: str, ticket_id: int, ttl: float) -
 
 
 def encode_request(request: TicketRequest) -> str:
-    """The canonical JSON of a validated request: the queue payload and the idempotency fingerprint."""
+    """The canonical JSON of a validated request: the idempotency fingerprint of a JSON request."""
     return json.dumps(asdict(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_request(payload: str) -> TicketRequest:
-    return TicketRequest(**json.loads(payload))
+def encode_job(job: Job) -> str:
+    """The queue payload of a job."""
+    return json.dumps(
+        {
+            "tipo": TICKET_JOB,
+            "pedido": asdict(job.request),
+            "anexos": [asdict(queued) for queued in job.files],
+            "total_anexos": job.file_count,
+            "ticket_id": job.ticket_id,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def decode_job(payload: str) -> Job:
+    """A job from its queue payload; ValueError or TypeError when it cannot be read."""
+    data = json.loads(payload)
+    if not isinstance(data, dict):
+        raise ValueError("the payload is not a JSON object")
+    if "tipo" not in data:  # queued before payloads had a type: a ticket request alone
+        return Job(TicketRequest(**data))
+    if data["tipo"] != TICKET_JOB:
+        raise ValueError(f"unknown job type {data['tipo']!r}")
+    files = tuple(QueuedFile(**queued) for queued in data.get("anexos") or ())
+    ticket_id = data.get("ticket_id")
+    if ticket_id is not None and not isinstance(ticket_id, int):
+        raise TypeError("ticket_id must be an integer")
+    return Job(TicketRequest(**data["pedido"]), files, int(data.get("total_anexos") or 0), ticket_id)
+
+
+def document_mark(protocol: str, number: int, total: int) -> str:
+    """The `comment` of the document made of a request's file number `number` of `total`."""
+    return f"{PROTOCOL_LABEL}: {protocol} · anexo {number}/{total}"
+
+
+def attachments_answer(report: AttachmentReport, pending: Sequence[str] = ()) -> dict[str, Any]:
+    """The `anexos` member of an answer: what became a document, what GLPI refused and what waits
+    in the queue."""
+    return {
+        "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
+        "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
+        "pendentes": [{"arquivo": name} for name in pending],
+    }
 
 
 def deliver(gateway: TicketGateway, request: TicketRequest, protocol: str, maybe_sent: bool) -> int:
@@ -112,9 +188,12 @@ def create_or_enqueue(
     maybe_sent: bool,
     queue_when_unavailable: bool,
     resend_delay: float,
+    files: Sequence[tuple[QueuedFile, IO[bytes]]] = (),
+    max_file_bytes: int = 0,
 ) -> int | None:
     """The ticket id, or None when GLPI is unavailable and the request was queued (committed
-    before this returns). Without queueing, GlpiUnavailable propagates.
+    before this returns), with its `files`. Without queueing, GlpiUnavailable propagates; QueueFull
+    when the files would pass `max_file_bytes` of queued files.
 
     A request whose answer was lost waits `resend_delay` seconds (GLPI_TIMEOUT) before the
     delivery worker looks for its ticket: GLPI may still be writing it."""
@@ -124,14 +203,62 @@ def create_or_enqueue(
         if not queue_when_unavailable:
             raise
         sent = maybe_sent or error.request_sent
-        store.enqueue(protocol, encode_request(request), sent, delay=resend_delay if sent else 0.0)
+        _enqueue(store, protocol, Job(request, file_count=len(files)), files, sent, resend_delay, max_file_bytes)
         log.warning(
-            "GLPI indisponível (%s); pedido enfileirado com o protocolo %s",
+            "GLPI indisponível (%s); pedido enfileirado com o protocolo %s (%d anexo(s))",
             error.code,
             protocol,
+            len(files),
             extra={"event": "pedido_enfileirado"},
         )
         return None
+
+
+def enqueue_pending_files(
+    store: Store,
+    request: TicketRequest,
+    protocol: str,
+    ticket_id: int,
+    files: Sequence[tuple[QueuedFile, IO[bytes]]],
+    report: AttachmentReport,
+    resend_delay: float,
+    max_file_bytes: int,
+) -> None:
+    """Queue the files GLPI could not take because it became unavailable after their ticket was
+    created: the delivery worker sends them to that ticket later. QueueFull or StoreUnavailable
+    when they cannot be kept."""
+    pending = [files[position] for position in report.pending]
+    sent = report.pending_error is not None and report.pending_error.request_sent
+    job = Job(request, file_count=len(files), ticket_id=ticket_id)
+    _enqueue(store, protocol, job, pending, sent, resend_delay, max_file_bytes)
+    log.warning(
+        "GLPI indisponível durante os anexos do chamado %s; %d anexo(s) enfileirado(s) com o protocolo %s",
+        ticket_id,
+        len(pending),
+        protocol,
+        extra={"event": "anexos_enfileirados"},
+    )
+
+
+def _enqueue(
+    store: Store,
+    protocol: str,
+    job: Job,
+    files: Sequence[tuple[QueuedFile, IO[bytes]]],
+    maybe_sent: bool,
+    resend_delay: float,
+    max_file_bytes: int,
+) -> None:
+    """Queue `job` with `files` (its `files` are theirs); one that may have reached GLPI waits
+    `resend_delay` before it is looked for."""
+    store.enqueue(
+        protocol,
+        encode_job(replace(job, files=tuple(queued for queued, _ in files))),
+        maybe_sent,
+        delay=resend_delay if maybe_sent else 0.0,
+        files=[stream for _, stream in files],
+        max_file_bytes=max_file_bytes,
+    )
 
 
 def queue_backlog(store: Store, clock: Callable[[], float] = time.time) -> tuple[int, float]:
@@ -254,7 +381,7 @@ class DeliveryWorker:
 
     def _attempt(self, ticket: QueuedTicket) -> None:
         try:
-            request = decode_request(ticket.payload)
+            job = decode_job(ticket.payload)
         except (ValueError, TypeError) as error:
             log.error(
                 "protocolo %s na fila está ilegível (%s); marcado como falho",
@@ -272,8 +399,13 @@ class DeliveryWorker:
                 extra={"event": "entrega_cancelada"},
             )
             return
+        report = None
         try:
-            ticket_id = deliver(self._gateway, request, ticket.protocol, ticket.maybe_sent)
+            ticket_id = self._ticket_of(ticket, job)
+            if job.files:
+                report = self._send_files(ticket, job, ticket_id)
+                if report.pending_error is not None:
+                    raise report.pending_error  # the ticket is known now: only the missing files are left
         except FINAL_REFUSALS as error:
             log.warning(
                 "protocolo %s na fila recusado de vez: %s", ticket.protocol, error, extra={"event": "entrega_recusada"}
@@ -301,9 +433,49 @@ class DeliveryWorker:
                 self.owner,
                 extra={"event": "entregue", "owner": self.owner, "protocolo": ticket.protocol, "ticket_id": ticket_id},
             )
-            if self._protocol_ttl is not None:
-                remember_protocol(self._store, ticket.protocol, ticket_id, self._protocol_ttl)
-            self._finish(ticket, CREATED, ticket_id, None)
+            self._remember(ticket.protocol, ticket_id)
+            answer = {"anexos": attachments_answer(report)} if report is not None else None
+            self._finish(ticket, CREATED, ticket_id, answer)
+
+    def _ticket_of(self, ticket: QueuedTicket, job: Job) -> int:
+        """The job's ticket: already known (created before its files were queued, or by an earlier
+        attempt that then stopped at a file), else adopted or created now."""
+        known = job.ticket_id
+        if known is None and job.files:
+            known = self._store.protocol_ticket(ticket.protocol)
+        if known is not None:
+            return known
+        ticket_id = deliver(self._gateway, job.request, ticket.protocol, ticket.maybe_sent)
+        if job.files:
+            self._remember(ticket.protocol, ticket_id)  # a later attempt then sends only the files
+        return ticket_id
+
+    def _send_files(self, ticket: QueuedTicket, job: Job, ticket_id: int) -> AttachmentReport:
+        """Upload the job's files to its ticket. After an attempt that may have sent some, the
+        ticket's documents are read first and those already carrying a file's mark are adopted."""
+        with ExitStack() as opened:
+            attachments, comments, lost = [], [], []
+            for index, queued in enumerate(job.files):
+                stream = self._store.queued_file(ticket.protocol, index)
+                if stream is None:
+                    lost.append((queued.filename, LOST_FILE_REASON))
+                    continue
+                opened.enter_context(stream)
+                attachments.append(Attachment(queued.filename, stream, file_type_of(queued.mime)))
+                comments.append(document_mark(ticket.protocol, queued.number, job.file_count))
+            report = self._gateway.attach_files(ticket_id, attachments, comments, adopt=ticket.maybe_sent)
+        if lost:
+            log.error(
+                "protocolo %s: %d anexo(s) sumiram da fila e não foram enviados",
+                ticket.protocol,
+                len(lost),
+                extra={"event": "anexo_perdido_na_fila"},
+            )
+        return AttachmentReport(report.sent, report.failed + lost, report.pending, report.pending_error)
+
+    def _remember(self, protocol: str, ticket_id: int) -> None:
+        if self._protocol_ttl is not None:
+            remember_protocol(self._store, protocol, ticket_id, self._protocol_ttl)
 
     def _finish(self, ticket: QueuedTicket, state: str, ticket_id: int | None, reason: dict | None) -> None:
         self._store.finish_ticket(
@@ -314,7 +486,7 @@ class DeliveryWorker:
             self._final_ttl,
         )
         if self._observer is not None:
-            self._observer(state, reason["codigo"] if reason else None)
+            self._observer(state, reason.get("codigo") if reason else None)
 
     def _drain(self) -> None:
         while not self._stopping.is_set():

@@ -26,7 +26,7 @@ from glpi_gateway.idempotency import (
     InvalidIdempotencyKey,
 )
 from glpi_gateway.ratelimit import RateLimited
-from glpi_gateway.store import ProtocolNotFound, StoreUnavailable, TicketNotYetCreated
+from glpi_gateway.store import ProtocolNotFound, QueueFull, StoreUnavailable, TicketNotYetCreated
 from glpi_gateway.tickets import (
     AmbiguousEntity,
     EntityNotFound,
@@ -356,7 +356,7 @@ GLPI_INDISPONIVEL = ErrorAnswer(
     "GLPI indisponível",
     "glpi_indisponivel",
     "GLPI fora do ar, lento demais, com erro 5xx ou respondendo algo que não é a API, com "
-    "`QUEUE_WHEN_UNAVAILABLE=false` ou num pedido com anexos (que não vai para a fila); tente de novo "
+    "`QUEUE_WHEN_UNAVAILABLE=false` (ou num complemento, que não vai para a fila); tente de novo "
     "depois do tempo em `Retry-After`.",
     (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"detalhe": _TEXT},
@@ -369,6 +369,15 @@ ARMAZENAMENTO_INDISPONIVEL = ErrorAnswer(
     "armazenamento_indisponivel",
     "O SQLite ou o Redis falhou (ex. disco cheio): nada foi guardado; repita depois do `Retry-After`.",
     (CRIAR_CHAMADO, CONSULTAR_CHAMADO, COMPLEMENTAR_CHAMADO),
+    headers=("Retry-After",),
+)
+FILA_DE_ANEXOS_CHEIA = ErrorAnswer(
+    503,
+    "Fila de anexos cheia",
+    "fila_de_anexos_cheia",
+    "O GLPI está indisponível e a fila já guarda `QUEUE_MAX_ATTACHMENT_BYTES` de anexos: este pedido "
+    "com anexos não foi guardado (nada ficou pela metade); repita depois do `Retry-After`.",
+    (CRIAR_CHAMADO,),
     headers=("Retry-After",),
 )
 ANEXOS_OCUPADO = ErrorAnswer(
@@ -425,6 +434,7 @@ ERROR_ANSWERS = (
     ERRO_GLPI,
     GLPI_INDISPONIVEL,
     ARMAZENAMENTO_INDISPONIVEL,
+    FILA_DE_ANEXOS_CHEIA,
     ANEXOS_OCUPADO,
     CHAMADO_FECHADO,
     CHAMADO_AINDA_NA_FILA,
@@ -496,6 +506,12 @@ def _store_unavailable(error: StoreUnavailable, request_id: str) -> Refusal:
     return _logged(refusal, logging.ERROR, "armazenamento_indisponivel", f"armazenamento indisponível: {error}")
 
 
+def _queue_full(error: QueueFull, request_id: str) -> Refusal:
+    refusal = FILA_DE_ANEXOS_CHEIA.refusal(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    message = "GLPI indisponível e fila de anexos cheia (QUEUE_MAX_ATTACHMENT_BYTES): pedido com anexos recusado"
+    return _logged(refusal, logging.WARNING, "fila_de_anexos_cheia", message)
+
+
 def _glpi_auth(error: GlpiAuthError, request_id: str) -> Refusal:
     refusal = FALHA_SESSAO_GLPI.refusal(detalhe=error.code)
     message = f"GLPI recusou as credenciais: {error.code} {error.message}"
@@ -548,6 +564,7 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     TicketClosed: _simple(CHAMADO_FECHADO),
     TicketNotYetCreated: _simple(CHAMADO_AINDA_NA_FILA),  # a deleted ticket: answered like an unknown protocol
     StoreUnavailable: _store_unavailable,
+    QueueFull: _queue_full,
     UnknownCategory: _unknown_category,
     EntityNotFound: _simple(ENTIDADE_NAO_ENCONTRADA),
     AmbiguousEntity: _ambiguous_entity,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from config import ConfigError, StoreSettings, load_store_settings
-from glpi_gateway.delivery import PROTOCOL_PATTERN, decode_request
+from glpi_gateway.delivery import PROTOCOL_PATTERN, decode_job
 from glpi_gateway.errors import UNAVAILABLE_DETAILS
 from glpi_gateway.logging_setup import configure_logging
 from glpi_gateway.store import (
@@ -398,12 +398,18 @@ def _exported(ticket: QueuedTicket) -> dict[str, Any]:
 
 
 def _request_fields(ticket: QueuedTicket) -> dict[str, Any]:
-    """The queued request as it was validated; an unreadable one as its raw text."""
+    """The queued request as it was validated, its files named (their bytes stay in the store); an
+    unreadable one as its raw text."""
     try:
-        request = decode_request(ticket.payload)
+        job = decode_job(ticket.payload)
     except (ValueError, TypeError):
         return {"ilegivel": ticket.payload}
-    return {name: value for name, value in vars(request).items() if value is not None}
+    fields: dict[str, Any] = {name: value for name, value in vars(job.request).items() if value is not None}
+    if job.files:
+        fields["anexos"] = [f"{queued.filename} ({queued.size} bytes, {queued.mime})" for queued in job.files]
+    if job.ticket_id is not None:
+        fields["chamado_ja_criado"] = job.ticket_id
+    return fields
 
 
 def _json_object(text: str | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ ENTITY_ID_COLUMN = 2
 ENTITY_NAME_COLUMN = 1
 TICKET_ID_COLUMN = 2
 TICKET_CONTENT_COLUMN = 21
+UNAVAILABLE_REASON = "GLPI indisponível"  # why a file was not sent, when that is why
 # The ids the configuration may name, checked against GLPI: (itemtype, Config attribute, variable).
 CONFIGURED_ITEMS = (
     ("ITILCategory", "glpi_default_category_id", "GLPI_DEFAULT_CATEGORY_ID"),
@@ -83,8 +84,12 @@ class Entity:
 
 @dataclass(frozen=True)
 class AttachmentReport:
-    sent: list[tuple[str, int]]  # (file name, GLPI document id)
-    failed: list[tuple[str, str]]  # (file name, why, in Portuguese)
+    sent: list[tuple[str, int]]  # (file name, GLPI document id), uploaded or found already there
+    failed: list[tuple[str, str]]  # (file name, why, in Portuguese): GLPI will not take it
+    # Positions (in the list given) of the files not sent because GLPI became unavailable, and why:
+    # they may be sent later (the first of them may have reached GLPI if `request_sent`).
+    pending: list[int]
+    pending_error: GlpiUnavailable | None = None
 
 
 class TicketGateway:
@@ -169,20 +174,30 @@ class TicketGateway:
         log.info("chamado %s criado na entidade %s", ticket_id, entity.id, extra={"event": "chamado_criado"})
         return ticket_id
 
-    def attach_files(self, ticket_id: int, attachments: list[Attachment]) -> AttachmentReport:
+    def attach_files(
+        self,
+        ticket_id: int,
+        attachments: Sequence[Attachment],
+        comments: Sequence[str] | None = None,
+        adopt: bool = False,
+    ) -> AttachmentReport:
         """Upload each file as a GLPI document of the ticket, in the ticket's entity.
 
         The entity is read from the ticket (GLPI's business rules may have moved it). A file
-        GLPI refuses is reported and the others still go; once GLPI is unreachable the rest
-        are reported without trying, so the customer does not wait a timeout per file.
+        GLPI refuses is reported and the others still go; once GLPI is unavailable the rest are
+        left pending without trying, so the customer does not wait a timeout per file.
+
+        `comments[i]` marks document i (its `comment`). With `adopt`, a document of the ticket
+        already carrying a file's mark is taken as that file's, not uploaded again: an earlier
+        attempt may have uploaded it and lost the answer.
         """
         if not attachments:
-            return AttachmentReport([], [])
+            return AttachmentReport([], [], [])
         sent: list[tuple[str, int]] = []
         failed: list[tuple[str, str]] = []
-        skip_reason = None
         try:
             entity_id = int(self._client.get_item("Ticket", ticket_id)["entities_id"])
+            present = self.marked_documents(ticket_id) if adopt and comments else {}
         except GlpiError as error:
             log.warning(
                 "chamado %s ilegível, os anexos não foram enviados: %s",
@@ -190,14 +205,30 @@ class TicketGateway:
                 error.code,
                 extra={"event": "anexos_nao_enviados"},
             )
-            skip_reason = _upload_failure(error)
-        for attachment in attachments:
-            if skip_reason:
-                failed.append((attachment.filename, skip_reason))
+            if isinstance(error, GlpiUnavailable):
+                return AttachmentReport([], [], list(range(len(attachments))), error)
+            return AttachmentReport([], [(a.filename, _upload_failure(error)) for a in attachments], [])
+        for position, attachment in enumerate(attachments):
+            comment = comments[position] if comments else None
+            if comment in present:
+                log.info(
+                    "anexo %r do chamado %s já estava no GLPI (documento %s): adotado, não reenviado",
+                    attachment.filename,
+                    ticket_id,
+                    present[comment],
+                    extra={"event": "documento_adotado"},
+                )
+                sent.append((attachment.filename, present[comment]))
                 continue
             try:
                 document_id = self._client.upload_document(
-                    attachment.filename, attachment.content, attachment.file_type.mime, "Ticket", ticket_id, entity_id
+                    attachment.filename,
+                    attachment.content,
+                    attachment.file_type.mime,
+                    "Ticket",
+                    ticket_id,
+                    entity_id,
+                    comment=comment,
                 )
             except GlpiError as error:
                 log.warning(
@@ -208,19 +239,38 @@ class TicketGateway:
                     error.message,
                     extra={"event": "anexo_falhou"},
                 )
-                failed.append((attachment.filename, _upload_failure(error)))
                 if isinstance(error, GlpiUnavailable):
-                    skip_reason = failed[-1][1]
+                    pending = list(range(position, len(attachments)))
+                    return self._reported(ticket_id, AttachmentReport(sent, failed, pending, error))
+                failed.append((attachment.filename, _upload_failure(error)))
             else:
                 sent.append((attachment.filename, document_id))
+        return self._reported(ticket_id, AttachmentReport(sent, failed, []))
+
+    @staticmethod
+    def _reported(ticket_id: int, report: AttachmentReport) -> AttachmentReport:
         log.info(
-            "chamado %s: %d anexo(s) enviado(s), %d falharam",
+            "chamado %s: %d anexo(s) enviado(s), %d recusado(s), %d pendente(s)",
             ticket_id,
-            len(sent),
-            len(failed),
+            len(report.sent),
+            len(report.failed),
+            len(report.pending),
             extra={"event": "anexos_enviados"},
         )
-        return AttachmentReport(sent, failed)
+        return report
+
+    def marked_documents(self, ticket_id: int) -> dict[str, int]:
+        """{comment: document id} of the ticket's documents that carry a comment (the oldest of
+        each comment): how a document uploaded with a mark is found again."""
+        found: dict[str, int] = {}
+        for link in self._client.list_subitems("Ticket", ticket_id, "Document_Item"):
+            if link.get("itemtype") != "Ticket" or not isinstance(link.get("documents_id"), int):
+                continue
+            document = self._client.get_item("Document", link["documents_id"])
+            comment = document.get("comment")
+            if isinstance(comment, str) and comment:
+                found.setdefault(html.unescape(comment), int(document["id"]))
+        return found
 
     def find_ticket_with_line(self, label: str, value: str) -> int | None:
         """The ticket whose content carries the line `label: value` written through `extra_lines`
@@ -400,7 +450,7 @@ def pick_cnpj_option(fields_options: dict[int, str], config: Config) -> int:
 def _upload_failure(error: GlpiError) -> str:
     """Why GLPI did not take an attachment, for the customer."""
     if isinstance(error, GlpiUnavailable):
-        return "GLPI indisponível"
+        return UNAVAILABLE_REASON
     if isinstance(error, GlpiAuthError):
         return "o GLPI recusou as credenciais do gateway"
     if isinstance(error, GlpiRequestError):

@@ -126,7 +126,8 @@ class DocumentsMixin(SandboxBase):
                 "documentcategories_id": 0,
                 "mime": mimetypes.guess_type(filename)[0] or "application/octet-stream",
                 "date_mod": now,
-                "comment": None,
+                # A plain column: stored as sent (GLPI 10 HTML-encodes it like any text), null when not.
+                "comment": self._stored(self._text(fields["comment"])) if "comment" in fields else None,
                 "is_deleted": 0,
                 "link": None,
                 "users_id": session.user_id,

@@ -148,6 +148,17 @@ def redis_prefix():
     return f"test-{uuid.uuid4().hex}:"
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request):
+    """Gateway settings selecting the store: SQLite in the gateway's own DATA_DIR, or Redis."""
+    if request.param == "sqlite":
+        return {}
+    return {
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
+    }
+
+
 @pytest.fixture(scope="module")
 def sandbox():
     box = GlpiSandbox(app_token=SANDBOX_APP_TOKEN, user_tokens={SANDBOX_USER_TOKEN: 7})

@@ -67,7 +67,7 @@ def test_a_form_without_files_creates_the_ticket_with_an_empty_report(gateway, s
     response = post_form(gateway, [("anexos", ("", b"", "application/octet-stream"))])  # an empty file input
     assert response.status_code == 201, response.text
     created = {"ticket_id": response.json()["ticket_id"], "protocolo": response.json()["protocolo"]}
-    assert response.json() == {**created, "anexos": {"enviados": [], "falharam": []}}
+    assert response.json() == {**created, "anexos": {"enviados": [], "falharam": [], "pendentes": []}}
     assert response.headers["Location"] == f"/chamados/{created['protocolo']}"
     assert len(sandbox.documents) == documents
 
@@ -161,10 +161,21 @@ def test_glpi_taking_the_type_once_configured_takes_the_file(gateway, sandbox):
     assert [sent["arquivo"] for sent in response.json()["anexos"]["enviados"]] == ["erro.log"]
 
 
-def test_glpi_failing_during_the_uploads_lists_every_file_and_stops_trying(gateway, sandbox):
+@pytest.fixture(scope="module")
+def not_queueing(sandbox, tmp_path_factory):
+    """A gateway with QUEUE_WHEN_UNAVAILABLE=false: GLPI's failures are answered, nothing waits."""
+    process = start_gateway(
+        tmp_path_factory.mktemp("not-queueing"), sandbox_settings(sandbox.url, QUEUE_WHEN_UNAVAILABLE="false")
+    )
+    assert process.exit_code is None, process.logs()
+    yield process
+    process.stop()
+
+
+def test_glpi_failing_during_the_uploads_lists_every_file_and_stops_trying(not_queueing, sandbox):
     sandbox.fault, sandbox.fault_endpoints = "http500", {"Document"}
     sandbox.reset_calls()
-    response = post_form(gateway, anexos(("a.png", PNG), ("b.pdf", PDF)))
+    response = post_form(not_queueing, anexos(("a.png", PNG), ("b.pdf", PDF)))
     assert response.status_code == 201, response.text
     assert response.json()["ticket_id"] in sandbox.tickets
     assert response.json()["anexos"] == {
@@ -173,13 +184,14 @@ def test_glpi_failing_during_the_uploads_lists_every_file_and_stops_trying(gatew
             {"arquivo": "a.png", "motivo": "GLPI indisponível"},
             {"arquivo": "b.pdf", "motivo": "GLPI indisponível"},
         ],
+        "pendentes": [],
     }
     assert sandbox.call_count(endpoint="Document") == 1
 
 
-def test_glpi_down_before_the_ticket_is_503_as_in_the_json_variant(gateway, sandbox):
+def test_glpi_down_before_the_ticket_is_503_as_in_the_json_variant_when_not_queueing(not_queueing, sandbox):
     sandbox.fault = "http500"
-    assert_error(post_form(gateway, anexos(("a.png", PNG))), 503, "glpi_indisponivel")
+    assert_error(post_form(not_queueing, anexos(("a.png", PNG))), 503, "glpi_indisponivel")
 
 
 # --- the JSON variant -------------------------------------------------------------------

@@ -3,6 +3,7 @@ at a time over a real SQLite store and a fake gateway."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -11,17 +12,20 @@ from glpi_client import GlpiAuthError, GlpiUnavailable
 from glpi_gateway.delivery import (
     LEASE_NAME,
     DeliveryWorker,
+    Job,
+    QueuedFile,
     backoff_delay,
     create_or_enqueue,
-    decode_request,
+    decode_job,
     deliver,
+    encode_job,
     encode_request,
     new_protocol,
     queue_backlog,
 )
 from glpi_gateway.store import CREATED, FAILED, QUEUED
 from glpi_gateway.store.sqlite import SqliteStore
-from glpi_gateway.tickets import EntityNotFound, TicketRefused
+from glpi_gateway.tickets import AttachmentReport, EntityNotFound, TicketRefused
 from glpi_gateway.web.routes import status_answer
 from tests.helpers import Clock, ticket_request
 
@@ -36,6 +40,23 @@ class FakeGateway:
         self.fail_with: Exception | None = None
         self.create_then_fail = False
         self.searches = 0
+        self.uploads: list[tuple] = []  # (ticket id, file name, bytes, comment, adopt)
+        self.unavailable_at_upload: int | None = None  # the upload (counting from 0) where GLPI goes away
+        self.refused: set[str] = set()  # file names GLPI refuses
+
+    def attach_files(self, ticket_id, attachments, comments=None, adopt=False):
+        sent, failed = [], []
+        for position, attachment in enumerate(attachments):
+            if len(self.uploads) == self.unavailable_at_upload:
+                self.unavailable_at_upload = None
+                error = GlpiUnavailable("down", "CONNECTION_FAILED")
+                return AttachmentReport(sent, failed, list(range(position, len(attachments))), error)
+            self.uploads.append((ticket_id, attachment.filename, attachment.content.read(), comments[position], adopt))
+            if attachment.filename in self.refused:
+                failed.append((attachment.filename, "o GLPI recusou o arquivo: tipo"))
+            else:
+                sent.append((attachment.filename, 900 + len(self.uploads)))
+        return AttachmentReport(sent, failed, [])
 
     def find_ticket_with_line(self, label, value):
         assert label == "Protocolo"
@@ -79,9 +100,21 @@ def test_protocols_are_fresh_hex_ids():
     assert first != second and len(first) == 32 and int(first, 16) >= 0
 
 
-def test_request_survives_the_queue_payload_round_trip():
+def test_a_job_survives_the_queue_payload_round_trip():
     request = ticket_request(email_cliente="a@b.com.br", categoria=4, urgencia=5)
-    assert decode_request(encode_request(request)) == request
+    files = (QueuedFile("print.png", "image/png", 10, "ab" * 32, 2),)
+    for job in (Job(request), Job(request, files, 3, ticket_id=17)):
+        assert decode_job(encode_job(job)) == job
+
+
+def test_a_payload_queued_before_jobs_had_a_type_is_read_as_a_ticket_request():
+    request = ticket_request(categoria=4)
+    assert decode_job(encode_request(request)) == Job(request)
+
+
+def test_a_job_of_an_unknown_type_is_unreadable():
+    with pytest.raises(ValueError):
+        decode_job('{"tipo": "outra-coisa"}')
 
 
 def test_deliver_creates_with_the_protocol_line_when_nothing_was_sent():
@@ -110,7 +143,7 @@ def test_unavailable_glpi_queues_the_request_durably(store):
     queued = store.ticket("p1")
     assert queued.state == QUEUED and queued.maybe_sent is False
     assert queued.next_attempt_at == queued.created_at  # nothing was sent: try again at once
-    assert decode_request(queued.payload) == ticket_request()
+    assert decode_job(queued.payload) == Job(ticket_request())
 
 
 def test_lost_answer_is_queued_as_maybe_sent(store):
@@ -306,3 +339,64 @@ def test_a_ticket_cancelled_after_the_worker_read_it_is_not_sent(store, clock):
     worker.run_once()
     assert gateway.tickets == {} and heard == []
     assert status_answer(store.ticket("p1"))["status"] == "cancelado"
+
+
+# --- a request's files -------------------------------------------------------------------------
+
+FILES = (("a.png", "image/png", b"\x89PNG-a"), ("b.pdf", "application/pdf", b"%PDF-b"))
+
+
+def queue_with_files(store, protocol="p1", files=FILES):
+    queued_files = [
+        (QueuedFile(name, mime, len(data), "0" * 64, n), io.BytesIO(data))
+        for n, (name, mime, data) in enumerate(files, start=1)
+    ]
+    gateway = FakeGateway()
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    create_or_enqueue(gateway, store, ticket_request(), protocol, False, True, 10, queued_files, max_file_bytes=1000)
+
+
+def test_a_queued_requests_files_become_marked_documents_of_its_ticket_and_are_then_deleted(store, clock):
+    queue_with_files(store)
+    gateway = FakeGateway()
+    make_worker(store, gateway, clock).run_once()
+    assert gateway.tickets == {1: "p1"}
+    assert gateway.uploads == [
+        (1, "a.png", b"\x89PNG-a", "Protocolo: p1 · anexo 1/2", False),
+        (1, "b.pdf", b"%PDF-b", "Protocolo: p1 · anexo 2/2", False),
+    ]
+    delivered = status_answer(store.ticket("p1"))
+    assert delivered["status"] == CREATED and [sent["arquivo"] for sent in delivered["anexos"]["enviados"]] == [
+        "a.png",
+        "b.pdf",
+    ]
+    assert store.queued_file("p1", 0) is None
+
+
+def test_glpi_lost_between_files_resumes_on_the_same_ticket_looking_for_what_was_sent(store, clock):
+    queue_with_files(store)
+    gateway = FakeGateway()
+    gateway.unavailable_at_upload = 1
+    worker = DeliveryWorker(store, gateway, retry_max_seconds=1, final_ttl=TTL, clock=clock, protocol_ttl=TTL)
+    worker.run_once()
+    assert store.ticket("p1").state == QUEUED and store.ticket("p1").reason == "CONNECTION_FAILED"
+    clock.now += 2
+    worker.run_once()
+    assert gateway.tickets == {1: "p1"}  # not created again
+    assert [(upload[1], upload[4]) for upload in gateway.uploads] == [
+        ("a.png", False),
+        ("a.png", True),
+        ("b.pdf", True),
+    ]
+    assert store.ticket("p1").state == CREATED
+
+
+def test_a_file_glpi_refuses_is_reported_failed_and_the_ticket_still_delivered(store, clock):
+    queue_with_files(store)
+    gateway = FakeGateway()
+    gateway.refused = {"b.pdf"}
+    make_worker(store, gateway, clock).run_once()
+    delivered = status_answer(store.ticket("p1"))
+    assert delivered["status"] == CREATED
+    assert delivered["anexos"]["falharam"] == [{"arquivo": "b.pdf", "motivo": "o GLPI recusou o arquivo: tipo"}]
+    assert len(gateway.uploads) == 2

@@ -52,6 +52,8 @@ class FakeGlpi:
         self.refuse_ticket = None
         self.search_delay = 0.0
         self.unreadable: set[str] = set()
+        self.documents: dict[int, tuple[int, str | None]] = {}  # id -> (ticket id, comment)
+        self.lose_upload_answer = False
         self._lock = threading.Lock()
 
     def _record(self, *call):
@@ -88,6 +90,8 @@ class FakeGlpi:
             raise GlpiRequestError("You don't have permission", "ERROR_RIGHT_MISSING", 403)
         if itemtype == "Ticket" and 0 <= item_id - 101 < len(self.created):
             return {"id": item_id, "entities_id": self.created[item_id - 101]["entities_id"]}
+        if itemtype == "Document" and item_id in self.documents:
+            return {"id": item_id, "comment": self.documents[item_id][1]}
         if (itemtype, item_id) not in self.existing:
             raise GlpiNotFound("Item not found", "ERROR_ITEM_NOT_FOUND", 404)
         return {"id": item_id}
@@ -103,9 +107,22 @@ class FakeGlpi:
         self.created.append(item_input)
         return 100 + len(self.created)
 
-    def upload_document(self, filename, content, mime, itemtype, item_id, entity_id):
+    def upload_document(self, filename, content, mime, itemtype, item_id, entity_id, comment=None):
         self._record("upload", filename, itemtype, item_id, entity_id)
-        return 500 + self.count("upload")
+        document_id = 500 + self.count("upload")
+        self.documents[document_id] = (item_id, comment)
+        if self.lose_upload_answer:
+            raise GlpiUnavailable("timed out", "TIMEOUT", request_sent=True)
+        return document_id
+
+    def list_subitems(self, itemtype, item_id, subitemtype, rows=1000):
+        self._record("list", f"{itemtype}/{subitemtype}")
+        assert (itemtype, subitemtype) == ("Ticket", "Document_Item")
+        return [
+            {"documents_id": document_id, "itemtype": "Ticket", "items_id": item_id}
+            for document_id, (ticket_id, _) in self.documents.items()
+            if ticket_id == item_id
+        ]
 
 
 def make_config(**overrides) -> Config:
@@ -371,7 +388,7 @@ def test_attachments_go_to_the_entity_glpi_holds_the_ticket_in():
     glpi.created[0]["entities_id"] = 4  # a GLPI business rule moved the new ticket
     files = [Attachment("a.png", b"\x89PNG", PNG), Attachment("b.png", b"\x89PNG", PNG)]
     report = gateway.attach_files(ticket_id, files)
-    assert report == AttachmentReport([("a.png", 501), ("b.png", 502)], [])
+    assert report == AttachmentReport([("a.png", 501), ("b.png", 502)], [], [])
     assert [call[1:] for call in glpi.calls if call[0] == "upload"] == [
         ("a.png", "Ticket", ticket_id, 4),
         ("b.png", "Ticket", ticket_id, 4),
@@ -385,9 +402,41 @@ def test_attachments_of_a_ticket_glpi_cannot_show_all_fail_without_uploading():
     assert glpi.count("upload") == 0
 
 
+def test_each_document_carries_its_files_mark_in_its_comment():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    ticket_id = gateway.create_ticket(ticket_request())
+    files = [Attachment("a.png", b"\x89PNG", PNG), Attachment("b.png", b"\x89PNG", PNG)]
+    gateway.attach_files(ticket_id, files, ["marca 1/2", "marca 2/2"])
+    assert glpi.documents == {501: (ticket_id, "marca 1/2"), 502: (ticket_id, "marca 2/2")}
+
+
+def test_a_document_already_carrying_a_files_mark_is_adopted_not_uploaded_again():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    ticket_id = gateway.create_ticket(ticket_request())
+    glpi.documents[499] = (ticket_id, "marca 1/2")  # uploaded by an attempt whose answer was lost
+    files = [Attachment("a.png", b"\x89PNG", PNG), Attachment("b.png", b"\x89PNG", PNG)]
+    report = gateway.attach_files(ticket_id, files, ["marca 1/2", "marca 2/2"], adopt=True)
+    assert report == AttachmentReport([("a.png", 499), ("b.png", 501)], [], [])
+    assert [call[1] for call in glpi.calls if call[0] == "upload"] == ["b.png"]
+
+
+def test_glpi_lost_in_the_middle_leaves_the_rest_pending_with_its_error():
+    glpi = FakeGlpi()
+    gateway = TicketGateway(make_config(), glpi)
+    ticket_id = gateway.create_ticket(ticket_request())
+    glpi.lose_upload_answer = True
+    files = [Attachment(name, b"\x89PNG", PNG) for name in ("a.png", "b.png", "c.png")]
+    report = gateway.attach_files(ticket_id, files, ["1/3", "2/3", "3/3"])
+    assert (report.sent, report.failed, report.pending) == ([], [], [0, 1, 2])
+    assert report.pending_error is not None and report.pending_error.request_sent
+    assert glpi.count("upload") == 1  # the rest were not tried
+
+
 def test_no_attachments_cost_no_glpi_call():
     glpi = FakeGlpi()
-    assert TicketGateway(make_config(), glpi).attach_files(101, []) == AttachmentReport([], [])
+    assert TicketGateway(make_config(), glpi).attach_files(101, []) == AttachmentReport([], [], [])
     assert glpi.calls == []
 
 

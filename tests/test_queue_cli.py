@@ -3,6 +3,7 @@ a gateway that is running and delivering (GLPI being the sandbox)."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import redis
 
 from glpi_gateway import queue_cli
-from glpi_gateway.delivery import encode_request
+from glpi_gateway.delivery import Job, QueuedFile, encode_job, encode_request
 from glpi_gateway.logging_setup import LOGGER_NAMES
 from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
 from glpi_gateway.store.redis import RedisStore
@@ -148,6 +149,20 @@ def test_show_gives_the_whole_ticket_and_the_request(scene, capsys):
     description = lines.index("descricao_problema: A impressora não imprime.")
     assert lines[description + 1] == "Já reiniciei."  # a multi-line field stays under its first line
     assert "Pode estar no GLPI" not in out
+
+
+def test_show_and_export_name_a_requests_queued_files_but_never_their_bytes(backend, capsys):
+    environ, store = backend
+    request = validate_ticket_request(ticket_body())
+    job = Job(request, (QueuedFile("print.png", "image/png", 12, "0" * 64, 1),), 1)
+    store.enqueue(P1, encode_job(job), False, files=[io.BytesIO(b"segredo-png!")], max_file_bytes=100)
+    assert run(environ, "mostrar", P1) == 0
+    shown = capsys.readouterr().out
+    assert "print.png (12 bytes, image/png)" in shown and "segredo" not in shown
+    assert run(environ, "exportar") == 0
+    exported = capsys.readouterr().out
+    assert json.loads(exported)["pedido"]["anexos"] == ["print.png (12 bytes, image/png)"]
+    assert "segredo" not in exported
 
 
 def test_show_accepts_the_location_path_and_warns_of_a_maybe_sent_ticket(scene, capsys):

@@ -29,17 +29,6 @@ from tests.helpers import (
 pytestmark = pytest.mark.slow  # gunicorn, SIGKILL and SIGTERM, Redis
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request):
-    """Settings selecting the store: SQLite in the gateway's own DATA_DIR, or Redis."""
-    if request.param == "sqlite":
-        return {}
-    return {
-        "REDIS_URL": request.getfixturevalue("redis_url"),
-        "REDIS_KEY_PREFIX": request.getfixturevalue("redis_prefix"),
-    }
-
-
 # --- nothing lost -----------------------------------------------------------------------------
 
 

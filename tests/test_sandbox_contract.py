@@ -1012,6 +1012,26 @@ def test_documents_keep_their_bytes_and_name_and_need_a_known_extension(demo):
     assert sandbox.calls[("POST", "Document")] == 3 and sandbox.calls[("GET", "Ticket/Document_Item")] == 1
 
 
+def test_a_documents_comment_is_kept_as_sent_where_glpi_10_replaces_its_name(demo):
+    """The gateway marks each document in its comment, since GLPI 10 renames a document linked to a
+    ticket (LAB#221, #223: a comment column, null when none was sent)."""
+    _, url = demo
+    headers = login(url)
+    ticket_id = post_ticket(url, headers, name="Sem rede", entities_id=2).json()["id"]
+    link = {"itemtype": "Ticket", "items_id": ticket_id, "entities_id": 2}
+    mark = "Protocolo: 9f1c2b3a4d5e6f708192a3b4c5d6e7f8 · anexo 1/2"
+    marked = post_document(url, headers, {"input": {"name": "a.png", "comment": mark, **link}}, ("a.png", b"x"))
+    unmarked = post_document(url, headers, {"input": link}, ("b.png", b"y"))
+    documents = [
+        requests.get(f"{url}/Document/{created.json()['id']}", headers=headers, timeout=5).json()
+        for created in (marked, unmarked)
+    ]
+    assert [(document["name"], document["comment"]) for document in documents] == [
+        ("Document: Ticket - Sem rede", mark),
+        ("Document: Ticket - Sem rede", None),
+    ]
+
+
 def test_document_uploads_refused_like_glpi(demo):
     _, url = demo
     headers = login(url)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 import threading
 import time
 
@@ -14,12 +17,13 @@ from glpi_gateway.store import (
     FAILED,
     QUEUED,
     ClaimOutcome,
+    QueueFull,
     StoredAnswer,
     StoreUnavailable,
     open_store,
 )
 from glpi_gateway.store.redis import RedisStore
-from glpi_gateway.store.sqlite import SqliteStore
+from glpi_gateway.store.sqlite import FILES_DIR, ORPHAN_GRACE_SECONDS, SqliteStore
 from tests.helpers import Clock
 
 LOCK = 60.0
@@ -626,3 +630,112 @@ def test_sqlite_files_are_private_to_the_gateways_user(tmp_path):
         ]
     finally:
         store.close()
+
+
+# --- files of queued requests --------------------------------------------------------------------
+
+
+def _files(*contents: bytes) -> list[io.BytesIO]:
+    return [io.BytesIO(content) for content in contents]
+
+
+def _read(store, protocol: str, index: int) -> bytes | None:
+    found = store.queued_file(protocol, index)
+    if found is None:
+        return None
+    with found:
+        return found.read()
+
+
+def test_files_queued_with_a_ticket_are_read_back_whole_and_in_order(make_store):
+    make_store().enqueue("a1", "{}", maybe_sent=False, files=_files(b"first", b"second"), max_file_bytes=100)
+    other = make_store()  # another process
+    assert [_read(other, "a1", 0), _read(other, "a1", 1), _read(other, "a1", 2)] == [b"first", b"second", None]
+
+
+def test_files_that_would_pass_the_bound_are_refused_and_nothing_is_stored(store):
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"x" * 60), max_file_bytes=100)
+    with pytest.raises(QueueFull):
+        store.enqueue("b2", "{}", maybe_sent=False, files=_files(b"y" * 30, b"z" * 11), max_file_bytes=100)
+    assert store.ticket("b2") is None and _read(store, "b2", 0) is None
+    store.enqueue("c3", "{}", maybe_sent=False, files=_files(b"y" * 40), max_file_bytes=100)  # exactly at the bound
+    assert _read(store, "c3", 0) == b"y" * 40
+
+
+def test_a_bound_of_zero_refuses_any_file_but_not_a_ticket_without_files(store):
+    with pytest.raises(QueueFull):
+        store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"x"), max_file_bytes=0)
+    store.enqueue("b2", "{}", maybe_sent=False, max_file_bytes=0)
+    assert store.ticket("a1") is None and store.ticket("b2").state == QUEUED
+
+
+def test_delivered_files_are_deleted_and_their_bytes_freed(store):
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"x" * 100), max_file_bytes=100)
+    store.finish_ticket("a1", CREATED, 7, None, TTL)
+    assert _read(store, "a1", 0) is None
+    store.enqueue("b2", "{}", maybe_sent=False, files=_files(b"y" * 100), max_file_bytes=100)
+    assert _read(store, "b2", 0) == b"y" * 100
+
+
+def test_a_failed_tickets_files_stay_for_a_retry(store):
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"kept"), max_file_bytes=100)
+    store.finish_ticket("a1", FAILED, None, '{"codigo": "x"}', TTL)
+    store.purge_expired()
+    assert _read(store, "a1", 0) == b"kept"
+
+
+def test_queueing_a_protocol_twice_keeps_its_first_files(store):
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"first"), max_file_bytes=100)
+    store.enqueue("a1", "{}", maybe_sent=True, files=_files(b"second"), max_file_bytes=100)
+    assert _read(store, "a1", 0) == b"first"
+
+
+def test_sqlite_files_of_an_expired_ticket_are_purged_and_their_bytes_freed(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"x" * 100), max_file_bytes=100)
+    store.finish_ticket("a1", FAILED, None, None, 60)
+    clock.now += 61
+    store.purge_expired()
+    assert not (tmp_path / FILES_DIR / "a1").exists()
+    store.enqueue("b2", "{}", maybe_sent=False, files=_files(b"y" * 100), max_file_bytes=100)
+    store.close()
+
+
+def test_sqlite_files_are_durable_private_and_left_nowhere_else(tmp_path):
+    store = SqliteStore(str(tmp_path))
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"one", b"two"), max_file_bytes=100)
+    store.close()
+    files_dir = tmp_path / FILES_DIR
+    assert sorted(path.name for path in files_dir.iterdir()) == ["a1"]  # no temporary directory left
+    assert sorted(path.name for path in (files_dir / "a1").iterdir()) == ["0", "1"]
+    assert stat.S_IMODE((files_dir / "a1").stat().st_mode) == 0o700
+    assert stat.S_IMODE((files_dir / "a1" / "0").stat().st_mode) == 0o600
+
+
+def test_sqlite_orphan_files_are_purged_once_old_and_spared_while_fresh(tmp_path):
+    """Files written by a process killed before its queue entry committed."""
+    store = SqliteStore(str(tmp_path))
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"owned"), max_file_bytes=100)
+    orphans = [tmp_path / FILES_DIR / "b2", tmp_path / FILES_DIR / ".novo-dead", tmp_path / FILES_DIR / "fresh"]
+    for orphan in orphans:
+        orphan.mkdir()
+        (orphan / "0").write_bytes(b"lost")
+    for old in orphans[:2]:
+        os.utime(old, (time.time() - ORPHAN_GRACE_SECONDS - 1,) * 2)
+    os.utime(tmp_path / FILES_DIR / "a1", (time.time() - ORPHAN_GRACE_SECONDS - 1,) * 2)
+    store.purge_expired()
+    store.close()
+    assert sorted(path.name for path in (tmp_path / FILES_DIR).iterdir()) == ["a1", "fresh"]
+
+
+@pytest.mark.slow
+def test_redis_files_expire_with_a_failed_ticket_and_their_bytes_are_then_freed(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client, redis_prefix)
+    store.enqueue("a1", "{}", maybe_sent=False, files=_files(b"x" * 100), max_file_bytes=100)
+    store.finish_ticket("a1", FAILED, None, None, 60)
+    assert 0 < client.ttl(f"{redis_prefix}files:a1") <= 61
+    client.delete(f"{redis_prefix}files:a1")  # as Redis does when the time comes
+    store.purge_expired()
+    store.enqueue("b2", "{}", maybe_sent=False, files=_files(b"y" * 100), max_file_bytes=100)
+    store.close()

@@ -1,5 +1,5 @@
-"""Durable shared state: idempotency keys, the delivery queue, the drainer's lease and the
-rate-limit counters.
+"""Durable shared state: idempotency keys, the delivery queue (with the files of queued requests),
+the drainer's lease and the rate-limit counters.
 
 Two backends behind one small interface (`Store`): SQLite in `DATA_DIR` (one machine, any
 number of gunicorn workers) and Redis (`REDIS_URL`, several gateway instances). Every
@@ -10,10 +10,10 @@ in-process state. Times are wall-clock seconds (`time.time()`), shared by every 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import IO, Protocol
 
 QUEUED, CREATED, FAILED = "enfileirado", "criado", "falhou"
 CANCELLED = "cancelado"  # by the person on call (python app.py fila cancelar), never by the gateway
@@ -29,6 +29,10 @@ RATE_LIMIT_STORE_TIMEOUT = 0.2
 
 class StoreUnavailable(RuntimeError):
     """The store (SQLite file or Redis) could not be read or written."""
+
+
+class QueueFull(Exception):
+    """The attachments already queued plus these would pass QUEUE_MAX_ATTACHMENT_BYTES: nothing was stored."""
 
 
 class ProtocolNotFound(LookupError):
@@ -90,9 +94,24 @@ class Store(Protocol):
     def release_key(self, key: str) -> None:
         """End the request without a final answer: the next request with the key takes over."""
 
-    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
+    def enqueue(
+        self,
+        protocol: str,
+        payload: str,
+        maybe_sent: bool,
+        delay: float = 0.0,
+        files: Sequence[IO[bytes]] = (),
+        max_file_bytes: int = 0,
+    ) -> None:
         """Durably add a ticket to deliver, first tried `delay` seconds from now (committed when
-        this returns); a protocol already in the store is left as it is."""
+        this returns); a protocol already in the store is left as it is.
+
+        `files` (seekable streams, read from their start) are kept with it, durable before the entry
+        is, until it is delivered (CREATED) or its record expires. QueueFull, and nothing stored,
+        when they would take the bytes of every queued file past `max_file_bytes`."""
+
+    def queued_file(self, protocol: str, index: int) -> IO[bytes] | None:
+        """The file number `index` (from 0) kept with a queued ticket, or None when it is gone."""
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
         """The queued ticket with this protocol, whatever its state, or None."""
@@ -110,9 +129,9 @@ class Store(Protocol):
 
     def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None: ...
 
-    def finish_ticket(
-        self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float
-    ) -> None: ...
+    def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
+        """End a delivery: CREATED drops the payload and the files at once; FAILED keeps both until
+        the record expires (`ttl`), so that `python app.py fila reenviar` can still deliver it."""
 
     # --- the queue command (python app.py fila): safe while gateways run ---------------------
 
@@ -149,7 +168,9 @@ class Store(Protocol):
         """Count a hit on `key`: the hits so far in its window (which starts at the first hit
         and lasts `window_seconds`) and the seconds until that window ends."""
 
-    def purge_expired(self) -> None: ...
+    def purge_expired(self) -> None:
+        """Delete what expired, with the files of records that are gone, and files no entry owns
+        (a process killed between writing them and committing their entry)."""
 
     def close(self) -> None: ...
 

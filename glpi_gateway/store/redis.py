@@ -1,12 +1,18 @@
-"""The Redis backend of the store: the same state shared by several gateway instances (REDIS_URL)."""
+"""The Redis backend of the store: the same state shared by several gateway instances (REDIS_URL).
+
+The files of a queued request are one hash (`files:<protocolo>`, a field per file, each at most
+ATTACHMENTS_MAX_BYTES), written in the same MULTI/EXEC as the entry; `queued-files` holds the bytes
+of each protocol's files, summed to bound them.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import IO, Any
 
 import redis
 
@@ -20,6 +26,7 @@ from glpi_gateway.store import (
     ClaimOutcome,
     KeyRecord,
     QueuedTicket,
+    QueueFull,
     StoredAnswer,
     StoreUnavailable,
     decide_claim,
@@ -124,26 +131,52 @@ class RedisStore:
 
         self._guarded(self._redis.transaction, attempt, name)
 
-    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
-        now = self._clock()
-        if self._guarded(self._redis.exists, self._key("ticket", protocol)):
-            return  # a request that takes over a key may queue its protocol a second time
-        seq = self._guarded(self._redis.incr, self._key("seq"))
-        pipe = self._redis.pipeline()  # MULTI/EXEC: the record and its place in line together
-        pipe.hset(
-            self._key("ticket", protocol),
-            mapping={
-                "payload": payload,
-                "state": QUEUED,
-                "attempts": 0,
-                "maybe_sent": int(maybe_sent),
-                "next_attempt_at": now + delay,
-                "created_at": now,
-                "seq": seq,
-            },
-        )
-        pipe.zadd(self._key("queue"), {protocol: seq})
-        self._guarded(pipe.execute)
+    def enqueue(
+        self,
+        protocol: str,
+        payload: str,
+        maybe_sent: bool,
+        delay: float = 0.0,
+        files: Sequence[IO[bytes]] = (),
+        max_file_bytes: int = 0,
+    ) -> None:
+        contents = [_read_whole(stream) for stream in files]
+        size = sum(len(content) for content in contents)
+        name = self._key("ticket", protocol)
+        seq = self._guarded(self._redis.incr, self._key("seq"))  # a gap in the numbers is harmless
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            known = pipe.exists(name)  # a request that takes over a key may queue its protocol a second time
+            if contents and not known:
+                queued = sum(int(value) for value in pipe.hvals(self._key("queued-files")))
+                if queued + size > max_file_bytes:
+                    raise QueueFull()
+            now = self._clock()
+            pipe.multi()  # the record, its files and its place in line together
+            if known:
+                return
+            pipe.hset(
+                name,
+                mapping={
+                    "payload": payload,
+                    "state": QUEUED,
+                    "attempts": 0,
+                    "maybe_sent": int(maybe_sent),
+                    "next_attempt_at": now + delay,
+                    "created_at": now,
+                    "seq": seq,
+                },
+            )
+            if contents:
+                pipe.hset(self._key("files", protocol), mapping={str(i): data for i, data in enumerate(contents)})
+                pipe.hset(self._key("queued-files"), protocol, size)
+            pipe.zadd(self._key("queue"), {protocol: seq})
+
+        self._guarded(self._redis.transaction, attempt, name, self._key("queued-files"))
+
+    def queued_file(self, protocol: str, index: int) -> IO[bytes] | None:
+        content = self._guarded(self._redis.hget, self._key("files", protocol), str(index))
+        return None if content is None else io.BytesIO(content)
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
         stored = self._guarded(self._redis.hgetall, self._key("ticket", protocol))
@@ -193,14 +226,19 @@ class RedisStore:
 
     def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
         name = self._key("ticket", protocol)
+        expires_at = int(self._clock() + ttl) + 1
         pipe = self._redis.pipeline()
         pipe.hset(
             name, mapping={"state": state, "ticket_id": "" if ticket_id is None else ticket_id, "reason": reason or ""}
         )
         if state == CREATED:  # in GLPI: GET /chamados reads only the state; a failed one can be retried
             pipe.hdel(name, "payload")
+            pipe.delete(self._key("files", protocol))
+            pipe.hdel(self._key("queued-files"), protocol)
+        else:
+            pipe.expireat(self._key("files", protocol), expires_at)
         pipe.zrem(self._key("queue"), protocol)
-        pipe.expireat(name, int(self._clock() + ttl) + 1)
+        pipe.expireat(name, expires_at)
         self._guarded(pipe.execute)
 
     def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
@@ -241,6 +279,7 @@ class RedisStore:
                     },
                 )
                 pipe.persist(name)
+                pipe.persist(self._key("files", protocol))
                 pipe.zadd(self._key("queue"), {protocol: int(stored["seq"])})  # its place of arrival
 
         self._guarded(self._redis.transaction, attempt, name)
@@ -256,6 +295,7 @@ class RedisStore:
                 pipe.hset(name, mapping={"state": CANCELLED, "reason": reason})
                 pipe.zrem(self._key("queue"), protocol)
                 pipe.expireat(name, int(self._clock() + ttl) + 1)
+                pipe.expireat(self._key("files", protocol), int(self._clock() + ttl) + 1)
 
         self._guarded(self._redis.transaction, attempt, name)
         return self.ticket(protocol)
@@ -303,10 +343,22 @@ class RedisStore:
         return int(count), int(milliseconds) / 1000
 
     def purge_expired(self) -> None:
-        """Nothing to do: Redis expires finished records and counters by itself."""
+        """Redis expires finished records, their files and the counters by itself; what is left is to
+        stop counting the bytes of files that expired."""
+        counted = self._key("queued-files")
+        for protocol in self._guarded(self._redis.hkeys, counted):
+            if not self._guarded(self._redis.exists, self._key("files", protocol.decode())):
+                self._guarded(self._redis.hdel, counted, protocol)
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _read_whole(stream: IO[bytes]) -> bytes:
+    stream.seek(0)
+    content = stream.read()
+    stream.seek(0)
+    return content
 
 
 def _text(value: bytes | str) -> str:

@@ -1,4 +1,8 @@
-"""The SQLite backend of the store: one file in DATA_DIR, shared by every gunicorn worker of one machine."""
+"""The SQLite backend of the store: one file in DATA_DIR, shared by every gunicorn worker of one machine.
+
+The files of queued requests live beside it, in DATA_DIR/anexos/<protocolo>/<n>: written under a
+temporary name and fsynced, then moved into place before their queue entry commits.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
+from typing import IO
 
 from glpi_gateway.store import (
     CANCELLED,
@@ -23,6 +30,7 @@ from glpi_gateway.store import (
     ClaimOutcome,
     KeyRecord,
     QueuedTicket,
+    QueueFull,
     StoredAnswer,
     StoreUnavailable,
     decide_claim,
@@ -69,7 +77,17 @@ CREATE TABLE IF NOT EXISTS rate_counters (
     count INTEGER NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS queued_files (
+    protocol TEXT PRIMARY KEY,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
 """
+FILES_DIR = "anexos"
+# A directory of files that no queue entry owns is deleted once this old: an entry being committed
+# right now owns its directory a moment after it was written.
+ORPHAN_GRACE_SECONDS = 3600.0
+_COPY_CHUNK = 1024 * 1024
 # Backoff between attempts to set the store up while another process holds a lock (seconds).
 _FIRST_SET_UP_PAUSE = 0.005
 _LAST_SET_UP_PAUSE = 0.2
@@ -101,6 +119,7 @@ class SqliteStore:
         create_schema: bool = True,
     ):
         self.path = os.path.join(data_dir, SQLITE_FILE)
+        self.files_dir = os.path.join(data_dir, FILES_DIR)
         _private_files(data_dir, self.path)
         self._clock = clock
         self._busy_timeout = busy_timeout
@@ -224,15 +243,83 @@ class SqliteStore:
     def release_key(self, key: str) -> None:
         self._write_one("UPDATE idempotency_keys SET locked_until = 0 WHERE key = ?", (key,))
 
-    def enqueue(self, protocol: str, payload: str, maybe_sent: bool, delay: float = 0.0) -> None:
-        now = self._clock()
-        with self._transaction(durable=True) as db:
-            db.execute(
-                # OR IGNORE: a request that takes over a key may queue its protocol a second time.
-                "INSERT OR IGNORE INTO queue (protocol, payload, state, maybe_sent, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (protocol, payload, QUEUED, int(maybe_sent), now + delay, now),
-            )
+    def enqueue(
+        self,
+        protocol: str,
+        payload: str,
+        maybe_sent: bool,
+        delay: float = 0.0,
+        files: Sequence[IO[bytes]] = (),
+        max_file_bytes: int = 0,
+    ) -> None:
+        size = sum(_size(stream) for stream in files)
+        if files and self._queued_file_bytes() + size > max_file_bytes:
+            raise QueueFull()  # the usual refusal, before a byte is written
+        final = os.path.join(self.files_dir, protocol)
+        staged: str | None = None
+        moved = committed = False
+        try:
+            staged = self._stage(files) if files else None
+            now = self._clock()
+            with self._transaction(durable=True) as db:
+                if db.execute("SELECT 1 FROM queue WHERE protocol = ?", (protocol,)).fetchone():
+                    return  # a request that takes over a key may queue its protocol a second time
+                db.execute(
+                    "INSERT INTO queue (protocol, payload, state, maybe_sent, next_attempt_at, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (protocol, payload, QUEUED, int(maybe_sent), now + delay, now),
+                )
+                if staged is not None:
+                    queued = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM queued_files").fetchone()[0]
+                    if queued + size > max_file_bytes:
+                        raise QueueFull()
+                    db.execute(
+                        "INSERT INTO queued_files (protocol, files, bytes) VALUES (?, ?, ?)",
+                        (protocol, len(files), size),
+                    )
+                    # In place before the entry commits: a crash in between leaves files that no entry
+                    # owns (purge_expired deletes them), never an entry without its files.
+                    shutil.rmtree(final, ignore_errors=True)  # such leftovers, of this very protocol
+                    os.rename(staged, final)
+                    moved = True
+                    _fsync_directory(self.files_dir)
+            committed = True
+        except OSError as error:
+            raise StoreUnavailable(f"{self.files_dir}: {error}") from error
+        finally:
+            if staged is not None and not moved:
+                shutil.rmtree(staged, ignore_errors=True)
+            if moved and not committed:
+                shutil.rmtree(final, ignore_errors=True)
+
+    def _stage(self, files: Sequence[IO[bytes]]) -> str:
+        """The files written durably under a temporary directory of FILES_DIR, which this returns."""
+        os.makedirs(self.files_dir, mode=0o700, exist_ok=True)
+        staged = os.path.join(self.files_dir, f".novo-{uuid.uuid4().hex}")
+        os.mkdir(staged, 0o700)
+        for index, stream in enumerate(files):
+            descriptor = os.open(os.path.join(staged, str(index)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as copy:
+                stream.seek(0)
+                shutil.copyfileobj(stream, copy, _COPY_CHUNK)
+                copy.flush()
+                os.fsync(copy.fileno())
+            stream.seek(0)
+        _fsync_directory(staged)
+        return staged
+
+    def _queued_file_bytes(self) -> int:
+        row = self._read_one("SELECT COALESCE(SUM(bytes), 0) FROM queued_files", ())
+        assert row is not None  # an aggregate without GROUP BY always yields one row
+        return int(row[0])
+
+    def queued_file(self, protocol: str, index: int) -> IO[bytes] | None:
+        try:
+            return open(os.path.join(self.files_dir, protocol, str(index)), "rb")  # noqa: SIM115 (the caller closes it)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreUnavailable(f"{self.files_dir}: {error}") from error
 
     def ticket(self, protocol: str) -> QueuedTicket | None:
         row = self._read_one(_LIVE_TICKET, (protocol, self._clock()))
@@ -278,6 +365,10 @@ class SqliteStore:
                 "payload = CASE WHEN ?1 = ?6 THEN '' ELSE payload END WHERE protocol = ?5",
                 (state, ticket_id, reason, self._clock() + ttl, protocol, CREATED),
             )
+            if state == CREATED:
+                db.execute("DELETE FROM queued_files WHERE protocol = ?", (protocol,))
+        if state == CREATED:  # a crash before this leaves files no entry owns: purge_expired's
+            shutil.rmtree(os.path.join(self.files_dir, protocol), ignore_errors=True)
 
     def list_tickets(self, states: Collection[str] | None = None) -> list[QueuedTicket]:
         wanted = tuple(states) if states is not None else None
@@ -357,11 +448,26 @@ class SqliteStore:
 
     def purge_expired(self) -> None:
         now = self._clock()
-        with self._transaction() as db:
+        with self._transaction(durable=True) as db:  # files are deleted after it commits
             db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM queue WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+            gone = [
+                row[0]
+                for row in db.execute(
+                    "SELECT protocol FROM queued_files WHERE protocol NOT IN (SELECT protocol FROM queue)"
+                )
+            ]
+            db.executemany("DELETE FROM queued_files WHERE protocol = ?", [(protocol,) for protocol in gone])
             db.execute("DELETE FROM rate_counters WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM protocols WHERE expires_at <= ?", (now,))
+            owned = {row[0] for row in db.execute("SELECT protocol FROM queued_files")}
+        for protocol in gone:
+            shutil.rmtree(os.path.join(self.files_dir, protocol), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.files_dir):
+                # Files being queued have no entry yet for a moment: only old ones are orphans.
+                if entry.name not in owned and _modified(entry.path) <= time.time() - ORPHAN_GRACE_SECONDS:
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
     def close(self) -> None:
         with self._connections_lock:
@@ -431,6 +537,29 @@ class _SqliteTransaction:
 def _take_turn(turn: threading.Lock, timeout: float, path: str) -> None:
     if not turn.acquire(timeout=timeout):
         raise StoreUnavailable(f"SQLite {path}: other writes of this process held it {timeout:g} s")
+
+
+def _size(stream: IO[bytes]) -> int:
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _fsync_directory(path: str) -> None:
+    """Make the names in a directory (a file created or renamed there) survive a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _modified(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return time.time()  # gone already: never old enough to delete
 
 
 def _is_lock(error: sqlite3.Error) -> bool:

@@ -108,7 +108,8 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER,
     "in": "header",
     "required": False,
-    "description": "Opcional, só no pedido JSON (ignorada com anexos): uma chave sua por chamado (ex. um UUID). "
+    "description": "Opcional: uma chave sua por chamado (ex. um UUID). Com anexos, o corpo inclui os arquivos, "
+    "comparados pelo nome e pelo conteúdo (SHA-256). "
     "Repetir o pedido com a mesma chave e o mesmo corpo devolve a resposta guardada (201, 202 ou o 4xx "
     f"decidido pelos dados do GLPI) com `{REPLAYED_HEADER}: true`, sem criar outro chamado; com outro corpo, "
     "422 `idempotency_key_reutilizada`; enquanto o primeiro pedido não terminou, 409 `pedido_em_andamento`. "
@@ -208,10 +209,12 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "summary": "Abrir chamado",
             "description": "Valida o corpo, acha a entidade do GLPI que tem o CNPJ informado e cria nela o "
             "chamado, com os dados do cliente na descrição. Com o GLPI indisponível e "
-            "`QUEUE_WHEN_UNAVAILABLE=true` (o padrão), guarda o pedido JSON e responde 202 com o protocolo; "
-            "o gateway entrega o chamado quando o GLPI voltar. Em `multipart/form-data`, os mesmos campos e "
-            f"arquivos no campo `{ATTACHMENTS_FIELD}`, que viram documentos do chamado. O campo `{HONEYPOT_FIELD}`, "
-            "invisível no formulário, deve vir vazio ou ausente.",
+            "`QUEUE_WHEN_UNAVAILABLE=true` (o padrão), guarda o pedido (com os anexos, até "
+            "`QUEUE_MAX_ATTACHMENT_BYTES` na fila) e responde 202 com o protocolo; o gateway entrega o chamado, "
+            "e depois os anexos, quando o GLPI voltar. Em `multipart/form-data`, os mesmos campos e "
+            f"arquivos no campo `{ATTACHMENTS_FIELD}`, que viram documentos do chamado, cada um marcado no "
+            "comentário com o protocolo e o número do anexo (nunca enviado duas vezes). O campo "
+            f"`{HONEYPOT_FIELD}`, invisível no formulário, deve vir vazio ou ausente.",
             "parameters": [
                 {"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"},
                 *CHALLENGE_PARAMETERS,
@@ -235,11 +238,10 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "responses": {
                 "201": {
                     "description": "`criado`: Chamado criado.\n\n`criado_com_anexos`: Chamado criado com anexos; "
-                    "`anexos` diz quais arquivos o GLPI aceitou (o chamado existe mesmo que ele recuse algum).",
-                    "headers": {
-                        "Location": _header("Location"),
-                        REPLAYED_HEADER: _only_in(REPLAYED_HEADER, ["criado"]),  # multipart: no key
-                    },
+                    "`anexos` diz quais arquivos o GLPI aceitou (o chamado existe mesmo que ele recuse algum) e "
+                    "quais ficaram `pendentes`: o GLPI ficou indisponível depois de criar o chamado, e eles foram "
+                    "para a fila, entregues a este chamado quando o GLPI voltar (`GET /chamados/{protocolo}`).",
+                    "headers": {"Location": _header("Location"), REPLAYED_HEADER: _header(REPLAYED_HEADER)},
                     "content": {
                         "application/json": {
                             "schema": {
@@ -266,6 +268,7 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                                                     "motivo": "o GLPI recusou o arquivo: File erro.log not found.",
                                                 }
                                             ],
+                                            "pendentes": [{"arquivo": "planilha.xlsx"}],
                                         },
                                     },
                                 },
@@ -711,29 +714,34 @@ def _multipart_schema() -> dict:
 
 
 def _created_with_attachments_schema() -> dict:
-    def files(member: str, member_schema: dict) -> dict:
-        return {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["arquivo", member],
-                "properties": {"arquivo": {"type": "string"}, member: member_schema},
-            },
-        }
-
     return {
         "type": "object",
         "required": ["ticket_id", "protocolo", "anexos"],
         "properties": {
             "ticket_id": {"type": "integer", "description": "Número do chamado no GLPI."},
             "protocolo": _protocol_schema(),
-            "anexos": {
-                "type": "object",
-                "required": ["enviados", "falharam"],
-                "properties": {
-                    "enviados": files("documento_id", {"type": "integer"}),
-                    "falharam": files("motivo", {"type": "string"}),
-                },
+            "anexos": _attachments_report_schema(),
+        },
+    }
+
+
+def _attachments_report_schema() -> dict:
+    def files(member: str | None = None, member_schema: dict | None = None) -> dict:
+        properties = {"arquivo": {"type": "string"}, **({member: member_schema} if member else {})}
+        return {
+            "type": "array",
+            "items": {"type": "object", "required": list(properties), "properties": properties},
+        }
+
+    return {
+        "type": "object",
+        "required": ["enviados", "falharam", "pendentes"],
+        "properties": {
+            "enviados": files("documento_id", {"type": "integer"}),
+            "falharam": files("motivo", {"type": "string"}),
+            "pendentes": {
+                **files(),
+                "description": "Na fila, para este chamado: o GLPI ficou indisponível depois de criá-lo.",
             },
         },
     }
@@ -752,6 +760,10 @@ def _queued_state_schema() -> dict:
             },
         }
 
+    ticket_unread = {
+        "type": "string",
+        "description": "Em vez de `chamado`, quando o GLPI não pôde ser lido agora (fora do ar, lento, recusando).",
+    }
     return {
         "oneOf": [
             state(
@@ -761,6 +773,8 @@ def _queued_state_schema() -> dict:
                     "tentativas": {"type": "integer", "minimum": 0},
                     "ultimo_erro": {"type": "string", "description": "Código do erro do GLPI na última tentativa."},
                     "proxima_tentativa_em": {"type": "string", "format": "date-time"},
+                    "chamado": {"$ref": "#/components/schemas/EstadoNoGlpi"},  # when only files wait
+                    "aviso": ticket_unread,
                 },
             ),
             state(
@@ -769,10 +783,11 @@ def _queued_state_schema() -> dict:
                 {
                     "ticket_id": {"type": "integer"},
                     "chamado": {"$ref": "#/components/schemas/EstadoNoGlpi"},
-                    "aviso": {
-                        "type": "string",
-                        "description": "Em vez de `chamado`, quando o GLPI não pôde ser lido agora (fora do ar, "
-                        "lento, recusando).",
+                    "aviso": ticket_unread,
+                    "anexos": {
+                        **_attachments_report_schema(),
+                        "description": "Num pedido com anexos que passou pela fila: o que virou documento do "
+                        "chamado e o que o GLPI recusou (`pendentes` sempre vazio).",
                     },
                 },
                 received=False,

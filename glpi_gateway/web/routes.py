@@ -3,12 +3,13 @@ Idempotency-Key), GET /chamados/<protocolo>, and the API document at /openapi.js
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import UnsupportedMediaType
@@ -17,13 +18,16 @@ from config import Config
 from glpi_client import GlpiError
 from glpi_gateway import idempotency
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
-from glpi_gateway.attachments import UploadSlots, take_attachments, upload_limits
+from glpi_gateway.attachments import UploadSlots, content_size, sha256_of, take_attachments, upload_limits
 from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
 from glpi_gateway.delivery import (
-    PROTOCOL_LABEL,
     PROTOCOL_PATTERN,
+    QueuedFile,
+    attachments_answer,
     create_or_enqueue,
+    document_mark,
     encode_request,
+    enqueue_pending_files,
     new_protocol,
     remember_protocol,
 )
@@ -38,14 +42,15 @@ from glpi_gateway.store import (
     ClaimOutcome,
     ProtocolNotFound,
     QueuedTicket,
+    QueueFull,
     Store,
     StoredAnswer,
     StoreUnavailable,
     TicketNotYetCreated,
 )
 from glpi_gateway.ticket_format import build_complement_content
-from glpi_gateway.tickets import TicketGateway
-from glpi_gateway.validation import ValidationError, validate_ticket_request
+from glpi_gateway.tickets import UNAVAILABLE_REASON, AttachmentReport, TicketGateway
+from glpi_gateway.validation import TicketRequest, ValidationError, validate_ticket_request
 from glpi_gateway.web.access import COMPLEMENT_ENDPOINT, CREATE_TICKET_ENDPOINT, LOOKUP_ENDPOINT, is_open_path
 from glpi_gateway.web.context import current
 from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
@@ -106,35 +111,15 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
         ticket_request = replace(validate_ticket_request(sent), origem=ctx.api_key)
         _count_ticket_attempt()
-        canonical = encode_request(ticket_request)
-        held = _key_to_hold(canonical, config)
-        ctx.protocolo = new_protocol()
-        maybe_sent = False
-        if held is not None:
-            claim = idempotency.claim(
-                store, held.key, canonical, ctx.protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
-            )
-            ctx.protocolo = claim.record.protocol
-            if claim.outcome is ClaimOutcome.REPLAY:
-                assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
-                return _replay(claim.record.answer)
-            ctx.held_key = held
-            maybe_sent = claim.outcome is ClaimOutcome.TAKEN_OVER
+        protocol, maybe_sent, replay = _claim_key(store, config, encode_request(ticket_request))
+        if replay is not None:
+            return replay
         # After the claim: a replay sends no new ticket, so it must not count a notification.
         ticket_request = notify.apply(ticket_request, ctx.api_key)
-        ctx.ticket_id = create_or_enqueue(
-            gateway,
-            store,
-            ticket_request,
-            ctx.protocolo,
-            maybe_sent,
-            config.queue_when_unavailable,
-            resend_delay=config.glpi_timeout,
-        )
+        ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent)
         if ctx.ticket_id is None:
-            ctx.queued = True
-            return jsonify(status=QUEUED, protocolo=ctx.protocolo), 202, {"Location": f"/chamados/{ctx.protocolo}"}
-        return _created(store, config, ctx.protocolo, ctx.ticket_id)
+            return _queued(protocol)
+        return _created(store, config, protocol, ctx.ticket_id)
 
     @app.get("/chamados/<protocolo>", endpoint=LOOKUP_ENDPOINT)
     def ticket_status(protocolo: str) -> Response:
@@ -251,6 +236,7 @@ def status_answer(ticket: QueuedTicket) -> dict[str, Any]:
             answer["proxima_tentativa_em"] = _iso(ticket.next_attempt_at)
     elif ticket.state == CREATED:
         answer["ticket_id"] = ticket.ticket_id
+        answer.update(json.loads(ticket.reason or "{}"))  # the files' report, for a request with files
     elif ticket.state == CANCELLED:
         reason = json.loads(ticket.reason or "{}")  # who cancelled it stays out: the queue command shows it
         answer.update({name: reason[name] for name in CANCELLED_FIELDS if name in reason})
@@ -265,11 +251,13 @@ def _iso(timestamp: float) -> str:
 
 def _create_ticket_with_attachments(
     gateway: TicketGateway, store: Store, config: Config, notify: EmailNotifyPolicy
-) -> tuple[Response, int, dict[str, str]]:
+) -> tuple[Response, int, dict[str, str]] | Response:
     """The multipart variant: the same fields as form fields, plus files in `anexos`.
 
     Every file is checked before the ticket is created; the ticket then exists whatever
-    GLPI does with each file, and the answer says which ones it took.
+    GLPI does with each file, and the answer says which ones it took. With GLPI unavailable the
+    request is queued with its files (202), like a JSON one; files GLPI could not take because it
+    became unavailable after the ticket was created are queued for that ticket (`pendentes`).
     """
     ctx = current()
     limits = upload_limits(config, public_form=ctx.api_key is not None and ctx.api_key == config.form_api_key_name)
@@ -280,24 +268,124 @@ def _create_ticket_with_attachments(
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
     _count_ticket_attempt()
     # The files stay in Werkzeug's spools (memory up to 500 KB, then a temporary file): only
-    # their first bytes are read here, and they go to GLPI from there.
+    # their first bytes are read to judge them, and all of them to hash them, in chunks.
     attachments = take_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
         limits.max_count,
         limits.max_bytes,
         limits.types,
     )
+    files = [
+        (QueuedFile(a.filename, a.file_type.mime, content_size(a.content), sha256_of(a.content), number), stream)
+        for number, a in enumerate(attachments, start=1)
+        for stream in [a.content if not isinstance(a.content, bytes) else io.BytesIO(a.content)]
+    ]
+    # Two requests are the same when their fields and their files' names and bytes are.
+    canonical = json.dumps(
+        [json.loads(encode_request(ticket_request)), [[queued.filename, queued.sha256] for queued, _ in files]],
+        ensure_ascii=False,
+    )
+    protocol, maybe_sent, replay = _claim_key(store, config, canonical)
+    if replay is not None:
+        return replay
     ticket_request = notify.apply(ticket_request, ctx.api_key)
+    ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent, files)
+    if ctx.ticket_id is None:
+        return _queued(protocol)
+    remember_protocol(store, protocol, ctx.ticket_id, config.protocol_ttl_days * 86400.0)
+    marks = [document_mark(protocol, queued.number, len(files)) for queued, _ in files]
+    report = gateway.attach_files(ctx.ticket_id, attachments, marks, adopt=maybe_sent)
+    pending = _queue_pending_files(store, config, ticket_request, protocol, ctx.ticket_id, files, report)
+    headers = {"Location": f"/chamados/{protocol}"}
+    answer = jsonify(ticket_id=ctx.ticket_id, protocolo=protocol, anexos=attachments_answer(report, pending))
+    return answer, 201, headers
+
+
+def _queue_pending_files(
+    store: Store,
+    config: Config,
+    ticket_request: TicketRequest,
+    protocol: str,
+    ticket_id: int,
+    files: list[tuple[QueuedFile, IO[bytes]]],
+    report: AttachmentReport,
+) -> list[str]:
+    """The names of the files left pending by GLPI's unavailability, queued for their ticket; [] when
+    there are none or they cannot be queued (then the answer lists them among `falharam`)."""
+    if not report.pending:
+        return []
+    names = [files[position][0].filename for position in report.pending]
+    if config.queue_when_unavailable:
+        try:
+            enqueue_pending_files(
+                store,
+                ticket_request,
+                protocol,
+                ticket_id,
+                files,
+                report,
+                config.glpi_timeout,
+                config.queue_max_attachment_bytes,
+            )
+            return names
+        except (QueueFull, StoreUnavailable) as error:
+            log.error(
+                "anexos do chamado %s não puderam ir para a fila: %s",
+                ticket_id,
+                type(error).__name__,
+                extra={"event": "anexos_nao_enfileirados"},
+            )
+    report.failed.extend((name, UNAVAILABLE_REASON) for name in names)
+    return []
+
+
+def _create_or_enqueue(
+    gateway: TicketGateway,
+    store: Store,
+    config: Config,
+    ticket_request: TicketRequest,
+    protocol: str,
+    maybe_sent: bool,
+    files: list[tuple[QueuedFile, IO[bytes]]] | None = None,
+) -> int | None:
+    """delivery.create_or_enqueue with this gateway's settings."""
+    return create_or_enqueue(
+        gateway,
+        store,
+        ticket_request,
+        protocol,
+        maybe_sent,
+        config.queue_when_unavailable,
+        resend_delay=config.glpi_timeout,
+        files=files or (),
+        max_file_bytes=config.queue_max_attachment_bytes,
+    )
+
+
+def _queued(protocol: str) -> tuple[Response, int, dict[str, str]]:
+    """The 202 of a request queued for delivery."""
+    current().queued = True
+    return jsonify(status=QUEUED, protocolo=protocol), 202, {"Location": f"/chamados/{protocol}"}
+
+
+def _claim_key(store: Store, config: Config, canonical: str) -> tuple[str, bool, Response | None]:
+    """The request's protocol, after claiming its key (explicit, or implicit within the dedupe
+    window): (protocol, whether an earlier attempt with the key may have sent it, the answer to
+    replay when the key already has one)."""
+    ctx = current()
     ctx.protocolo = new_protocol()
-    ctx.ticket_id = gateway.create_ticket(ticket_request, extra_lines=((PROTOCOL_LABEL, ctx.protocolo),))
-    remember_protocol(store, ctx.protocolo, ctx.ticket_id, config.protocol_ttl_days * 86400.0)
-    report = gateway.attach_files(ctx.ticket_id, attachments)
-    anexos = {
-        "enviados": [{"arquivo": name, "documento_id": document_id} for name, document_id in report.sent],
-        "falharam": [{"arquivo": name, "motivo": reason} for name, reason in report.failed],
-    }
-    headers = {"Location": f"/chamados/{ctx.protocolo}"}
-    return jsonify(ticket_id=ctx.ticket_id, protocolo=ctx.protocolo, anexos=anexos), 201, headers
+    held = _key_to_hold(canonical, config)
+    if held is None:
+        return ctx.protocolo, False, None
+    claim = idempotency.claim(
+        store, held.key, canonical, ctx.protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
+    )
+    ctx.protocolo = claim.record.protocol
+    if claim.outcome is ClaimOutcome.REPLAY:
+        assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
+        return ctx.protocolo, False, _replay(claim.record.answer)
+    ctx.held_key = held
+    return ctx.protocolo, claim.outcome is ClaimOutcome.TAKEN_OVER, None
 
 
 def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> tuple[Response, int, dict[str, str]]:
