@@ -9,6 +9,11 @@ holder of the store's lease) delivers the queue in order, with exponential backo
 A request's files are queued with it (the store keeps them) and become documents of its ticket
 once the ticket exists. Each document carries a mark in its `comment`, "Protocolo: <id> · anexo
 <n>/<total>", so that a document whose upload answer was lost is found and adopted, not sent twice.
+
+A customer's complement (a follow-up message, with files or not) has its own id, written in the
+follow-up ("Protocolo do complemento: <id>") and in its documents' marks. It is queued like a
+ticket request when GLPI is unavailable, or behind its ticket while that one (or an earlier
+complement of it) still waits, and delivered to the ticket in arrival order.
 """
 
 from __future__ import annotations
@@ -31,18 +36,33 @@ from glpi_client import GlpiError, GlpiUnavailable
 from glpi_gateway.attachments import Attachment, file_type_of
 from glpi_gateway.errors import (
     CATEGORIA_DESCONHECIDA,
+    CHAMADO_AINDA_NA_FILA,
+    CHAMADO_FECHADO,
     CHAMADO_RECUSADO,
     ENTIDADE_AMBIGUA,
     ENTIDADE_NAO_ENCONTRADA,
+    PROTOCOLO_NAO_ENCONTRADO,
     answer_for,
 )
-from glpi_gateway.store import CREATED, FAILED, QueuedTicket, Store, StoreUnavailable
+from glpi_gateway.store import (
+    CREATED,
+    FAILED,
+    QUEUED,
+    ProtocolNotFound,
+    QueuedTicket,
+    Store,
+    StoreUnavailable,
+    TicketNotYetCreated,
+)
+from glpi_gateway.ticket_format import COMPLEMENT_MARK_LABEL
 from glpi_gateway.tickets import (
     AmbiguousEntity,
     AttachmentReport,
     EntityNotFound,
     GatewaySetupError,
+    TicketClosed,
     TicketGateway,
+    TicketGone,
     TicketRefused,
     UnknownCategory,
 )
@@ -62,11 +82,21 @@ UNREADABLE_CODIGO = "registro_invalido"
 REFUSAL_CODIGOS = tuple(
     answer.codigo for answer in (ENTIDADE_NAO_ENCONTRADA, ENTIDADE_AMBIGUA, CATEGORIA_DESCONHECIDA, CHAMADO_RECUSADO)
 ) + (UNREADABLE_CODIGO,)
+# Every `codigo` of a failed complement.
+COMPLEMENT_REFUSAL_CODIGOS = tuple(
+    answer.codigo for answer in (CHAMADO_FECHADO, PROTOCOLO_NAO_ENCONTRADO, CHAMADO_AINDA_NA_FILA)
+) + (UNREADABLE_CODIGO,)
 # Answers about the request itself: retrying cannot change them.
 FINAL_REFUSALS = (EntityNotFound, AmbiguousEntity, UnknownCategory, TicketRefused)
-# The `tipo` of a queued job: a ticket to create (with its files, if any). A queued follow-up
-# message will be another.
+# Why a complement can never reach its ticket: closed, gone, or never created.
+FINAL_COMPLEMENT_REFUSALS = (TicketClosed, TicketGone, ProtocolNotFound, TicketNotYetCreated)
+# The `tipo` of a queued job: a ticket to create (with its files, if any), or a complement.
 TICKET_JOB = "chamado"
+COMPLEMENT_JOB = "complemento"
+# A complement's id: not a protocol, so GET /chamados/<id> does not answer for it.
+COMPLEMENT_ID_PATTERN = re.compile(r"c-[0-9a-f]{32}")
+# Why a queued complement waits: its ticket is not created yet (only after `fila reenviar`).
+TICKET_STILL_QUEUED = "chamado_na_fila"
 LOST_FILE_REASON = "o arquivo guardado na fila não foi encontrado"
 
 
@@ -90,6 +120,23 @@ class Job:
     files: tuple[QueuedFile, ...] = ()
     file_count: int = 0  # how many files the request had: the marks say "anexo n/file_count"
     ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ComplementJob:
+    """A queued complement of the ticket `protocol`: its follow-up `content` (HTML, escaped and marked
+    with the complement's id) and the files still to send, like Job's."""
+
+    protocol: str
+    content: str
+    author: str
+    files: tuple[QueuedFile, ...] = ()
+    file_count: int = 0
+    followup_id: int | None = None  # when the follow-up was posted before the files were queued
+
+
+def new_complement_id() -> str:
+    return f"c-{uuid.uuid4().hex}"
 
 
 def new_protocol() -> str:
@@ -119,8 +166,10 @@ def encode_request(request: TicketRequest) -> str:
     return json.dumps(asdict(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def encode_job(job: Job) -> str:
+def encode_job(job: Job | ComplementJob) -> str:
     """The queue payload of a job."""
+    if isinstance(job, ComplementJob):
+        return encode_complement(job)
     return json.dumps(
         {
             "tipo": TICKET_JOB,
@@ -134,16 +183,39 @@ def encode_job(job: Job) -> str:
     )
 
 
-def decode_job(payload: str) -> Job:
+def encode_complement(job: ComplementJob) -> str:
+    """The queue payload of a complement."""
+    return json.dumps(
+        {
+            "tipo": COMPLEMENT_JOB,
+            "protocolo": job.protocol,
+            "conteudo": job.content,
+            "autor": job.author,
+            "anexos": [asdict(queued) for queued in job.files],
+            "total_anexos": job.file_count,
+            "acompanhamento_id": job.followup_id,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def decode_job(payload: str) -> Job | ComplementJob:
     """A job from its queue payload; ValueError or TypeError when it cannot be read."""
     data = json.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("the payload is not a JSON object")
     if "tipo" not in data:  # queued before payloads had a type: a ticket request alone
         return Job(TicketRequest(**data))
-    if data["tipo"] != TICKET_JOB:
+    if data["tipo"] not in (TICKET_JOB, COMPLEMENT_JOB):
         raise ValueError(f"unknown job type {data['tipo']!r}")
     files = tuple(QueuedFile(**queued) for queued in data.get("anexos") or ())
+    if data["tipo"] == COMPLEMENT_JOB:
+        texts = (data["protocolo"], data["conteudo"], data["autor"])
+        followup_id = data.get("acompanhamento_id")
+        if not all(isinstance(text, str) for text in texts) or not isinstance(followup_id, int | None):
+            raise TypeError("a complement's protocol, content and author are text, its follow-up an integer")
+        return ComplementJob(*texts, files, int(data.get("total_anexos") or 0), followup_id)
     ticket_id = data.get("ticket_id")
     if ticket_id is not None and not isinstance(ticket_id, int):
         raise TypeError("ticket_id must be an integer")
@@ -151,8 +223,9 @@ def decode_job(payload: str) -> Job:
 
 
 def document_mark(protocol: str, number: int, total: int) -> str:
-    """The `comment` of the document made of a request's file number `number` of `total`."""
-    return f"{PROTOCOL_LABEL}: {protocol} · anexo {number}/{total}"
+    """The `comment` of the document made of a request's (or a complement's) file number `number` of `total`."""
+    label = COMPLEMENT_MARK_LABEL if COMPLEMENT_ID_PATTERN.fullmatch(protocol) else PROTOCOL_LABEL
+    return f"{label}: {protocol} · anexo {number}/{total}"
 
 
 def attachments_answer(report: AttachmentReport, pending: Sequence[str] = ()) -> dict[str, Any]:
@@ -216,41 +289,97 @@ def create_or_enqueue(
 
 def enqueue_pending_files(
     store: Store,
-    request: TicketRequest,
     protocol: str,
-    ticket_id: int,
+    job: Job | ComplementJob,
     files: Sequence[tuple[QueuedFile, IO[bytes]]],
     report: AttachmentReport,
     resend_delay: float,
     max_file_bytes: int,
 ) -> None:
     """Queue the files GLPI could not take because it became unavailable after their ticket was
-    created: the delivery worker sends them to that ticket later. QueueFull or StoreUnavailable
-    when they cannot be kept."""
+    created (`job.ticket_id`) or their complement's follow-up posted (`job.followup_id`): the
+    delivery worker sends them later. QueueFull or StoreUnavailable when they cannot be kept."""
     pending = [files[position] for position in report.pending]
     sent = report.pending_error is not None and report.pending_error.request_sent
-    job = Job(request, file_count=len(files), ticket_id=ticket_id)
     _enqueue(store, protocol, job, pending, sent, resend_delay, max_file_bytes)
     log.warning(
-        "GLPI indisponível durante os anexos do chamado %s; %d anexo(s) enfileirado(s) com o protocolo %s",
-        ticket_id,
-        len(pending),
+        "GLPI indisponível durante os anexos de %s; %d anexo(s) enfileirado(s)",
         protocol,
+        len(pending),
         extra={"event": "anexos_enfileirados"},
     )
+
+
+def ticket_of_protocol(store: Store, protocol: str) -> int | None:
+    """The ticket a protocol leads to, or None while its request (or its files) still wait in the
+    queue; ProtocolNotFound when unknown, TicketNotYetCreated when its request failed or was cancelled."""
+    queued = store.ticket(protocol)
+    if queued is not None and queued.state == QUEUED:
+        return None
+    ticket_id = store.protocol_ticket(protocol)
+    if ticket_id is not None:
+        return ticket_id
+    if queued is None:
+        raise ProtocolNotFound(protocol)
+    if queued.state != CREATED or queued.ticket_id is None:
+        raise TicketNotYetCreated(protocol)
+    return queued.ticket_id
+
+
+def complement_target(store: Store, protocol: str) -> int | None:
+    """The ticket a new complement of `protocol` goes to now, or None when it must wait in the queue:
+    behind its ticket's request (or files), or behind an earlier complement still waiting."""
+    ticket_id = ticket_of_protocol(store, protocol)
+    if ticket_id is None or any(entry.state == QUEUED for entry in store.queued_for(protocol)):
+        return None
+    return ticket_id
+
+
+def add_or_enqueue_complement(
+    gateway: TicketGateway,
+    store: Store,
+    complement_id: str,
+    job: ComplementJob,
+    ticket_id: int | None,
+    maybe_sent: bool,
+    queue_when_unavailable: bool,
+    resend_delay: float,
+    files: Sequence[tuple[QueuedFile, IO[bytes]]] = (),
+    max_file_bytes: int = 0,
+) -> int | None:
+    """The follow-up's id, or None when the complement was queued (committed before this returns)
+    with its `files`: it waits behind its ticket (`ticket_id` None), or GLPI is unavailable. Without
+    queueing, GlpiUnavailable propagates; QueueFull as for create_or_enqueue."""
+    if ticket_id is not None:
+        try:
+            return gateway.add_complement(ticket_id, job.content, complement_id, adopt=maybe_sent)
+        except GlpiUnavailable as error:
+            if not queue_when_unavailable:
+                raise
+            maybe_sent = maybe_sent or error.request_sent
+    _enqueue(store, complement_id, job, files, maybe_sent, resend_delay, max_file_bytes)
+    log.warning(
+        "complemento %s do protocolo %s enfileirado (%s; %d anexo(s))",
+        complement_id,
+        job.protocol,
+        "GLPI indisponível" if ticket_id is not None else "atrás do chamado na fila",
+        len(files),
+        extra={"event": "complemento_enfileirado"},
+    )
+    return None
 
 
 def _enqueue(
     store: Store,
     protocol: str,
-    job: Job,
+    job: Job | ComplementJob,
     files: Sequence[tuple[QueuedFile, IO[bytes]]],
     maybe_sent: bool,
     resend_delay: float,
     max_file_bytes: int,
 ) -> None:
     """Queue `job` with `files` (its `files` are theirs); one that may have reached GLPI waits
-    `resend_delay` before it is looked for."""
+    `resend_delay` before it is looked for. A complement is queued under its ticket's protocol."""
     store.enqueue(
         protocol,
         encode_job(replace(job, files=tuple(queued for queued, _ in files))),
@@ -258,6 +387,7 @@ def _enqueue(
         delay=resend_delay if maybe_sent else 0.0,
         files=[stream for _, stream in files],
         max_file_bytes=max_file_bytes,
+        parent=job.protocol if isinstance(job, ComplementJob) else None,
     )
 
 
@@ -281,7 +411,8 @@ def backoff_delay(
 def refusal_reason(error: Exception) -> dict[str, str]:
     """`codigo` and `motivo` shown by GET /chamados/<protocolo> for a ticket GLPI will never accept:
     the answer the request would have had if GLPI had been up (errors.answer_for)."""
-    refusal = answer_for(error) if isinstance(error, FINAL_REFUSALS) else None
+    final = isinstance(error, FINAL_REFUSALS + FINAL_COMPLEMENT_REFUSALS)
+    refusal = answer_for(error) if final else None
     if refusal is None:
         return {"codigo": UNREADABLE_CODIGO, "motivo": "o pedido guardado na fila não pôde ser lido"}
     return {"codigo": refusal.answer.codigo, "motivo": refusal.reason}
@@ -399,43 +530,75 @@ class DeliveryWorker:
                 extra={"event": "entrega_cancelada"},
             )
             return
-        report = None
         try:
-            ticket_id = self._ticket_of(ticket, job)
-            if job.files:
-                report = self._send_files(ticket, job, ticket_id)
-                if report.pending_error is not None:
-                    raise report.pending_error  # the ticket is known now: only the missing files are left
-        except FINAL_REFUSALS as error:
+            if isinstance(job, ComplementJob):
+                outcome = self._deliver_complement(ticket, job)
+            else:
+                outcome = self._deliver_ticket(ticket, job)
+        except FINAL_REFUSALS + FINAL_COMPLEMENT_REFUSALS as error:
             log.warning(
                 "protocolo %s na fila recusado de vez: %s", ticket.protocol, error, extra={"event": "entrega_recusada"}
             )
-            self._finish(ticket, FAILED, None, refusal_reason(error))
+            self._finish(ticket, FAILED, None, refusal_reason(error), observed=isinstance(job, Job))
         except (GlpiError, GatewaySetupError) as error:
             # Not about the request: GLPI down, our tokens or our settings. Keep it and retry.
-            attempts = ticket.attempts + 1
-            reason = getattr(error, "code", type(error).__name__)
-            delay = backoff_delay(attempts, self._retry_max_seconds, getattr(error, "retry_after", None))
-            log.info(
-                "entrega do protocolo %s falhou (%s); tentativa %s em %.1f s",
-                ticket.protocol,
-                reason,
-                attempts + 1,
-                delay,
-                extra={"event": "entrega_adiada"},
-            )
-            self._store.reschedule(ticket.protocol, attempts, self._clock() + delay, reason)
+            self._postpone(ticket, getattr(error, "code", type(error).__name__), getattr(error, "retry_after", None))
         else:
+            if outcome is None:  # a complement whose ticket is back in the queue (fila reenviar)
+                self._postpone(ticket, TICKET_STILL_QUEUED, None)
+                return
+            ticket_id, answer = outcome
             log.info(
-                "protocolo %s da fila entregue como chamado %s por %s",
+                "protocolo %s da fila entregue ao chamado %s por %s",
                 ticket.protocol,
                 ticket_id,
                 self.owner,
                 extra={"event": "entregue", "owner": self.owner, "protocolo": ticket.protocol, "ticket_id": ticket_id},
             )
-            self._remember(ticket.protocol, ticket_id)
-            answer = {"anexos": attachments_answer(report)} if report is not None else None
-            self._finish(ticket, CREATED, ticket_id, answer)
+            self._finish(ticket, CREATED, ticket_id, answer, observed=isinstance(job, Job))
+
+    def _deliver_ticket(self, entry: QueuedTicket, job: Job) -> tuple[int, dict[str, Any] | None]:
+        """Create (or adopt) the job's ticket, then send its files: (ticket id, what the lookup shows)."""
+        ticket_id = self._ticket_of(entry, job)
+        report = None
+        if job.files:
+            report = self._send_files(entry, job, ticket_id)
+            if report.pending_error is not None:
+                raise report.pending_error  # the ticket is known now: only the missing files are left
+        self._remember(entry.protocol, ticket_id)
+        return ticket_id, {"anexos": attachments_answer(report)} if report is not None else None
+
+    def _deliver_complement(self, entry: QueuedTicket, job: ComplementJob) -> tuple[int, dict[str, Any] | None] | None:
+        """Post a queued complement to its ticket, then its files: (ticket id, what the lookup shows),
+        or None while its ticket waits in the queue. After an attempt that may have posted it, the
+        follow-up carrying its id is adopted (GLPI took it; the answer was lost)."""
+        ticket_id = ticket_of_protocol(self._store, job.protocol)
+        if ticket_id is None:
+            return None
+        followup_id = job.followup_id
+        if followup_id is None:
+            followup_id = self._gateway.add_complement(ticket_id, job.content, entry.protocol, adopt=entry.maybe_sent)
+        answer: dict[str, Any] = {"acompanhamento_id": followup_id}
+        if job.files:
+            report = self._send_files(entry, job, ticket_id)
+            if report.pending_error is not None:
+                raise report.pending_error  # a later attempt adopts the follow-up, then sends the rest
+            answer["anexos"] = attachments_answer(report)
+        return ticket_id, answer
+
+    def _postpone(self, entry: QueuedTicket, reason: str, retry_after: float | None) -> None:
+        """Try `entry` again later, with backoff: not delivered for a reason that may pass."""
+        attempts = entry.attempts + 1
+        delay = backoff_delay(attempts, self._retry_max_seconds, retry_after)
+        log.info(
+            "entrega do protocolo %s falhou (%s); tentativa %s em %.1f s",
+            entry.protocol,
+            reason,
+            attempts + 1,
+            delay,
+            extra={"event": "entrega_adiada"},
+        )
+        self._store.reschedule(entry.protocol, attempts, self._clock() + delay, reason)
 
     def _ticket_of(self, ticket: QueuedTicket, job: Job) -> int:
         """The job's ticket: already known (created before its files were queued, or by an earlier
@@ -450,7 +613,7 @@ class DeliveryWorker:
             self._remember(ticket.protocol, ticket_id)  # a later attempt then sends only the files
         return ticket_id
 
-    def _send_files(self, ticket: QueuedTicket, job: Job, ticket_id: int) -> AttachmentReport:
+    def _send_files(self, ticket: QueuedTicket, job: Job | ComplementJob, ticket_id: int) -> AttachmentReport:
         """Upload the job's files to its ticket. After an attempt that may have sent some, the
         ticket's documents are read first and those already carrying a file's mark are adopted."""
         with ExitStack() as opened:
@@ -477,7 +640,10 @@ class DeliveryWorker:
         if self._protocol_ttl is not None:
             remember_protocol(self._store, protocol, ticket_id, self._protocol_ttl)
 
-    def _finish(self, ticket: QueuedTicket, state: str, ticket_id: int | None, reason: dict | None) -> None:
+    def _finish(
+        self, ticket: QueuedTicket, state: str, ticket_id: int | None, reason: dict | None, observed: bool = True
+    ) -> None:
+        """`observed`: a ticket's end, which the observer hears of (a complement's is not)."""
         self._store.finish_ticket(
             ticket.protocol,
             state,
@@ -485,7 +651,7 @@ class DeliveryWorker:
             json.dumps(reason, ensure_ascii=False) if reason else None,
             self._final_ttl,
         )
-        if self._observer is not None:
+        if self._observer is not None and observed:
             self._observer(state, reason.get("codigo") if reason else None)
 
     def _drain(self) -> None:

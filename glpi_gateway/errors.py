@@ -356,8 +356,7 @@ GLPI_INDISPONIVEL = ErrorAnswer(
     "GLPI indisponível",
     "glpi_indisponivel",
     "GLPI fora do ar, lento demais, com erro 5xx ou respondendo algo que não é a API, com "
-    "`QUEUE_WHEN_UNAVAILABLE=false` (ou num complemento, que não vai para a fila); tente de novo "
-    "depois do tempo em `Retry-After`.",
+    "`QUEUE_WHEN_UNAVAILABLE=false`; tente de novo depois do tempo em `Retry-After`.",
     (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     extra={"detalhe": _TEXT},
     headers=("Retry-After",),
@@ -377,7 +376,7 @@ FILA_DE_ANEXOS_CHEIA = ErrorAnswer(
     "fila_de_anexos_cheia",
     "O GLPI está indisponível e a fila já guarda `QUEUE_MAX_ATTACHMENT_BYTES` de anexos: este pedido "
     "com anexos não foi guardado (nada ficou pela metade); repita depois do `Retry-After`.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     headers=("Retry-After",),
 )
 ANEXOS_OCUPADO = ErrorAnswer(
@@ -386,7 +385,7 @@ ANEXOS_OCUPADO = ErrorAnswer(
     "anexos_ocupado",
     "Este processo já atende `MULTIPART_MAX_IN_FLIGHT` pedidos com anexos; nada foi criado, "
     "repita depois do `Retry-After`.",
-    (CRIAR_CHAMADO,),
+    (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     headers=("Retry-After",),
 )
 CHAMADO_FECHADO = ErrorAnswer(
@@ -402,8 +401,9 @@ CHAMADO_AINDA_NA_FILA = ErrorAnswer(
     409,
     "Chamado ainda não criado",
     "chamado_ainda_na_fila",
-    "O pedido ainda espera na fila (ou não virou chamado): não há chamado para complementar; "
-    "acompanhe em `GET /chamados/{protocolo}`.",
+    "O pedido não virou chamado (o GLPI o recusou, ou a equipe de operação o cancelou): não há chamado "
+    "para complementar; veja o motivo em `GET /chamados/{protocolo}`. (Enquanto o pedido espera na fila, o "
+    "complemento é aceito com 202 e entregue depois do chamado.)",
     (COMPLEMENTAR_CHAMADO,),
 )
 ERROR_ANSWERS = (
@@ -560,9 +560,9 @@ EXCEPTION_ANSWERS: dict[type[Exception], Callable[[Any, str], Refusal]] = {
     IdempotencyKeyReused: _simple(IDEMPOTENCY_KEY_REUTILIZADA),
     IdempotencyKeyInFlight: _simple(PEDIDO_EM_ANDAMENTO, **{"Retry-After": str(IN_FLIGHT_RETRY_AFTER)}),
     ProtocolNotFound: _simple(PROTOCOLO_NAO_ENCONTRADO),
-    TicketGone: _simple(PROTOCOLO_NAO_ENCONTRADO),
+    TicketGone: _simple(PROTOCOLO_NAO_ENCONTRADO),  # a deleted ticket: answered like an unknown protocol
     TicketClosed: _simple(CHAMADO_FECHADO),
-    TicketNotYetCreated: _simple(CHAMADO_AINDA_NA_FILA),  # a deleted ticket: answered like an unknown protocol
+    TicketNotYetCreated: _simple(CHAMADO_AINDA_NA_FILA),
     StoreUnavailable: _store_unavailable,
     QueueFull: _queue_full,
     UnknownCategory: _unknown_category,

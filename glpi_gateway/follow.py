@@ -80,17 +80,25 @@ def glpi_date(value: object) -> str | None:
     return value.strip().replace(" ", "T", 1)
 
 
+def complement_message(text: str) -> str | None:
+    """The customer's message in a follow-up sent through the gateway (build_complement_content), as
+    plain text, without the header paragraph (who wrote it, the origin, the complement's id); None
+    when `text` is not such a follow-up."""
+    if not text.startswith(_COMPLEMENT_PREFIX):
+        return None
+    return text.partition("\n\n")[2]
+
+
 def _followup(date: object, text: str) -> dict[str, Any]:
-    """A public follow-up: the customer's own (sent through the gateway: its first lines name the
-    customer and the origin, then comes the message) or the team's."""
-    author = SUPPORT_TEAM
-    if text.startswith(_COMPLEMENT_PREFIX):
-        author = CUSTOMER
-        head, _, text = text.partition("\n")
-        if text.startswith("Origem:"):
-            head, _, text = text.partition("\n")
-        text = text.lstrip("\n")
-    return {"tipo": "acompanhamento", "autor": author, "data": glpi_date(date), "texto": text}
+    """A public follow-up: the customer's own (sent through the gateway) or the team's."""
+    message = complement_message(text)
+    author = SUPPORT_TEAM if message is None else CUSTOMER
+    return {
+        "tipo": "acompanhamento",
+        "autor": author,
+        "data": glpi_date(date),
+        "texto": text if message is None else message,
+    }
 
 
 def ticket_view(ticket: dict[str, Any], followups: list[dict[str, Any]], solutions: list[dict[str, Any]]) -> dict:

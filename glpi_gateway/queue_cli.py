@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from config import ConfigError, StoreSettings, load_store_settings
-from glpi_gateway.delivery import PROTOCOL_PATTERN, decode_job
+from glpi_gateway.delivery import COMPLEMENT_ID_PATTERN, PROTOCOL_PATTERN, ComplementJob, decode_job
 from glpi_gateway.errors import UNAVAILABLE_DETAILS
+from glpi_gateway.follow import complement_message, glpi_text
 from glpi_gateway.logging_setup import configure_logging
 from glpi_gateway.store import (
     CANCELLED,
@@ -347,7 +348,7 @@ class Command:
 
     def _find(self, text: str) -> QueuedTicket:
         protocol = text.strip().rstrip("/").rsplit("/", 1)[-1].lower()  # the Location (/chamados/<protocolo>) works too
-        if not PROTOCOL_PATTERN.fullmatch(protocol):
+        if not (PROTOCOL_PATTERN.fullmatch(protocol) or COMPLEMENT_ID_PATTERN.fullmatch(protocol)):
             raise QueueCommandError(
                 f"protocolo inválido: {text!r} (são 32 caracteres hexadecimais, como no «protocolo» da resposta 202)"
             )
@@ -404,11 +405,15 @@ def _request_fields(ticket: QueuedTicket) -> dict[str, Any]:
         job = decode_job(ticket.payload)
     except (ValueError, TypeError):
         return {"ilegivel": ticket.payload}
-    fields: dict[str, Any] = {name: value for name, value in vars(job.request).items() if value is not None}
+    if isinstance(job, ComplementJob):
+        fields: dict[str, Any] = {"complemento_do_protocolo": job.protocol, "autor": job.author}
+        fields["mensagem"] = complement_message(glpi_text(job.content))
+    else:
+        fields = {name: value for name, value in vars(job.request).items() if value is not None}
+        if job.ticket_id is not None:
+            fields["chamado_ja_criado"] = job.ticket_id
     if job.files:
         fields["anexos"] = [f"{queued.filename} ({queued.size} bytes, {queued.mime})" for queued in job.files]
-    if job.ticket_id is not None:
-        fields["chamado_ja_criado"] = job.ticket_id
     return fields
 
 

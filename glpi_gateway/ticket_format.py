@@ -57,14 +57,20 @@ def build_ticket_content(request: TicketRequest, extra_lines: tuple[tuple[str, s
 
 
 COMPLEMENT_LABEL = "Complemento do cliente"
+# The line that marks a complement's follow-up with the complement's id, so that a follow-up whose
+# answer was lost is found again (tickets.add_complement) instead of being posted twice.
+COMPLEMENT_MARK_LABEL = "Protocolo do complemento"
 
 
-def build_complement_content(message: str, author: str, origin: str | None = None) -> str:
+def build_complement_content(message: str, author: str, origin: str | None = None, mark: str | None = None) -> str:
     """A customer's follow-up, as the technician reads it: who wrote it (and through which API
-    key), then the message, every value escaped once like a ticket's content."""
+    key, and the complement's id `mark`), then the message, every value escaped once like a
+    ticket's content."""
     header = _labelled_line(COMPLEMENT_LABEL, author)
     if origin:
         header += "<br>" + _labelled_line("Origem", origin)
+    if mark:
+        header += "<br>" + _labelled_line(COMPLEMENT_MARK_LABEL, mark)
     body = "<br>".join(escape(line) for line in message.split("\n"))
     return f"<p>{header}</p><p>{body}</p>"
 

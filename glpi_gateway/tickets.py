@@ -20,7 +20,7 @@ from glpi_gateway.attachments import Attachment
 from glpi_gateway.caching import SingleFlight, TtlCache
 from glpi_gateway.cnpj import cnpj_search_pattern, normalize_cnpj
 from glpi_gateway.follow import CLOSED_STATUS, ticket_view
-from glpi_gateway.ticket_format import build_ticket_input, content_has_line
+from glpi_gateway.ticket_format import COMPLEMENT_MARK_LABEL, build_ticket_input, content_has_line
 from glpi_gateway.validation import TicketRequest
 
 log = logging.getLogger(__name__)
@@ -300,14 +300,28 @@ class TicketGateway:
             view = self._lookups.do(f"follow:{key}", lambda: self._fetch_view(ticket_id))
         return view
 
-    def add_complement(self, ticket_id: int, content: str) -> int:
-        """Add the customer's follow-up `content` (HTML, built by build_complement_content) to the
-        ticket, public, and return its id. Read fresh first: TicketClosed when the ticket is closed,
-        TicketGone when it no longer exists."""
+    def add_complement(self, ticket_id: int, content: str, mark: str | None = None, adopt: bool = False) -> int:
+        """Add the customer's follow-up `content` (HTML, built by build_complement_content with the
+        complement's id `mark`) to the ticket, public, and return its id. With `adopt` (an earlier
+        attempt may have posted it and lost the answer), a follow-up of the ticket already carrying
+        the mark is returned instead of posting again. Read fresh first: TicketClosed when the ticket
+        is closed, TicketGone when it no longer exists."""
         try:
             ticket = self._client.get_item("Ticket", ticket_id)
         except GlpiNotFound:
             raise TicketGone(ticket_id) from None
+        if adopt and mark:
+            for followup in self._client.list_subitems("Ticket", ticket_id, "ITILFollowup"):
+                stored = followup.get("content")
+                if isinstance(stored, str) and content_has_line(stored, COMPLEMENT_MARK_LABEL, mark):
+                    log.info(
+                        "complemento %s já estava no chamado %s (acompanhamento %s): adotado, não reenviado",
+                        mark,
+                        ticket_id,
+                        followup["id"],
+                        extra={"event": "complemento_adotado"},
+                    )
+                    return int(followup["id"])
         if int(ticket.get("status") or 0) == CLOSED_STATUS:
             raise TicketClosed(ticket_id)
         followup_id = self._client.create_item(

@@ -167,6 +167,9 @@ FIELDS: tuple[TextField | IdField, ...] = (
 )
 REQUIRED_FIELDS = tuple(field.name for field in FIELDS if isinstance(field, TextField) and field.required)
 MAX_LENGTHS = {field.name: field.max_length for field in FIELDS if isinstance(field, TextField)}
+# The customer's follow-up message (POST /chamados/<protocolo>/complemento) and who wrote it.
+COMPLEMENT_MAX_LENGTH = 5000
+COMPLEMENT_AUTHOR_MAX_LENGTH = 100
 
 
 @dataclass(frozen=True)

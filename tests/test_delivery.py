@@ -11,22 +11,26 @@ import pytest
 from glpi_client import GlpiAuthError, GlpiUnavailable
 from glpi_gateway.delivery import (
     LEASE_NAME,
+    ComplementJob,
     DeliveryWorker,
     Job,
     QueuedFile,
+    add_or_enqueue_complement,
     backoff_delay,
+    complement_target,
     create_or_enqueue,
     decode_job,
     deliver,
     encode_job,
     encode_request,
+    new_complement_id,
     new_protocol,
     queue_backlog,
 )
 from glpi_gateway.store import CREATED, FAILED, QUEUED
 from glpi_gateway.store.sqlite import SqliteStore
-from glpi_gateway.tickets import AttachmentReport, EntityNotFound, TicketRefused
-from glpi_gateway.web.routes import status_answer
+from glpi_gateway.tickets import AttachmentReport, EntityNotFound, TicketClosed, TicketRefused
+from glpi_gateway.web.routes import complement_answer, status_answer
 from tests.helpers import Clock, ticket_request
 
 TTL = 3600.0
@@ -400,3 +404,119 @@ def test_a_file_glpi_refuses_is_reported_failed_and_the_ticket_still_delivered(s
     assert delivered["status"] == CREATED
     assert delivered["anexos"]["falharam"] == [{"arquivo": "b.pdf", "motivo": "o GLPI recusou o arquivo: tipo"}]
     assert len(gateway.uploads) == 2
+
+
+# --- a customer's complement ---------------------------------------------------------------------
+
+
+class ComplementGateway(FakeGateway):
+    """FakeGateway plus follow-ups: tickets can be closed, and a follow-up's answer can be lost."""
+
+    def __init__(self):
+        super().__init__()
+        self.followups: dict[int, tuple[int, str, str]] = {}  # id -> (ticket id, mark, content)
+        self.closed: set[int] = set()
+        self.lose_answer = False
+
+    def add_complement(self, ticket_id, content, mark=None, adopt=False):
+        if self.fail_with is not None:
+            raise self.fail_with
+        if adopt:
+            for followup_id, (ticket, posted_mark, _) in self.followups.items():
+                if (ticket, posted_mark) == (ticket_id, mark):
+                    return followup_id
+        if ticket_id in self.closed:
+            raise TicketClosed(ticket_id)
+        followup_id = 500 + len(self.followups)
+        self.followups[followup_id] = (ticket_id, mark, content)
+        if self.lose_answer:
+            self.lose_answer = False
+            raise GlpiUnavailable("timeout", "TIMEOUT", request_sent=True)
+        return followup_id
+
+
+def queue_complement(store, gateway, protocol="p1", ticket_id=None, files=()):
+    complement_id = new_complement_id()
+    job = ComplementJob(protocol, f"<p>conteúdo {complement_id}</p>", "Maria", file_count=len(files))
+    add_or_enqueue_complement(gateway, store, complement_id, job, ticket_id, False, True, 10, files, 1000)
+    return complement_id
+
+
+def test_a_complement_job_survives_the_queue_payload_round_trip():
+    files = (QueuedFile("print.png", "image/png", 10, "ab" * 32, 1),)
+    for job in (ComplementJob("p1", "<p>oi</p>", "Maria"), ComplementJob("p1", "<p>oi</p>", "Ana", files, 1, 77)):
+        assert decode_job(encode_job(job)) == job
+
+
+def test_a_complement_queued_behind_its_ticket_is_delivered_after_it_on_it(store, clock):
+    store.enqueue("p1", encode_request(ticket_request()), maybe_sent=False)
+    gateway = ComplementGateway()
+    complement_id = queue_complement(store, gateway)
+    assert gateway.followups == {} and store.ticket(complement_id).state == QUEUED
+    worker = make_worker(store, gateway, clock)
+    while worker.run_once():
+        pass
+    assert gateway.tickets == {1: "p1"}
+    assert gateway.followups == {500: (1, complement_id, f"<p>conteúdo {complement_id}</p>")}
+    delivered = store.ticket(complement_id)
+    assert (delivered.state, delivered.ticket_id) == (CREATED, 1)
+
+
+def test_a_complement_whose_ticket_closed_while_it_waited_fails_chamado_fechado(store, clock):
+    store.remember_protocol("p1", 1, TTL)
+    gateway = ComplementGateway()
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    complement_id = queue_complement(store, gateway, ticket_id=1)
+    gateway.fail_with = None
+    gateway.closed.add(1)
+    make_worker(store, gateway, clock).run_once()
+    [failed] = [entry for entry in store.queued_for("p1")]
+    assert failed.state == FAILED and gateway.followups == {}
+    answer = complement_answer(failed)
+    assert answer["complemento"] == complement_id and answer["codigo"] == "chamado_fechado"
+
+
+def test_a_complement_whose_answer_was_lost_is_adopted_not_posted_again(store, clock):
+    store.remember_protocol("p1", 1, TTL)
+    gateway = ComplementGateway()
+    gateway.lose_answer = True
+    complement_id = queue_complement(store, gateway, ticket_id=1)
+    assert store.ticket(complement_id).maybe_sent
+    clock.now += 10  # GLPI_TIMEOUT: it is looked for, not sent again
+    make_worker(store, gateway, clock).run_once()
+    assert list(gateway.followups) == [500]
+    assert store.ticket(complement_id).state == CREATED
+
+
+def test_a_queued_complements_files_become_documents_marked_with_the_complement(store, clock):
+    store.remember_protocol("p1", 1, TTL)
+    gateway = ComplementGateway()
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    files = [(QueuedFile("a.png", "image/png", 6, "0" * 64, 1), io.BytesIO(b"\x89PNG-"))]
+    complement_id = queue_complement(store, gateway, ticket_id=1, files=files)
+    gateway.fail_with = None
+    make_worker(store, gateway, clock).run_once()
+    assert gateway.uploads == [
+        (1, "a.png", b"\x89PNG-", f"Protocolo do complemento: {complement_id} · anexo 1/1", False)
+    ]
+    assert store.ticket(complement_id).state == CREATED and store.queued_file(complement_id, 0) is None
+
+
+def test_a_complement_waits_behind_an_earlier_one_of_the_same_ticket(store):
+    store.remember_protocol("p1", 1, TTL)
+    gateway = ComplementGateway()
+    assert complement_target(store, "p1") == 1
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    queue_complement(store, gateway, ticket_id=1)
+    assert complement_target(store, "p1") is None
+
+
+def test_the_observer_does_not_count_complements_as_tickets(store, clock):
+    store.remember_protocol("p1", 1, TTL)
+    gateway = ComplementGateway()
+    gateway.fail_with = GlpiUnavailable("down", "CONNECTION_FAILED")
+    queue_complement(store, gateway, ticket_id=1)
+    gateway.fail_with = None
+    heard = []
+    make_worker(store, gateway, clock, observer=lambda state, codigo: heard.append(state)).run_once()
+    assert heard == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glpi_gateway.follow import SUPPORT_TEAM, glpi_text, ticket_view
+from glpi_gateway.ticket_format import build_complement_content
 
 GLPI11 = "<p>Reinicie &amp; teste <b>de novo</b>: 1 &lt; 2</p><p>Fim</p>"
 GLPI10 = GLPI11.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")  # how GLPI 10 returns it
@@ -41,3 +42,9 @@ def test_only_public_follow_ups_and_unrefused_solutions_go_out_without_authors()
         ("acompanhamento", "pública", SUPPORT_TEAM),
         ("solucao", "solução", SUPPORT_TEAM),
     ]
+
+
+def test_a_complements_header_and_its_id_stay_out_of_the_customers_text():
+    content = build_complement_content("Ainda falha\nLinha 2", "Maria", "site", "c-" + "a" * 32)
+    [message] = ticket_view({"id": 1, "status": 2}, [{"content": content, "is_private": 0}], [])["conversa"]
+    assert (message["autor"], message["texto"]) == ("Cliente", "Ainda falha\nLinha 2")

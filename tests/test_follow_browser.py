@@ -22,6 +22,7 @@ from selenium.webdriver.common.keys import Keys
 from glpi_gateway.ticket_format import content_has_line
 from tests.harness import sandbox_settings
 from tests.helpers import (
+    PNG,
     control,
     error_of,
     fill_form,
@@ -168,9 +169,54 @@ def test_the_queued_protocol_link_shows_the_request_waiting_in_line(browser, gat
     press(browser, browser.find_element(By.LINK_TEXT, "Acompanhar o pedido"))
     assert situation(browser) == "Na fila, aguardando o sistema de chamados"
     assert any(event.startswith("Na fila") for event in timeline(browser))
-    assert not browser.find_element(By.CSS_SELECTOR, ".gf-complemento").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, ".gf-complemento").is_displayed()  # it waits behind the ticket
     notice = browser.find_element(By.CSS_SELECTOR, ".gf-sem-complemento").text
-    assert notice == "Você poderá adicionar informações assim que o chamado for aberto."
+    assert notice.startswith("O chamado ainda não foi aberto: a informação que você enviar fica na fila")
+
+
+# --- messages queued while GLPI is down, and files ----------------------------------------------
+
+
+def test_with_glpi_down_a_message_is_accepted_as_queued_and_shows_delivered_once_glpi_returns(browser, live, sandbox):
+    protocol, ticket_id = created(live)
+    open_follow_page(browser, f"{live.url}/acompanhar?protocolo={protocol}")
+    assert situation(browser) == "Novo"
+    sandbox.fault = "http500"
+    add_message(browser, "Troquei o toner e nada")
+    assert complement_result(browser).startswith("Mensagem recebida, na fila")
+    assert "gf-resultado-sucesso" in browser.find_element(
+        By.CSS_SELECTOR, ".gf-complemento .gf-resultado"
+    ).get_attribute("class")
+    sandbox.fault = None
+    press(browser, browser.find_element(By.CSS_SELECTOR, ".gf-atualizar"))
+    follow_result(browser)
+    waiting = [event for event in timeline(browser) if event.startswith("Sua mensagem (na fila)")]
+    delivered = [event for event in timeline(browser) if event.startswith("Cliente")]
+    assert len(waiting + delivered) == 1 and "Troquei o toner e nada" in (waiting + delivered)[0]
+
+    def delivered_in_the_timeline(driver) -> bool:
+        press(driver, driver.find_element(By.CSS_SELECTOR, ".gf-atualizar"))
+        follow_result(driver)
+        events = timeline(driver)
+        return any(e.startswith("Cliente") for e in events) and not any(e.startswith("Sua mensagem") for e in events)
+
+    wait_for(browser, delivered_in_the_timeline)
+    assert [row for row in sandbox.followups.values() if row["items_id"] == ticket_id and "toner" in row["content"]]
+
+
+def test_a_file_attached_on_the_page_arrives_as_a_document_of_the_ticket(browser, live, sandbox, tmp_path):
+    protocol, ticket_id = created(live)
+    open_follow_page(browser, f"{live.url}/acompanhar?protocolo={protocol}")
+    follow_result(browser)
+    path = tmp_path / "print.png"
+    path.write_bytes(PNG)
+    control(browser, "Anexos").send_keys(str(path))
+    add_message(browser, "Segue o print do erro")
+    assert complement_result(browser) == "Informação enviada: ela já está no chamado."
+    [link] = [link for link in sandbox.document_items if (link["itemtype"], link["items_id"]) == ("Ticket", ticket_id)]
+    document = sandbox.documents[link["documents_id"]]
+    assert document["filename"] == "print.png" and sandbox.document_files[document["id"]] == PNG
+    assert document["comment"].startswith("Protocolo do complemento: c-")
 
 
 # --- typed protocols and refusals ------------------------------------------------------------

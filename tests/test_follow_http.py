@@ -172,7 +172,8 @@ def test_a_complement_reaches_glpi_escaped_public_and_shows_as_the_customers(glp
     [row] = followups_of(box, ticket_id)
     assert row["is_private"] == 0 and row["id"] == answer.json()["acompanhamento_id"]
     sent = (
-        "<p><strong>Complemento do cliente:</strong> Maria &lt;ME&gt;</p>"
+        "<p><strong>Complemento do cliente:</strong> Maria &lt;ME&gt;<br>"
+        f"<strong>Protocolo do complemento:</strong> {answer.json()['complemento']}</p>"
         "<p>Ainda falha &lt;b&gt;<br>Linha 2 &amp; fim</p>"
     )
     stored = sent if box.version == 11 else sent.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;")

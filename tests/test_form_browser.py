@@ -500,6 +500,17 @@ def test_chosen_files_arrive_as_documents_of_the_ticket_and_the_refused_one_is_l
     assert chosen(page) == [] and control(page, "Nome").get_attribute("value") == ""  # ready for the next ticket
 
 
+def test_files_queued_after_the_ticket_are_named_in_the_success_message(page, sandbox, tmp_path):
+    fill_form(page)
+    choose(page, files_on_disk(tmp_path, **{"print.png": PNG, "orçamento.pdf": PDF}))
+    sandbox.fault_endpoints = {"Document"}  # the ticket is created, then GLPI fails for its files
+    sandbox.fault = "http500"
+    submit_form(page)
+    message = form_result(page)
+    assert f"Chamado nº {max(sandbox.tickets)} aberto" in message
+    assert "Os anexos “print.png” e “orçamento.pdf” serão enviados assim que o GLPI voltar." in message
+
+
 # A paste of what a screenshot tool puts on the clipboard: one PNG file and no text.
 PASTE = """
 var bytes = Uint8Array.from(atob(arguments[1]), function (c) { return c.charCodeAt(0); });

@@ -198,6 +198,30 @@ def test_queue_written_by_one_store_is_seen_by_another(make_store):
     assert make_store().next_queued().maybe_sent is True
 
 
+def test_entries_queued_for_a_parent_are_listed_in_arrival_order_whatever_their_state(make_store):
+    store = make_store()
+    store.enqueue("t1", "{}", maybe_sent=False)
+    for protocol in ("c1", "c2", "c3"):
+        store.enqueue(protocol, "{}", maybe_sent=False, parent="t1")
+    store.enqueue("other", "{}", maybe_sent=False, parent="t2")
+    store.finish_ticket("c1", FAILED, None, '{"codigo": "x"}', TTL)
+    store.finish_ticket("c2", CREATED, 5, None, TTL)
+    listed = make_store().queued_for("t1")
+    assert [(entry.protocol, entry.state) for entry in listed] == [("c1", FAILED), ("c2", CREATED), ("c3", QUEUED)]
+    assert store.queued_for("c1") == [] and store.queued_for("nothing") == []
+
+
+def test_sqlite_an_expired_child_leaves_its_parents_list(tmp_path, clock):
+    store = SqliteStore(str(tmp_path), clock=clock)
+    store.enqueue("c1", "{}", maybe_sent=False, parent="t1")
+    store.finish_ticket("c1", CREATED, 1, None, TTL)
+    clock.now += TTL + 1
+    assert store.queued_for("t1") == []
+    store.purge_expired()
+    assert store.queued_for("t1") == []
+    store.close()
+
+
 def test_sqlite_finished_ticket_is_purged_after_its_ttl(tmp_path, clock):
     store = SqliteStore(str(tmp_path), clock=clock)
     store.enqueue("a1", "{}", maybe_sent=False)

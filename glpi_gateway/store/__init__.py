@@ -102,13 +102,17 @@ class Store(Protocol):
         delay: float = 0.0,
         files: Sequence[IO[bytes]] = (),
         max_file_bytes: int = 0,
+        parent: str | None = None,
     ) -> None:
         """Durably add a ticket to deliver, first tried `delay` seconds from now (committed when
         this returns); a protocol already in the store is left as it is.
 
         `files` (seekable streams, read from their start) are kept with it, durable before the entry
         is, until it is delivered (CREATED) or its record expires. QueueFull, and nothing stored,
-        when they would take the bytes of every queued file past `max_file_bytes`."""
+        when they would take the bytes of every queued file past `max_file_bytes`.
+
+        `parent`: the protocol this entry belongs to (a complement of that ticket); `queued_for`
+        lists it under that protocol."""
 
     def queued_file(self, protocol: str, index: int) -> IO[bytes] | None:
         """The file number `index` (from 0) kept with a queued ticket, or None when it is gone."""
@@ -118,6 +122,10 @@ class Store(Protocol):
 
     def next_queued(self) -> QueuedTicket | None:
         """The oldest ticket still waiting for delivery."""
+
+    def queued_for(self, parent: str) -> list[QueuedTicket]:
+        """The entries queued with `parent` as their parent, whatever their state, in arrival order,
+        while their records live (like `ticket`)."""
 
     def queue_stats(self) -> tuple[int, float | None]:
         """How many tickets wait for delivery, and the `created_at` of the oldest (None when none)."""

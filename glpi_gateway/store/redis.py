@@ -139,6 +139,7 @@ class RedisStore:
         delay: float = 0.0,
         files: Sequence[IO[bytes]] = (),
         max_file_bytes: int = 0,
+        parent: str | None = None,
     ) -> None:
         contents = [_read_whole(stream) for stream in files]
         size = sum(len(content) for content in contents)
@@ -171,6 +172,8 @@ class RedisStore:
                 pipe.hset(self._key("files", protocol), mapping={str(i): data for i, data in enumerate(contents)})
                 pipe.hset(self._key("queued-files"), protocol, size)
             pipe.zadd(self._key("queue"), {protocol: seq})
+            if parent is not None:
+                pipe.zadd(self._key("children", parent), {protocol: seq})
 
         self._guarded(self._redis.transaction, attempt, name, self._key("queued-files"))
 
@@ -192,6 +195,18 @@ class RedisStore:
             if found is not None and found.state == QUEUED:
                 return found
             self._guarded(self._redis.zrem, self._key("queue"), protocol)  # finished or vanished
+
+    def queued_for(self, parent: str) -> list[QueuedTicket]:
+        """Members whose record expired are dropped from the parent's index as they are met."""
+        index = self._key("children", parent)
+        found = []
+        for member in self._guarded(self._redis.zrange, index, 0, -1):
+            ticket = self.ticket(member.decode())
+            if ticket is None:
+                self._guarded(self._redis.zrem, index, member)
+            else:
+                found.append(ticket)
+        return found
 
     def queue_stats(self) -> tuple[int, float | None]:
         head = self.next_queued()  # the oldest, once stale entries are gone from the front of the line

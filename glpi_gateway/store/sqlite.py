@@ -82,6 +82,11 @@ CREATE TABLE IF NOT EXISTS queued_files (
     files INTEGER NOT NULL,
     bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS queue_parents (
+    protocol TEXT PRIMARY KEY,
+    parent TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_parents_by_parent ON queue_parents (parent);
 """
 FILES_DIR = "anexos"
 # A directory of files that no queue entry owns is deleted once this old: an entry being committed
@@ -251,6 +256,7 @@ class SqliteStore:
         delay: float = 0.0,
         files: Sequence[IO[bytes]] = (),
         max_file_bytes: int = 0,
+        parent: str | None = None,
     ) -> None:
         size = sum(_size(stream) for stream in files)
         if files and self._queued_file_bytes() + size > max_file_bytes:
@@ -269,6 +275,8 @@ class SqliteStore:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (protocol, payload, QUEUED, int(maybe_sent), now + delay, now),
                 )
+                if parent is not None:
+                    db.execute("INSERT INTO queue_parents (protocol, parent) VALUES (?, ?)", (protocol, parent))
                 if staged is not None:
                     queued = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM queued_files").fetchone()[0]
                     if queued + size > max_file_bytes:
@@ -328,6 +336,22 @@ class SqliteStore:
     def next_queued(self) -> QueuedTicket | None:
         row = self._read_one(f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE state = ? ORDER BY seq LIMIT 1", (QUEUED,))
         return _queued_ticket(row) if row else None
+
+    def queued_for(self, parent: str) -> list[QueuedTicket]:
+        columns = ", ".join(f"queue.{name}" for name in _QUEUE_COLUMNS.split(", "))
+        try:
+            rows = (
+                self._connection()
+                .execute(
+                    f"SELECT {columns} FROM queue_parents JOIN queue USING (protocol) WHERE queue_parents.parent = ? "
+                    "AND (queue.expires_at IS NULL OR queue.expires_at > ?) ORDER BY queue.seq",
+                    (parent, self._clock()),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
+        return [_queued_ticket(row) for row in rows]
 
     def queue_stats(self) -> tuple[int, float | None]:
         row = self._read_one("SELECT COUNT(*), MIN(created_at) FROM queue WHERE state = ?", (QUEUED,))
@@ -458,6 +482,7 @@ class SqliteStore:
                 )
             ]
             db.executemany("DELETE FROM queued_files WHERE protocol = ?", [(protocol,) for protocol in gone])
+            db.execute("DELETE FROM queue_parents WHERE protocol NOT IN (SELECT protocol FROM queue)")
             db.execute("DELETE FROM rate_counters WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM protocols WHERE expires_at <= ?", (now,))
             owned = {row[0] for row in db.execute("SELECT protocol FROM queued_files")}

@@ -21,7 +21,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 SHARED_PLACEHOLDER = "/* COMUM */"
 # Where a page script holds the form's key; the gateway writes the key of FORM_API_KEY_NAME there.
 FORM_KEY_PLACEHOLDER = "/* FORM_API_KEY */ null"
-# Where formulario.js holds the limits it checks attachments against (attachment_limits).
+# Where each page script holds the limits it checks attachments against (attachment_limits).
 ATTACHMENT_LIMITS_PLACEHOLDER = "/* ATTACHMENT_LIMITS */ null"
 # The pages and the scripts depend on the configuration (frame-ancestors, the form's key): browsers
 # revalidate them on every load (304 while unchanged) and shared caches do not keep them.
@@ -47,8 +47,10 @@ def form_script(config: Config, template: str | None = None) -> bytes:
 
 
 def follow_script(config: Config, template: str | None = None) -> bytes:
-    """acompanhar.js as served: with comum.js and the form's key written into its placeholders."""
-    return _page_script("acompanhar.js", template, {FORM_KEY_PLACEHOLDER: config.form_api_key})
+    """acompanhar.js as served: with comum.js, the form's key and the attachment limits written into its
+    placeholders."""
+    values = {FORM_KEY_PLACEHOLDER: config.form_api_key, ATTACHMENT_LIMITS_PLACEHOLDER: attachment_limits(config)}
+    return _page_script("acompanhar.js", template, values)
 
 
 def _page_script(name: str, template: str | None, values: Mapping[str, object]) -> bytes:

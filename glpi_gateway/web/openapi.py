@@ -15,7 +15,13 @@ import flask_swagger_ui
 
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.challenge import CHALLENGE_HEADER, HONEYPOT_FIELD, SOLUTION_HEADER, TOKEN_PATTERN
-from glpi_gateway.delivery import PROTOCOL_PATTERN, REFUSAL_CODIGOS, UNREADABLE_CODIGO
+from glpi_gateway.delivery import (
+    COMPLEMENT_ID_PATTERN,
+    COMPLEMENT_REFUSAL_CODIGOS,
+    PROTOCOL_PATTERN,
+    REFUSAL_CODIGOS,
+    UNREADABLE_CODIGO,
+)
 from glpi_gateway.errors import (
     ANY_OPERATION,
     ERROR_ANSWERS,
@@ -27,7 +33,13 @@ from glpi_gateway.errors import (
 from glpi_gateway.follow import CUSTOMER, STATUS_LABELS, SUPPORT_TEAM
 from glpi_gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
 from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
-from glpi_gateway.validation import REQUIRED_FIELDS, ticket_request_example, ticket_request_schema
+from glpi_gateway.validation import (
+    COMPLEMENT_AUTHOR_MAX_LENGTH,
+    COMPLEMENT_MAX_LENGTH,
+    REQUIRED_FIELDS,
+    ticket_request_example,
+    ticket_request_schema,
+)
 from glpi_gateway.web.context import REQUEST_ID_PATTERN
 
 CHALLENGE_PARAMETERS = [
@@ -159,6 +171,7 @@ Toda resposta traz o cabeçalho `X-Request-ID`. Todo erro é JSON com `erro` (me
 `campos` ou `entidades`. Em qualquer caminho, um método não aceito responde 405 `metodo_nao_permitido`
 com o cabeçalho `Allow`, e um caminho inexistente responde 404 `rota_nao_encontrada`."""
 PROTOCOL_EXAMPLE = "9f1c2b3a4d5e6f708192a3b4c5d6e7f8"
+COMPLEMENT_EXAMPLE = "c-5b7d4c1e8a6f0b2d4c6e8a0f3f2c9a0e"
 PROTOCOL_PARAMETER = {
     "name": "protocolo",
     "in": "path",
@@ -365,11 +378,19 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
             "operationId": "complementarChamado",
             "summary": "Complementar chamado",
             "description": "Acrescenta uma mensagem do cliente ao chamado, como acompanhamento público no GLPI "
-            "(os técnicos veem quem escreveu, `nome`, e a origem; o texto vai escapado como no chamado). "
-            "Recusado com 409 `chamado_fechado` quando o chamado está fechado (o GLPI aceitaria; o gateway "
-            "não). Idempotente como a abertura (`Idempotency-Key`, por protocolo), com o mesmo limite "
-            "por IP das consultas (`RATE_LIMIT_LOOKUP_PER_IP`); a chave pública do formulário pode usá-la, "
-            "com o desafio resolvido. Com o GLPI fora do ar, 503 (a mensagem não vai para a fila).",
+            "(os técnicos veem quem escreveu, `nome`, a origem e o código do complemento; o texto vai escapado "
+            "como no chamado). Recusado com 409 `chamado_fechado` quando o chamado está fechado (o GLPI "
+            "aceitaria; o gateway não). Em `multipart/form-data`, `mensagem` e `nome` como campos e arquivos em "
+            f"`{ATTACHMENTS_FIELD}`, conferidos como em `POST /criar-chamado` (a chave do formulário tem os "
+            "limites e tipos menores), que viram documentos do chamado marcados com o código do complemento. "
+            "Com o GLPI indisponível (e `QUEUE_WHEN_UNAVAILABLE=true`, o padrão), ou com o próprio chamado "
+            "ainda na fila, o complemento (com os anexos, até `QUEUE_MAX_ATTACHMENT_BYTES` na fila) é "
+            "guardado e respondido com 202; o gateway o entrega depois do chamado e dos complementos "
+            "anteriores, na ordem, nunca duas vezes, e `GET /chamados/{protocolo}` o mostra em `complementos` "
+            "até a entrega (ou com `codigo` `chamado_fechado` se o chamado fechar antes). Idempotente como a "
+            "abertura (`Idempotency-Key`, por protocolo; com anexos, comparados pelo nome e pelo conteúdo), "
+            "com o mesmo limite por IP das consultas (`RATE_LIMIT_LOOKUP_PER_IP`); a chave pública do "
+            "formulário pode usá-la, com o desafio resolvido.",
             "parameters": [
                 PROTOCOL_PARAMETER,
                 {"$ref": f"#/components/parameters/{IDEMPOTENCY_HEADER}"},
@@ -379,24 +400,7 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["mensagem"],
-                            "properties": {
-                                "mensagem": {
-                                    "type": "string",
-                                    "minLength": 1,
-                                    "maxLength": 5000,
-                                    "pattern": "\\S",
-                                    "description": "O texto do cliente, como digitado (texto simples).",
-                                },
-                                "nome": {
-                                    "type": "string",
-                                    "maxLength": 100,
-                                    "description": "Quem escreve; padrão `cliente`.",
-                                },
-                            },
-                        },
+                        "schema": _complement_schema(),
                         "examples": {
                             "complemento": {
                                 "summary": "Uma mensagem do cliente",
@@ -406,17 +410,23 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                                 },
                             }
                         },
-                    }
+                    },
+                    "multipart/form-data": {
+                        "schema": _complement_multipart_schema(),
+                        "encoding": {ATTACHMENTS_FIELD: {"contentType": "application/octet-stream"}},
+                    },
                 },
             },
             "responses": {
                 "201": {
                     **_content(
-                        "Mensagem acrescentada ao chamado.",
+                        "Mensagem acrescentada ao chamado; com anexos, `anexos` diz quais viraram documentos do "
+                        "chamado, quais o GLPI recusou e quais ficaram `pendentes` (na fila: o GLPI ficou "
+                        "indisponível depois da mensagem).",
                         "application/json",
                         {
                             "type": "object",
-                            "required": ["protocolo", "ticket_id", "acompanhamento_id"],
+                            "required": ["protocolo", "ticket_id", "acompanhamento_id", "complemento"],
                             "properties": {
                                 "protocolo": _protocol_schema(),
                                 "ticket_id": {"type": "integer"},
@@ -424,11 +434,37 @@ def _operations(ping_text: str, metrics: bool) -> dict[str, dict]:
                                     "type": "integer",
                                     "description": "O acompanhamento criado no GLPI.",
                                 },
+                                "complemento": _complement_id_schema(),
+                                "anexos": _attachments_report_schema(),
                             },
                         },
-                        {"protocolo": PROTOCOL_EXAMPLE, "ticket_id": 123, "acompanhamento_id": 45},
+                        {
+                            "protocolo": PROTOCOL_EXAMPLE,
+                            "ticket_id": 123,
+                            "acompanhamento_id": 45,
+                            "complemento": COMPLEMENT_EXAMPLE,
+                        },
                     ),
                     "headers": {REPLAYED_HEADER: _header(REPLAYED_HEADER)},
+                },
+                "202": {
+                    **_content(
+                        "GLPI indisponível (com `QUEUE_WHEN_UNAVAILABLE=true`, o padrão), ou o chamado ainda na "
+                        "fila: o complemento foi guardado e será entregue ao chamado; acompanhe em `Location` "
+                        "(`GET /chamados/{protocolo}`, em `complementos` até a entrega).",
+                        "application/json",
+                        {
+                            "type": "object",
+                            "required": ["status", "protocolo", "complemento"],
+                            "properties": {
+                                "status": {"type": "string", "const": QUEUED},
+                                "protocolo": _protocol_schema(),
+                                "complemento": _complement_id_schema(),
+                            },
+                        },
+                        {"status": QUEUED, "protocolo": PROTOCOL_EXAMPLE, "complemento": COMPLEMENT_EXAMPLE},
+                    ),
+                    "headers": {"Location": _header("Location"), REPLAYED_HEADER: _header(REPLAYED_HEADER)},
                 },
             },
         },
@@ -612,6 +648,7 @@ def build_document(ping_text: str, is_open_path: Callable[[str], bool], metrics:
                     },
                 },
                 "EstadoDoPedido": _queued_state_schema(),
+                "ComplementosPendentes": _pending_complements_schema(),
                 "Saude": _health_schema(),
                 "Codigo": {
                     "type": "string",
@@ -713,6 +750,74 @@ def _multipart_schema() -> dict:
     }
 
 
+def _complement_schema() -> dict:
+    return {
+        "type": "object",
+        "required": ["mensagem"],
+        "properties": {
+            "mensagem": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": COMPLEMENT_MAX_LENGTH,
+                "pattern": "\\S",
+                "description": "O texto do cliente, como digitado (texto simples).",
+            },
+            "nome": {
+                "type": "string",
+                "maxLength": COMPLEMENT_AUTHOR_MAX_LENGTH,
+                "description": "Quem escreve; padrão `cliente`.",
+            },
+        },
+    }
+
+
+def _complement_multipart_schema() -> dict:
+    schema = _complement_schema()
+    return {
+        **schema,
+        "description": f"Os mesmos campos, e arquivos no campo `{ATTACHMENTS_FIELD}`, com os limites de "
+        "`POST /criar-chamado`; um arquivo recusado dá 400 `dados_invalidos` nomeando o arquivo.",
+        "properties": {
+            **schema["properties"],
+            ATTACHMENTS_FIELD: {"type": "array", "items": {"type": "string", "format": "binary"}},
+        },
+    }
+
+
+def _complement_id_schema() -> dict:
+    return {
+        "type": "string",
+        "pattern": f"^{COMPLEMENT_ID_PATTERN.pattern}$",
+        "description": "Código do complemento: aparece no acompanhamento do GLPI e em `complementos`.",
+    }
+
+
+def _pending_complements_schema() -> dict:
+    return {
+        "type": "array",
+        "description": "Só quando há: os complementos deste chamado ainda não entregues (`enfileirado`), "
+        f"recusados (`{FAILED}`, com `codigo` e `motivo`) ou cancelados pela operação, na ordem em que chegaram. "
+        "Os entregues aparecem em `chamado.conversa`.",
+        "items": {
+            "type": "object",
+            "required": ["complemento", "status", "recebido_em", "texto", "anexos"],
+            "properties": {
+                "complemento": _complement_id_schema(),
+                "status": {"type": "string", "enum": [QUEUED, FAILED, CANCELLED]},
+                "recebido_em": {"type": "string", "format": "date-time", "description": "Em UTC."},
+                "texto": {"type": "string", "description": "A mensagem, como o cliente a escreveu."},
+                "anexos": {"type": "array", "items": {"type": "string"}, "description": "Os nomes dos arquivos."},
+                "tentativas": {"type": "integer", "minimum": 0},
+                "ultimo_erro": {"type": "string"},
+                "proxima_tentativa_em": {"type": "string", "format": "date-time"},
+                "codigo": {"type": "string", "enum": list(COMPLEMENT_REFUSAL_CODIGOS)},
+                "motivo": {"type": "string"},
+                "cancelado_em": {"type": "string", "format": "date-time"},
+            },
+        },
+    }
+
+
 def _created_with_attachments_schema() -> dict:
     return {
         "type": "object",
@@ -757,6 +862,7 @@ def _queued_state_schema() -> dict:
                 "status": {"type": "string", "const": name},
                 "recebido_em": {"type": "string", "format": "date-time", "description": "Em UTC."},
                 **properties,
+                "complementos": {"$ref": "#/components/schemas/ComplementosPendentes"},
             },
         }
 

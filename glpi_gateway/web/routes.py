@@ -1,5 +1,6 @@
-"""The API's routes: /ping, /health, /debug, POST /criar-chamado (JSON or multipart, with its
-Idempotency-Key), GET /chamados/<protocolo>, and the API document at /openapi.json and /docs."""
+"""The API's routes: /ping, /health, /debug, POST /criar-chamado and POST /chamados/<protocolo>/complemento
+(JSON or multipart, with their Idempotency-Key), GET /chamados/<protocolo>, and the API document at
+/openapi.json and /docs."""
 
 from __future__ import annotations
 
@@ -18,19 +19,34 @@ from config import Config
 from glpi_client import GlpiError
 from glpi_gateway import idempotency
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
-from glpi_gateway.attachments import UploadSlots, content_size, sha256_of, take_attachments, upload_limits
+from glpi_gateway.attachments import (
+    Attachment,
+    UploadLimits,
+    UploadSlots,
+    content_size,
+    sha256_of,
+    take_attachments,
+    upload_limits,
+)
 from glpi_gateway.challenge import HONEYPOT_FIELD, HoneypotFilled
 from glpi_gateway.delivery import (
     PROTOCOL_PATTERN,
+    ComplementJob,
+    Job,
     QueuedFile,
+    add_or_enqueue_complement,
     attachments_answer,
+    complement_target,
     create_or_enqueue,
+    decode_job,
     document_mark,
     encode_request,
     enqueue_pending_files,
+    new_complement_id,
     new_protocol,
     remember_protocol,
 )
+from glpi_gateway.follow import complement_message, glpi_text
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
 from glpi_gateway.notify import EmailNotifyPolicy
@@ -46,11 +62,16 @@ from glpi_gateway.store import (
     Store,
     StoredAnswer,
     StoreUnavailable,
-    TicketNotYetCreated,
 )
 from glpi_gateway.ticket_format import build_complement_content
-from glpi_gateway.tickets import UNAVAILABLE_REASON, AttachmentReport, TicketGateway
-from glpi_gateway.validation import TicketRequest, ValidationError, validate_ticket_request
+from glpi_gateway.tickets import UNAVAILABLE_REASON, TicketGateway
+from glpi_gateway.validation import (
+    COMPLEMENT_AUTHOR_MAX_LENGTH,
+    COMPLEMENT_MAX_LENGTH,
+    TicketRequest,
+    ValidationError,
+    validate_ticket_request,
+)
 from glpi_gateway.web.access import COMPLEMENT_ENDPOINT, CREATE_TICKET_ENDPOINT, LOOKUP_ENDPOINT, is_open_path
 from glpi_gateway.web.context import current
 from glpi_gateway.web.openapi import SWAGGER_UI_DIR, build_document
@@ -61,8 +82,6 @@ STORED_HEADERS = ("Location",)
 # What GET /chamados/<protocolo> tells of a ticket cancelled by the person on call.
 CANCELLED_FIELDS = ("motivo", "cancelado_em")
 # The `aviso` of a lookup whose ticket GLPI could not give now (down, slow, refusing).
-COMPLEMENT_MAX_LENGTH = 5000
-COMPLEMENT_AUTHOR_MAX_LENGTH = 100
 DEFAULT_COMPLEMENT_AUTHOR = "cliente"
 GLPI_UNREADABLE = "o GLPI não pôde ser consultado agora; o estado do chamado volta a aparecer em instantes"
 DOCS_PAGE = (Path(__file__).resolve().parent / "static" / "docs.html").read_text(encoding="utf-8")
@@ -111,7 +130,8 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
         ticket_request = replace(validate_ticket_request(sent), origem=ctx.api_key)
         _count_ticket_attempt()
-        protocol, maybe_sent, replay = _claim_key(store, config, encode_request(ticket_request))
+        protocol, maybe_sent, replay = _claim_key(store, config, encode_request(ticket_request), new_protocol())
+        ctx.protocolo = protocol
         if replay is not None:
             return replay
         # After the claim: a replay sends no new ticket, so it must not count a notification.
@@ -139,6 +159,9 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
                 ticket_id = queued.ticket_id
         else:
             answer = {"protocolo": protocolo, "status": CREATED, "ticket_id": ticket_id}
+        waiting = [complement_answer(entry) for entry in store.queued_for(protocolo) if entry.state != CREATED]
+        if waiting:
+            answer["complementos"] = waiting
         if ticket_id is not None:
             current().ticket_id = ticket_id
             try:
@@ -159,28 +182,15 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
 
     @app.post("/chamados/<protocolo>/complemento", endpoint=COMPLEMENT_ENDPOINT)
     def add_to_ticket(protocolo: str) -> Response | tuple:
-        """The customer adds a message to their ticket: a public GLPI follow-up, refused once the
-        ticket is closed. Idempotent like ticket creation, per protocol."""
-        ctx = current()
-        lookups.check_lookup(ctx.client_ip)  # guessing protocols here is limited like lookups
+        """The customer adds a message (and files, in multipart) to their ticket: a public GLPI
+        follow-up, refused once the ticket is closed; queued when GLPI is unavailable or the ticket
+        itself still waits. Idempotent like ticket creation, per protocol."""
+        lookups.check_lookup(current().client_ip)  # guessing protocols here is limited like lookups
+        if request.mimetype == "multipart/form-data":
+            with upload_slots:
+                return _complement_with_attachments(gateway, store, config, protocolo)
         message, author = _complement_body(_json_body())
-        if not PROTOCOL_PATTERN.fullmatch(protocolo):
-            raise ProtocolNotFound(protocolo)
-        ticket_id = _ticket_of(store, protocolo)
-        ctx.protocolo, ctx.ticket_id = protocolo, ticket_id
-        canonical = json.dumps([protocolo, message, author], ensure_ascii=False)
-        held = _key_to_hold(canonical, config, scope=f"complemento/{protocolo}/")
-        if held is not None:
-            claim = idempotency.claim(
-                store, held.key, canonical, protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
-            )
-            if claim.outcome is ClaimOutcome.REPLAY:
-                assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
-                return _replay(claim.record.answer)
-            ctx.held_key = held
-        content = build_complement_content(message, author, ctx.api_key)
-        followup_id = gateway.add_complement(ticket_id, content)
-        return jsonify(protocolo=protocolo, ticket_id=ticket_id, acompanhamento_id=followup_id), 201
+        return _add_complement(gateway, store, config, protocolo, message, author)
 
     @app.get("/openapi.json")
     def openapi_document() -> Response:
@@ -245,6 +255,21 @@ def status_answer(ticket: QueuedTicket) -> dict[str, Any]:
     return answer
 
 
+def complement_answer(entry: QueuedTicket) -> dict[str, Any]:
+    """A complement not delivered yet (or refused), as GET /chamados/<protocolo> lists it: its state
+    like a queued request's, the message as the customer wrote it and the names of its files."""
+    state = status_answer(entry)
+    answer: dict[str, Any] = {"complemento": state.pop("protocolo"), **state}
+    try:
+        job = decode_job(entry.payload)
+    except (ValueError, TypeError):
+        return answer
+    if isinstance(job, ComplementJob):
+        answer["texto"] = complement_message(glpi_text(job.content)) or ""
+        answer["anexos"] = [queued.filename for queued in job.files]
+    return answer
+
+
 def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
@@ -260,15 +285,117 @@ def _create_ticket_with_attachments(
     became unavailable after the ticket was created are queued for that ticket (`pendentes`).
     """
     ctx = current()
-    limits = upload_limits(config, public_form=ctx.api_key is not None and ctx.api_key == config.form_api_key_name)
-    request.max_content_length = limits.max_body_bytes  # before anything reads the body
+    _limit_multipart_body(config)
     _refuse_if_a_bot(request.form.get(HONEYPOT_FIELD))
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
+    _refuse_text_for_files()
+    _count_ticket_attempt()
+    attachments, files = _uploaded_files(config)
+    # Two requests are the same when their fields and their files' names and bytes are.
+    canonical = json.dumps([json.loads(encode_request(ticket_request)), _fingerprints(files)], ensure_ascii=False)
+    protocol, maybe_sent, replay = _claim_key(store, config, canonical, new_protocol())
+    ctx.protocolo = protocol
+    if replay is not None:
+        return replay
+    ticket_request = notify.apply(ticket_request, ctx.api_key)
+    ticket_id = ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent, files)
+    if ticket_id is None:
+        return _queued(protocol)
+    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_days * 86400.0)
+    job = Job(ticket_request, file_count=len(files), ticket_id=ticket_id)
+    sent = _send_files(gateway, store, config, ticket_id, protocol, job, attachments, files, maybe_sent)
+    headers = {"Location": f"/chamados/{protocol}"}
+    answer = jsonify(ticket_id=ticket_id, protocolo=protocol, anexos=sent)
+    return answer, 201, headers
+
+
+def _complement_with_attachments(gateway: TicketGateway, store: Store, config: Config, protocol: str) -> tuple:
+    """The multipart variant of a complement: `mensagem` and `nome` as form fields, files in
+    `anexos`, checked like /criar-chamado's; they become documents of the ticket."""
+    _limit_multipart_body(config)
+    message, author = _complement_body(request.form.to_dict())
+    _refuse_text_for_files()
+    attachments, files = _uploaded_files(config)
+    return _add_complement(gateway, store, config, protocol, message, author, attachments, files)
+
+
+def _add_complement(
+    gateway: TicketGateway,
+    store: Store,
+    config: Config,
+    protocol: str,
+    message: str,
+    author: str,
+    attachments: list[Attachment] | None = None,
+    files: list[tuple[QueuedFile, IO[bytes]]] | None = None,
+) -> tuple:
+    """201 with the follow-up (and what became of the files), or 202 when the complement was queued."""
+    ctx = current()
+    if not PROTOCOL_PATTERN.fullmatch(protocol):
+        raise ProtocolNotFound(protocol)
+    ctx.protocolo = protocol
+    ticket_id = complement_target(store, protocol)
+    files = files or []
+    canonical = json.dumps([protocol, message, author, *([_fingerprints(files)] if files else [])], ensure_ascii=False)
+    complement_id, maybe_sent, replay = _claim_key(
+        store, config, canonical, new_complement_id(), scope=f"complemento/{protocol}/"
+    )
+    if replay is not None:
+        return replay, replay.status_code
+    content = build_complement_content(message, author, ctx.api_key, complement_id)
+    job = ComplementJob(protocol, content, author, file_count=len(files))
+    followup_id = add_or_enqueue_complement(
+        gateway,
+        store,
+        complement_id,
+        job,
+        ticket_id,
+        maybe_sent,
+        config.queue_when_unavailable,
+        config.glpi_timeout,
+        files,
+        config.queue_max_attachment_bytes,
+    )
+    if ticket_id is None or followup_id is None:
+        ctx.queued = True
+        location = {"Location": f"/chamados/{protocol}"}
+        return jsonify(status=QUEUED, protocolo=protocol, complemento=complement_id), 202, location
+    ctx.ticket_id = ticket_id
+    answer: dict[str, Any] = {
+        "protocolo": protocol,
+        "ticket_id": ticket_id,
+        "acompanhamento_id": followup_id,
+        "complemento": complement_id,
+    }
+    if attachments:
+        pending_job = replace(job, followup_id=followup_id)
+        answer["anexos"] = _send_files(
+            gateway, store, config, ticket_id, complement_id, pending_job, attachments, files, maybe_sent
+        )
+    return jsonify(answer), 201
+
+
+def _limit_multipart_body(config: Config) -> None:
+    """The public form key's smaller body limit, or everybody else's: set before anything reads the body."""
+    request.max_content_length = _upload_limits(config).max_body_bytes
+
+
+def _upload_limits(config: Config) -> UploadLimits:
+    api_key = current().api_key
+    return upload_limits(config, public_form=api_key is not None and api_key == config.form_api_key_name)
+
+
+def _refuse_text_for_files() -> None:
     if ATTACHMENTS_FIELD in request.form:  # a text part, where a file was meant: refused, not ignored
         raise ValidationError(invalid={ATTACHMENTS_FIELD: "envie arquivos neste campo, não texto"})
-    _count_ticket_attempt()
-    # The files stay in Werkzeug's spools (memory up to 500 KB, then a temporary file): only
-    # their first bytes are read to judge them, and all of them to hash them, in chunks.
+
+
+def _uploaded_files(config: Config) -> tuple[list[Attachment], list[tuple[QueuedFile, IO[bytes]]]]:
+    """The request's files, checked against the caller's limits, and each as the queue would keep it.
+
+    The files stay in Werkzeug's spools (memory up to 500 KB, then a temporary file): only their
+    first bytes are read to judge them, and all of them to hash them, in chunks."""
+    limits = _upload_limits(config)
     attachments = take_attachments(
         ((field, upload.filename, upload.stream) for field, upload in request.files.items(multi=True)),
         limits.max_count,
@@ -280,54 +407,37 @@ def _create_ticket_with_attachments(
         for number, a in enumerate(attachments, start=1)
         for stream in [a.content if not isinstance(a.content, bytes) else io.BytesIO(a.content)]
     ]
-    # Two requests are the same when their fields and their files' names and bytes are.
-    canonical = json.dumps(
-        [json.loads(encode_request(ticket_request)), [[queued.filename, queued.sha256] for queued, _ in files]],
-        ensure_ascii=False,
-    )
-    protocol, maybe_sent, replay = _claim_key(store, config, canonical)
-    if replay is not None:
-        return replay
-    ticket_request = notify.apply(ticket_request, ctx.api_key)
-    ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent, files)
-    if ctx.ticket_id is None:
-        return _queued(protocol)
-    remember_protocol(store, protocol, ctx.ticket_id, config.protocol_ttl_days * 86400.0)
-    marks = [document_mark(protocol, queued.number, len(files)) for queued, _ in files]
-    report = gateway.attach_files(ctx.ticket_id, attachments, marks, adopt=maybe_sent)
-    pending = _queue_pending_files(store, config, ticket_request, protocol, ctx.ticket_id, files, report)
-    headers = {"Location": f"/chamados/{protocol}"}
-    answer = jsonify(ticket_id=ctx.ticket_id, protocolo=protocol, anexos=attachments_answer(report, pending))
-    return answer, 201, headers
+    return attachments, files
 
 
-def _queue_pending_files(
+def _fingerprints(files: list[tuple[QueuedFile, IO[bytes]]]) -> list[list[str]]:
+    """What makes two requests' files the same: their names and bytes."""
+    return [[queued.filename, queued.sha256] for queued, _ in files]
+
+
+def _send_files(
+    gateway: TicketGateway,
     store: Store,
     config: Config,
-    ticket_request: TicketRequest,
-    protocol: str,
     ticket_id: int,
+    protocol: str,
+    job: Job | ComplementJob,
+    attachments: list[Attachment],
     files: list[tuple[QueuedFile, IO[bytes]]],
-    report: AttachmentReport,
-) -> list[str]:
-    """The names of the files left pending by GLPI's unavailability, queued for their ticket; [] when
-    there are none or they cannot be queued (then the answer lists them among `falharam`)."""
-    if not report.pending:
-        return []
-    names = [files[position][0].filename for position in report.pending]
-    if config.queue_when_unavailable:
+    maybe_sent: bool,
+) -> dict[str, Any]:
+    """Upload the files as documents of the ticket, marked with `protocol` (a ticket's or a
+    complement's id), and queue with `job` those GLPI's unavailability left pending: the answer's
+    `anexos`. Pending files that cannot be queued are listed among `falharam`."""
+    marks = [document_mark(protocol, queued.number, len(files)) for queued, _ in files]
+    report = gateway.attach_files(ticket_id, attachments, marks, adopt=maybe_sent)
+    pending = [files[position][0].filename for position in report.pending]
+    if pending and config.queue_when_unavailable:
         try:
             enqueue_pending_files(
-                store,
-                ticket_request,
-                protocol,
-                ticket_id,
-                files,
-                report,
-                config.glpi_timeout,
-                config.queue_max_attachment_bytes,
+                store, protocol, job, files, report, config.glpi_timeout, config.queue_max_attachment_bytes
             )
-            return names
+            return attachments_answer(report, pending)
         except (QueueFull, StoreUnavailable) as error:
             log.error(
                 "anexos do chamado %s não puderam ir para a fila: %s",
@@ -335,8 +445,8 @@ def _queue_pending_files(
                 type(error).__name__,
                 extra={"event": "anexos_nao_enfileirados"},
             )
-    report.failed.extend((name, UNAVAILABLE_REASON) for name in names)
-    return []
+    report.failed.extend((name, UNAVAILABLE_REASON) for name in pending)
+    return attachments_answer(report)
 
 
 def _create_or_enqueue(
@@ -368,24 +478,23 @@ def _queued(protocol: str) -> tuple[Response, int, dict[str, str]]:
     return jsonify(status=QUEUED, protocolo=protocol), 202, {"Location": f"/chamados/{protocol}"}
 
 
-def _claim_key(store: Store, config: Config, canonical: str) -> tuple[str, bool, Response | None]:
-    """The request's protocol, after claiming its key (explicit, or implicit within the dedupe
-    window): (protocol, whether an earlier attempt with the key may have sent it, the answer to
-    replay when the key already has one)."""
-    ctx = current()
-    ctx.protocolo = new_protocol()
-    held = _key_to_hold(canonical, config)
+def _claim_key(
+    store: Store, config: Config, canonical: str, fresh_id: str, scope: str = ""
+) -> tuple[str, bool, Response | None]:
+    """The request's id (`fresh_id`, or the one an earlier attempt with the same key got), after
+    claiming its key (explicit, or implicit within the dedupe window): (id, whether an earlier
+    attempt with the key may have sent it, the answer to replay when the key already has one)."""
+    held = _key_to_hold(canonical, config, scope)
     if held is None:
-        return ctx.protocolo, False, None
+        return fresh_id, False, None
     claim = idempotency.claim(
-        store, held.key, canonical, ctx.protocolo, idempotency.lock_seconds(config.glpi_timeout), held.ttl
+        store, held.key, canonical, fresh_id, idempotency.lock_seconds(config.glpi_timeout), held.ttl
     )
-    ctx.protocolo = claim.record.protocol
     if claim.outcome is ClaimOutcome.REPLAY:
         assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
-        return ctx.protocolo, False, _replay(claim.record.answer)
-    ctx.held_key = held
-    return ctx.protocolo, claim.outcome is ClaimOutcome.TAKEN_OVER, None
+        return claim.record.protocol, False, _replay(claim.record.answer)
+    current().held_key = held
+    return claim.record.protocol, claim.outcome is ClaimOutcome.TAKEN_OVER, None
 
 
 def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> tuple[Response, int, dict[str, str]]:
@@ -420,19 +529,6 @@ def _replay(answer: StoredAnswer) -> Response:
     response = Response(answer.body, status=answer.status, mimetype="application/json", headers=answer.headers)
     response.headers[idempotency.REPLAYED_HEADER] = "true"
     return response
-
-
-def _ticket_of(store: Store, protocol: str) -> int:
-    """The ticket a protocol leads to; ProtocolNotFound, or TicketNotYetCreated while it is queued."""
-    ticket_id = store.protocol_ticket(protocol)
-    if ticket_id is not None:
-        return ticket_id
-    queued = store.ticket(protocol)
-    if queued is None:
-        raise ProtocolNotFound(protocol)
-    if queued.state != CREATED or queued.ticket_id is None:
-        raise TicketNotYetCreated(protocol)
-    return queued.ticket_id
 
 
 def _complement_body(sent: object) -> tuple[str, str]:

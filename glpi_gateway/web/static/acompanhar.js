@@ -3,8 +3,9 @@
  * Builds the page inside the element chosen by the script tag's data-alvo attribute (default
  * #acompanhar-chamado). The protocol comes from the page address (?protocolo=, the form's success
  * link) and is looked up at once, or is typed. GET chamados/<protocolo> gives the state, shown as
- * a timeline; "Adicionar informação" posts to chamados/<protocolo>/complemento with one
- * Idempotency-Key per message, reused when it is sent again. With API keys on, the gateway writes
+ * a timeline (with the messages still waiting in the gateway's queue); "Adicionar informação" posts
+ * to chamados/<protocolo>/complemento (multipart when files are attached) with one Idempotency-Key
+ * per message, reused when it is sent again; a 202 means the message waits in the queue. With API keys on, the gateway writes
  * the form's public key below: a lookup carries the key alone (the protocol is the credential), a
  * message also a challenge solved while the person types (docs/acompanhar.md).
  */
@@ -14,6 +15,8 @@
 /* COMUM */
 
   var formKey = /* FORM_API_KEY */ null;
+  // {maxCount, maxBytes, extensions}: the server's limits for files (form.attachment_limits).
+  var attachmentLimits = /* ATTACHMENT_LIMITS */ null;
   var formPage = gatewayUrl("formulario");
   var PROTOCOL = /^[0-9a-f]{32}$/;
   var CLOSED = 6;  // GLPI's status "Fechado": the gateway takes no more messages (409 chamado_fechado)
@@ -24,6 +27,8 @@
   var MISCONFIGURED = "O serviço de chamados está com a configuração incorreta. Avise o suporte por telefone.";
   var UNAVAILABLE = "O sistema de chamados está fora do ar. Tente de novo em alguns minutos.";
   var DEFAULT_ADVICE = "Tente de novo em alguns minutos. Se o problema continuar, fale com o suporte por telefone.";
+  var QUEUED_MESSAGE = "Mensagem recebida, na fila: o sistema de chamados está fora do ar agora (ou o chamado ainda " +
+    "não foi aberto), e a sua mensagem será entregue assim que ele voltar.";
   var STATES = {
     enfileirado: "Na fila, aguardando o sistema de chamados",
     falhou: "Não foi possível abrir o chamado",
@@ -91,6 +96,17 @@
     } else if (state.status === "cancelado") {
       add(state.cancelado_em, "Pedido cancelado", state.motivo ? sentence(state.motivo) : "");
     }
+    (state.complementos || []).forEach(function (waiting) {
+      var files = waiting.anexos && waiting.anexos.length ? " Anexos: " + namesText(waiting.anexos) + "." : "";
+      if (waiting.status === "enfileirado") {
+        add(waiting.recebido_em, "Sua mensagem (na fila)", waiting.texto + "\n" + files.trim() +
+          (files ? "\n" : "") + "Sua mensagem será entregue assim que o sistema voltar.");
+      } else {
+        var why = waiting.codigo === "chamado_fechado" ? "O chamado foi fechado antes da entrega." :
+          sentence(waiting.motivo || "não foi possível entregar");
+        add(waiting.recebido_em, "Sua mensagem não foi entregue", waiting.texto + "\n" + why);
+      }
+    });
     return list.sort(function (a, b) {
       if (a.date && b.date) { return a.date - b.date || a.order - b.order; }
       return a.date ? -1 : b.date ? 1 : a.order - b.order;
@@ -144,7 +160,8 @@
       fieldMarkup(prefix + "-nome", "Seu nome (opcional)", "",
         '<input id="' + prefix + '-nome" name="nome" type="text" autocomplete="name" maxlength="100" ' +
         'aria-describedby="DESCRIBED">') +
-      '<button type="submit" class="gf-enviar">Enviar informação</button>' +
+      attachmentsMarkup(prefix, attachmentLimits) +
+      '<button type="submit" class="gf-enviar">Enviar informação</button>' + progressMarkup(prefix, attachmentLimits) +
       '<div class="gf-resultado" role="status" aria-live="polite"></div>' +
       "</form>" +
       "</section>" +
@@ -173,6 +190,7 @@
     var nameField = complementForm.querySelector("input");
     var sendButton = complementForm.querySelector(".gf-enviar");
     var complementResult = complementForm.querySelector(".gf-resultado");
+    var attachments = mountAttachments(complementForm, prefix, attachmentLimits, "Anexos enviados. Aguarde…");
     var shown = null;  // the protocol whose state the section shows
     var looking = false;
     var sending = false;
@@ -227,7 +245,7 @@
         timeline.appendChild(item);
       });
       var closed = state.chamado && state.chamado.status_codigo === CLOSED;
-      var open = state.status === "criado" && !closed;
+      var open = (state.status === "criado" && !closed) || state.status === "enfileirado";
       complementForm.hidden = !open;
       noComplement.hidden = open;
       noComplement.textContent = "";
@@ -239,7 +257,9 @@
         noComplement.appendChild(anchor);
         noComplement.appendChild(document.createTextNode("."));
       } else if (state.status === "enfileirado") {
-        noComplement.textContent = "Você poderá adicionar informações assim que o chamado for aberto.";
+        noComplement.hidden = false;
+        noComplement.textContent = "O chamado ainda não foi aberto: a informação que você enviar fica na fila e " +
+          "entra no chamado logo depois que ele for aberto.";
       } else {
         noComplement.hidden = true;
       }
@@ -318,13 +338,17 @@
         var names = Array.isArray(answer.campos) ? answer.campos : Object.keys(answer.campos);
         var first = null;
         names.forEach(function (name) {
+          if (name === ATTACHMENTS_FIELD && attachments.present && !Array.isArray(answer.campos)) {
+            attachments.setError(String(answer.campos[name]));
+            return;
+          }
           var field = name === "nome" ? nameField : messageField;
           var reason = Array.isArray(answer.campos) ? "Escreva a mensagem." : sentence(answer.campos[name]);
           setFieldError(field, reason);
           first = first || field;
         });
         showMessage(complementResult, "erro", sentence(answer.erro || "Dados inválidos") + " Corrija o campo indicado.");
-        first.focus();
+        if (first) { first.focus(); } else { attachments.focus(); }
       } else if (codigo === "chamado_fechado") {
         showMessage(complementResult, "erro", "Este chamado está fechado e não recebe mais informações. Se o problema " +
           "voltou, abra um novo chamado.", {text: "Abrir um novo chamado", href: formPage});
@@ -359,21 +383,28 @@
       var body = {mensagem: message};
       if (name) { body.nome = name; }
       var payload = JSON.stringify(body);
-      var headers = {"Accept": "application/json", "Content-Type": "application/json",
-        "Idempotency-Key": keys.keyFor(protocol + payload)};
+      var files = attachments.files();
+      var url = gatewayUrl("chamados/" + protocol + "/complemento");
+      var headers = {"Accept": "application/json",
+        "Idempotency-Key": keys.keyFor(protocol + payload + filesFingerprint(files))};
       credentials.headers().then(function (keyAndProof) {
         Object.keys(keyAndProof).forEach(function (header) { headers[header] = keyAndProof[header]; });
-        return fetch(gatewayUrl("chamados/" + protocol + "/complemento"), {
-          method: "POST",
-          headers: headers,
-          body: payload,
-          credentials: "omit"
-        });
-      }).then(readAnswer).then(function (reply) {
+        if (files.length) {
+          return postMultipart(url, headers, body, files, attachments).then(function (reply) {
+            var answer = null;
+            try { answer = JSON.parse(reply.text); } catch (notJson) { answer = null; }
+            return {status: reply.status, answer: answer, retryAfter: null};
+          });
+        }
+        headers["Content-Type"] = "application/json";
+        return fetch(url, {method: "POST", headers: headers, body: payload, credentials: "omit"}).then(readAnswer);
+      }).then(function (reply) {
         keys.settle(reply.status);
-        if (reply.status === 201) {
+        if (reply.status === 201 || reply.status === 202) {
           messageField.value = "";
-          showMessage(complementResult, "sucesso", "Informação enviada: ela já está no chamado.");
+          attachments.clear();
+          showMessage(complementResult, "sucesso", (reply.status === 201 ? "Informação enviada: ela já está no chamado." :
+            QUEUED_MESSAGE) + pendingAttachments(reply.answer) + failedAttachments(reply.answer));
           lookup(protocol, false);
         } else {
           complementRefused(reply);
@@ -381,6 +412,7 @@
       }).catch(function () {
         showMessage(complementResult, "erro", NETWORK_ERROR + " A sua mensagem continua aqui.");
       }).then(function () {
+        attachments.progressDone();
         sending = false;
         idle(sendButton);
         complementForm.removeAttribute("aria-busy");

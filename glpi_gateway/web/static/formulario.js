@@ -19,8 +19,6 @@
   var formKey = /* FORM_API_KEY */ null;
   // {maxCount, maxBytes, extensions}: the server's limits for files (form.attachment_limits).
   var attachmentLimits = /* ATTACHMENT_LIMITS */ null;
-  var ATTACHMENTS_FIELD = "anexos";
-  var PASTED_NAME = "captura-de-tela-";
   var instances = 0;
 
   var FIRST_WEIGHTS = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
@@ -130,24 +128,6 @@
 
   // --- markup -----------------------------------------------------------------------
 
-  /* Bytes as people read them, rounded down, like the server's messages (attachments._size_text):
-     "5 MB", "1,9 KB", "900 bytes". */
-  function sizeText(size) {
-    var units = [["MB", 1024 * 1024], ["KB", 1024]];
-    for (var i = 0; i < units.length; i++) {
-      if (size >= units[i][1]) {
-        var tenths = Math.floor(size * 10 / units[i][1]);
-        return Math.floor(tenths / 10) + (tenths % 10 ? "," + (tenths % 10) : "") + " " + units[i][0];
-      }
-    }
-    return size + " bytes";
-  }
-
-  function extensionOf(name) {
-    var dot = name.lastIndexOf(".");
-    return dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
-  }
-
   /* Examples never break across lines (a CNPJ split at its hyphen reads as two values). */
   function hintMarkup(field) {
     var examples = (field.examples || []).map(function (example) {
@@ -180,229 +160,14 @@
       "</div>";
   }
 
-  /* The optional file field: a native file input (keyboard and screen-reader usable as is), the
-     list of chosen files with a Remover button each, and a polite region announcing changes. */
-  function attachmentsMarkup(prefix) {
-    if (!attachmentLimits) { return ""; }
-    var id = prefix + "-anexos";
-    var accept = attachmentLimits.extensions.map(function (extension) { return "." + extension; });
-    return '<div class="gf-campo gf-anexos">' +
-      '<label for="' + id + '">Anexos (opcional)</label>' +
-      '<p class="gf-dica" id="' + id + '-dica">Até ' + attachmentLimits.maxCount + " arquivo" +
-      (attachmentLimits.maxCount > 1 ? "s" : "") + " de até " + sizeText(attachmentLimits.maxBytes) +
-      (attachmentLimits.maxCount > 1 ? " cada" : "") + ". Tipos aceitos: " + escapeHtml(accept.join(", ")) + ". " +
-      "Para anexar uma captura de tela, copie-a e cole (Ctrl+V) com o cursor em qualquer campo do formulário.</p>" +
-      '<input id="' + id + '" type="file" multiple accept="' + escapeHtml(accept.join(",")) + '"' +
-      ' aria-describedby="' + id + "-dica " + id + '-erro">' +
-      '<p class="gf-erro" id="' + id + '-erro"></p>' +
-      '<ul class="gf-arquivos" id="' + id + '-lista" aria-label="Arquivos escolhidos"></ul>' +
-      '<p class="gf-so-leitor" id="' + id + '-aviso" role="status" aria-live="polite"></p>' +
-      "</div>";
-  }
-
-  /* Shown only while a post with files is on its way; its text says the percentage, politely. */
-  function progressMarkup(prefix) {
-    if (!attachmentLimits) { return ""; }
-    var id = prefix + "-progresso";
-    return '<div class="gf-progresso" hidden>' +
-      '<span class="gf-progresso-rotulo" id="' + id + '-rotulo">Envio dos anexos</span>' +
-      '<progress id="' + id + '" max="100" value="0" aria-labelledby="' + id + '-rotulo"></progress>' +
-      '<span class="gf-progresso-texto" aria-live="polite"></span>' +
-      "</div>";
-  }
-
   function formMarkup(prefix) {
     return '<form class="gf" method="post" novalidate>' +
       '<p class="gf-nota">Campos marcados com * são obrigatórios.</p>' +
-      FIELDS.map(function (field) { return fieldMarkup(prefix, field); }).join("") + attachmentsMarkup(prefix) +
+      FIELDS.map(function (field) { return fieldMarkup(prefix, field); }).join("") + attachmentsMarkup(prefix, attachmentLimits) +
       honeypotMarkup(prefix) +
-      '<button type="submit" class="gf-enviar">Abrir chamado</button>' + progressMarkup(prefix) +
+      '<button type="submit" class="gf-enviar">Abrir chamado</button>' + progressMarkup(prefix, attachmentLimits) +
       '<div class="gf-resultado" role="status" aria-live="polite"></div>' +
       "</form>";
-  }
-
-  // --- attachments ------------------------------------------------------------------
-
-  var PASTED_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"};
-
-  /* The file field of one form: the chosen files (picked or pasted), checked against the server's
-     limits as they are added, and the upload progress. Without limits (an untemplated script) the
-     form has no file field and this does nothing. */
-  function mountAttachments(form, prefix) {
-    var picker = form.querySelector("#" + prefix + "-anexos");
-    if (!picker) {
-      var nothing = function () {};
-      return {present: false, setError: nothing, focus: nothing, clear: nothing, progress: nothing,
-        progressDone: nothing, files: function () { return []; }};
-    }
-    var list = form.querySelector("#" + prefix + "-anexos-lista");
-    var errorSlot = form.querySelector("#" + prefix + "-anexos-erro");
-    var notice = form.querySelector("#" + prefix + "-anexos-aviso");
-    var progressBox = form.querySelector(".gf-progresso");
-    var progressBar = progressBox.querySelector("progress");
-    var progressText = progressBox.querySelector(".gf-progresso-texto");
-    var accepted = attachmentLimits.extensions.map(function (extension) { return "." + extension; }).join(", ");
-    var chosen = [];  // {file, name, size, lastModified}
-    var pasted = 0;
-    var announcedStep = -1;
-
-    function entry(file, name) {
-      return {file: file, name: name || file.name, size: file.size, lastModified: file.lastModified || 0};
-    }
-
-    function setError(message) {
-      errorSlot.textContent = message;
-      if (message) {
-        picker.setAttribute("aria-invalid", "true");
-      } else {
-        picker.removeAttribute("aria-invalid");
-      }
-    }
-
-    function announce(message) {
-      // Emptied first, so the same message twice in a row is announced twice.
-      notice.textContent = "";
-      setTimeout(function () { notice.textContent = message; }, 50);
-    }
-
-    /* Why the server would refuse this file, judged by what the browser knows: its size and its
-       extension (the server also reads its content). A name without extension is left to the server. */
-    function refusal(item) {
-      var name = "“" + item.name + "”";
-      if (!item.size) { return name + " está vazio."; }
-      if (item.size > attachmentLimits.maxBytes) {
-        return name + " tem " + sizeText(item.size) + ", mais que o limite de " + sizeText(attachmentLimits.maxBytes) +
-          " por arquivo.";
-      }
-      var extension = extensionOf(item.name);
-      if (extension && attachmentLimits.extensions.indexOf(extension) < 0) {
-        return name + " não é de um tipo aceito (." + extension + "). São aceitos: " + accepted + ".";
-      }
-      for (var i = 0; i < chosen.length; i++) {
-        if (chosen[i].name === item.name && chosen[i].size === item.size && chosen[i].lastModified === item.lastModified) {
-          return name + " já está na lista.";
-        }
-      }
-      if (chosen.length >= attachmentLimits.maxCount) {
-        return name + " não foi adicionado: envie no máximo " + attachmentLimits.maxCount + " arquivo" +
-          (attachmentLimits.maxCount > 1 ? "s" : "") + ".";
-      }
-      return "";
-    }
-
-    function render() {
-      list.textContent = "";
-      chosen.forEach(function (item, index) {
-        var row = document.createElement("li");
-        var name = document.createElement("span");
-        name.className = "gf-arquivo-nome";
-        name.textContent = item.name;
-        var size = document.createElement("span");
-        size.className = "gf-arquivo-tamanho";
-        size.textContent = " (" + sizeText(item.size) + ")";
-        var remove = document.createElement("button");
-        remove.type = "button";
-        remove.className = "gf-remover";
-        remove.textContent = "Remover";
-        remove.setAttribute("aria-label", "Remover " + item.name);
-        remove.addEventListener("click", function () { removeAt(index); });
-        row.appendChild(name);
-        row.appendChild(size);
-        row.appendChild(remove);
-        list.appendChild(row);
-      });
-      list.hidden = !chosen.length;
-    }
-
-    /* Adds the files the server would take; the others are named with the reason, next to the field. */
-    function add(items) {
-      var added = [];
-      var refused = [];
-      items.forEach(function (item) {
-        var reason = refusal(item);
-        if (reason) {
-          refused.push(reason);
-        } else {
-          chosen.push(item);
-          added.push("“" + item.name + "”");
-        }
-      });
-      setError(refused.join(" "));
-      render();
-      var message = added.length ? (added.length > 1 ? "Adicionados: " : "Adicionado: ") + added.join(", ") + "." : "";
-      announce((message + " " + refused.join(" ")).trim());
-    }
-
-    /* The removed file's button gives the focus to the next one, else the previous, else the picker. */
-    function removeAt(index) {
-      var removed = chosen.splice(index, 1)[0];
-      setError("");
-      render();
-      var buttons = list.querySelectorAll(".gf-remover");
-      (buttons[Math.min(index, buttons.length - 1)] || picker).focus();
-      announce("Removido: “" + removed.name + "”.");
-    }
-
-    picker.addEventListener("change", function () {
-      add(Array.prototype.map.call(picker.files, function (file) { return entry(file); }));
-      picker.value = "";  // the list below is what is sent; the same file can be picked again after removing it
-    });
-
-    /* A pasted screenshot becomes a file. Text pasted into a field stays text, even when the
-       clipboard also holds a picture of it (as spreadsheets put there). */
-    form.addEventListener("paste", function (event) {
-      var data = event.clipboardData;
-      if (!data) { return; }
-      var target = event.target;
-      var typing = target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type !== "file");
-      if (typing && Array.prototype.indexOf.call(data.types || [], "text/plain") >= 0) { return; }
-      var files = Array.prototype.slice.call(data.files || []);
-      if (!files.length && data.items) {
-        Array.prototype.forEach.call(data.items, function (item) {
-          var file = item.kind === "file" ? item.getAsFile() : null;
-          if (file) { files.push(file); }
-        });
-      }
-      var images = files.filter(function (file) { return /^image\//.test(file.type); });
-      if (!images.length) { return; }
-      event.preventDefault();
-      add(images.map(function (image) {
-        pasted += 1;
-        var extension = PASTED_EXTENSIONS[image.type] || image.type.slice(6).toLowerCase();
-        return entry(image, PASTED_NAME + pasted + "." + extension);
-      }));
-    });
-
-    function progress(fraction) {
-      var percent = Math.round(fraction * 100);
-      progressBox.hidden = false;
-      progressBar.value = percent;
-      progressBar.textContent = percent + "%";
-      // Announced in quarters, not on every event.
-      var step = percent === 100 ? 100 : Math.floor(percent / 25) * 25;
-      if (step !== announcedStep) {
-        announcedStep = step;
-        progressText.textContent = step === 100 ? "Anexos enviados. Abrindo o chamado…" : "Enviando anexos: " + step + "%";
-      }
-    }
-
-    function progressDone() {
-      progressBox.hidden = true;
-      progressBar.value = 0;
-      progressText.textContent = "";
-      announcedStep = -1;
-    }
-
-    render();
-    return {
-      present: true,
-      setError: setError,
-      focus: function () { picker.focus(); },
-      files: function () { return chosen.slice(); },
-      clear: function () { chosen = []; pasted = 0; setError(""); render(); },
-      progress: progress,
-      progressDone: progressDone
-    };
   }
 
   // --- one form ---------------------------------------------------------------------
@@ -417,7 +182,7 @@
     var controls = {};
     FIELDS.forEach(function (field) { controls[field.name] = form.querySelector("#" + prefix + "-" + field.name); });
     var sending = false;
-    var attachments = mountAttachments(form, prefix);
+    var attachments = mountAttachments(form, prefix, attachmentLimits, "Anexos enviados. Abrindo o chamado…");
 
     function fieldWhere(key, value) {
       for (var i = 0; i < FIELDS.length; i++) {
@@ -529,15 +294,6 @@
       }
     }
 
-    /* The files GLPI did not take, each with the gateway's reason (the ticket exists anyway). */
-    function failedAttachments(answer) {
-      var failed = (answer.anexos && answer.anexos.falharam) || [];
-      if (!failed.length) { return ""; }
-      return " Estes arquivos não foram anexados: " + failed.map(function (item) {
-        return "“" + item.arquivo + "” (" + item.motivo + ")";
-      }).join("; ") + ". Envie-os ao técnico durante o atendimento.";
-    }
-
     /* The gateway's page that follows this protocol (on the gateway's origin, also from a snippet). */
     function followLink(text, protocol) {
       return {text: text, href: followPage + "?protocolo=" + encodeURIComponent(protocol)};
@@ -548,7 +304,7 @@
         form.reset();
         attachments.clear();
         showResult("sucesso", "Chamado nº " + answer.ticket_id + " aberto. Guarde este número para acompanhar o atendimento." +
-          failedAttachments(answer), answer.protocolo ? followLink("Acompanhar o chamado", answer.protocolo) : null);
+          pendingAttachments(answer) + failedAttachments(answer), answer.protocolo ? followLink("Acompanhar o chamado", answer.protocolo) : null);
       } else if (status === 202 && answer && answer.protocolo !== undefined) {
         form.reset();
         attachments.clear();
@@ -586,28 +342,6 @@
       });
     }
 
-    /* The multipart post (fields by their server names, files in anexos), as {status, text}:
-       XMLHttpRequest, because fetch does not report upload progress. The browser writes the
-       Content-Type with its boundary. */
-    function postMultipart(headers, fields, files) {
-      var formData = new FormData();
-      Object.keys(fields).forEach(function (name) { formData.append(name, fields[name]); });
-      files.forEach(function (entry) { formData.append(ATTACHMENTS_FIELD, entry.file, entry.name); });
-      return new Promise(function (resolve, reject) {
-        var xhr = new XMLHttpRequest();
-        xhr.open("POST", endpoint);
-        Object.keys(headers).forEach(function (name) { xhr.setRequestHeader(name, headers[name]); });
-        xhr.upload.onprogress = function (event) {
-          if (event.lengthComputable && event.total) { attachments.progress(event.loaded / event.total); }
-        };
-        xhr.upload.onload = function () { attachments.progress(1); };
-        xhr.onload = function () { resolve({status: xhr.status, text: xhr.responseText}); };
-        xhr.onerror = xhr.onabort = xhr.ontimeout = function () { reject(new Error("falha de rede")); };
-        attachments.progress(0);
-        xhr.send(formData);
-      });
-    }
-
     function send(data) {
       sending = true;
       button.setAttribute("aria-disabled", "true");
@@ -617,13 +351,10 @@
       var payload = JSON.stringify(fields);
       var files = attachments.files();
       // The key covers the files too (name, size, last change): an edited list is another submission.
-      var fingerprint = files.length ? payload + JSON.stringify(files.map(function (entry) {
-        return [entry.name, entry.size, entry.lastModified];
-      })) : payload;
-      var headers = {"Accept": "application/json", "Idempotency-Key": keys.keyFor(fingerprint)};
+      var headers = {"Accept": "application/json", "Idempotency-Key": keys.keyFor(payload + filesFingerprint(files))};
       credentials.headers().then(function (keyAndProof) {
         Object.keys(keyAndProof).forEach(function (name) { headers[name] = keyAndProof[name]; });
-        return files.length ? postMultipart(headers, fields, files) : postJson(headers, payload);
+        return files.length ? postMultipart(endpoint, headers, fields, files, attachments) : postJson(headers, payload);
       }).then(function (reply) {
         var answer = null;
         try { answer = JSON.parse(reply.text); } catch (notJson) { answer = null; }
