@@ -753,6 +753,21 @@ def test_sqlite_orphan_files_are_purged_once_old_and_spared_while_fresh(tmp_path
 
 
 @pytest.mark.slow
+def test_redis_a_parents_list_of_expired_entries_is_deleted_by_the_purge(redis_url, redis_prefix):
+    client = redis.Redis.from_url(redis_url)
+    store = RedisStore(client, redis_prefix)
+    store.enqueue("c1", "{}", maybe_sent=False, parent="t1")
+    store.enqueue("c2", "{}", maybe_sent=False, parent="t2")
+    store.finish_ticket("c1", CREATED, 1, None, 60)
+    client.delete(f"{redis_prefix}ticket:c1")  # as Redis does when the time comes
+    store.purge_expired()
+    assert not client.exists(f"{redis_prefix}children:t1")
+    assert client.smembers(f"{redis_prefix}parents") == {b"t2"}  # t2's entry still waits
+    assert [entry.protocol for entry in store.queued_for("t2")] == ["c2"]
+    store.close()
+
+
+@pytest.mark.slow
 def test_redis_files_expire_with_a_failed_ticket_and_their_bytes_are_then_freed(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)

@@ -174,6 +174,7 @@ class RedisStore:
             pipe.zadd(self._key("queue"), {protocol: seq})
             if parent is not None:
                 pipe.zadd(self._key("children", parent), {protocol: seq})
+                pipe.sadd(self._key("parents"), parent)  # for purge_expired to find the list again
 
         self._guarded(self._redis.transaction, attempt, name, self._key("queued-files"))
 
@@ -359,11 +360,17 @@ class RedisStore:
 
     def purge_expired(self) -> None:
         """Redis expires finished records, their files and the counters by itself; what is left is to
-        stop counting the bytes of files that expired."""
+        stop counting the bytes of files that expired, and to drop expired entries from their
+        parents' lists (an emptied list is gone: Redis deletes an empty sorted set)."""
         counted = self._key("queued-files")
         for protocol in self._guarded(self._redis.hkeys, counted):
             if not self._guarded(self._redis.exists, self._key("files", protocol.decode())):
                 self._guarded(self._redis.hdel, counted, protocol)
+        parents = self._key("parents")
+        for parent in self._guarded(self._redis.smembers, parents):
+            self.queued_for(parent.decode())
+            if not self._guarded(self._redis.exists, self._key("children", parent.decode())):
+                self._guarded(self._redis.srem, parents, parent)
 
     def close(self) -> None:
         self._redis.close()
