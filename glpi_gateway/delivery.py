@@ -54,7 +54,7 @@ from glpi_gateway.store import (
     StoreUnavailable,
     TicketNotYetCreated,
 )
-from glpi_gateway.ticket_format import COMPLEMENT_MARK_LABEL
+from glpi_gateway.ticket_format import COMPLEMENT_ID_PATTERN, COMPLEMENT_MARK_LABEL
 from glpi_gateway.tickets import (
     AmbiguousEntity,
     AttachmentReport,
@@ -94,7 +94,6 @@ FINAL_COMPLEMENT_REFUSALS = (TicketClosed, TicketGone, ProtocolNotFound, TicketN
 TICKET_JOB = "chamado"
 COMPLEMENT_JOB = "complemento"
 # A complement's id: not a protocol, so GET /chamados/<id> does not answer for it.
-COMPLEMENT_ID_PATTERN = re.compile(r"c-[0-9a-f]{32}")
 # Why a queued complement waits: its ticket is not created yet (only after `fila reenviar`).
 TICKET_STILL_QUEUED = "chamado_na_fila"
 LOST_FILE_REASON = "o arquivo guardado na fila não foi encontrado"

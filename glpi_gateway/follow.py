@@ -14,10 +14,13 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+from glpi_gateway.ticket_format import COMPLEMENT_ID_PATTERN, COMPLEMENT_LABEL, COMPLEMENT_MARK_LABEL
+
 SUPPORT_TEAM = "Equipe de suporte"
 CUSTOMER = "Cliente"
 # How a follow-up the customer sent through the gateway (build_complement_content) reads as text.
-_COMPLEMENT_PREFIX = "Complemento do cliente:"
+_COMPLEMENT_PREFIX = f"{COMPLEMENT_LABEL}:"
+_COMPLEMENT_MARK = re.compile(rf"^{re.escape(COMPLEMENT_MARK_LABEL)}: ({COMPLEMENT_ID_PATTERN.pattern})$", re.MULTILINE)
 # GLPI's ticket statuses (API notes, 402).
 STATUS_LABELS = {
     1: "Novo",
@@ -90,15 +93,25 @@ def complement_message(text: str) -> str | None:
 
 
 def _followup(date: object, text: str) -> dict[str, Any]:
-    """A public follow-up: the customer's own (sent through the gateway) or the team's."""
+    """A public follow-up: the customer's own (sent through the gateway, with its complement's id
+    when it was queued) or the team's."""
     message = complement_message(text)
-    author = SUPPORT_TEAM if message is None else CUSTOMER
-    return {
-        "tipo": "acompanhamento",
-        "autor": author,
-        "data": glpi_date(date),
-        "texto": text if message is None else message,
-    }
+    if message is None:
+        return {"tipo": "acompanhamento", "autor": SUPPORT_TEAM, "data": glpi_date(date), "texto": text}
+    followup = {"tipo": "acompanhamento", "autor": CUSTOMER, "data": glpi_date(date), "texto": message}
+    mark = _COMPLEMENT_MARK.search(text.partition("\n\n")[0])
+    if mark:
+        followup["complemento"] = mark.group(1)
+    return followup
+
+
+def mark_delivered_messages(complements: list[dict[str, Any]], view: dict[str, Any]) -> None:
+    """Set `mensagem_entregue` on each complement still listed as waiting whose follow-up GLPI already
+    shows (its files are what still waits), so that the customer does not read the message twice."""
+    delivered = {message.get("complemento") for message in view["conversa"]}
+    for complement in complements:
+        if complement["complemento"] in delivered:
+            complement["mensagem_entregue"] = True
 
 
 def ticket_view(ticket: dict[str, Any], followups: list[dict[str, Any]], solutions: list[dict[str, Any]]) -> dict:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from config import ConfigError, StoreSettings, load_store_settings
-from glpi_gateway.delivery import COMPLEMENT_ID_PATTERN, PROTOCOL_PATTERN, ComplementJob, decode_job
+from glpi_gateway.delivery import PROTOCOL_PATTERN, ComplementJob, decode_job
 from glpi_gateway.errors import UNAVAILABLE_DETAILS
 from glpi_gateway.follow import complement_message, glpi_text
 from glpi_gateway.logging_setup import configure_logging
@@ -40,6 +40,7 @@ from glpi_gateway.store import (
     StoreUnavailable,
     open_store,
 )
+from glpi_gateway.ticket_format import COMPLEMENT_ID_PATTERN
 from glpi_gateway.web.routes import status_answer
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ plain text, so it is sent unescaped.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -60,6 +61,7 @@ COMPLEMENT_LABEL = "Complemento do cliente"
 # The line that marks a complement's follow-up with the complement's id, so that a follow-up whose
 # answer was lost is found again (tickets.add_complement) instead of being posted twice.
 COMPLEMENT_MARK_LABEL = "Protocolo do complemento"
+COMPLEMENT_ID_PATTERN = re.compile(r"c-[0-9a-f]{32}")  # the id written after COMPLEMENT_MARK_LABEL
 
 
 def build_complement_content(message: str, author: str, origin: str | None = None, mark: str | None = None) -> str:

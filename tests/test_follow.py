@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glpi_gateway.follow import SUPPORT_TEAM, glpi_text, ticket_view
+from glpi_gateway.follow import SUPPORT_TEAM, glpi_text, mark_delivered_messages, ticket_view
 from glpi_gateway.ticket_format import build_complement_content
 
 GLPI11 = "<p>Reinicie &amp; teste <b>de novo</b>: 1 &lt; 2</p><p>Fim</p>"
@@ -42,6 +42,26 @@ def test_only_public_follow_ups_and_unrefused_solutions_go_out_without_authors()
         ("acompanhamento", "pública", SUPPORT_TEAM),
         ("solucao", "solução", SUPPORT_TEAM),
     ]
+
+
+def test_a_queued_complements_follow_up_carries_its_id_and_a_direct_one_none():
+    queued = build_complement_content("Ainda falha", "Maria", None, "c-" + "b" * 32)
+    direct = build_complement_content("Ainda falha", "Maria")
+    conversation = ticket_view(
+        {"id": 1, "status": 2}, [{"content": queued, "is_private": 0}, {"content": direct, "is_private": 0}], []
+    )["conversa"]
+    assert [message.get("complemento") for message in conversation] == ["c-" + "b" * 32, None]
+
+
+def test_a_waiting_complement_whose_follow_up_glpi_shows_is_marked_delivered_and_the_others_are_not():
+    content = build_complement_content("Segue o print", "Maria", None, "c-" + "b" * 32)
+    view = ticket_view({"id": 1, "status": 2}, [{"content": content, "is_private": 0}], [])
+    complements = [
+        {"complemento": "c-" + "b" * 32, "mensagem_entregue": False},
+        {"complemento": "c-" + "c" * 32, "mensagem_entregue": False},
+    ]
+    mark_delivered_messages(complements, view)
+    assert [complement["mensagem_entregue"] for complement in complements] == [True, False]
 
 
 def test_a_complements_header_and_its_id_stay_out_of_the_customers_text():

@@ -16,7 +16,6 @@ import flask_swagger_ui
 from glpi_gateway.attachments import FIELD as ATTACHMENTS_FIELD
 from glpi_gateway.challenge import CHALLENGE_HEADER, HONEYPOT_FIELD, SOLUTION_HEADER, TOKEN_PATTERN
 from glpi_gateway.delivery import (
-    COMPLEMENT_ID_PATTERN,
     COMPLEMENT_REFUSAL_CODIGOS,
     PROTOCOL_PATTERN,
     REFUSAL_CODIGOS,
@@ -33,6 +32,7 @@ from glpi_gateway.errors import (
 from glpi_gateway.follow import CUSTOMER, STATUS_LABELS, SUPPORT_TEAM
 from glpi_gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, REPLAYED_HEADER
 from glpi_gateway.store import CANCELLED, CREATED, FAILED, QUEUED
+from glpi_gateway.ticket_format import COMPLEMENT_ID_PATTERN
 from glpi_gateway.validation import (
     COMPLEMENT_AUTHOR_MAX_LENGTH,
     COMPLEMENT_MAX_LENGTH,
@@ -800,13 +800,17 @@ def _pending_complements_schema() -> dict:
         "Os entregues aparecem em `chamado.conversa`.",
         "items": {
             "type": "object",
-            "required": ["complemento", "status", "recebido_em", "texto", "anexos"],
+            "required": ["complemento", "status", "recebido_em", "texto", "anexos", "mensagem_entregue"],
             "properties": {
                 "complemento": _complement_id_schema(),
                 "status": {"type": "string", "enum": [QUEUED, FAILED, CANCELLED]},
                 "recebido_em": {"type": "string", "format": "date-time", "description": "Em UTC."},
                 "texto": {"type": "string", "description": "A mensagem, como o cliente a escreveu."},
                 "anexos": {"type": "array", "items": {"type": "string"}, "description": "Os nomes dos arquivos."},
+                "mensagem_entregue": {
+                    "type": "boolean",
+                    "description": "A mensagem já está no GLPI (em `chamado.conversa`); só os anexos esperam.",
+                },
                 "tentativas": {"type": "integer", "minimum": 0},
                 "ultimo_erro": {"type": "string"},
                 "proxima_tentativa_em": {"type": "string", "format": "date-time"},
@@ -978,6 +982,10 @@ def _ticket_view_schema() -> dict:
                         "texto": {
                             "type": "string",
                             "description": "Texto simples (o HTML do GLPI já convertido): mostre como texto.",
+                        },
+                        "complemento": {
+                            **_complement_id_schema(),
+                            "description": "Nas mensagens do cliente que passaram pela fila: o código do complemento.",
                         },
                     },
                 },

@@ -46,7 +46,7 @@ from glpi_gateway.delivery import (
     new_protocol,
     remember_protocol,
 )
-from glpi_gateway.follow import complement_message, glpi_text
+from glpi_gateway.follow import complement_message, glpi_text, mark_delivered_messages
 from glpi_gateway.health import Readiness
 from glpi_gateway.idempotency import HeldKey
 from glpi_gateway.notify import EmailNotifyPolicy
@@ -166,6 +166,7 @@ def register_routes(app: Flask, gateway: TicketGateway, readiness: Readiness, st
             current().ticket_id = ticket_id
             try:
                 answer["chamado"] = gateway.follow_ticket(ticket_id)
+                mark_delivered_messages(waiting, answer["chamado"])
             except GlpiError as error:
                 # What the gateway knows still answers; only GLPI's side is missing for now.
                 log.warning(
@@ -259,7 +260,7 @@ def complement_answer(entry: QueuedTicket) -> dict[str, Any]:
     """A complement not delivered yet (or refused), as GET /chamados/<protocolo> lists it: its state
     like a queued request's, the message as the customer wrote it and the names of its files."""
     state = status_answer(entry)
-    answer: dict[str, Any] = {"complemento": state.pop("protocolo"), **state}
+    answer: dict[str, Any] = {"complemento": state.pop("protocolo"), **state, "mensagem_entregue": False}
     try:
         job = decode_job(entry.payload)
     except (ValueError, TypeError):

@@ -98,7 +98,10 @@
     }
     (state.complementos || []).forEach(function (waiting) {
       var files = waiting.anexos && waiting.anexos.length ? " Anexos: " + namesText(waiting.anexos) + "." : "";
-      if (waiting.status === "enfileirado") {
+      if (waiting.status === "enfileirado" && waiting.mensagem_entregue) {
+        add(waiting.recebido_em, "Anexos da sua mensagem (na fila)", files.trim() +
+          "\nSerão enviados assim que o sistema voltar.");
+      } else if (waiting.status === "enfileirado") {
         add(waiting.recebido_em, "Sua mensagem (na fila)", waiting.texto + "\n" + files.trim() +
           (files ? "\n" : "") + "Sua mensagem será entregue assim que o sistema voltar.");
       } else {
