@@ -12,6 +12,8 @@ import shutil
 import sys
 import tempfile
 
+from gunicorn import glogging  # type: ignore[import-untyped]
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
 # gthread with a buffering front (glpi_gateway/buffering_worker.py): a thread only gets a request
@@ -27,7 +29,18 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or "1000"
 # gunicorn >= 25 opens a control socket ($HOME/.gunicorn/gunicorn.ctl) that can reload, stop or
 # resize the server; nothing here uses it, and a second instance with the same HOME would take it over.
 control_socket_disable = True
-accesslog = None  # the app writes one JSON line per request
+accesslog = None  # the app writes one JSON line per request (glpi_gateway/web/context.py)
+
+
+class GunicornLoggerWithoutAccessLines(glogging.Logger):
+    """gunicorn's logger, less its access line: with logconfig_dict below, gunicorn would write one
+    for every request besides the app's (and spend a twentieth of a request's CPU formatting it)."""
+
+    def access(self, resp, req, environ, request_time):
+        return None
+
+
+logger_class = GunicornLoggerWithoutAccessLines
 # gunicorn's own lines (start-up, worker boot failures with their tracebacks, signals) in the
 # gateway's JSON format, with every secret in the environment masked (glpi_gateway/logging_setup.py).
 logconfig_dict = {
@@ -46,7 +59,6 @@ logconfig_dict = {
     "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
 

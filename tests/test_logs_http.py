@@ -39,6 +39,22 @@ def test_a_token_with_a_stray_newline_is_refused_at_start_up_naming_only_the_var
 
 
 @pytest.mark.slow
+def test_each_request_is_one_log_line_the_apps_and_gunicorn_writes_none(sandbox, tmp_path):
+    process = start_gateway(tmp_path, sandbox_settings(sandbox.url))
+    try:
+        assert process.exit_code is None, process.logs()
+        for _ in range(3):
+            assert process.get("/ping").status_code == 200
+        process.stop()
+        lines = json_lines(process.logs())
+        ping_lines = [line for line in lines if "/ping" in json.dumps(line)]  # the harness pings too, at start
+        assert len(ping_lines) >= 3
+        assert all(line.get("event") == "pedido" for line in ping_lines), ping_lines
+    finally:
+        process.stop()
+
+
+@pytest.mark.slow
 def test_an_unexpected_error_is_logged_once_as_json_without_flasks_plain_text_traceback(sandbox, tmp_path):
     process = start_gateway(tmp_path, sandbox_settings(sandbox.url))
     try:
