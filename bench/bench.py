@@ -220,6 +220,7 @@ def serve(app_spec: str, sandbox: Sandbox, log_dir: Path, server_env: dict[str, 
             "PYTHONUNBUFFERED": "1",  # as in the Dockerfile
             "HOST": HOST,
             "PORT": str(port),
+            "DATA_DIR": str(log_dir / f"dados-{port}"),  # a store of its own: nothing from an earlier run
             "GLPI_URL": sandbox.api_url,
             "GLPI_APP_TOKEN": APP_TOKEN,
             "GLPI_USER_TOKEN": USER_TOKEN,
@@ -300,7 +301,8 @@ def start_measured(
         servers.append(server)
         ready = wait_until_quiet(sandbox)
         startup_calls.append(ready - before)
-        status = post_one(server.port, ticket_bodies()[attempt % len(CNPJ_MIX)])
+        body = ticket_bodies()[attempt % len(CNPJ_MIX)].replace(UNIQUE_MARK, b"partida-%d" % attempt)
+        status = post_one(server.port, body)
         if status != 201:
             server.stop()
             raise SystemExit(f"{app_spec}: the first ticket answered {status}:\n{server.log_path.read_text()}")
