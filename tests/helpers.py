@@ -19,6 +19,7 @@ from typing import NoReturn
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -193,7 +194,8 @@ WAIT_SECONDS = 20  # a safety net against hanging, not a speed expectation
 
 
 def wait_for(driver, condition):
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition)
+    """Until `condition(driver)` holds; an element the page re-drew meanwhile (stale) is read again."""
+    return WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def open_form_page(driver, gateway):

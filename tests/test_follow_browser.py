@@ -90,7 +90,10 @@ def situation(driver) -> str:
 
 
 def timeline(driver) -> list[str]:
-    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, ".gf-linha-do-tempo li")]
+    """The timeline's entries as shown, read in one go: the page may redraw it between two reads."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.gf-linha-do-tempo li'), item => item.innerText.trim());"
+    )
 
 
 def press(driver, element):
