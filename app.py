@@ -16,6 +16,7 @@ from flask import Flask
 
 from config import Config, ConfigError, load_config
 from glpi_client import GlpiClient
+from glpi_gateway.attachments import UploadSlots
 from glpi_gateway.auth import ApiKeys
 from glpi_gateway.challenge import FormChallenge, challenge_secret
 from glpi_gateway.cors import CorsPolicy
@@ -30,9 +31,11 @@ from glpi_gateway.web import EXTENSION, Services, services
 from glpi_gateway.web.access import register_access_hooks, warn_about_access
 from glpi_gateway.web.context import count_glpi_call, log_context, register_request_context
 from glpi_gateway.web.errors import register_error_answers
+from glpi_gateway.web.follow import register_follow_routes
 from glpi_gateway.web.form import form_blueprint
 from glpi_gateway.web.observe import count_delivery, register_metrics
-from glpi_gateway.web.routes import register_idempotency_hook, register_routes
+from glpi_gateway.web.routes import register_routes
+from glpi_gateway.web.tickets import register_idempotency_hook, register_ticket_routes
 
 # How long `python app.py` waits for the delivery under way when it stops (gunicorn.conf.py has its own).
 LOCAL_STOP_SECONDS = 30
@@ -87,7 +90,11 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         app, CorsPolicy(config.cors_origins), ApiKeys(config.api_keys), limiter, config.form_api_key_name, challenge
     )
     register_idempotency_hook(app, store, config)
-    register_routes(app, gateway, readiness, store, config)
+    register_routes(app, readiness, config)
+    # One budget of multipart requests in flight, shared by new tickets and complements.
+    upload_slots = UploadSlots(config.multipart_max_in_flight)
+    register_ticket_routes(app, gateway, store, config, upload_slots)
+    register_follow_routes(app, gateway, store, config, upload_slots)
     register_metrics(app, metrics, config.metrics_enabled)
     app.register_blueprint(form_blueprint(config, challenge))
     register_error_answers(app)

@@ -41,7 +41,7 @@ from glpi_gateway.store import (
     open_store,
 )
 from glpi_gateway.ticket_format import COMPLEMENT_ID_PATTERN
-from glpi_gateway.web.routes import status_answer
+from glpi_gateway.web.follow import status_answer
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from glpi_gateway.delivery import (
 from glpi_gateway.store import CREATED, FAILED, QUEUED
 from glpi_gateway.store.sqlite import SqliteStore
 from glpi_gateway.tickets import AttachmentReport, EntityNotFound, TicketClosed, TicketRefused
-from glpi_gateway.web.routes import complement_answer, status_answer
+from glpi_gateway.web.follow import complement_answer, status_answer
 from tests.helpers import Clock, ticket_request
 
 TTL = 3600.0

@@ -2,7 +2,8 @@
 
 app.create_app() registers each part, in this order (hooks run in registration order,
 after-request hooks in reverse): context.py (per-request state and its log line), access.py
-(keys, CORS, limits), routes.py (the API), observe.py (ticket counters and /metrics),
+(keys, CORS, limits), routes.py (/ping, /health, the API document), tickets.py (opening a
+ticket), follow.py (looking it up and adding to it), observe.py (ticket counters and /metrics),
 form.py (the contact form) and errors.py (every failure as a JSON answer).
 """
 
