@@ -76,7 +76,7 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
             retry_max_seconds=config.queue_retry_max_seconds,
             final_ttl=config.idempotency_ttl,
             observer=partial(count_delivery, metrics),
-            protocol_ttl=config.protocol_ttl_days * 86400.0,
+            protocol_ttl=config.protocol_ttl_seconds,
         ),
     )
     # Registration order is execution order for before-request hooks and the reverse for

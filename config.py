@@ -123,6 +123,10 @@ class Config:
         return f"Config({', '.join(shown)})"
 
     @property
+    def protocol_ttl_seconds(self) -> float:
+        return self.protocol_ttl_days * 86400.0
+
+    @property
     def form_api_key(self) -> str | None:
         """The key the gateway publishes in its contact form (README, "Chave do formulário")."""
         return next((key for name, key in self.api_keys if name == self.form_api_key_name), None)

@@ -200,10 +200,7 @@ def take_attachments(
 def _seekable(stream: IO[bytes], max_bytes: int) -> tuple[IO[bytes], int]:
     """The stream (rewound) and its size, without reading it when it can seek."""
     try:
-        stream.seek(0, io.SEEK_END)
-        size = stream.tell()
-        stream.seek(0)
-        return stream, size
+        return stream, content_size(stream)
     except (AttributeError, OSError, ValueError):
         content = stream.read(max_bytes + 1)
         return io.BytesIO(content), len(content)

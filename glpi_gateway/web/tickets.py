@@ -127,7 +127,7 @@ def _create_ticket_with_attachments(
     _count_ticket_attempt()
     attachments, files = uploaded_files(config)
     # Two requests are the same when their fields and their files' names and bytes are.
-    canonical = json.dumps([json.loads(encode_request(ticket_request)), fingerprints(files)], ensure_ascii=False)
+    canonical = json.dumps([encode_request(ticket_request), fingerprints(files)], ensure_ascii=False)
     protocol, maybe_sent, replay = claim_key(store, config, canonical, new_protocol())
     ctx.protocolo = protocol
     if replay is not None:
@@ -136,7 +136,7 @@ def _create_ticket_with_attachments(
     ticket_id = ctx.ticket_id = _create_or_enqueue(gateway, store, config, ticket_request, protocol, maybe_sent, files)
     if ticket_id is None:
         return _queued(protocol)
-    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_days * 86400.0)
+    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_seconds)
     job = Job(ticket_request, file_count=len(files), ticket_id=ticket_id)
     sent = send_files(gateway, store, config, ticket_id, protocol, job, attachments, files, maybe_sent)
     headers = {"Location": f"/chamados/{protocol}"}
@@ -270,7 +270,7 @@ def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> tup
     """The 201 of a ticket just created (or adopted): its number, and where to follow it. The
     protocol is remembered for PROTOCOL_TTL_DAYS with one store write; a replay of this answer
     (Idempotency-Key) writes nothing."""
-    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_days * 86400.0)
+    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_seconds)
     return jsonify(ticket_id=ticket_id, protocolo=protocol), 201, {"Location": f"/chamados/{protocol}"}
 
 
