@@ -11,6 +11,9 @@ pool, where gunicorn's parser reads it from that buffer. A request that does not
 time is dropped: the header block within `header_timeout`, each piece of the body within
 `body_idle_timeout` of the previous one, the whole request within `request_timeout`.
 
+It also shares new connections between the processes: one that already holds connections
+waits a moment before accepting another, so an emptier process takes it (see ACCEPT_YIELD_*).
+
 Everything else stays gthread's: the threads (and their thread-local GLPI sessions), the
 keep-alive handling, the heartbeat. TLS is left to stock gthread (the bytes here would be
 ciphertext); the image serves plain HTTP.
@@ -48,6 +51,12 @@ THREAD_IO_TIMEOUT_SECONDS = 60.0
 # Bodies announced larger than this are not waited for: the application refuses them (413)
 # from Content-Length alone. Above the app's own limits (MAX_*_BODY_BYTES).
 MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024
+# Several processes wait on one listening socket; the kernel wakes them all and whichever runs
+# first accepts, so a burst of keep-alive connections can land 12/4 on two processes, and the
+# one with 12 queues its requests on its one core (GIL). A process yields this long per
+# connection it already holds before accepting (capped), so the less loaded one takes it first.
+ACCEPT_YIELD_SECONDS_PER_CONNECTION = 0.0005
+ACCEPT_YIELD_MAX_SECONDS = 0.01
 # One read of the event loop: large enough for throughput, small enough to stay fair.
 READ_CHUNK = 64 * 1024
 READS_PER_EVENT = 16
@@ -279,14 +288,52 @@ class BufferingThreadWorker(ThreadWorker):
         self.max_body_bytes = MAX_BUFFERED_BODY_BYTES
         self.max_header_bytes = MAX_HEADER_BYTES
         self.incoming: dict[int, _Incoming] = {}
+        self._accept_resumes_at: float | None = None
 
     @property
     def _stock(self) -> bool:
         return bool(self.cfg.is_ssl)
 
-    # New connections and kept-alive ones that become readable go to the buffering front.
+    # Accepting: a process holding connections lets an emptier one take a new connection first.
+
+    def _yields_accept(self) -> bool:
+        """Whether to leave a pending connection to the other processes for a moment."""
+        if self.cfg.workers < 2 or not self.nr_conns:
+            return False
+        delay = min(self.nr_conns * ACCEPT_YIELD_SECONDS_PER_CONNECTION, ACCEPT_YIELD_MAX_SECONDS)
+        self._accept_resumes_at = time.monotonic() + delay
+        self.set_accept_enabled(False)
+        return True
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and self._accept_resumes_at is not None:
+            return  # yielding: _resume_accepting turns it back on
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        resumes_at = self._accept_resumes_at
+        if resumes_at is not None:
+            timeout = min(timeout, max(resumes_at - time.monotonic(), 0.0))
+        super().wait_for_and_dispatch_events(timeout)
+        if resumes_at is not None and time.monotonic() >= resumes_at:
+            self._resume_accepting()
+
+    def _resume_accepting(self) -> None:
+        """The yield is over: take what nobody else took, then listen again."""
+        self._accept_resumes_at = None
+        if not self.alive or self.nr_conns >= self.worker_connections:
+            return
+        for listener in self.sockets:
+            self._accept_one(listener)
 
     def accept(self, listener: socket.socket) -> None:
+        if self._yields_accept():
+            return
+        self._accept_one(listener)
+
+    # New connections and kept-alive ones that become readable go to the buffering front.
+
+    def _accept_one(self, listener: socket.socket) -> None:
         if self._stock:
             return super().accept(listener)
         try:
