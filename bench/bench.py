@@ -572,8 +572,11 @@ def worker_models_report(args, sandbox: Sandbox, log_dir: Path) -> None:
         ("gthread", 2, 8),
         ("gthread", 2, 16),
         ("gthread", 4, 8),
-        # The default: gthread whose threads get only complete requests (slow clients, docs/seguranca.md).
+        # gthread whose threads get only complete requests (slow clients, docs/seguranca.md): the
+        # former default, one process per core of the machine in docs/desempenho.md, then one more.
         (BUFFERING_WORKER, 2, 16),
+        (BUFFERING_WORKER, 3, 16),
+        (BUFFERING_WORKER, 3, 11),  # the default
     ]
     levels = [16, 64]
     rows = [

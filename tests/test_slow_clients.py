@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_slow_clients_do_not_starve_the_gateway(sandbox, launch):
-    # The image's defaults: 2 processes × 16 threads.
-    gateway = launch(sandbox_settings(sandbox.url, WEB_CONCURRENCY="2", GUNICORN_THREADS="16"))
+    # The image's defaults: 3 processes × 11 threads.
+    gateway = launch(sandbox_settings(sandbox.url, WEB_CONCURRENCY="3", GUNICORN_THREADS="11"))
     port = int(gateway.url.rsplit(":", 1)[1])
 
     result = run_attack(port, seconds=20, trickle_headers=200, idle=200, trickle_bodies=40, legit=4)
