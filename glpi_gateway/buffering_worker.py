@@ -28,6 +28,7 @@ import errno
 import re
 import selectors
 import socket
+import sys
 import tempfile
 import time
 from functools import partial
@@ -54,9 +55,14 @@ MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024
 # Several processes wait on one listening socket; the kernel wakes them all and whichever runs
 # first accepts, so a burst of keep-alive connections can land 12/4 on two processes, and the
 # one with 12 queues its requests on its one core (GIL). A process yields this long per
-# connection it already holds before accepting (capped), so the less loaded one takes it first.
+# connection it already holds before accepting, so the less loaded one takes it first. Capped low:
+# with many connections each (idle keep-alives, slow clients) every new connection would wait it,
+# and with many the split is even anyway (make bench-slow-clients: p50 4 -> 12 ms with 10 ms).
 ACCEPT_YIELD_SECONDS_PER_CONNECTION = 0.0005
-ACCEPT_YIELD_MAX_SECONDS = 0.01
+ACCEPT_YIELD_MAX_SECONDS = 0.002
+# Only while few connections wait to be accepted: with more (a burst, slow clients reconnecting all
+# at once), waiting would ration accepts and new connections would queue behind the waits.
+ACCEPT_YIELD_MAX_QUEUE = 8
 # One read of the event loop: large enough for throughput, small enough to stay fair.
 READ_CHUNK = 64 * 1024
 READS_PER_EVENT = 16
@@ -143,6 +149,16 @@ class BufferedSocket:
     def close(self) -> None:
         self._close_spool()
         self.sock.close()
+
+
+def _accept_queue(listener: socket.socket) -> int:
+    """Connections waiting to be accepted (Linux: tcp_info of a listening socket has it in
+    tcpi_unacked); a number past ACCEPT_YIELD_MAX_QUEUE when unknown, e.g. a Unix socket."""
+    try:
+        info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
+    except (OSError, AttributeError):
+        return ACCEPT_YIELD_MAX_QUEUE + 1
+    return int.from_bytes(info[24:28], sys.byteorder)
 
 
 class _Incoming:
@@ -296,9 +312,9 @@ class BufferingThreadWorker(ThreadWorker):
 
     # Accepting: a process holding connections lets an emptier one take a new connection first.
 
-    def _yields_accept(self) -> bool:
+    def _yields_accept(self, listener: socket.socket) -> bool:
         """Whether to leave a pending connection to the other processes for a moment."""
-        if self.cfg.workers < 2 or not self.nr_conns:
+        if self.cfg.workers < 2 or not self.nr_conns or _accept_queue(listener) > ACCEPT_YIELD_MAX_QUEUE:
             return False
         delay = min(self.nr_conns * ACCEPT_YIELD_SECONDS_PER_CONNECTION, ACCEPT_YIELD_MAX_SECONDS)
         self._accept_resumes_at = time.monotonic() + delay
@@ -327,7 +343,7 @@ class BufferingThreadWorker(ThreadWorker):
             self._accept_one(listener)
 
     def accept(self, listener: socket.socket) -> None:
-        if self._yields_accept():
+        if self._yields_accept(listener):
             return
         self._accept_one(listener)
 

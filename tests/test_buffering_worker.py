@@ -1,10 +1,13 @@
-"""The buffering front's framing (glpi_gateway/buffering_worker.py): when has a request fully arrived?"""
+"""The buffering front (glpi_gateway/buffering_worker.py): when has a request fully arrived, and how
+many connections wait to be accepted?"""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from glpi_gateway.buffering_worker import _ChunkScanner, _Refused
+from glpi_gateway.buffering_worker import ACCEPT_YIELD_MAX_QUEUE, _accept_queue, _ChunkScanner, _Refused
 
 
 def fed(*pieces: bytes, limit: int = 10_000) -> _ChunkScanner:
@@ -32,3 +35,20 @@ def test_malformed_or_oversized_chunked_bodies_go_to_the_parser_at_once():
     assert fed(b"ffff\r\n", limit=100).done  # the app refuses it; no need to wait for it
     with pytest.raises(_Refused):
         fed(b"1" * 9000)
+
+
+def test_the_accept_queue_counts_the_connections_waiting_to_be_accepted():
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(ACCEPT_YIELD_MAX_QUEUE + 3)]
+        try:
+            assert _accept_queue(listener) == ACCEPT_YIELD_MAX_QUEUE + 3  # a burst: no waiting to accept
+            listener.accept()[0].close()
+            assert _accept_queue(listener) == ACCEPT_YIELD_MAX_QUEUE + 2
+        finally:
+            for client in clients:
+                client.close()
+
+
+def test_an_accept_queue_that_cannot_be_read_counts_as_long():
+    with socket.socket(socket.AF_UNIX) as listener:
+        assert _accept_queue(listener) > ACCEPT_YIELD_MAX_QUEUE
