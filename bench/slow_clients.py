@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -140,7 +141,10 @@ def _legit_once(port: int, index: int) -> tuple[bool, str]:
     connection = http.client.HTTPConnection(HOST, port, timeout=LEGIT_TIMEOUT)
     try:
         if index % 2:
-            body = json.dumps(TICKET).encode()
+            # Each request another customer's: identical bodies would be answered from the dedupe
+            # window (DEDUPE_WINDOW_SECONDS), or 409 while the first is still being sent.
+            unique = f"{TICKET['descricao_problema']} (pedido {os.getpid()}.{threading.get_ident()}.{index})"
+            body = json.dumps({**TICKET, "descricao_problema": unique}).encode()
             connection.request(
                 "POST", "/criar-chamado", body, {"Content-Type": "application/json", "Connection": "close"}
             )
