@@ -37,6 +37,12 @@ FIELDS = {
 }
 
 
+def fields(number: int) -> dict[str, str]:
+    """Request `number`'s form fields: another customer's each, or the dedupe window (DEDUPE_WINDOW_SECONDS)
+    would answer identical requests from the first one (409 while it is still being sent)."""
+    return {**FIELDS, "descricao_problema": f"{FIELDS['descricao_problema']} (pedido {number})"}
+
+
 def challenge_headers(port: int) -> dict[str, str]:
     issued = requests.get(f"http://{HOST}:{port}/formulario/desafio", timeout=10).json()
     return {"X-Desafio": issued["desafio"], "X-Desafio-Solucao": solve(issued["desafio"], issued["dificuldade"])}
@@ -70,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             url = f"http://{HOST}:{server.port}/criar-chamado"
             try:
                 headers = {"X-API-Key": integration_key}
-                for _ in range(2):  # warm up: sessions, caches, one upload per worker
-                    requests.post(url, data=FIELDS, files=files[:1], headers=headers, timeout=60)
+                for number in range(2):  # warm up: sessions, caches, one upload per worker
+                    requests.post(url, data=fields(-1 - number), files=files[:1], headers=headers, timeout=60)
                 requests.post(
                     f"{sandbox.api_url.rsplit('/', 1)[0]}/_sandbox/config", json={"latency_ms": args.latency_ms}
                 )
@@ -90,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(args.uploads)
                 ]
 
-                def send(headers: dict[str, str]) -> None:
+                def send(number: int, headers: dict[str, str]) -> None:
                     try:
-                        response = requests.post(url, data=FIELDS, files=files, headers=headers, timeout=300)
+                        response = requests.post(url, data=fields(number), files=files, headers=headers, timeout=300)
                         code = response.json().get("codigo", "") if response.status_code >= 400 else ""
                         statuses[f"{response.status_code} {code}".strip()] += 1
                     except requests.RequestException as error:
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 sampler = threading.Thread(target=sample)
                 sampler.start()
                 started = time.perf_counter()
-                senders = [threading.Thread(target=send, args=(headers,)) for headers in proofs]
+                senders = [threading.Thread(target=send, args=item) for item in enumerate(proofs)]
                 for sender in senders:
                     sender.start()
                 for sender in senders:
