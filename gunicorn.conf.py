@@ -15,6 +15,8 @@ import tempfile
 
 from gunicorn import glogging  # type: ignore[import-untyped]
 
+from glpi_gateway.buffering_worker import ConnectionBoard
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or "3")
 # gthread with a buffering front (glpi_gateway/buffering_worker.py): a thread only gets a request
@@ -87,10 +89,28 @@ def on_starting(server):
         server.metrics_dir_created = directory
     os.environ[METRICS_DIR_VARIABLE] = directory
     server.log.info("métricas de todos os workers guardadas em %s", directory)
+    # Where the workers post how many connections each holds (glpi_gateway/buffering_worker.py),
+    # made before any fork so that they all share it.
+    server.connection_board = ConnectionBoard()
+
+
+def pre_fork(server, worker):
+    """Give a buffering worker its slot on the connection board, one no live worker uses."""
+    board = getattr(server, "connection_board", None)
+    if board is None or not hasattr(worker, "connection_board"):
+        return  # another worker class: it accepts as gunicorn does
+    taken = {other.board_slot for other in server.WORKERS.values() if getattr(other, "connection_board", None)}
+    slot = board.claim(taken)
+    if slot is not None:
+        worker.connection_board, worker.board_slot = board, slot
 
 
 def child_exit(server, worker):
-    """Drop a dead worker's live gauges; its counters stay, so totals never go down."""
+    """Drop a dead worker's live gauges (its counters stay, so totals never go down) and free its
+    slot on the connection board."""
+    board = getattr(worker, "connection_board", None)
+    if board is not None:
+        board.release(worker.board_slot)
     # Imported only now: prometheus_client picks its storage when first imported, and
     # workers forked from a master that imported it before on_starting would keep theirs
     # in memory, invisible to the scrape.

@@ -11,8 +11,9 @@ pool, where gunicorn's parser reads it from that buffer. A request that does not
 time is dropped: the header block within `header_timeout`, each piece of the body within
 `body_idle_timeout` of the previous one, the whole request within `request_timeout`.
 
-It also shares new connections between the processes: one that already holds connections
-waits a moment before accepting another, so an emptier process takes it (see ACCEPT_YIELD_*).
+It also shares new connections between the processes: each posts how many connections it
+holds on a `ConnectionBoard`, and one that holds more than another waits a moment before
+accepting, so the emptier one takes the connection (see ACCEPT_YIELD_SECONDS).
 
 Everything else stays gthread's: the threads (and their thread-local GLPI sessions), the
 keep-alive handling, the heartbeat. TLS is left to stock gthread (the bytes here would be
@@ -25,9 +26,11 @@ the app (prometheus_client must not be loaded before `on_starting`).
 from __future__ import annotations
 
 import errno
+import mmap
 import re
 import selectors
 import socket
+import struct
 import sys
 import tempfile
 import time
@@ -53,13 +56,11 @@ THREAD_IO_TIMEOUT_SECONDS = 60.0
 # from Content-Length alone. Above the app's own limits (MAX_*_BODY_BYTES).
 MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024
 # Several processes wait on one listening socket; the kernel wakes them all and whichever runs
-# first accepts, so a burst of keep-alive connections can land 12/4 on two processes, and the
-# one with 12 queues its requests on its one core (GIL). A process yields this long per
-# connection it already holds before accepting, so the less loaded one takes it first. Capped low:
-# with many connections each (idle keep-alives, slow clients) every new connection would wait it,
-# and with many the split is even anyway (make bench-slow-clients: p50 4 -> 12 ms with 10 ms).
-ACCEPT_YIELD_SECONDS_PER_CONNECTION = 0.0005
-ACCEPT_YIELD_MAX_SECONDS = 0.002
+# first accepts, so keep-alive connections can land 12/4 on two processes, and the one with 12
+# queues its requests on its one core (GIL). A process holding more connections than another
+# waits this long before accepting, so the emptier one takes the connection; if it did not (busy),
+# the waiting one does. Processes holding as many as the emptiest accept at once.
+ACCEPT_YIELD_SECONDS = 0.002
 # Only while few connections wait to be accepted: with more (a burst, slow clients reconnecting all
 # at once), waiting would ration accepts and new connections would queue behind the waits.
 ACCEPT_YIELD_MAX_QUEUE = 8
@@ -159,6 +160,38 @@ def _accept_queue(listener: socket.socket) -> int:
     except (OSError, AttributeError):
         return ACCEPT_YIELD_MAX_QUEUE + 1
     return int.from_bytes(info[24:28], sys.byteorder)
+
+
+class ConnectionBoard:
+    """How many connections each process of one gunicorn holds, in memory the processes share: an
+    anonymous shared mapping the master makes before forking them (gunicorn.conf.py). A slot is
+    written by its process only; a free slot holds FREE."""
+
+    FREE = -1
+
+    def __init__(self, slots: int = 64) -> None:
+        self._slots = slots
+        self._memory = mmap.mmap(-1, 4 * slots)  # MAP_SHARED: the forked processes see one memory
+        self._memory.write(struct.pack(f"{slots}i", *[self.FREE] * slots))
+
+    def claim(self, taken: set[int]) -> int | None:
+        """A slot none of `taken` (the live processes' slots) uses, set to 0; None when all are."""
+        slot = next((slot for slot in range(self._slots) if slot not in taken), None)
+        if slot is not None:
+            self.post(slot, 0)
+        return slot
+
+    def release(self, slot: int) -> None:
+        self.post(slot, self.FREE)
+
+    def post(self, slot: int, connections: int) -> None:
+        struct.pack_into("i", self._memory, 4 * slot, connections)
+
+    def fewest_but(self, slot: int) -> int | None:
+        """The fewest connections another process holds; None when there is no other."""
+        counts = struct.unpack_from(f"{self._slots}i", self._memory)
+        others = [count for index, count in enumerate(counts) if index != slot and count != self.FREE]
+        return min(others, default=None)
 
 
 class _Incoming:
@@ -305,19 +338,31 @@ class BufferingThreadWorker(ThreadWorker):
         self.max_header_bytes = MAX_HEADER_BYTES
         self.incoming: dict[int, _Incoming] = {}
         self._accept_resumes_at: float | None = None
+        # Set by gunicorn.conf.py's pre_fork in the master; None: accept like stock gthread.
+        self.connection_board: ConnectionBoard | None = None
+        self.board_slot = 0
 
     @property
     def _stock(self) -> bool:
         return bool(self.cfg.is_ssl)
 
-    # Accepting: a process holding connections lets an emptier one take a new connection first.
+    # Accepting: a process holding more connections than another lets the emptier one take a new one.
+
+    def _post_connections(self) -> None:
+        if self.connection_board is not None:
+            self.connection_board.post(self.board_slot, self.nr_conns)
 
     def _yields_accept(self, listener: socket.socket) -> bool:
-        """Whether to leave a pending connection to the other processes for a moment."""
-        if self.cfg.workers < 2 or not self.nr_conns or _accept_queue(listener) > ACCEPT_YIELD_MAX_QUEUE:
+        """Whether to leave a pending connection to an emptier process for a moment."""
+        board = self.connection_board
+        if board is None or _accept_queue(listener) > ACCEPT_YIELD_MAX_QUEUE:
             return False
-        delay = min(self.nr_conns * ACCEPT_YIELD_SECONDS_PER_CONNECTION, ACCEPT_YIELD_MAX_SECONDS)
-        self._accept_resumes_at = time.monotonic() + delay
+        held = self.nr_conns
+        board.post(self.board_slot, held)
+        fewest = board.fewest_but(self.board_slot)
+        if fewest is None or held <= fewest:
+            return False
+        self._accept_resumes_at = time.monotonic() + ACCEPT_YIELD_SECONDS
         self.set_accept_enabled(False)
         return True
 
@@ -331,6 +376,7 @@ class BufferingThreadWorker(ThreadWorker):
         if resumes_at is not None:
             timeout = min(timeout, max(resumes_at - time.monotonic(), 0.0))
         super().wait_for_and_dispatch_events(timeout)
+        self._post_connections()  # connections closed meanwhile count off at once
         if resumes_at is not None and time.monotonic() >= resumes_at:
             self._resume_accepting()
 

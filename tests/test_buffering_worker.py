@@ -1,13 +1,20 @@
-"""The buffering front (glpi_gateway/buffering_worker.py): when has a request fully arrived, and how
-many connections wait to be accepted?"""
+"""The buffering worker (glpi_gateway/buffering_worker.py): when has a request fully arrived, how
+many connections wait to be accepted, and how many does each process hold?"""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 
-from glpi_gateway.buffering_worker import ACCEPT_YIELD_MAX_QUEUE, _accept_queue, _ChunkScanner, _Refused
+from glpi_gateway.buffering_worker import (
+    ACCEPT_YIELD_MAX_QUEUE,
+    ConnectionBoard,
+    _accept_queue,
+    _ChunkScanner,
+    _Refused,
+)
 
 
 def fed(*pieces: bytes, limit: int = 10_000) -> _ChunkScanner:
@@ -52,3 +59,38 @@ def test_the_accept_queue_counts_the_connections_waiting_to_be_accepted():
 def test_an_accept_queue_that_cannot_be_read_counts_as_long():
     with socket.socket(socket.AF_UNIX) as listener:
         assert _accept_queue(listener) > ACCEPT_YIELD_MAX_QUEUE
+
+
+def test_the_board_gives_the_fewest_connections_of_the_other_processes():
+    board = ConnectionBoard(slots=4)
+    first, second, third = board.claim(set()), board.claim({0}), board.claim({0, 1})
+    assert (first, second, third) == (0, 1, 2)
+    board.post(first, 9)
+    board.post(second, 4)
+    board.post(third, 6)
+    assert board.fewest_but(first) == 4
+    assert board.fewest_but(second) == 6
+    board.release(second)  # its process exited: it no longer counts
+    assert board.fewest_but(first) == 6
+    assert board.fewest_but(third) == 9
+
+
+def test_a_process_alone_on_the_board_has_nobody_to_leave_connections_to():
+    board = ConnectionBoard(slots=4)
+    assert board.fewest_but(board.claim(set())) is None
+
+
+def test_a_board_full_of_live_processes_gives_no_slot():
+    assert ConnectionBoard(slots=2).claim({0, 1}) is None
+
+
+@pytest.mark.slow  # a process
+def test_the_board_is_shared_with_forked_processes():
+    board = ConnectionBoard(slots=2)
+    parent, child = board.claim(set()), board.claim({0})
+    pid = os.fork()
+    if pid == 0:  # the child posts, as a gunicorn worker does
+        board.post(child, 7)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert board.fewest_but(parent) == 7

@@ -2,7 +2,9 @@
 
 Each process runs its Python on one core (GIL), and a kept-alive connection stays with the
 process that accepted it: connections landing 18/6 leave one process queueing requests while
-the other idles. Before this, 24 connections opened one after another landed 6/18, 7/17, 14/10.
+the other idles. Before the connection board, 24 connections opened one after another landed
+6/18, 7/17, 14/10; with a wait proportional to each process's own connections (no board), 8/16
+under a loaded `make test`.
 """
 
 from __future__ import annotations
