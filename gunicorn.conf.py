@@ -69,9 +69,10 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def on_starting(server):
-    """Give the workers' metrics (prometheus_client multiprocess mode) an empty directory.
+    """Give the workers' metrics (prometheus_client multiprocess mode) an empty directory, and
+    the workers a connection board to share.
 
-    It must be set before any worker imports prometheus_client, which is why the app
+    The directory must be set before any worker imports prometheus_client, which is why the app
     cannot be preloaded. Files left by a previous run are wiped: their counts are not ours.
     """
     if server.cfg.preload_app:
