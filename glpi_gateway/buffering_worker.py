@@ -209,6 +209,7 @@ class _Incoming:
         self.deadline = now + worker.header_timeout
         self.request_deadline = now + worker.request_timeout
         self.worker = worker
+        self.polled = False  # whether the event loop's poller watches the socket
         if initial:
             self.add(initial, now)
 
@@ -411,21 +412,24 @@ class BufferingThreadWorker(ThreadWorker):
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
         if self._stock:
             return super().on_client_socket_readable(conn, client)
-        self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._start_incoming(conn)
+        self._start_incoming(conn, polled=True)
 
-    def _start_incoming(self, conn: TConn, initial: bytes = b"") -> None:
+    def _start_incoming(self, conn: TConn, initial: bytes = b"", polled: bool = False) -> None:
+        """Read what has arrived at once: a request that came whole (the usual case) goes to a
+        thread without another turn of the event loop. `polled`: the socket is in the poller."""
         conn.sock.setblocking(False)
         incoming = _Incoming(conn, time.monotonic(), self, initial)
+        self.incoming[conn.sock.fileno()] = incoming
+        if polled:
+            # Same events, another callback: selectors updates its map without a system call.
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
+            incoming.polled = True
         if incoming.complete:
+            self._unregister(incoming)
             self._dispatch(incoming)
             return
-        self.incoming[conn.sock.fileno()] = incoming
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
-        if initial:
-            # The pending bytes may have been all the client sends for a while.
-            self._on_incoming_readable(incoming, conn.sock)
+        self._on_incoming_readable(incoming, conn.sock)
 
     def _on_incoming_readable(self, incoming: _Incoming, _fileobj: Any) -> None:
         real = incoming.conn.sock.sock
@@ -435,6 +439,9 @@ class BufferingThreadWorker(ThreadWorker):
                 try:
                     data = real.recv(READ_CHUNK)
                 except BlockingIOError:
+                    if not incoming.polled:
+                        self.poller.register(real, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
+                        incoming.polled = True
                     return
                 if not data:
                     # The client went away (or half-closed before finishing): nothing to answer.
@@ -457,6 +464,9 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _unregister(self, incoming: _Incoming) -> None:
         self.incoming.pop(incoming.conn.sock.fileno(), None)
+        if not incoming.polled:
+            return
+        incoming.polled = False
         try:
             self.poller.unregister(incoming.conn.sock)
         except (KeyError, ValueError, OSError):

@@ -4,17 +4,31 @@ many connections wait to be accepted, and how many does each process hold?"""
 from __future__ import annotations
 
 import os
+import selectors
 import socket
+from collections import deque
+from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
+from gunicorn.workers.gthread import TConn  # type: ignore[import-untyped]
 
 from glpi_gateway.buffering_worker import (
     ACCEPT_YIELD_MAX_QUEUE,
+    BODY_IDLE_TIMEOUT_SECONDS,
+    HEADER_TIMEOUT_SECONDS,
+    MAX_BUFFERED_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    REQUEST_TIMEOUT_SECONDS,
+    BufferedSocket,
+    BufferingThreadWorker,
     ConnectionBoard,
     _accept_queue,
     _ChunkScanner,
     _Refused,
 )
+
+REQUEST = b"POST /criar-chamado HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
 
 
 def fed(*pieces: bytes, limit: int = 10_000) -> _ChunkScanner:
@@ -42,6 +56,82 @@ def test_malformed_or_oversized_chunked_bodies_go_to_the_parser_at_once():
     assert fed(b"ffff\r\n", limit=100).done  # the app refuses it; no need to wait for it
     with pytest.raises(_Refused):
         fed(b"1" * 9000)
+
+
+class LoopOnly(BufferingThreadWorker):
+    """The worker's event loop alone: no gunicorn arbiter, no threads; what each dispatched
+    connection's thread would read is listed."""
+
+    def __init__(self) -> None:  # not super().__init__: gunicorn's needs an arbiter
+        self.cfg = SimpleNamespace(is_ssl=False)
+        self.poller = selectors.DefaultSelector()
+        self.keepalived_conns: deque = deque()
+        self.incoming = {}
+        self.nr_conns = 1
+        self.header_timeout = HEADER_TIMEOUT_SECONDS
+        self.body_idle_timeout = BODY_IDLE_TIMEOUT_SECONDS
+        self.request_timeout = REQUEST_TIMEOUT_SECONDS
+        self.max_body_bytes = MAX_BUFFERED_BODY_BYTES
+        self.max_header_bytes = MAX_HEADER_BYTES
+        self.dispatched: list[tuple[TConn, bytes]] = []
+
+    def enqueue_req(self, conn: TConn) -> None:
+        self.dispatched.append((conn, conn.sock.recv(len(REQUEST) + 1)))
+
+
+@pytest.fixture
+def kept_alive() -> Iterator[tuple[LoopOnly, TConn, socket.socket]]:
+    """A worker with one kept-alive connection in its poller, as gthread leaves it after an answer;
+    and the client's end of that connection."""
+    worker = LoopOnly()
+    server_end, client_end = socket.socketpair()
+    conn = TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2))
+    worker.keepalived_conns.append(conn)
+    worker.poller.register(conn.sock, selectors.EVENT_READ, lambda _: worker.on_client_socket_readable(conn, None))
+    yield worker, conn, client_end
+    worker.poller.close()
+    server_end.close()
+    client_end.close()
+
+
+def run_loop_once(worker: LoopOnly) -> None:
+    for key, _ in worker.poller.select(timeout=1):
+        key.data(key.fileobj)
+
+
+def test_a_request_that_arrived_whole_goes_to_a_thread_in_the_same_turn_of_the_loop(kept_alive):
+    worker, conn, client = kept_alive
+    client.sendall(REQUEST)
+    run_loop_once(worker)
+    assert worker.dispatched == [(conn, REQUEST)]
+    assert worker.poller.get_map() == {}  # off the poller while a thread serves it
+    assert worker.incoming == {}
+
+
+def test_a_request_still_arriving_stays_with_the_loop_until_its_last_byte(kept_alive):
+    worker, conn, client = kept_alive
+    client.sendall(REQUEST[:30])
+    run_loop_once(worker)
+    assert worker.dispatched == []
+    assert list(worker.incoming.values())[0].conn is conn
+    client.sendall(REQUEST[30:])
+    run_loop_once(worker)
+    assert worker.dispatched == [(conn, REQUEST)]
+    assert worker.poller.get_map() == {}
+
+
+def test_a_new_connection_whose_request_is_not_there_yet_is_watched_by_the_loop():
+    worker = LoopOnly()
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        conn = TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2))
+        worker._start_incoming(conn)
+        assert worker.dispatched == [] and len(worker.poller.get_map()) == 1
+        client_end.sendall(REQUEST)
+        run_loop_once(worker)
+        assert worker.dispatched == [(conn, REQUEST)]
+        assert worker.poller.get_map() == {}
+        worker.poller.close()
 
 
 def test_the_accept_queue_counts_the_connections_waiting_to_be_accepted():
