@@ -162,7 +162,8 @@ def remember_protocol(store: Store, protocol: str, ticket_id: int, ttl: float) -
 
 def encode_request(request: TicketRequest) -> str:
     """The canonical JSON of a validated request: the idempotency fingerprint of a JSON request."""
-    return json.dumps(asdict(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # Its fields are plain values: read as they are, not deep-copied (asdict) on every request.
+    return json.dumps(vars(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_job(job: Job | ComplementJob) -> str:
