@@ -34,6 +34,7 @@ import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -165,14 +166,24 @@ def _accept_queue(listener: socket.socket) -> int:
 class ConnectionBoard:
     """How many connections each process of one gunicorn holds, in memory the processes share: an
     anonymous shared mapping the master makes before forking them (gunicorn.conf.py). A slot is
-    written by its process only; a free slot holds FREE."""
+    written by its process only: its count and when it posted it (CLOCK_MONOTONIC, one clock for
+    all processes); a free slot holds FREE.
+
+    A count not posted for STALE_SECONDS is not counted: its process is stuck (gunicorn kills it
+    after its timeout) or still starting, and either way is not accepting; leaving connections to
+    it would only make the others wait before each accept."""
 
     FREE = -1
+    # The event loop posts at least once a second (gthread waits for events 1 s at most).
+    STALE_SECONDS = 2.0
+    _SLOT = struct.Struct("=iq")  # connections, milliseconds of CLOCK_MONOTONIC when posted
 
-    def __init__(self, slots: int = 64) -> None:
+    def __init__(self, slots: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
         self._slots = slots
-        self._memory = mmap.mmap(-1, 4 * slots)  # MAP_SHARED: the forked processes see one memory
-        self._memory.write(struct.pack(f"{slots}i", *[self.FREE] * slots))
+        self._clock = clock
+        self._memory = mmap.mmap(-1, self._SLOT.size * slots)  # MAP_SHARED: the forked processes see one memory
+        for slot in range(slots):
+            self._SLOT.pack_into(self._memory, self._SLOT.size * slot, self.FREE, 0)
 
     def claim(self, taken: set[int]) -> int | None:
         """A slot none of `taken` (the live processes' slots) uses, set to 0; None when all are."""
@@ -185,12 +196,16 @@ class ConnectionBoard:
         self.post(slot, self.FREE)
 
     def post(self, slot: int, connections: int) -> None:
-        struct.pack_into("i", self._memory, 4 * slot, connections)
+        self._SLOT.pack_into(self._memory, self._SLOT.size * slot, connections, int(self._clock() * 1000))
 
     def fewest_but(self, slot: int) -> int | None:
-        """The fewest connections another process holds; None when there is no other."""
-        counts = struct.unpack_from(f"{self._slots}i", self._memory)
-        others = [count for index, count in enumerate(counts) if index != slot and count != self.FREE]
+        """The fewest connections another live process holds; None when there is no other."""
+        fresh_since = int((self._clock() - self.STALE_SECONDS) * 1000)
+        others = [
+            count
+            for index, (count, posted_at) in enumerate(self._SLOT.iter_unpack(self._memory))
+            if index != slot and count != self.FREE and posted_at >= fresh_since
+        ]
         return min(others, default=None)
 
 

@@ -170,6 +170,22 @@ def test_a_process_alone_on_the_board_has_nobody_to_leave_connections_to():
     assert board.fewest_but(board.claim(set())) is None
 
 
+def test_a_process_that_stopped_posting_is_not_left_connections():
+    now = [100.0]
+    board = ConnectionBoard(slots=4, clock=lambda: now[0])
+    busy, stuck = board.claim(set()), board.claim({0})
+    board.post(busy, 6)
+    board.post(stuck, 0)  # then its event loop hangs: it will not accept anything
+    now[0] += ConnectionBoard.STALE_SECONDS - 0.5
+    board.post(busy, 6)
+    assert board.fewest_but(busy) == 0  # posted moments ago: it may just be busy
+    now[0] += 1.0
+    board.post(busy, 6)
+    assert board.fewest_but(busy) is None  # silent too long: accept without waiting for it
+    board.post(stuck, 1)  # its loop runs again
+    assert board.fewest_but(busy) == 1
+
+
 def test_a_board_full_of_live_processes_gives_no_slot():
     assert ConnectionBoard(slots=2).claim({0, 1}) is None
 
