@@ -8,6 +8,7 @@ scripts/screenshot_acompanhar.py, so it needs neither pytest nor the GLPI sandbo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -125,6 +126,10 @@ class GatewayProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def records(self) -> list[dict]:
+        """The JSON log lines, decoded (gunicorn's lines before logging is set up are plain text)."""
+        return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
 
     def kill(self) -> None:
         """SIGKILL to gunicorn and its workers at once: no shutdown code runs anywhere."""

@@ -42,13 +42,9 @@ def bearer(key: str = SITE_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def log_lines(process) -> list[dict]:
-    return [json.loads(line) for line in process.logs().splitlines() if line.startswith("{")]
-
-
 def request_line(process, request_id: str) -> dict:
     """The request's own log line (other lines written during the request carry its id too)."""
-    return next(line for line in log_lines(process) if line.get("request_id") == request_id and "status" in line)
+    return next(line for line in process.records() if line.get("request_id") == request_id and "status" in line)
 
 
 def wait_for_workers(process, count: int) -> None:
@@ -56,7 +52,7 @@ def wait_for_workers(process, count: int) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         requests.get(f"{process.url}/ping", timeout=10)  # a new connection each time
-        if len({line["pid"] for line in log_lines(process) if line.get("path") == "/ping"}) >= count:
+        if len({line["pid"] for line in process.records() if line.get("path") == "/ping"}) >= count:
             return
     raise AssertionError(f"fewer than {count} workers answered:\n{process.logs()}")
 
@@ -106,12 +102,12 @@ def test_a_key_in_the_path_is_masked_in_the_log(secured):
 
 def test_without_keys_the_gateway_is_open_and_warns_loudly_at_start_up(gateway):
     assert gateway.post_ticket(body()).status_code == 201
-    warnings = [line for line in log_lines(gateway) if line["level"] == "WARNING" and "API_KEYS" in line["msg"]]
+    warnings = [line for line in gateway.records() if line["level"] == "WARNING" and "API_KEYS" in line["msg"]]
     assert warnings and warnings[0]["event"] == "acesso_aberto"
 
 
 def test_secured_gateway_does_not_warn_about_missing_keys(secured):
-    assert not [line for line in log_lines(secured) if line.get("event") == "acesso_aberto"]
+    assert not [line for line in secured.records() if line.get("event") == "acesso_aberto"]
 
 
 @pytest.mark.parametrize("value", [f"site:{'k' * 31}", f"Site:{SITE_KEY}", SITE_KEY, f"a:{SITE_KEY},b:{SITE_KEY}"])
@@ -156,7 +152,7 @@ def test_form_posts_are_limited_and_marked_under_the_form_key_name(sandbox, laun
     assert process.post_ticket(body(), headers=bearer(SITE_KEY)).status_code == 201  # other keys keep their own count
     assert FORM_KEY not in process.logs()  # public in the script, still masked in the log
     assert any(
-        line.get("event") == "chave_publica_sem_limite" for line in log_lines(process) if line["level"] == "WARNING"
+        line.get("event") == "chave_publica_sem_limite" for line in process.records() if line["level"] == "WARNING"
     )
 
 
@@ -320,7 +316,7 @@ def test_a_counter_store_lost_after_start_up_lets_requests_through_and_warns(san
     redis_server.kill()
     redis_server.wait()
     assert [process.post_ticket(body()).status_code for _ in range(2)] == [201, 201]
-    assert any(line.get("event") == "limite_nao_verificado" for line in log_lines(process))
+    assert any(line.get("event") == "limite_nao_verificado" for line in process.records())
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ temporary DATA_DIR or, where a test takes the `backend` parameter, Redis too.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -138,7 +137,7 @@ def test_one_drainer_across_worker_processes(sandbox, launch, backend):
     for protocol in protocols:
         final = wait_for_final_state(process, protocol)
         assert tickets_with_protocol(sandbox, protocol) == [final["ticket_id"]]
-    lines = [json.loads(line) for line in process.logs().splitlines() if line.startswith("{")]
+    lines = process.records()
     taken = [line["owner"] for line in lines if line.get("event") == "vez_assumida"]
     delivered_by = {line["owner"] for line in lines if line.get("event") == "entregue"}
     booted = [line for line in process.logs().splitlines() if "Booting worker" in line]

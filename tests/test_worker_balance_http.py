@@ -10,7 +10,6 @@ under a loaded `make test`.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ def _established_inodes(port: int) -> set[str]:
 
 def _worker_pids(gateway) -> set[int]:
     """The processes that answered requests, from the gateway's own log lines."""
-    return {json.loads(line)["pid"] for line in gateway.logs().splitlines() if '"event": "pedido"' in line}
+    return {line["pid"] for line in gateway.records() if line.get("event") == "pedido"}
 
 
 def _ping(connection: http.client.HTTPConnection) -> None:
