@@ -222,6 +222,39 @@ def test_a_file_attached_on_the_page_arrives_as_a_document_of_the_ticket(browser
     assert document["comment"].startswith("Protocolo do complemento: c-")
 
 
+def test_a_message_in_the_ticket_whose_file_waits_shows_once_with_the_file_in_line(browser, live, sandbox, tmp_path):
+    protocol, ticket_id = created(live)
+    open_follow_page(browser, f"{live.url}/acompanhar?protocolo={protocol}")
+    follow_result(browser)
+    sandbox.fault, sandbox.fault_endpoints = "http500", {"Document"}  # GLPI takes the message, not its file
+    path = tmp_path / "print.png"
+    path.write_bytes(PNG)
+    control(browser, "Anexos").send_keys(str(path))
+    add_message(browser, "Segue o print do erro")
+    assert complement_result(browser) == (
+        "Informação enviada: ela já está no chamado. O anexo “print.png” será enviado assim que o GLPI voltar."
+    )
+    press(browser, browser.find_element(By.CSS_SELECTOR, ".gf-atualizar"))
+    follow_result(browser)
+    events = timeline(browser)
+    [message] = [event for event in events if "Segue o print do erro" in event]
+    assert message.startswith("Cliente")  # as GLPI shows it, not a second time as waiting
+    [waiting] = [event for event in events if event.startswith("Anexos da sua mensagem (na fila)")]
+    assert "print.png" in waiting and "Serão enviados assim que o sistema voltar." in waiting
+
+    sandbox.fault = None
+
+    def file_delivered(driver) -> bool:
+        press(driver, driver.find_element(By.CSS_SELECTOR, ".gf-atualizar"))
+        follow_result(driver)
+        return not any(event.startswith("Anexos da sua mensagem") for event in timeline(driver))
+
+    wait_for(browser, file_delivered)
+    assert [event for event in timeline(browser) if "Segue o print do erro" in event] == [message]
+    [link] = [link for link in sandbox.document_items if (link["itemtype"], link["items_id"]) == ("Ticket", ticket_id)]
+    assert sandbox.documents[link["documents_id"]]["filename"] == "print.png"
+
+
 # --- typed protocols and refusals ------------------------------------------------------------
 
 
