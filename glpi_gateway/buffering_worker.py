@@ -454,10 +454,7 @@ class BufferingThreadWorker(ThreadWorker):
                 try:
                     data = real.recv(READ_CHUNK)
                 except BlockingIOError:
-                    if not incoming.polled:
-                        self.poller.register(real, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
-                        incoming.polled = True
-                    return
+                    break
                 if not data:
                     # The client went away (or half-closed before finishing): nothing to answer.
                     self._drop(incoming)
@@ -469,6 +466,11 @@ class BufferingThreadWorker(ThreadWorker):
                     return
         except (OSError, _Refused):
             self._drop(incoming)
+            return
+        # More to come (or more already there, after READS_PER_EVENT reads): the poller says when.
+        if not incoming.polled:
+            self.poller.register(real, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
+            incoming.polled = True
 
     def _dispatch(self, incoming: _Incoming) -> None:
         conn = incoming.conn

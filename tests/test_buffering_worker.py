@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.workers.gthread import TConn  # type: ignore[import-untyped]
 
+from glpi_gateway import buffering_worker
 from glpi_gateway.buffering_worker import (
     ACCEPT_YIELD_MAX_QUEUE,
     BODY_IDLE_TIMEOUT_SECONDS,
@@ -118,6 +119,24 @@ def test_a_request_still_arriving_stays_with_the_loop_until_its_last_byte(kept_a
     run_loop_once(worker)
     assert worker.dispatched == [(conn, REQUEST)]
     assert worker.poller.get_map() == {}
+
+
+def test_a_request_longer_than_one_turns_reads_goes_on_in_the_next_turns(monkeypatch):
+    monkeypatch.setattr(buffering_worker, "READ_CHUNK", 16)
+    monkeypatch.setattr(buffering_worker, "READS_PER_EVENT", 2)
+    worker = LoopOnly()
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        conn = TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2))
+        client_end.sendall(REQUEST)  # all there at once, but more than one turn's 2 reads of 16 bytes
+        worker._start_incoming(conn)
+        turns = 0
+        while not worker.dispatched:
+            assert len(worker.poller.get_map()) == 1  # still watched, or the rest is never read
+            run_loop_once(worker)
+            turns += 1
+        assert worker.dispatched == [(conn, REQUEST)] and turns >= 1
+        worker.poller.close()
 
 
 def test_a_new_connection_whose_request_is_not_there_yet_is_watched_by_the_loop():
