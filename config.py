@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from glpi_gateway.validation import DEFAULT_URGENCY, MAX_URGENCY
+
 # REDIS_URL may carry the Redis password.
 SECRET_FIELDS = frozenset({"glpi_app_token", "glpi_user_token", "redis_url"})
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -87,6 +89,9 @@ class Config:
     # Leading zero bits of the form's proof of work (challenge.py); 0 turns the challenge off.
     form_challenge_difficulty: int = 16
     form_challenge_ttl: int = 1800  # seconds a challenge stays valid: a person may type slowly
+    # What the public form key may choose: anyone can send it (security review, finding 14).
+    form_categories: tuple[int, ...] = ()  # the ITIL categories it may name in `categoria`
+    form_max_urgency: int = DEFAULT_URGENCY  # the highest `urgencia` it may send
     api_keys: tuple[tuple[str, str], ...] = ()  # (name, key) pairs
     form_api_key_name: str | None = None  # the entry of api_keys that the contact form carries
     cors_origins: tuple[str, ...] = ()
@@ -245,6 +250,10 @@ def load_config(environ: dict[str, str] | None = None, env_file: str | None = ".
         form_frame_ancestors=env.frame_ancestors("FORM_FRAME_ANCESTORS", default="*"),
         form_challenge_difficulty=env.integer_between("FORM_CHALLENGE_DIFFICULTY", default=16, low=0, high=28),
         form_challenge_ttl=env.integer_between("FORM_CHALLENGE_TTL", default=1800, low=60, high=86400),
+        form_categories=env.integers("FORM_CATEGORIES"),
+        form_max_urgency=env.integer_between(
+            "FORM_MAX_URGENCY", default=DEFAULT_URGENCY, low=DEFAULT_URGENCY, high=MAX_URGENCY
+        ),
         api_keys=api_keys,
         form_api_key_name=form_api_key_name,
         cors_origins=env.origins("CORS_ORIGINS"),
@@ -376,6 +385,16 @@ class _Env:
         if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) <= 0:
             raise ConfigError(f"{name} deve ser um número inteiro positivo (recebido: {value!r})")
         return int(value)
+
+    def integers(self, name: str) -> tuple[int, ...]:
+        """A comma-separated list of positive integers (ids), in the order given."""
+        items = self.items(name)
+        for item in items:
+            if not re.fullmatch(r"[0-9]{1,10}", item) or int(item) <= 0:
+                raise ConfigError(
+                    f"{name} deve listar números inteiros positivos separados por vírgula (recebido: {item!r})"
+                )
+        return tuple(int(item) for item in items)
 
     def integer_between(self, name: str, default: int, low: int, high: int) -> int:
         value = self.text(name)

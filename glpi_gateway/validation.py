@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from glpi_gateway.cnpj import is_valid_cnpj, normalize_cnpj
 
 DEFAULT_URGENCY = 3
+MAX_URGENCY = 5  # GLPI's scale: 1 (muito baixa) to 5 (muito alta)
 NOT_TEXT = "deve ser um texto"
 # The HTML5 definition of a valid e-mail address, plus a dot in the domain.
 _EMAIL = re.compile(
@@ -151,17 +152,19 @@ FIELDS: tuple[TextField | IdField, ...] = (
     ),
     IdField(
         "categoria",
-        "Id de uma categoria ITIL do GLPI; sem ela, vale GLPI_DEFAULT_CATEGORY_ID.",
+        "Id de uma categoria ITIL do GLPI; sem ela, vale GLPI_DEFAULT_CATEGORY_ID. "
+        "Com a chave pública do formulário, só uma das de FORM_CATEGORIES.",
         2,
         2**31 - 1,
         "deve ser o número de uma categoria do GLPI",
     ),
     IdField(
         "urgencia",
-        "Urgência do chamado, de 1 (muito baixa) a 5 (muito alta).",
+        "Urgência do chamado, de 1 (muito baixa) a 5 (muito alta); com a chave pública do formulário, "
+        "até FORM_MAX_URGENCY (padrão 3).",
         3,
-        5,
-        "deve ser um número de 1 a 5",
+        MAX_URGENCY,
+        f"deve ser um número de 1 a {MAX_URGENCY}",
         default=DEFAULT_URGENCY,
     ),
 )
