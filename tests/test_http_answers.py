@@ -107,6 +107,32 @@ def test_unknown_category_is_refused_as_invalid_data(client, sandbox):
     assert len(sandbox.tickets) == tickets
 
 
+def chunked_post(client, raw: bytes):
+    """A body without Content-Length, as gunicorn passes a chunked one (the stream ends by itself)."""
+    return client.post(
+        "/criar-chamado",
+        input_stream=io.BytesIO(raw),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_chunked_body_over_the_size_limit_is_413_not_malformed_json(client, sandbox):
+    tickets = len(sandbox.tickets)
+    assert_error(
+        chunked_post(client, json.dumps(body(descricao_problema="x" * 70_000)).encode()), 413, "corpo_muito_grande"
+    )
+    assert len(sandbox.tickets) == tickets
+
+
+def test_a_chunked_body_up_to_the_size_limit_is_read_whole(client):
+    raw = json.dumps(body()).encode()
+    exactly = raw[:-1] + b" " * (64 * 1024 - len(raw)) + b"}"  # MAX_BODY_BYTES to the byte
+    assert chunked_post(client, raw).status_code == 201
+    assert chunked_post(client, exactly).status_code == 201
+
+
 def test_non_json_content_type_is_415(client):
     response = client.post("/criar-chamado", data={"nome_cliente": "x"})
     assert_error(response, 415, "tipo_de_conteudo_invalido")

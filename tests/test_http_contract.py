@@ -84,6 +84,17 @@ def test_body_over_the_size_limit_is_413(gateway):
     assert_error(response, 413, "corpo_muito_grande")
 
 
+def test_a_chunked_body_over_the_size_limit_is_413_too(gateway):
+    raw = json.dumps(body(descricao_problema="x" * 70_000)).encode()
+    response = gateway.session.post(  # a generator: requests sends it chunked, without Content-Length
+        f"{gateway.url}/criar-chamado",
+        data=(raw[i : i + 8192] for i in range(0, len(raw), 8192)),
+        headers={"Content-Type": "application/json", "Connection": "close"},
+        timeout=30,
+    )
+    assert_error(response, 413, "corpo_muito_grande")
+
+
 # --- what GLPI says -------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import IO, Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from config import Config
 from glpi_gateway import idempotency
@@ -328,6 +328,7 @@ def _key_to_hold(canonical_body: str, config: Config, scope: str = "") -> HeldKe
 def json_body() -> object:
     if not request.is_json:
         raise UnsupportedMediaType()
+    _refuse_cut_body()
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # deep nesting ([[[[...): the decoder gives up, the client gets a 400
@@ -335,3 +336,13 @@ def json_body() -> object:
     if body is None:
         raise ValidationError(invalid={"corpo": "JSON malformado ou vazio"})
     return body
+
+
+def _refuse_cut_body() -> None:
+    """A body sent without Content-Length (chunked) is cut at MAX_BODY_BYTES by Werkzeug, and the
+    cut JSON would be answered as malformed: past the limit it is a 413, as with Content-Length."""
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None or len(request.get_data()) < limit:
+        return
+    if request.environ["wsgi.input"].read(1):  # the stream goes on past what Werkzeug let through
+        raise RequestEntityTooLarge()
