@@ -63,6 +63,9 @@ def create_app(config: Config | None = None, glpi_client: GlpiClient | None = No
         )
 
     app = Flask(__name__, static_folder=None)
+    # A path with "//" is not redirected to its merged form: Werkzeug would answer that 308 in HTML
+    # with a Location built from the client's Host header. It is an unknown route (404, JSON).
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]

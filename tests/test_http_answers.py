@@ -52,6 +52,13 @@ def test_unknown_route_and_wrong_method_are_json_errors(client):
     assert "POST" in wrong_method.headers["Allow"]
 
 
+@pytest.mark.parametrize("path", ["/chamados//" + "a" * 32, "/docs//index.html", "//ping"])
+def test_a_doubled_slash_is_an_unknown_route_not_a_redirect_to_the_clients_host(client, path):
+    response = client.get(path, headers={"Host": "outro.example"})
+    assert_error(response, 404, "rota_nao_encontrada")
+    assert "Location" not in response.headers
+
+
 # --- bad input: 4xx, never 5xx ---------------------------------------------------
 
 
