@@ -135,7 +135,9 @@ class Store(Protocol):
         while it waits for delivery. False (nothing recorded, do not send) when it no longer does:
         the person on call cancelled it since it was read."""
 
-    def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None: ...
+    def reschedule(self, protocol: str, attempts: int, next_attempt_at: float, reason: str) -> None:
+        """A failed attempt: the ticket waits until `next_attempt_at`, with `reason` (the last error)
+        for GET /chamados and the queue command; only while it still waits for delivery."""
 
     def finish_ticket(self, protocol: str, state: str, ticket_id: int | None, reason: str | None, ttl: float) -> None:
         """End a delivery: CREATED drops the payload and the files at once; FAILED keeps both until
@@ -170,7 +172,8 @@ class Store(Protocol):
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew the lease `name` for `owner`; False while someone else holds it."""
 
-    def release_lease(self, name: str, owner: str) -> None: ...
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give up the lease `name` if `owner` holds it (a stopping process), so another takes it at once."""
 
     def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
         """Count a hit on `key`: the hits so far in its window (which starts at the first hit
@@ -180,7 +183,8 @@ class Store(Protocol):
         """Delete what expired, with the files of records that are gone, and files no entry owns
         (a process killed between writing them and committing their entry)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connections this process opened (the store is not used afterwards)."""
 
 
 def open_store(
