@@ -81,18 +81,22 @@ class LoopOnly(BufferingThreadWorker):
 
 
 @pytest.fixture
-def kept_alive() -> Iterator[tuple[LoopOnly, TConn, socket.socket]]:
-    """A worker with one kept-alive connection in its poller, as gthread leaves it after an answer;
-    and the client's end of that connection."""
+def connected() -> Iterator[tuple[LoopOnly, TConn, socket.socket]]:
+    """A worker, a connection it has just accepted (not on its poller yet) and the client's end."""
     worker = LoopOnly()
     server_end, client_end = socket.socketpair()
-    conn = TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2))
+    with server_end, client_end:
+        yield worker, TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2)), client_end
+    worker.poller.close()
+
+
+@pytest.fixture
+def kept_alive(connected) -> tuple[LoopOnly, TConn, socket.socket]:
+    """The same connection after an answer: kept alive on the poller, as gthread leaves it."""
+    worker, conn, client_end = connected
     worker.keepalived_conns.append(conn)
     worker.poller.register(conn.sock, selectors.EVENT_READ, lambda _: worker.on_client_socket_readable(conn, None))
-    yield worker, conn, client_end
-    worker.poller.close()
-    server_end.close()
-    client_end.close()
+    return connected
 
 
 def run_loop_once(worker: LoopOnly) -> None:
@@ -121,36 +125,28 @@ def test_a_request_still_arriving_stays_with_the_loop_until_its_last_byte(kept_a
     assert worker.poller.get_map() == {}
 
 
-def test_a_request_longer_than_one_turns_reads_goes_on_in_the_next_turns(monkeypatch):
+def test_a_request_longer_than_one_turns_reads_goes_on_in_the_next_turns(connected, monkeypatch):
+    worker, conn, client = connected
     monkeypatch.setattr(buffering_worker, "READ_CHUNK", 16)
     monkeypatch.setattr(buffering_worker, "READS_PER_EVENT", 2)
-    worker = LoopOnly()
-    server_end, client_end = socket.socketpair()
-    with server_end, client_end:
-        conn = TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2))
-        client_end.sendall(REQUEST)  # all there at once, but more than one turn's 2 reads of 16 bytes
-        worker._start_incoming(conn)
-        turns = 0
-        while not worker.dispatched:
-            assert len(worker.poller.get_map()) == 1  # still watched, or the rest is never read
-            run_loop_once(worker)
-            turns += 1
-        assert worker.dispatched == [(conn, REQUEST)] and turns >= 1
-        worker.poller.close()
-
-
-def test_a_new_connection_whose_request_is_not_there_yet_is_watched_by_the_loop():
-    worker = LoopOnly()
-    server_end, client_end = socket.socketpair()
-    with server_end, client_end:
-        conn = TConn(worker.cfg, BufferedSocket(server_end), ("127.0.0.1", 1), ("127.0.0.1", 2))
-        worker._start_incoming(conn)
-        assert worker.dispatched == [] and len(worker.poller.get_map()) == 1
-        client_end.sendall(REQUEST)
+    client.sendall(REQUEST)  # all there at once, but more than one turn's 2 reads of 16 bytes
+    worker._start_incoming(conn)
+    turns = 0
+    while not worker.dispatched:
+        assert len(worker.poller.get_map()) == 1  # still watched, or the rest is never read
         run_loop_once(worker)
-        assert worker.dispatched == [(conn, REQUEST)]
-        assert worker.poller.get_map() == {}
-        worker.poller.close()
+        turns += 1
+    assert worker.dispatched == [(conn, REQUEST)] and turns >= 1
+
+
+def test_a_new_connection_whose_request_is_not_there_yet_is_watched_by_the_loop(connected):
+    worker, conn, client = connected
+    worker._start_incoming(conn)
+    assert worker.dispatched == [] and len(worker.poller.get_map()) == 1
+    client.sendall(REQUEST)
+    run_loop_once(worker)
+    assert worker.dispatched == [(conn, REQUEST)]
+    assert worker.poller.get_map() == {}
 
 
 def test_the_accept_queue_counts_the_connections_waiting_to_be_accepted():
