@@ -224,7 +224,6 @@ class _Incoming:
         self.deadline = now + worker.header_timeout
         self.request_deadline = now + worker.request_timeout
         self.worker = worker
-        self.polled = False  # whether the event loop's poller watches the socket
         if initial:
             self.add(initial, now)
 
@@ -428,23 +427,24 @@ class BufferingThreadWorker(ThreadWorker):
         if self._stock:
             return super().on_client_socket_readable(conn, client)
         self.keepalived_conns.remove(conn)
-        self._start_incoming(conn, polled=True)
+        self._start_incoming(conn)
 
-    def _start_incoming(self, conn: TConn, initial: bytes = b"", polled: bool = False) -> None:
+    def _start_incoming(self, conn: TConn, initial: bytes = b"") -> None:
         """Read what has arrived at once: a request that came whole (the usual case) goes to a
-        thread without another turn of the event loop. `polled`: the socket is in the poller."""
+        thread without another turn of the event loop."""
         conn.sock.setblocking(False)
         incoming = _Incoming(conn, time.monotonic(), self, initial)
-        self.incoming[conn.sock.fileno()] = incoming
-        if polled:
-            # Same events, another callback: selectors updates its map without a system call.
-            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
-            incoming.polled = True
-        if incoming.complete:
-            self._unregister(incoming)
+        if incoming.complete:  # a pipelined request, buffered whole with the previous one
             self._dispatch(incoming)
             return
+        self.incoming[conn.sock.fileno()] = incoming
+        if self._polled(conn.sock):
+            # Kept alive: same events, the front's callback; selectors swaps it without a system call.
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
         self._on_incoming_readable(incoming, conn.sock)
+
+    def _polled(self, sock: Any) -> bool:
+        return sock in self.poller.get_map()
 
     def _on_incoming_readable(self, incoming: _Incoming, _fileobj: Any) -> None:
         real = incoming.conn.sock.sock
@@ -468,9 +468,8 @@ class BufferingThreadWorker(ThreadWorker):
             self._drop(incoming)
             return
         # More to come (or more already there, after READS_PER_EVENT reads): the poller says when.
-        if not incoming.polled:
+        if not self._polled(real):
             self.poller.register(real, selectors.EVENT_READ, partial(self._on_incoming_readable, incoming))
-            incoming.polled = True
 
     def _dispatch(self, incoming: _Incoming) -> None:
         conn = incoming.conn
@@ -481,9 +480,6 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _unregister(self, incoming: _Incoming) -> None:
         self.incoming.pop(incoming.conn.sock.fileno(), None)
-        if not incoming.polled:
-            return
-        incoming.polled = False
         try:
             self.poller.unregister(incoming.conn.sock)
         except (KeyError, ValueError, OSError):
