@@ -382,7 +382,7 @@ class _Env:
         value = self.text(name)
         if value is None:
             return default
-        if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) <= 0:
+        if not _is_positive_integer(value):
             raise ConfigError(f"{name} deve ser um número inteiro positivo (recebido: {value!r})")
         return int(value)
 
@@ -390,7 +390,7 @@ class _Env:
         """A comma-separated list of positive integers (ids), in the order given."""
         items = self.items(name)
         for item in items:
-            if not re.fullmatch(r"[0-9]{1,10}", item) or int(item) <= 0:
+            if not _is_positive_integer(item):
                 raise ConfigError(
                     f"{name} deve listar números inteiros positivos separados por vírgula (recebido: {item!r})"
                 )
@@ -534,3 +534,7 @@ class _Env:
                 f"{name} deve ser uma URL redis://, rediss:// ou unix://, por exemplo redis://127.0.0.1:6379/0"
             )
         return value
+
+
+def _is_positive_integer(text: str) -> bool:
+    return re.fullmatch(r"[0-9]{1,10}", text) is not None and int(text) > 0
