@@ -70,7 +70,7 @@ def register_ticket_routes(
         sent = json_body()
         _refuse_if_a_bot(sent.get(HONEYPOT_FIELD) if isinstance(sent, dict) else None)
         ticket_request = replace(validate_ticket_request(sent), origem=ctx.api_key)
-        refuse_public_form_choices(ticket_request, config)
+        _refuse_public_form_choices(ticket_request, config)
         _count_ticket_attempt()
         protocol, maybe_sent, replay = claim_key(store, config, encode_request(ticket_request), new_protocol())
         ctx.protocolo = protocol
@@ -124,7 +124,7 @@ def _create_ticket_with_attachments(
     limit_multipart_body(config)
     _refuse_if_a_bot(request.form.get(HONEYPOT_FIELD))
     ticket_request = replace(validate_ticket_request(request.form.to_dict()), origem=ctx.api_key)
-    refuse_public_form_choices(ticket_request, config)
+    _refuse_public_form_choices(ticket_request, config)
     refuse_text_for_files()
     _count_ticket_attempt()
     attachments, files = uploaded_files(config)
@@ -160,7 +160,7 @@ def _from_public_form(config: Config) -> bool:
     return api_key is not None and api_key == config.form_api_key_name
 
 
-def refuse_public_form_choices(ticket_request: TicketRequest, config: Config) -> None:
+def _refuse_public_form_choices(ticket_request: TicketRequest, config: Config) -> None:
     """Anyone may send the public form key: it names only the categories in FORM_CATEGORIES and
     urgencies up to FORM_MAX_URGENCY, so that a stranger cannot file "muito alta" tickets in any
     category GLPI escalates."""
