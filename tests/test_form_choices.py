@@ -3,13 +3,13 @@ only the categories in FORM_CATEGORIES and urgencies up to FORM_MAX_URGENCY; the
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
-from app import create_app
 from config import ConfigError, load_config
-from glpi_gateway.web import services
 from tests.harness import sandbox_settings
-from tests.helpers import assert_error, body
+from tests.helpers import assert_error, body, in_process_app
 
 FORM = "f" * 40
 SYSTEM = "s" * 40
@@ -21,27 +21,23 @@ KEYS = {
 
 
 @pytest.fixture
-def launch(sandbox, tmp_path):
-    """An in-process gateway with the two keys and `overrides`; its test client."""
-    apps = []
+def client_with(sandbox, tmp_path):
+    """The test client of an in-process gateway with the two keys and `overrides`."""
+    with contextlib.ExitStack() as apps:
 
-    def launch(**overrides: str):
-        settings = sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path), **KEYS, **overrides)
-        apps.append(create_app(load_config(settings, env_file=None)))
-        return apps[-1].test_client()
+        def client_with(**overrides: str):
+            settings = sandbox_settings(sandbox.url, DATA_DIR=str(tmp_path), **KEYS, **overrides)
+            return apps.enter_context(in_process_app(settings)).test_client()
 
-    yield launch
-    for app in apps:
-        services(app).glpi_client.close()
-        services(app).store.close()
+        yield client_with
 
 
 def post(client, key: str, **fields):
     return client.post("/criar-chamado", json=body(**fields), headers={"X-API-Key": key})
 
 
-def test_the_public_form_key_names_no_category_unless_configured(launch, sandbox):
-    client = launch()
+def test_the_public_form_key_names_no_category_unless_configured(client_with, sandbox):
+    client = client_with()
     before = len(sandbox.tickets)
     refused = post(client, FORM, categoria=3)
     assert_error(refused, 400, "dados_invalidos")
@@ -53,27 +49,27 @@ def test_the_public_form_key_names_no_category_unless_configured(launch, sandbox
     assert sandbox.tickets[created.get_json()["ticket_id"]]["itilcategories_id"] == 1
 
 
-def test_the_public_form_key_may_name_the_categories_in_FORM_CATEGORIES(launch, sandbox):
-    client = launch(FORM_CATEGORIES="2, 3")
+def test_the_public_form_key_may_name_the_categories_in_FORM_CATEGORIES(client_with, sandbox):
+    client = client_with(FORM_CATEGORIES="2, 3")
     created = post(client, FORM, categoria="3")
     assert created.status_code == 201, created.get_data(as_text=True)
     assert sandbox.tickets[created.get_json()["ticket_id"]]["itilcategories_id"] == 3
     assert_error(post(client, FORM, categoria=1), 400, "dados_invalidos")
 
 
-def test_the_public_form_key_sends_urgencies_up_to_FORM_MAX_URGENCY(launch, sandbox):
-    client = launch()
+def test_the_public_form_key_sends_urgencies_up_to_FORM_MAX_URGENCY(client_with, sandbox):
+    client = client_with()
     refused = post(client, FORM, urgencia=4)
     assert_error(refused, 400, "dados_invalidos")
     assert refused.get_json()["campos"] == {"urgencia": "o formulário público aceita urgência até 3"}
     assert post(client, FORM, urgencia=2).status_code == 201
-    raised = launch(FORM_MAX_URGENCY="5")
+    raised = client_with(FORM_MAX_URGENCY="5")
     created = post(raised, FORM, urgencia=5)
     assert sandbox.tickets[created.get_json()["ticket_id"]]["urgency"] == 5
 
 
-def test_a_multipart_request_with_the_public_form_key_is_held_to_the_same_choices(launch):
-    client = launch()
+def test_a_multipart_request_with_the_public_form_key_is_held_to_the_same_choices(client_with):
+    client = client_with()
     refused = client.post(
         "/criar-chamado",
         data=body(categoria="2", urgencia="5"),
@@ -84,8 +80,8 @@ def test_a_multipart_request_with_the_public_form_key_is_held_to_the_same_choice
     assert set(refused.get_json()["campos"]) == {"categoria", "urgencia"}
 
 
-def test_the_other_keys_choose_any_category_and_urgency(launch, sandbox):
-    created = post(launch(), SYSTEM, categoria=2, urgencia=5)
+def test_the_other_keys_choose_any_category_and_urgency(client_with, sandbox):
+    created = post(client_with(), SYSTEM, categoria=2, urgencia=5)
     assert created.status_code == 201, created.get_data(as_text=True)
     ticket = sandbox.tickets[created.get_json()["ticket_id"]]
     assert (ticket["itilcategories_id"], ticket["urgency"]) == (2, 5)
