@@ -77,6 +77,8 @@ def created_per_worker(directory: str) -> dict[str, float]:
     """Each worker's own count of created tickets, read from its file in the metrics directory."""
     counts = {}
     for path in glob.glob(os.path.join(directory, "counter_*.db")):
+        if not os.path.getsize(path):
+            continue  # a worker still starting: its file exists, prometheus_client has not sized it yet
         for metric in MultiProcessCollector.merge([path]):
             for sample in metric.samples:
                 if sample.name == CREATED:
