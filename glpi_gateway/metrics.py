@@ -18,12 +18,13 @@ instead keep one value per worker, as of whenever that worker last set it, and a
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from glpi_gateway.store import StoreUnavailable
@@ -62,6 +63,26 @@ class QueueCollector:
             "Há quantos segundos o pedido enfileirado mais antigo espera (0 com a fila vazia)",
             value=oldest_age,
         )
+
+
+class WorkerFilesCollector:
+    """The values in every worker's files, added up (prometheus_client's MultiProcessCollector),
+    less the files still empty: a starting worker's file is created first and sized a moment
+    later, and reading it empty would fail the whole scrape."""
+
+    def __init__(self, directory: str):
+        self._directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        files = [path for path in glob.glob(os.path.join(self._directory, "*.db")) if _has_content(path)]
+        return MultiProcessCollector.merge(files, accumulate=True)
+
+
+def _has_content(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:
+        return False
 
 
 class GatewayMetrics:
@@ -136,7 +157,7 @@ class GatewayMetrics:
         if self._multiproc_dir is None:
             return generate_latest(self._registry)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self._multiproc_dir)
+        registry.register(WorkerFilesCollector(self._multiproc_dir))
         if self._queue is not None:
             registry.register(self._queue)
         return generate_latest(registry)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -360,3 +361,17 @@ def test_a_scrape_without_the_store_still_serves_the_other_metrics(monkeypatch):
     samples = parse(metrics.exposition().decode())
     assert value(samples, CREATED) == 1
     assert not [key for key in samples if key[0] in (QUEUE_DEPTH, QUEUE_AGE)]
+
+
+# --- the files of the workers ------------------------------------------------------------
+
+
+def test_a_scrape_skips_the_file_of_a_worker_still_creating_it(monkeypatch, tmp_path):
+    # prometheus_client creates a worker's file empty and sizes it a moment later: a scrape
+    # in between used to fail (struct.error, a 500) instead of counting the other workers.
+    running = MmapedDict(str(tmp_path / "counter_101.db"))
+    running.write_value(mmap_key(CREATED.removesuffix("_total"), CREATED, [], [], "Chamados criados"), 3.0, 0.0)
+    running.close()
+    (tmp_path / "counter_102.db").touch()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert value(parse(GatewayMetrics().exposition().decode()), CREATED) == 3
