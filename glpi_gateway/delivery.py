@@ -144,12 +144,13 @@ def new_protocol() -> str:
     return uuid.uuid4().hex
 
 
-def remember_protocol(store: Store, protocol: str, ticket_id: int, ttl: float) -> None:
-    """Keep `protocol -> ticket_id` for GET /chamados/<protocolo>. A store failure is logged, not
-    raised: the ticket exists and the customer gets their answer; only following it by this
-    protocol is lost."""
+def remember_protocol(store: Store, protocol: str, ticket_id: int, ttl: float) -> bool:
+    """Keep `protocol -> ticket_id` for GET /chamados/<protocolo>; whether it was kept. A store
+    failure is logged, not raised: the ticket exists and the customer gets their answer; only
+    following it by this protocol is lost."""
     try:
         store.remember_protocol(protocol, ticket_id, ttl)
+        return True
     except StoreUnavailable as error:
         log.error(
             "protocolo %s do chamado %s não registrado para consulta: %s",
@@ -158,6 +159,7 @@ def remember_protocol(store: Store, protocol: str, ticket_id: int, ttl: float) -
             error,
             extra={"event": "protocolo_nao_registrado"},
         )
+        return False
 
 
 def encode_request(request: TicketRequest) -> str:

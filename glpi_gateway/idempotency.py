@@ -2,6 +2,8 @@
 
 The first request with a key binds it to a fingerprint of its validated body and, once it has
 a final answer, stores that answer; a repeat with the same body gets the stored answer again.
+A ticket created by a JSON request stores nothing more: the protocol it remembers for
+GET /chamados rebuilds its 201 (`claim`'s `created_answer`).
 Which answers are final (stored): 2xx (201 created, 202 queued) and the 4xx that GLPI's data
 decided (unknown CNPJ, ambiguous CNPJ, unknown category, ticket refused). Not stored, so the
 client can retry with the same key: 5xx/503 (GLPI or the store failing) and 401 (the gateway's
@@ -16,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from glpi_gateway.store import Claim, ClaimOutcome, Store
+from glpi_gateway.store import Claim, ClaimOutcome, Store, StoredAnswer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -84,13 +87,31 @@ def lock_seconds(glpi_timeout: float) -> float:
     return max(MIN_LOCK_SECONDS, GLPI_CALLS_PER_REQUEST * glpi_timeout)
 
 
-def claim(store: Store, key: str, canonical_body: str, protocol: str, lock: float, ttl: float) -> Claim:
+def claim(
+    store: Store,
+    key: str,
+    canonical_body: str,
+    protocol: str,
+    lock: float,
+    ttl: float,
+    created_answer: Callable[[str, int], StoredAnswer] | None = None,
+) -> Claim:
     """NEW, TAKEN_OVER or REPLAY; raises when the request must not go ahead. The key lives at
     least as long as its lock, however short IDEMPOTENCY_TTL is: a key that vanished while its
-    request runs would let a repeat through with a new protocol."""
+    request runs would let a repeat through with a new protocol.
+
+    With `created_answer`, a key without a stored answer whose protocol names a ticket is
+    answered as that ticket's creation, `created_answer(protocol, ticket_id)`: the caller stores
+    no answer for such a request (its protocol is the answer), and a repeat that comes while
+    the first request is still answering gets the ticket rather than "em andamento"."""
     claimed = store.claim_key(key, fingerprint(canonical_body), protocol, lock, max(ttl, lock))
     if claimed.outcome is ClaimOutcome.MISMATCH:
         raise IdempotencyKeyReused(key)
+    if created_answer is not None and claimed.outcome in (ClaimOutcome.IN_FLIGHT, ClaimOutcome.TAKEN_OVER):
+        ticket_id = store.protocol_ticket(claimed.record.protocol)
+        if ticket_id is not None:
+            answer = created_answer(claimed.record.protocol, ticket_id)
+            return Claim(ClaimOutcome.REPLAY, replace(claimed.record, answer=answer))
     if claimed.outcome is ClaimOutcome.IN_FLIGHT:
         raise IdempotencyKeyInFlight(key)
     return claimed

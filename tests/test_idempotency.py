@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,11 +23,11 @@ from glpi_gateway.idempotency import (
     is_final,
     lock_seconds,
 )
-from glpi_gateway.store import ClaimOutcome, StoredAnswer
+from glpi_gateway.store import ClaimOutcome, StoredAnswer, StoreUnavailable
 from glpi_gateway.store.sqlite import SqliteStore
 from glpi_gateway.web import services
 from tests.harness import sandbox_settings
-from tests.helpers import UNKNOWN, Clock, body, ticket_request
+from tests.helpers import UNKNOWN, Clock, body, in_process_app, ticket_request
 
 
 # A fixed UUID, not uuid4(): pytest-xdist workers must all collect the same test ids.
@@ -141,3 +143,97 @@ def test_a_key_outlives_its_lock_even_with_a_tiny_ttl(tmp_path):
     with pytest.raises(IdempotencyKeyInFlight):
         claim(store, "k", body_, "p2", lock=60, ttl=1)
     store.close()
+
+
+# --- a created ticket's key: its protocol is the answer ---------------------------------------
+
+
+def created(protocol: str, ticket_id: int) -> StoredAnswer:
+    return StoredAnswer(201, f'{{"ticket_id":{ticket_id}}}', {"Location": f"/chamados/{protocol}"})
+
+
+def test_a_key_whose_ticket_is_remembered_is_answered_from_its_protocol(tmp_path):
+    clock = Clock()
+    store = SqliteStore(str(tmp_path), clock=clock)
+    body_ = encode_request(ticket_request())
+    claim(store, "k", body_, "p1", lock=60, ttl=3600, created_answer=created)
+    store.remember_protocol("p1", 42, 86400)
+    during = claim(store, "k", body_, "p2", lock=60, ttl=3600, created_answer=created)
+    clock.now += 61
+    after_the_lock = claim(store, "k", body_, "p3", lock=60, ttl=3600, created_answer=created)
+    for answered in (during, after_the_lock):
+        assert answered.outcome is ClaimOutcome.REPLAY
+        assert (answered.record.protocol, answered.record.answer) == ("p1", created("p1", 42))
+    store.close()
+
+
+def test_without_a_way_to_rebuild_the_answer_a_known_protocol_is_still_in_flight(tmp_path):
+    # Multipart requests and complements: their answers say more than the ticket's number.
+    store = SqliteStore(str(tmp_path))
+    body_ = encode_request(ticket_request())
+    claim(store, "k", body_, "p1", lock=60, ttl=3600)
+    store.remember_protocol("p1", 42, 86400)
+    with pytest.raises(IdempotencyKeyInFlight):
+        claim(store, "k", body_, "p2", lock=60, ttl=3600)
+    store.close()
+
+
+@pytest.fixture
+def finished_keys(sandbox, tmp_path, monkeypatch):
+    """The in-process app and the answers its keys stored (finish_key calls), in order."""
+    settings_ = {**sandbox_settings(sandbox.url), "DATA_DIR": str(tmp_path), "DEDUPE_WINDOW_SECONDS": "600"}
+    with in_process_app(settings_) as app:
+        store = services(app).store
+        stored: list[StoredAnswer] = []
+        finish_key = store.finish_key
+
+        def spy(key, answer, ttl):
+            stored.append(answer)
+            finish_key(key, answer, ttl)
+
+        monkeypatch.setattr(store, "finish_key", spy)
+        yield app, stored
+
+
+def test_a_created_tickets_key_stores_no_answer_and_a_repeat_gets_the_same_201(finished_keys):
+    app, stored = finished_keys
+    client = app.test_client()
+    first = client.post("/criar-chamado", json=body(), headers={"Idempotency-Key": "k-1"})
+    again = client.post("/criar-chamado", json=body(), headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.get_data() == first.get_data()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert stored == []
+
+
+def test_a_keyless_repeat_within_the_dedupe_window_is_answered_from_the_protocol_too(finished_keys):
+    app, stored = finished_keys
+    client = app.test_client()
+    first = client.post("/criar-chamado", json=body(descricao_problema="sem chave"))
+    again = client.post("/criar-chamado", json=body(descricao_problema="sem chave"))
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    assert stored == []
+
+
+def test_when_the_protocol_cannot_be_kept_the_key_stores_the_answer(finished_keys, monkeypatch):
+    app, stored = finished_keys
+
+    def unavailable(*args):
+        raise StoreUnavailable("SQLite: disk I/O error")
+
+    monkeypatch.setattr(services(app).store, "remember_protocol", unavailable)
+    client = app.test_client()
+    first = client.post("/criar-chamado", json=body(), headers={"Idempotency-Key": "k-2"})
+    again = client.post("/criar-chamado", json=body(), headers={"Idempotency-Key": "k-2"})
+    assert first.status_code == 201 and [answer.status for answer in stored] == [201]
+    assert again.get_data() == first.get_data() and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_multipart_tickets_key_stores_its_answer_with_the_files_report(finished_keys):
+    app, stored = finished_keys
+    client = app.test_client()
+    form = {**body(), "anexos": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "nota.pdf", "application/pdf")}
+    first = client.post("/criar-chamado", data=form, headers={"Idempotency-Key": "k-3"})
+    assert first.status_code == 201, first.get_json()
+    assert [answer.status for answer in stored] == [201] and '"anexos"' in stored[0].body

@@ -36,6 +36,9 @@ class RequestContext:
     codigo: str | None = None  # of the error answer, when there was one
     glpi_calls: int = 0
     held_key: HeldKey | None = None  # the Idempotency-Key (given or implicit) claimed, not yet settled
+    # The answer is a ticket's 201 whose protocol is remembered: a repeat is answered from the
+    # protocol, so the key needs no stored answer (one store write less per ticket).
+    answer_in_protocol: bool = False
     # Whether the caller may see details (/health's checks, 409's entity names): a private key,
     # or anyone in open mode (no API_KEYS), where everything is open anyway.
     sees_details: bool = False

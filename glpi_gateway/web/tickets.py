@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import IO, Any
 
@@ -72,7 +73,9 @@ def register_ticket_routes(
         ticket_request = replace(validate_ticket_request(sent), origem=ctx.api_key)
         _refuse_public_form_choices(ticket_request, config)
         _count_ticket_attempt()
-        protocol, maybe_sent, replay = claim_key(store, config, encode_request(ticket_request), new_protocol())
+        protocol, maybe_sent, replay = claim_key(
+            store, config, encode_request(ticket_request), new_protocol(), created_answer=_created_answer
+        )
         ctx.protocolo = protocol
         if replay is not None:
             return replay
@@ -90,13 +93,11 @@ def register_idempotency_hook(app: Flask, store: Store, config: Config) -> None:
         """Store a final answer for the request's Idempotency-Key, or free the key for a retry."""
         ctx = current()
         held, ctx.held_key = ctx.held_key, None
-        if held is None:
-            return response
+        if held is None or (ctx.answer_in_protocol and response.status_code == 201):
+            return response  # no key, or its ticket's protocol answers a repeat (claim_key)
         try:
             if held.keeps(response.status_code):
-                headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
-                answer = StoredAnswer(response.status_code, response.get_data(as_text=True), headers)
-                store.finish_key(held.key, answer, held.ttl)
+                store.finish_key(held.key, _stored(response), held.ttl)
             else:
                 store.release_key(held.key)
         except StoreUnavailable as error:
@@ -269,30 +270,61 @@ def _queued(protocol: str) -> tuple[Response, int, dict[str, str]]:
 
 
 def claim_key(
-    store: Store, config: Config, canonical: str, fresh_id: str, scope: str = ""
+    store: Store,
+    config: Config,
+    canonical: str,
+    fresh_id: str,
+    scope: str = "",
+    created_answer: Callable[[str, int], StoredAnswer] | None = None,
 ) -> tuple[str, bool, Response | None]:
     """The request's id (`fresh_id`, or the one an earlier attempt with the same key got), after
     claiming its key (explicit, or implicit within the dedupe window): (id, whether an earlier
-    attempt with the key may have sent it, the answer to replay when the key already has one)."""
+    attempt with the key may have sent it, the answer to replay when the key already has one).
+    `created_answer` is for requests that store no answer once their ticket exists
+    (idempotency.claim)."""
     held = _key_to_hold(canonical, config, scope)
     if held is None:
         return fresh_id, False, None
     claim = idempotency.claim(
-        store, held.key, canonical, fresh_id, idempotency.lock_seconds(config.glpi_timeout), held.ttl
+        store,
+        held.key,
+        canonical,
+        fresh_id,
+        idempotency.lock_seconds(config.glpi_timeout),
+        held.ttl,
+        created_answer,
     )
     if claim.outcome is ClaimOutcome.REPLAY:
-        assert claim.record.answer is not None  # REPLAY means a final answer is stored (decide_claim)
+        assert claim.record.answer is not None  # REPLAY carries its answer: stored, or rebuilt from the protocol
         return claim.record.protocol, False, _replay(claim.record.answer)
     current().held_key = held
     return claim.record.protocol, claim.outcome is ClaimOutcome.TAKEN_OVER, None
 
 
-def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> tuple[Response, int, dict[str, str]]:
+def _created(store: Store, config: Config, protocol: str, ticket_id: int) -> Response:
     """The 201 of a ticket just created (or adopted): its number, and where to follow it. The
-    protocol is remembered for PROTOCOL_TTL_DAYS with one store write; a replay of this answer
-    (Idempotency-Key) writes nothing."""
-    remember_protocol(store, protocol, ticket_id, config.protocol_ttl_seconds)
-    return jsonify(ticket_id=ticket_id, protocolo=protocol), 201, {"Location": f"/chamados/{protocol}"}
+    protocol is remembered for PROTOCOL_TTL_DAYS with one store write; once it is, it is also what
+    a repeat gets (`_created_answer`), and the request's key stores no answer."""
+    current().answer_in_protocol = remember_protocol(store, protocol, ticket_id, config.protocol_ttl_seconds)
+    return _created_response(protocol, ticket_id)
+
+
+def _created_response(protocol: str, ticket_id: int) -> Response:
+    response = jsonify(ticket_id=ticket_id, protocolo=protocol)
+    response.status_code = 201
+    response.headers["Location"] = f"/chamados/{protocol}"
+    return response
+
+
+def _created_answer(protocol: str, ticket_id: int) -> StoredAnswer:
+    """The 201 of a created ticket, for a repeat of its request: rebuilt from its protocol."""
+    return _stored(_created_response(protocol, ticket_id))
+
+
+def _stored(response: Response) -> StoredAnswer:
+    """An answer as a key keeps it for a repeat."""
+    headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+    return StoredAnswer(response.status_code, response.get_data(as_text=True), headers)
 
 
 def _refuse_if_a_bot(honeypot: object) -> None:
