@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from types import TracebackType
 from typing import IO
 
@@ -195,11 +195,23 @@ class SqliteStore:
 
     def _write_one(self, sql: str, parameters: tuple) -> tuple | None:
         """One statement, atomic by itself (autocommit: no BEGIN and COMMIT to send), not durable;
-        its first row (RETURNING)."""
-        db = self._connection()
+        its first row (RETURNING: read before the turn is released, the statement commits at its
+        last step)."""
+        with self._turn():
+            return self._connection().execute(sql, parameters).fetchone()
+
+    def _change_one(self, sql: str, parameters: tuple) -> int:
+        """Like _write_one, for a statement without RETURNING: how many rows it changed. It commits
+        in one step, so SQLite's lock on the file is not held while this thread waits for the GIL."""
+        with self._turn():
+            return self._connection().execute(sql, parameters).rowcount
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write; SQLite errors become StoreUnavailable."""
         _take_turn(self._write_turn, self._busy_timeout, self.path)
         try:
-            return db.execute(sql, parameters).fetchone()
+            yield
         except sqlite3.Error as error:
             raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
         finally:
@@ -209,12 +221,11 @@ class SqliteStore:
         now = self._clock()
         # A key seen for the first time (or expired) is claimed by one statement; only a key in
         # use needs reading first, in a transaction.
-        if self._write_one(
+        if self._change_one(
             "INSERT INTO idempotency_keys (key, fingerprint, protocol, locked_until, expires_at) "
             "VALUES (?1, ?2, ?3, ?4, ?5) "
             "ON CONFLICT (key) DO UPDATE SET fingerprint = ?2, protocol = ?3, status = NULL, body = NULL, "
-            "headers = NULL, locked_until = ?4, expires_at = ?5 WHERE expires_at <= ?6 "
-            "RETURNING 1",
+            "headers = NULL, locked_until = ?4, expires_at = ?5 WHERE expires_at <= ?6",
             (key, fingerprint, protocol, now + lock_seconds, now + ttl, now),
         ):
             return Claim(ClaimOutcome.NEW, KeyRecord(fingerprint, protocol, None))
