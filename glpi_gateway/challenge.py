@@ -128,6 +128,7 @@ class FormChallenge:
     def check(self, token: str | None, solution: str | None) -> None:
         now = self._clock()
         challenge = verify(self._secret, token, solution, self.difficulty, now)
-        uses, _ = self._store.hit_counter(f"desafio:{challenge.nonce}", max(1, challenge.expires_at - int(now)))
-        if uses > 1:
+        lifetime = max(1, challenge.expires_at - int(now))
+        used_before = self._store.count_hit(f"desafio:{challenge.nonce}", lifetime, 1) is not None
+        if used_before:
             raise ChallengeRefused("desafio já usado: peça outro")

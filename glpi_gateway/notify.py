@@ -43,8 +43,11 @@ class EmailNotifyPolicy:
         # The store keeps a digest, not the address: no customer e-mail at rest in the counters.
         digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
         try:
-            count, _ = self._store.hit_counter(
-                f"email:{self._limit.window_seconds}:{digest}", self._limit.window_seconds
+            refused = (
+                self._store.count_hit(
+                    f"email:{self._limit.window_seconds}:{digest}", self._limit.window_seconds, self._limit.limit
+                )
+                is not None
             )
         except StoreUnavailable as error:
             log.warning(
@@ -53,7 +56,7 @@ class EmailNotifyPolicy:
                 extra={"event": "notificacao_email_sem_contador"},
             )
             return False
-        if count > self._limit.limit:
+        if refused:
             log.info(
                 "notificação por e-mail não enviada: destinatário acima de %s (o e-mail fica só no conteúdo)",
                 self._limit,

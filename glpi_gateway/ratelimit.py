@@ -1,8 +1,8 @@
 """Abuse limits per client IP and per API key, counted where every worker sees them.
 
 A counter's window starts at its first hit and lasts `window_seconds`; the
-store's `hit_counter` answers the count so far and the seconds until the window
-ends (the `Retry-After` of a refusal). Counters live in the gateway's store
+store's `count_hit` counts a hit within the limit, or answers the seconds until
+the window ends (the `Retry-After` of a refusal). Counters live in the gateway's store
 (SQLite under `DATA_DIR`, or Redis with `REDIS_URL`), next to the queue, reached
 through a store handle of the limiter's own with a short timeout
 (RATE_LIMIT_STORE_TIMEOUT). If the store fails or is slow, requests go through,
@@ -66,7 +66,7 @@ class RateLimiter:
         if rate is None:
             return
         try:
-            count, reset_in = self._store.hit_counter(f"{scope}:{rate.window_seconds}:{subject}", rate.window_seconds)
+            wait = self._store.count_hit(f"{scope}:{rate.window_seconds}:{subject}", rate.window_seconds, rate.limit)
         except StoreUnavailable as error:
             log.warning(
                 "limite por %s não verificado, contador indisponível: %s",
@@ -76,8 +76,8 @@ class RateLimiter:
             )
             self._unchecked(scope)
             return
-        if count > rate.limit:
-            raise RateLimited(scope, rate, max(1, math.ceil(reset_in)))
+        if wait is not None:
+            raise RateLimited(scope, rate, max(1, math.ceil(wait)))
 
 
 def client_ip(peer: str | None, forwarded_for: str, trusted: tuple) -> str:

@@ -265,37 +265,37 @@ def test_redis_lease_of_a_dead_holder_expires(redis_url, redis_prefix):
 # --- rate-limit counters ----------------------------------------------------------------------
 
 
-def test_counter_counts_hits_within_its_window_and_reports_the_time_left(store, clock):
-    count, reset_in = store.hit_counter("ip:60:198.51.100.1", 60)
-    assert count == 1 and 59 < reset_in <= 60
+def test_counter_takes_hits_up_to_its_limit_then_reports_the_time_left_in_its_window(store, clock):
+    assert store.count_hit("ip:60:198.51.100.1", 60, 2) is None
     clock.now += 20
-    count, reset_in = store.hit_counter("ip:60:198.51.100.1", 60)
-    assert count == 2 and 0 < reset_in <= 60
-    assert store.hit_counter("ip:60:198.51.100.2", 60)[0] == 1  # another key counts apart
+    assert store.count_hit("ip:60:198.51.100.1", 60, 2) is None
+    assert 0 < store.count_hit("ip:60:198.51.100.1", 60, 2) <= 60  # Redis keeps its own clock
+    assert store.count_hit("ip:60:198.51.100.2", 60, 2) is None  # another key counts apart
 
 
 def test_counters_are_shared_by_every_store_on_the_backend(make_store):
     first, second = make_store(), make_store()
-    assert [first.hit_counter("k", 60)[0], second.hit_counter("k", 60)[0], first.hit_counter("k", 60)[0]] == [1, 2, 3]
+    assert [first.count_hit("k", 60, 2), second.count_hit("k", 60, 2)] == [None, None]
+    assert first.count_hit("k", 60, 2) is not None
 
 
-def test_concurrent_hits_from_separate_stores_are_all_counted(make_store):
+def test_concurrent_hits_from_separate_stores_take_exactly_the_limit(make_store):
     stores = [make_store() for _ in range(4)]
-    counts = run_at_once(12, lambda index: stores[index % 4].hit_counter("shared", 60)[0])
-    assert sorted(counts) == list(range(1, 13))
+    answers = run_at_once(12, lambda index: stores[index % 4].count_hit("shared", 60, 5))
+    assert answers.count(None) == 5
 
 
 def test_sqlite_counter_restarts_after_its_window_and_is_purged_once_expired(tmp_path, clock):
     store = SqliteStore(str(tmp_path), clock=clock)
-    assert store.hit_counter("a", 60) == (1, 60)
-    store.hit_counter("b", 10)
+    assert store.count_hit("a", 60, 2) is None
+    store.count_hit("b", 10, 2)
     clock.now += 20
-    assert store.hit_counter("a", 60) == (2, 40)
+    assert store.count_hit("a", 60, 2) is None
     store.purge_expired()  # "b" expired, "a" still counting
     assert store._connection().execute("SELECT key FROM rate_counters").fetchall() == [("a",)]
-    assert store.hit_counter("a", 60) == (3, 40)
+    assert store.count_hit("a", 60, 2) == 40
     clock.now += 40
-    assert store.hit_counter("a", 60) == (1, 60)
+    assert store.count_hit("a", 60, 2) is None
     store.close()
 
 
@@ -303,7 +303,7 @@ def test_sqlite_counter_restarts_after_its_window_and_is_purged_once_expired(tmp
 def test_redis_counter_lives_under_the_store_prefix_and_expires_with_its_window(redis_url, redis_prefix):
     client = redis.Redis.from_url(redis_url)
     store = RedisStore(client, redis_prefix)
-    store.hit_counter("ip:60:198.51.100.1", 60)
+    store.count_hit("ip:60:198.51.100.1", 60, 10)
     assert 0 < client.pttl(f"{redis_prefix}ratelimit:ip:60:198.51.100.1") <= 60_000
     store.close()
 
@@ -345,7 +345,7 @@ def test_a_counter_on_a_failed_sqlite_store_is_store_unavailable(tmp_path):
     store = SqliteStore(str(tmp_path))
     store.close()
     with pytest.raises(StoreUnavailable):
-        store.hit_counter("k", 60)
+        store.count_hit("k", 60, 10)
 
 
 # --- opening ----------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def test_sqlite_writes_keys_protocols_and_counters_without_waiting_for_the_disk(
     store = SqliteStore(str(tmp_path))
     assert _synchronous_of_each_write(store, lambda: store.claim_key("k", "f", "p", 60, 60)) == [1]
     assert _synchronous_of_each_write(store, lambda: store.remember_protocol("p", 7, 60)) == [1]
-    assert _synchronous_of_each_write(store, lambda: store.hit_counter("ip:1", 60)) == [1]
+    assert _synchronous_of_each_write(store, lambda: store.count_hit("ip:1", 60, 10)) == [1]
     assert store._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL after a durable one
     store.close()
 
@@ -418,11 +418,11 @@ def test_sqlite_write_waiting_longer_than_the_timeout_for_its_turn_is_store_unav
     holding.wait(5)
     try:
         with pytest.raises(StoreUnavailable):
-            store.hit_counter("ip:1", 60)
+            store.count_hit("ip:1", 60, 10)
     finally:
         release.set()
         holder.join()
-    assert store.hit_counter("ip:1", 60)[0] == 1  # the turn is free again
+    assert store.count_hit("ip:1", 60, 10) is None  # the turn is free again
     store.close()
 
 

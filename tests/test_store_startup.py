@@ -52,7 +52,7 @@ def _open_round_after_round(base: str, rounds: int, barrier, busy, results) -> N
             failures.append(f"round {round_number}, open: {error}")
             continue
         try:
-            store.hit_counter("start", 60)
+            store.count_hit("start", 60, 1000)
             if round_number >= rounds - THREADED_ROUNDS:
                 failures += _write_from_new_threads(store, round_number)
         except StoreUnavailable as error:
@@ -70,7 +70,7 @@ def _write_from_new_threads(store: SqliteStore, round_number: int) -> list[str]:
     def write(index: int) -> None:
         start.wait()
         try:
-            store.hit_counter(f"thread-{index}", 60)
+            store.count_hit(f"thread-{index}", 60, 1000)
             store.enqueue(f"{os.getpid()}-{round_number}-{index}", "{}", maybe_sent=False)
         except StoreUnavailable as error:
             failures.append(f"round {round_number}, thread {index}: {error}")

@@ -175,9 +175,10 @@ class Store(Protocol):
     def release_lease(self, name: str, owner: str) -> None:
         """Give up the lease `name` if `owner` holds it (a stopping process), so another takes it at once."""
 
-    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
-        """Count a hit on `key`: the hits so far in its window (which starts at the first hit
-        and lasts `window_seconds`) and the seconds until that window ends."""
+    def count_hit(self, key: str, window_seconds: int, limit: int) -> float | None:
+        """Count a hit on `key` unless its window (which starts at the first hit and lasts
+        `window_seconds`) already holds `limit` hits: None when counted; else, the hit refused
+        and not counted, the seconds until that window ends."""
 
     def purge_expired(self) -> None:
         """Delete what expired, with the files of records that are gone, and files no entry owns

@@ -34,14 +34,17 @@ from glpi_gateway.store import (
 )
 
 # Atomic: the first hit of a window starts its expiry; answers [count, milliseconds left].
-_REDIS_HIT_COUNTER = """
-local count = redis.call('INCR', KEYS[1])
+# -1 when the hit is counted; else the milliseconds until the window ends (the hit not counted).
+_REDIS_COUNT_HIT = """
 local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and tonumber(redis.call('GET', KEYS[1])) >= tonumber(ARGV[2]) then
+  return ttl
+end
+redis.call('INCR', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
 end
-return {count, ttl}
+return -1
 """
 
 
@@ -62,7 +65,7 @@ class RedisStore:
         self._redis = client
         self._prefix = prefix
         self._clock = clock
-        self._hit_counter_script = client.register_script(_REDIS_HIT_COUNTER)
+        self._count_hit_script = client.register_script(_REDIS_COUNT_HIT)
         if check:
             self._guarded(self._redis.ping)
 
@@ -352,11 +355,13 @@ class RedisStore:
         value = self._guarded(self._redis.get, self._key("protocol", protocol))
         return int(value) if value is not None else None
 
-    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
-        count, milliseconds = self._guarded(
-            self._hit_counter_script, keys=[self._key("ratelimit", key)], args=[window_seconds * 1000]
+    def count_hit(self, key: str, window_seconds: int, limit: int) -> float | None:
+        milliseconds = int(
+            self._guarded(
+                self._count_hit_script, keys=[self._key("ratelimit", key)], args=[window_seconds * 1000, limit]
+            )
         )
-        return int(count), int(milliseconds) / 1000
+        return None if milliseconds < 0 else milliseconds / 1000
 
     def purge_expired(self) -> None:
         """Redis expires finished records, their files and the counters by itself; what is left is to

@@ -467,19 +467,21 @@ class SqliteStore:
         )
         return int(row[0]) if row else None
 
-    def hit_counter(self, key: str, window_seconds: int) -> tuple[int, float]:
+    def count_hit(self, key: str, window_seconds: int, limit: int) -> float | None:
         now = self._clock()
-        row = self._write_one(
+        # The limit is in the statement, so that it commits in one step (_change_one); only a
+        # refused hit reads its window's end, without the write lock.
+        if self._change_one(
             "INSERT INTO rate_counters (key, count, expires_at) VALUES (?1, 1, ?2) "
             "ON CONFLICT (key) DO UPDATE SET "
             "count = CASE WHEN expires_at <= ?3 THEN 1 ELSE count + 1 END, "
             "expires_at = CASE WHEN expires_at <= ?3 THEN ?2 ELSE expires_at END "
-            "RETURNING count, expires_at",
-            (key, now + window_seconds, now),
-        )
-        assert row is not None  # an upsert with RETURNING gives its row
-        count, expires_at = row
-        return count, expires_at - now
+            "WHERE expires_at <= ?3 OR count < ?4",
+            (key, now + window_seconds, now, limit),
+        ):
+            return None
+        row = self._read_one("SELECT expires_at FROM rate_counters WHERE key = ?", (key,))
+        return max(0.0, row[0] - now) if row else 0.0
 
     def purge_expired(self) -> None:
         now = self._clock()
