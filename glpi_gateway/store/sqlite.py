@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import IO
 
@@ -193,25 +193,15 @@ class SqliteStore:
         """A write transaction; `durable` ones are fsynced before they return (see the class)."""
         return _SqliteTransaction(self._connection(), self.path, self._write_turn, self._busy_timeout, durable)
 
-    def _write_one(self, sql: str, parameters: tuple) -> tuple | None:
+    def _write_one(self, sql: str, parameters: tuple) -> int:
         """One statement, atomic by itself (autocommit: no BEGIN and COMMIT to send), not durable;
-        its first row (RETURNING: read before the turn is released, the statement commits at its
-        last step)."""
-        with self._turn():
-            return self._connection().execute(sql, parameters).fetchone()
-
-    def _change_one(self, sql: str, parameters: tuple) -> int:
-        """Like _write_one, for a statement without RETURNING: how many rows it changed. It commits
-        in one step, so SQLite's lock on the file is not held while this thread waits for the GIL."""
-        with self._turn():
-            return self._connection().execute(sql, parameters).rowcount
-
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """This process's turn to write; SQLite errors become StoreUnavailable."""
+        how many rows it changed. No RETURNING: such a statement commits only at its second step,
+        holding SQLite's lock on the file while this thread waits for the GIL in between, and the
+        other workers' writes meet SQLITE_BUSY and sleep (`make bench`, docs/desempenho.md)."""
+        db = self._connection()
         _take_turn(self._write_turn, self._busy_timeout, self.path)
         try:
-            yield
+            return db.execute(sql, parameters).rowcount
         except sqlite3.Error as error:
             raise StoreUnavailable(f"SQLite {self.path}: {error}") from error
         finally:
@@ -221,7 +211,7 @@ class SqliteStore:
         now = self._clock()
         # A key seen for the first time (or expired) is claimed by one statement; only a key in
         # use needs reading first, in a transaction.
-        if self._change_one(
+        if self._write_one(
             "INSERT INTO idempotency_keys (key, fingerprint, protocol, locked_until, expires_at) "
             "VALUES (?1, ?2, ?3, ?4, ?5) "
             "ON CONFLICT (key) DO UPDATE SET fingerprint = ?2, protocol = ?3, status = NULL, body = NULL, "
@@ -469,9 +459,9 @@ class SqliteStore:
 
     def count_hit(self, key: str, window_seconds: int, limit: int) -> float | None:
         now = self._clock()
-        # The limit is in the statement, so that it commits in one step (_change_one); only a
+        # The limit is in the statement, so that it commits in one step (_write_one); only a
         # refused hit reads its window's end, without the write lock.
-        if self._change_one(
+        if self._write_one(
             "INSERT INTO rate_counters (key, count, expires_at) VALUES (?1, 1, ?2) "
             "ON CONFLICT (key) DO UPDATE SET "
             "count = CASE WHEN expires_at <= ?3 THEN 1 ELSE count + 1 END, "
