@@ -277,7 +277,8 @@ PEDIDO_EM_ANDAMENTO = ErrorAnswer(
     "Um pedido com a mesma Idempotency-Key ainda está em andamento",
     "pedido_em_andamento",
     "Outro pedido com a mesma `Idempotency-Key` (ou, sem ela, um pedido idêntico) ainda não terminou; repita "
-    "depois do `Retry-After`.",
+    "depois do `Retry-After`. Em `POST /criar-chamado` (JSON), se o chamado do primeiro já existe, a "
+    "repetição recebe o 201 dele em vez deste 409.",
     (CRIAR_CHAMADO, COMPLEMENTAR_CHAMADO),
     headers=("Retry-After",),
 )

@@ -124,7 +124,8 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "comparados pelo nome e pelo conteúdo (SHA-256). "
     "Repetir o pedido com a mesma chave e o mesmo corpo devolve a resposta guardada (201, 202 ou o 4xx "
     f"decidido pelos dados do GLPI) com `{REPLAYED_HEADER}: true`, sem criar outro chamado; com outro corpo, "
-    "422 `idempotency_key_reutilizada`; enquanto o primeiro pedido não terminou, 409 `pedido_em_andamento`. "
+    "422 `idempotency_key_reutilizada`; enquanto o primeiro pedido não terminou, 409 `pedido_em_andamento` "
+    "(num pedido JSON cujo chamado já foi criado, o 201 dele). "
     "Sem a chave, um pedido idêntico (mesma chave de API, mesmo corpo) dentro de `DEDUPE_WINDOW_SECONDS` "
     f"recebe o 201 ou 202 do primeiro, com `{REPLAYED_HEADER}: true`.",
     "schema": {"type": "string", "pattern": f"^{KEY_PATTERN}$"},
