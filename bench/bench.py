@@ -559,9 +559,24 @@ def main_report(args, cells, levels, servers: dict[str, Server], startups: dict[
         f"contra o piso. Máquina ocupada até {max(c.machine_busy for c in all_cells) * 100:.0f}% "
         f"durante as medições."
     )
+    print(round_by_round(cells, middle))
     passed = all(checks)
     print("Todas as metas atingidas." if passed else "Alguma meta NÃO foi atingida (veja a coluna ok?).")
     return passed
+
+
+def round_by_round(cells: dict[tuple[str, int], list[Cell]], level: int) -> str:
+    """The throughput ratio of each round: the gateway and the naive flow ran back to back, so
+    the spread shows how much the machine's noise moves the ratio from one run to the next."""
+    gateway, naive = cells[(GATEWAY, level)], cells[(NAIVE, level)]
+    ratios = ", ".join(
+        f"{g.requests_per_second / n.requests_per_second:.2f}×" for g, n in zip(gateway, naive, strict=True)
+    )
+    slowest, fastest = (f(cell.requests_per_second for cell in naive) for f in (min, max))
+    return (
+        f"Vazão gateway ÷ ingênuo com {level} clientes, rodada a rodada: {ratios} "
+        f"(o ingênuo variou de {slowest:.0f} a {fastest:.0f} req/s)."
+    )
 
 
 def worker_models_report(args, sandbox: Sandbox, log_dir: Path) -> None:
