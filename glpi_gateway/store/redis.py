@@ -33,8 +33,8 @@ from glpi_gateway.store import (
     decode_answer,
 )
 
-# Atomic: the first hit of a window starts its expiry; answers [count, milliseconds left].
-# -1 when the hit is counted; else the milliseconds until the window ends (the hit not counted).
+# Atomic: the first hit of a window starts its expiry. Answers -1 when the hit is counted; else,
+# the window already holding the limit, the milliseconds until it ends (the hit not counted).
 _REDIS_COUNT_HIT = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 and tonumber(redis.call('GET', KEYS[1])) >= tonumber(ARGV[2]) then
